@@ -1,0 +1,66 @@
+/* Shared helpers for tspod's native programs. Small, static, no allocation games. */
+#ifndef TSPOD_COMMON_H
+#define TSPOD_COMMON_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Print "tspod-rt: <what>: <strerror>" and exit with code. */
+__attribute__((noreturn, format(printf, 2, 3))) static inline void die(int code, const char *fmt, ...) {
+  int e = errno;
+  va_list ap;
+  char buf[1024];
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (e) dprintf(2, "tspod-rt: %s: %s\n", buf, strerror(e));
+  else dprintf(2, "tspod-rt: %s\n", buf);
+  _exit(code);
+}
+
+/* Write a whole string to a file (for /proc/self/uid_map and friends). Returns 0 or -errno. */
+static inline int write_file(const char *path, const char *data) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  size_t len = strlen(data);
+  ssize_t n = write(fd, data, len);
+  int e = n < 0 ? errno : 0;
+  close(fd);
+  if (n < 0) return -e;
+  return (size_t)n == len ? 0 : -EIO;
+}
+
+static inline int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Append a JSON string literal (escaped) to out. */
+static inline void json_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+    else if (c < 0x20) fprintf(out, "\\u%04x", c);
+    else fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * User-namespace id maps. A full map goes through the setuid newuidmap /
+ * newgidmap (uidmap package) with the user's /etc/subuid range; a single-id
+ * map (0 -> own id) is written directly.
+ * SPEC is "ctr:host:count[,ctr:host:count...]".
+ */
+#include "common.h"
+#include "idmap.h"
+#include <sys/wait.h>
+
+int write_single_maps(pid_t pid, uid_t uid, gid_t gid) {
+  char path[64], map[64];
+  int r;
+  snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+  if ((r = write_file(path, "deny")) < 0 && r != -ENOENT) return r;
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+  if ((r = write_file(path, map)) < 0) return r;
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+  return write_file(path, map);
+}
+
+/* Runs `tool PID a b c ...`; returns 0 on success, else -1 with the tool's stderr in err. */
+int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, size_t errlen) {
+  char *args[3 + 3 * 64 + 1];
+  char pidbuf[16], copy[4096];
+  int n = 0;
+  snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+  snprintf(copy, sizeof copy, "%s", spec);
+  args[n++] = (char *)tool;
+  args[n++] = pidbuf;
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && n < 3 * 64; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save2 = NULL, *f = strtok_r(tok, ":", &save2); f; f = strtok_r(NULL, ":", &save2)) args[n++] = f;
+  }
+  args[n] = NULL;
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) < 0) return -1;
+  pid_t c = fork();
+  if (c < 0) return -1;
+  if (c == 0) {
+    dup2(ep[1], 2);
+    execvp(tool, args);
+    dprintf(2, "%s: %s", tool, strerror(errno));
+    _exit(127);
+  }
+  close(ep[1]);
+  size_t got = 0;
+  if (err && errlen) err[0] = 0;
+  for (;;) {
+    char tmp[512];
+    ssize_t r = read(ep[0], tmp, sizeof tmp);
+    if (r <= 0) break;
+    if (err && got + 1 < errlen) {
+      size_t k = (size_t)r < errlen - 1 - got ? (size_t)r : errlen - 1 - got;
+      memcpy(err + got, tmp, k);
+      got += k;
+      err[got] = 0;
+    }
+  }
+  close(ep[0]);
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  if (err) {
+    size_t l = strlen(err);
+    while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
+  }
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}

@@ -1,0 +1,7 @@
+#ifndef TSPOD_IDMAP_H
+#define TSPOD_IDMAP_H
+#include <sys/types.h>
+#include <stddef.h>
+int write_single_maps(pid_t pid, uid_t uid, gid_t gid);
+int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, size_t errlen);
+#endif

@@ -1,0 +1,55 @@
+// Build: compile native/ into small static programs, then bundle tspod into one file.
+//   bun run build            -> dist/tspod
+//   bun run build --native   -> only native/out
+import { $ } from "bun";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync, renameSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+const top = join(import.meta.dir, "..");
+const nativeOnly = process.argv.includes("--native");
+
+// Each native program: output name -> its C sources. Headers are shared.
+const PROGRAMS: Record<string, string[]> = {
+  "tspod-rt": readdirSync(join(top, "native")).filter((f) => f.endsWith(".c")).map((f) => `native/${f}`),
+};
+
+async function pickCC(): Promise<string> {
+  for (const cc of ["musl-gcc", "gcc"]) {
+    if (Bun.which(cc)) return cc;
+  }
+  throw new Error("no C compiler: install musl-tools (preferred) or gcc");
+}
+
+const cc = process.env.CC ?? (await pickCC());
+mkdirSync(join(top, "native/out"), { recursive: true });
+const hashes: Record<string, string> = {};
+for (const [name, srcs] of Object.entries(PROGRAMS)) {
+  const out = join(top, "native/out", name);
+  await $`${cc} -static -Os -s -Wall -Wextra -Werror -o ${out}.tmp ${srcs}`.cwd(top);
+  renameSync(`${out}.tmp`, out);
+  hashes[name] = createHash("sha256").update(readFileSync(out)).digest("hex").slice(0, 16);
+}
+// Content names for the materialised copies (see src/sys/native.ts).
+writeFileSync(join(top, "native/out/manifest.json"), JSON.stringify(hashes, null, 2) + "\n");
+console.error(`native: ${Object.entries(hashes).map(([n, h]) => `${n}@${h}`).join(" ")} (${cc})`);
+
+if (!nativeOnly) {
+  mkdirSync(join(top, "dist"), { recursive: true });
+  const r = await Bun.build({
+    entrypoints: [join(top, "src/main.ts")],
+    compile: { outfile: join(top, "dist/tspod") },
+    minify: true,
+    bytecode: true,
+    format: "esm",
+    splitting: true,
+    target: "bun",
+    sourcemap: "none",
+    define: { "process.env.NODE_ENV": '"production"' },
+  } as any);
+  if (!r.success) {
+    for (const l of r.logs) console.error(l);
+    process.exit(1);
+  }
+  console.error("built dist/tspod");
+}

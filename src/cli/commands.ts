@@ -1,0 +1,9 @@
+// The explicit command map for oclif. Command files are thin; heavy engine
+// modules are imported lazily inside run(), so this map is cheap to load.
+import Info from "./info.ts";
+import Version from "./version.ts";
+
+export const COMMANDS = {
+  info: Info,
+  version: Version,
+};

@@ -1,0 +1,29 @@
+// Typed errors. Nothing below src/cli prints or exits: it throws one of these,
+// and the CLI turns it into one line on stderr plus a Podman-style exit code.
+export class TspodError extends Error {
+  /** 125 engine error, 126 cannot invoke, 127 not found, else the container's own code. */
+  exitCode: number;
+  constructor(message: string, exitCode = 125) {
+    super(message);
+    this.name = "TspodError";
+    this.exitCode = exitCode;
+  }
+}
+
+export class NotFoundError extends TspodError {
+  constructor(message: string) {
+    super(message, 125);
+    this.name = "NotFoundError";
+  }
+}
+
+export class UsageError extends TspodError {
+  constructor(message: string) {
+    super(message, 125);
+    this.name = "UsageError";
+  }
+}
+
+export function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
+}

@@ -1,0 +1,73 @@
+// /etc/subuid and /etc/subgid: the subordinate id ranges a rootless user may map.
+import { readFileSync } from "node:fs";
+
+export interface IdRange {
+  start: number;
+  count: number;
+}
+
+export interface IdMapEntry {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** Ranges for a user, matched by name or by numeric uid, as shadow-utils does. */
+export function parseSubIds(text: string, user: string, uid: number): IdRange[] {
+  const out: IdRange[] = [];
+  for (const line of text.split("\n")) {
+    const t = line.trim();
+    if (!t || t.startsWith("#")) continue;
+    const [who, start, count] = t.split(":");
+    if (who !== user && who !== String(uid)) continue;
+    const s = Number(start), c = Number(count);
+    if (Number.isInteger(s) && Number.isInteger(c) && c > 0) out.push({ start: s, count: c });
+  }
+  return out;
+}
+
+export function readSubIds(file: "/etc/subuid" | "/etc/subgid", uid = process.getuid!()): IdRange[] {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  return parseSubIds(text, userName(uid), uid);
+}
+
+/** The user's name from /etc/passwd (os.userInfo is unreliable in a compiled Bun binary), else $USER, else the uid. */
+export function userName(uid = process.getuid!()): string {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f.length >= 3 && Number(f[2]) === uid) return f[0];
+    }
+  } catch {}
+  return process.env.USER || String(uid);
+}
+
+/**
+ * The id map for a rootless container: 0 -> the user's own id, 1..N -> the
+ * subordinate ranges in order. Root maps identically (no user namespace remap).
+ */
+export function buildIdMap(ownId: number, ranges: IdRange[]): IdMapEntry[] {
+  const map: IdMapEntry[] = [{ containerID: 0, hostID: ownId, size: 1 }];
+  let next = 1;
+  for (const r of ranges) {
+    map.push({ containerID: next, hostID: r.start, size: r.count });
+    next += r.count;
+  }
+  return map;
+}
+
+/** "ctr:host:size,..." as the native helper takes it. */
+export function idMapSpec(map: IdMapEntry[]): string {
+  return map.map((m) => `${m.containerID}:${m.hostID}:${m.size}`).join(",");
+}
+
+/** Host id of a container id under a map, or undefined when it is unmapped. */
+export function toHost(map: IdMapEntry[], id: number): number | undefined {
+  for (const m of map) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  return undefined;
+}
