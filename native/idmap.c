@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "idmap.h"
+#include <sched.h>
 #include <sys/wait.h>
 
 int write_single_maps(pid_t pid, uid_t uid, gid_t gid) {
@@ -66,4 +67,68 @@ int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, siz
     while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
   }
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/*
+ * Run fn(arg) in a forked child that is root of a new user namespace mapped
+ * with SPECs through newuidmap/newgidmap; with NULL specs a single-id map
+ * (0 -> own uid/gid). Returns the child's exit status (fn's return value),
+ * or -1 with a message in err when the namespace could not be set up.
+ * As real root with NULL specs, fn runs in a plain forked child.
+ */
+int run_in_userns(const char *uidmap, const char *gidmap, int (*fn)(void *), void *arg, char *err, size_t errlen) {
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) return -1;
+  int as_root = getuid() == 0 && !uidmap;
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    close(go[1]);
+    if (!as_root && unshare(CLONE_NEWUSER) < 0) {
+      dprintf(2, "tspod-rt: unshare(CLONE_NEWUSER): %s\n", strerror(errno));
+      _exit(125);
+    }
+    char c = 0;
+    if (read(go[0], &c, 1) != 1 || c != 'g') _exit(125);
+    close(go[0]);
+    if (!as_root && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+      dprintf(2, "tspod-rt: become root in the user namespace: %s\n", strerror(errno));
+      _exit(125);
+    }
+    _exit(fn(arg));
+  }
+  close(go[0]);
+  int ok = 1;
+  if (!as_root) {
+    /* wait until the child is in its own user namespace */
+    char nspath[64], a[128] = "", b[128] = "";
+    snprintf(nspath, sizeof nspath, "/proc/%d/ns/user", (int)pid);
+    ssize_t sl = readlink("/proc/self/ns/user", b, sizeof b - 1);
+    if (sl > 0) b[sl] = 0;
+    for (int i = 0; i < 100000; i++) {
+      ssize_t n = readlink(nspath, a, sizeof a - 1);
+      if (n <= 0) break;
+      a[n] = 0;
+      if (strcmp(a, b)) break;
+      usleep(50);
+    }
+    if (uidmap) {
+      if (run_idmap_tool("newuidmap", pid, uidmap, err, errlen) < 0 || run_idmap_tool("newgidmap", pid, gidmap, err, errlen) < 0) ok = 0;
+    } else {
+      int r = write_single_maps(pid, uid, gid);
+      if (r < 0) {
+        if (err) snprintf(err, errlen, "write id map: %s", strerror(-r));
+        ok = 0;
+      }
+    }
+  }
+  if (ok) write_all(go[1], "g", 1);
+  close(go[1]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  if (!ok) return -1;
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  return 128 + WTERMSIG(st);
 }

@@ -48,6 +48,14 @@ static void child(const char *dir, int res_fd, int full) {
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", l, u, w);
   if (mount("overlay", m, "overlay", 0, opts) < 0) res.overlay = errno;
   else umount2(m, MNT_DETACH);
+  /* Clean up as the namespace root: overlay leaves w/work with mode 000. */
+  snprintf(f, sizeof f, "%s/w/work", dir);
+  rmdir(f);
+  snprintf(f, sizeof f, "%s/u/wh", dir);
+  unlink(f);
+  snprintf(f, sizeof f, "%s/l/f", dir);
+  unlink(f);
+  rmdir(l), rmdir(u), rmdir(w), rmdir(m);
 out:
   write_all(res_fd, &res, sizeof res);
   _exit(0);

@@ -1,6 +1,7 @@
 // The base every tspod command extends: global flags and error handling.
 import { Command, Flags, Interfaces } from "@oclif/core";
 import { makeContext, parseLogLevel, type Context } from "../context.ts";
+import { leadingGlobals } from "./argv.ts";
 
 export const globalFlags = {
   root: Flags.string({ helpGroup: "GLOBAL", description: "storage root (default $XDG_DATA_HOME/tspod, /var/lib/tspod as root)" }),
@@ -9,8 +10,6 @@ export const globalFlags = {
   "storage-driver": Flags.string({ helpGroup: "GLOBAL", description: "overlay, fuse-overlayfs or vfs (copy)", options: ["overlay", "fuse-overlayfs", "vfs"] }),
 };
 
-/** Global flags given before the command name (`tspod --root X ps`) are moved here by run.ts. */
-export const leadingGlobals: Record<string, string> = {};
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)["baseFlags"] & T["flags"]>;
 

@@ -5,36 +5,16 @@ import { Config, Plugin, run, flush, Errors } from "@oclif/core";
 import pjson from "../../package.json" with { type: "json" };
 import { COMMANDS } from "./commands.ts";
 import { TspodError } from "../errors.ts";
-import { leadingGlobals } from "./base.ts";
-
-const GLOBALS_WITH_VALUE = new Set(["root", "runroot", "log-level", "storage-driver"]);
-
-/** Move global flags given before the command name (`tspod --root X ps`) out of argv. */
-export function takeLeadingGlobals(argv: string[]): string[] {
-  let i = 0;
-  while (i < argv.length && argv[i].startsWith("--") && argv[i] !== "--") {
-    const eq = argv[i].indexOf("=");
-    const name = argv[i].slice(2, eq < 0 ? undefined : eq);
-    if (!GLOBALS_WITH_VALUE.has(name)) break;
-    if (eq >= 0) {
-      leadingGlobals[name] = argv[i].slice(eq + 1);
-      i += 1;
-    } else {
-      if (i + 1 >= argv.length) break;
-      leadingGlobals[name] = argv[i + 1];
-      i += 2;
-    }
-  }
-  return argv.slice(i);
-}
+import { goStyleBooleans } from "./flags.ts";
 
 export async function runCli(argv: string[]): Promise<void> {
-  argv = takeLeadingGlobals(argv);
+  argv = goStyleBooleans(argv);
   const root = "/";
   const plugin = new Plugin({ root, pjson: pjson as any, isRoot: true, ignoreManifest: true });
   (plugin as any).commandCache = COMMANDS;
   await plugin.load();
   const config = await Config.load({ root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
+  (config as any).userAgent = `tspod version ${pjson.version}`;
   try {
     await run(argv, config);
     await flush();

@@ -1,5 +1,5 @@
 // Host probes: facts about this machine found by trying, not guessing.
-import { accessSync, constants, existsSync, openSync, closeSync, readFileSync, statSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { accessSync, constants, openSync, closeSync, readFileSync, statSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { join, delimiter } from "node:path";
 import { helperPath } from "./native.ts";
 import { buildIdMap, idMapSpec, readSubIds, type IdRange } from "./idmap.ts";
@@ -11,11 +11,6 @@ export function which(cmd: string): string | undefined {
       accessSync(p, constants.X_OK);
       if (statSync(p).isFile()) return p;
     } catch {}
-  }
-  // newuidmap and friends live in /usr/bin, but a minimal PATH may miss /usr/sbin tools.
-  for (const dir of ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) {
-    const p = join(dir, cmd);
-    if (existsSync(p)) return p;
   }
   return undefined;
 }

@@ -71,3 +71,40 @@ export function toHost(map: IdMapEntry[], id: number): number | undefined {
   for (const m of map) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
   return undefined;
 }
+
+export interface UserNsMaps {
+  /** "ctr:host:size,..." for newuidmap, or undefined for root (no remapping) */
+  uidSpec?: string;
+  gidSpec?: string;
+  uidMap: IdMapEntry[];
+  gidMap: IdMapEntry[];
+  /** true when the subordinate ranges are used, false for a single-id map */
+  full: boolean;
+}
+
+let mapsCache: UserNsMaps | undefined;
+
+/**
+ * The id maps every rootless user namespace of this user gets: the same map
+ * every time, so files unpacked once keep the same owners on disk.
+ */
+export function userNsMaps(): UserNsMaps {
+  if (mapsCache) return mapsCache;
+  const uid = process.getuid!(), gid = process.getgid!();
+  if (uid === 0) {
+    const ident = [{ containerID: 0, hostID: 0, size: 4294967295 }];
+    return (mapsCache = { uidMap: ident, gidMap: ident, full: true });
+  }
+  const su = readSubIds("/etc/subuid", uid), sg = readSubIds("/etc/subgid", uid);
+  if (!su.length || !sg.length) {
+    const um = buildIdMap(uid, []), gm = buildIdMap(gid, []);
+    return (mapsCache = { uidMap: um, gidMap: gm, full: false });
+  }
+  const um = buildIdMap(uid, su), gm = buildIdMap(gid, sg);
+  return (mapsCache = { uidMap: um, gidMap: gm, uidSpec: idMapSpec(um), gidSpec: idMapSpec(gm), full: true });
+}
+
+/** Arguments for native modes that take --uidmap/--gidmap. */
+export function mapArgs(m: UserNsMaps = userNsMaps()): string[] {
+  return m.uidSpec && m.gidSpec ? ["--uidmap", m.uidSpec, "--gidmap", m.gidSpec] : [];
+}
