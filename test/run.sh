@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone, as root on Debian 12:
+# sets up the test environment (packages, bun, test user, local registries,
+# fixture images), installs the npm dependencies, builds dist/tspod, runs bun test.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ $(id -u) == 0 ]] || { echo "test/run.sh: run as root (it sets up users, devices and a local registry)" >&2; exit 2; }
+bash test/env/setup.sh
+echo "[test] npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+echo "[test] build"
+bun run build
+echo "[test] bun test"
+exec bun test "$@"
