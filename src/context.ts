@@ -100,3 +100,10 @@ export function log(level: LogLevel, msg: string): void {
   if (LEVELS.indexOf(level) < LEVELS.indexOf(c.logLevel)) return;
   process.stderr.write(`${level.toUpperCase()}[tspod] ${msg}\n`);
 }
+
+const t0 = performance.now();
+const tracing = !!process.env.TSPOD_TRACE;
+/** TSPOD_TRACE=1 prints milliseconds since start at marked points (for tuning start-up and pulls). */
+export function trace(what: string): void {
+  if (tracing) process.stderr.write(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
+}

@@ -5,6 +5,7 @@ import { Config, Plugin, run, flush, Errors } from "@oclif/core";
 import pjson from "../../package.json" with { type: "json" };
 import { COMMANDS } from "./commands.ts";
 import { TspodError } from "../errors.ts";
+import { trace } from "../context.ts";
 import { goStyleBooleans } from "./flags.ts";
 
 export async function runCli(argv: string[]): Promise<void> {
@@ -15,6 +16,7 @@ export async function runCli(argv: string[]): Promise<void> {
   await plugin.load();
   const config = await Config.load({ root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
   (config as any).userAgent = `tspod version ${pjson.version}`;
+  trace("cli: loaded");
   try {
     await run(argv, config);
     await flush();

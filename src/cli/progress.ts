@@ -1,0 +1,108 @@
+// Pull/push progress: bars per blob when stderr is a terminal, plain lines otherwise.
+import type { PullEvent } from "../image/pull.ts";
+
+const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
+
+function human(n: number): string {
+  const u = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n}${u[i]}`;
+}
+
+export interface ProgressSink {
+  event(e: PullEvent): void;
+  end(): void;
+}
+
+export function makeProgress(quiet: boolean): ProgressSink {
+  const err = process.stderr;
+  if (quiet) return { event() {}, end() {} };
+  if (!err.isTTY) {
+    let said = false;
+    return {
+      event(e) {
+        switch (e.type) {
+          case "trying":
+            err.write(`Trying to pull ${e.ref}...\n`);
+            break;
+          case "blob-start":
+            if (!said) err.write("Getting image source signatures\n");
+            said = true;
+            break;
+          case "blob-done":
+            if (!said) err.write("Getting image source signatures\n");
+            said = true;
+            err.write(`Copying blob ${short(e.digest)} ${e.cached ? "skipped: already exists" : "done"}\n`);
+            break;
+          case "config":
+            err.write(`Copying config ${short(e.digest)} done\n`);
+            break;
+          case "manifest":
+            err.write("Writing manifest to image destination\n");
+            break;
+        }
+      },
+      end() {},
+    };
+  }
+  // Terminal: one line per blob, redrawn in place.
+  const rows: { digest: string; done: number; size: number; state: string }[] = [];
+  let drawn = 0;
+  const width = () => Math.max(20, Math.min(40, (err.columns ?? 80) - 50));
+  const draw = () => {
+    if (drawn) err.write(`\x1b[${drawn}A`);
+    for (const r of rows) {
+      const frac = r.size ? Math.min(1, r.done / r.size) : 1;
+      const w = width();
+      const fill = Math.round(frac * w);
+      const bar = `[${"=".repeat(Math.max(0, fill - 1))}${fill ? (frac < 1 ? ">" : "=") : ""}${" ".repeat(w - fill)}]`;
+      err.write(`\x1b[2KCopying blob ${short(r.digest)} ${r.state === "run" ? `${bar} ${human(r.done)} / ${human(r.size)}` : r.state}\n`);
+    }
+    drawn = rows.length;
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  return {
+    event(e) {
+      switch (e.type) {
+        case "trying":
+          err.write(`Trying to pull ${e.ref}...\n`);
+          break;
+        case "blob-start":
+          rows.push({ digest: e.digest, done: 0, size: e.size, state: "run" });
+          timer ??= setInterval(draw, 100);
+          draw();
+          break;
+        case "blob-progress": {
+          const r = rows.find((x) => x.digest === e.digest);
+          if (r) r.done = e.done;
+          break;
+        }
+        case "blob-done": {
+          let r = rows.find((x) => x.digest === e.digest);
+          if (!r) rows.push((r = { digest: e.digest, done: e.size, size: e.size, state: "" }));
+          r.done = e.size;
+          r.state = e.cached ? "skipped: already exists" : "done";
+          draw();
+          break;
+        }
+        case "config":
+          if (timer) clearInterval(timer);
+          timer = undefined;
+          draw();
+          drawn = 0;
+          err.write(`Copying config ${short(e.digest)} done\n`);
+          break;
+        case "manifest":
+          err.write("Writing manifest to image destination\n");
+          break;
+      }
+    },
+    end() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import { Args, Flags } from "@oclif/core";
+import { BaseCommand } from "./base.ts";
+import { UsageError } from "../errors.ts";
+
+export default class Rmi extends BaseCommand {
+  static override description = "Remove images (a name with other names left only untags it)";
+  static override aliases = ["image:rm"];
+  static override strict = false;
+  static override args = { image: Args.string({ description: "image name or ID", required: false }) };
+  static override flags = {
+    force: Flags.boolean({ char: "f", description: "remove an image with several names by ID" }),
+    all: Flags.boolean({ char: "a", description: "remove all images" }),
+  };
+
+  async run(): Promise<void> {
+    const { flags, argv } = await this.setup(Rmi);
+    const { Images } = await import("../image/images.ts");
+    const { imageUsers } = await import("../image/users.ts");
+    const images = new Images(this.context, imageUsers(this.context));
+    const inputs = flags.all ? images.list().map((i) => i.id) : (argv as string[]);
+    if (!inputs.length) {
+      if (flags.all) return;
+      throw new UsageError("image name or ID must be specified");
+    }
+    const r = images.remove(inputs, flags.force || flags.all);
+    for (const u of r.untagged) this.out(`Untagged: ${u}`);
+    for (const d of r.deleted) this.out(`Deleted: ${d}`);
+  }
+}

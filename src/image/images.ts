@@ -1,0 +1,321 @@
+// Local images: lookup by ID, ID prefix or name; list, tag, untag, remove with
+// garbage collection of layers and blobs no image uses any more; inspect and
+// history in Podman's shape.
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../context.ts";
+import { log } from "../context.ts";
+import { NotFoundError, TspodError, UsageError } from "../errors.ts";
+import { Store, hexOf, type ImageRecord } from "../storage/store.ts";
+import { FileLock } from "../storage/lock.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../sys/libc.ts";
+import { parseReference, refString, withDefaultTag, isImageIdLike, type Reference } from "./reference.ts";
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  config?: Record<string, any>;
+  rootfs?: { type: string; diff_ids: string[] };
+  history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
+}
+
+/** Who uses an image (containers): set by the container module once it exists. */
+export type ImageUsers = (imageId: string) => string[];
+
+export class Images {
+  readonly store: Store;
+  constructor(readonly ctx: Context, readonly users: ImageUsers = () => []) {
+    this.store = new Store(ctx);
+  }
+
+  list(): ImageRecord[] {
+    return this.store.images();
+  }
+
+  config(img: ImageRecord): ImageConfig {
+    return JSON.parse(new TextDecoder().decode(this.store.readBlob(img.config.digest)));
+  }
+
+  /**
+   * Find a local image like Podman does: full ID or unique ID prefix, a full
+   * name, a name with "latest" added, or a short name matching the end of a
+   * stored name (busybox -> 127.0.0.1:5000/busybox:latest) when that is unique.
+   */
+  lookup(input: string): ImageRecord {
+    const found = this.find(input);
+    if (!found) throw new NotFoundError(`${input}: image not known`);
+    return found;
+  }
+
+  find(input: string): ImageRecord | undefined {
+    const all = this.list();
+    const s = input.startsWith("sha256:") ? input.slice(7) : input;
+    if (/^[a-f0-9]{3,64}$/.test(s)) {
+      const hits = all.filter((i) => i.id.startsWith(s));
+      if (hits.length === 1) return hits[0];
+      if (hits.length > 1 && !isImageIdLike(s)) throw new TspodError(`${input}: ambiguous image ID prefix (${hits.length} images)`);
+    }
+    let ref: Reference;
+    try {
+      ref = parseReference(input);
+    } catch (e) {
+      if (/^[a-f0-9]{3,64}$/.test(s)) return undefined;
+      throw e;
+    }
+    if (ref.digest) {
+      const byDigest = all.filter((i) => i.repoDigests.some((d) => d.endsWith(`@${ref.digest}`) && (!ref.fullyQualified || d === `${ref.registry}/${ref.repository}@${ref.digest}`)));
+      if (byDigest.length) return byDigest[0];
+      if (!ref.tag) return undefined;
+    }
+    const full = refString(withDefaultTag({ ...ref, digest: undefined }));
+    const exact = all.find((i) => i.names.includes(full));
+    if (exact) return exact;
+    if (ref.fullyQualified) return undefined;
+    // Short name: match "/<repo>:<tag>" at the end of stored names; docker.io's library/ is optional.
+    const tag = ref.tag ?? "latest";
+    const repo = ref.repository.startsWith("library/") && !input.includes("library/") ? ref.repository.slice(8) : ref.repository;
+    const suffixes = [`/${repo}:${tag}`, `/library/${repo}:${tag}`];
+    const hits = all.filter((i) => i.names.some((n) => suffixes.some((sfx) => n.endsWith(sfx))));
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new TspodError(`${input}: short name matches several images (${hits.flatMap((h) => h.names).join(", ")}): use the full name`);
+    return undefined;
+  }
+
+  /** Normalise a name to store as a tag: short names become localhost/NAME like Podman's tag. */
+  normaliseTag(name: string): string {
+    const ref = parseReference(name);
+    if (ref.digest) throw new UsageError(`${name}: a tag cannot contain a digest`);
+    const r = ref.fullyQualified ? ref : { ...ref, registry: "localhost", repository: ref.repository.replace(/^library\//, "") };
+    return refString(withDefaultTag(r));
+  }
+
+  tag(input: string, names: string[]): void {
+    const img = this.lookup(input);
+    const add = names.map((n) => this.normaliseTag(n));
+    this.store.updateImage(img.id, (r) => ({ ...r, names: [...new Set([...r.names, ...add])] }));
+  }
+
+  /** Remove names; with none given, all of them. */
+  untag(input: string, names: string[]): string[] {
+    const img = this.lookup(input);
+    let drop: string[];
+    if (!names.length) drop = img.names;
+    else {
+      drop = names.map((n) => {
+        const full = this.matchName(img, n);
+        if (!full) throw new NotFoundError(`${n}: tag not known for image ${img.id.slice(0, 12)}`);
+        return full;
+      });
+    }
+    this.store.updateImage(img.id, (r) => ({ ...r, names: r.names.filter((n) => !drop.includes(n)) }));
+    return drop;
+  }
+
+  private matchName(img: ImageRecord, n: string): string | undefined {
+    let want: string;
+    try {
+      want = refString(withDefaultTag(parseReference(n)));
+    } catch {
+      return undefined;
+    }
+    if (img.names.includes(want)) return want;
+    const short = n.includes(":") ? n : `${n}:latest`;
+    return img.names.find((x) => x.endsWith(`/${short}`) || x.endsWith(`/library/${short}`));
+  }
+
+  /**
+   * rmi. By name with several names: untag that name only. By ID with several
+   * names: refused unless force. Images containers use: refused unless force
+   * (Podman also removes those containers then; tspod refuses always).
+   */
+  remove(inputs: string[], force: boolean): { untagged: string[]; deleted: string[] } {
+    const untagged: string[] = [];
+    const deleted: string[] = [];
+    const seen = new Set<string>();
+    for (const input of inputs) {
+      const img = this.lookup(input);
+      if (seen.has(img.id)) continue;
+      const byName = !img.id.startsWith(input.replace(/^sha256:/, "")) && img.names.length > 1;
+      if (byName) {
+        const n = this.matchName(img, input);
+        if (n) {
+          this.store.updateImage(img.id, (r) => ({ ...r, names: r.names.filter((x) => x !== n) }));
+          untagged.push(n);
+          continue;
+        }
+      }
+      if (img.names.length > 1 && !force) {
+        throw new TspodError(`unable to delete image "${img.id}" by ID with more than one tag (${img.names.join(", ")}): please force removal`);
+      }
+      const users = this.users(img.id);
+      if (users.length) {
+        throw new TspodError(`image ${img.id.slice(0, 12)} is in use by container${users.length > 1 ? "s" : ""} ${users.map((u) => u.slice(0, 12)).join(", ")}: remove ${users.length > 1 ? "them" : "it"} first`);
+      }
+      seen.add(img.id);
+      this.store.deleteImageRecord(img.id);
+      untagged.push(...img.names);
+      deleted.push(img.id);
+    }
+    if (deleted.length) this.collectGarbage();
+    return { untagged, deleted };
+  }
+
+  /** Remove layers and blobs no image record refers to. Skipped while a pull runs (it retries next time). */
+  collectGarbage(): { layers: number; blobs: number } {
+    const gc = new FileLock(join(this.store.root, "locks/gc.lock"));
+    try {
+      if (!flock((gc as any).fd, LOCK_EX | LOCK_NB)) {
+        log("debug", "a pull is running: garbage collection postponed");
+        return { layers: 0, blobs: 0 };
+      }
+      const keepLayers = new Set<string>();
+      const keepBlobs = new Set<string>();
+      for (const i of this.list()) {
+        keepBlobs.add(hexOf(i.manifest.digest));
+        for (const m of i.manifests ?? []) keepBlobs.add(hexOf(m.digest));
+        keepBlobs.add(hexOf(i.config.digest));
+        if (i.index) keepBlobs.add(hexOf(i.index.digest));
+        for (const l of i.layers) {
+          keepBlobs.add(hexOf(l.digest));
+          keepLayers.add(hexOf(l.diffID));
+        }
+      }
+      for (const extra of this.extraLayerUsers()) keepLayers.add(extra);
+      const layersDir = join(this.store.root, "layers");
+      const dropLayers = readdirSync(layersDir).filter((n) => !keepLayers.has(n) && !n.startsWith("."));
+      if (dropLayers.length) this.store.removeTree(...dropLayers.map((n) => join(layersDir, n)));
+      const blobsDir = join(this.store.root, "blobs/sha256");
+      let blobs = 0;
+      for (const n of readdirSync(blobsDir)) {
+        if (keepBlobs.has(n) || n.startsWith(".")) continue;
+        rmSync(join(blobsDir, n), { force: true });
+        blobs++;
+      }
+      return { layers: dropLayers.length, blobs };
+    } finally {
+      try {
+        flock((gc as any).fd, LOCK_UN);
+      } catch {}
+      gc.close();
+    }
+  }
+
+  /** Layers kept alive by something other than image records (containers' parents come later). */
+  protected extraLayerUsers(): string[] {
+    return [];
+  }
+
+  /** image prune: dangling images (no names) unused by containers; with all, every unused image. */
+  prune(all: boolean): string[] {
+    const victims = this.list().filter((i) => (all || i.names.length === 0) && this.users(i.id).length === 0);
+    for (const v of victims) this.store.deleteImageRecord(v.id);
+    if (victims.length) this.collectGarbage();
+    return victims.map((v) => v.id);
+  }
+
+  exists(input: string): boolean {
+    try {
+      return this.find(input) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  inspect(img: ImageRecord) {
+    const cfg = this.config(img);
+    const layerDirs = img.layers.map((l) => this.store.diffPath(l.diffID)).filter((p) => existsSync(p));
+    return {
+      Id: img.id,
+      Digest: img.manifest.digest,
+      RepoTags: img.names,
+      RepoDigests: img.repoDigests,
+      Parent: "",
+      Comment: cfg.history?.find((h) => h.comment)?.comment ?? "",
+      Created: cfg.created ?? img.created,
+      Config: cfg.config ?? {},
+      Version: "",
+      Author: cfg.author ?? "",
+      Architecture: cfg.architecture ?? img.architecture,
+      Os: cfg.os ?? img.os,
+      ...(cfg.variant ? { Variant: cfg.variant } : {}),
+      Size: img.size,
+      VirtualSize: img.size,
+      GraphDriver: {
+        Name: "overlay",
+        Data: {
+          LowerDir: layerDirs.slice(0, -1).reverse().join(":"),
+          UpperDir: layerDirs[layerDirs.length - 1] ?? "",
+        },
+      },
+      RootFS: { Type: "layers", Layers: cfg.rootfs?.diff_ids ?? img.layers.map((l) => l.diffID) },
+      Labels: cfg.config?.Labels ?? null,
+      Annotations: {},
+      ManifestType: img.manifest.mediaType,
+      User: cfg.config?.User ?? "",
+      History: cfg.history ?? [],
+      NamesHistory: img.names,
+    };
+  }
+
+  /** One row per history entry, newest first, with the layer size for non-empty entries. */
+  history(img: ImageRecord) {
+    const cfg = this.config(img);
+    const hist = cfg.history?.length ? cfg.history : img.layers.map(() => ({}) as NonNullable<ImageConfig["history"]>[number]);
+    const rows: { ID: string; Created: string; CreatedBy: string; Size: number; Comment: string }[] = [];
+    let li = 0;
+    hist.forEach((h, i) => {
+      const layer = h.empty_layer ? undefined : img.layers[li++];
+      rows.push({
+        ID: i === hist.length - 1 ? img.id : "<missing>",
+        Created: h.created ?? cfg.created ?? "",
+        CreatedBy: h.created_by ?? "",
+        Size: layer ? (this.store.layer(layer.diffID)?.size ?? 0) : 0,
+        Comment: h.comment ?? "",
+      });
+    });
+    return rows.reverse();
+  }
+}
+
+// ---- display helpers shared by images/history/ps
+
+/** Go's units.HumanDuration + " ago", as Podman prints CREATED. */
+export function since(iso: string, now = Date.now()): string {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return "";
+  const s = Math.max(0, (now - t) / 1000);
+  const m = s / 60, h = m / 60, d = h / 24;
+  let out: string;
+  if (s < 1) out = "Less than a second";
+  else if (s < 60) out = `${Math.floor(s)} seconds`;
+  else if (Math.round(m) === 1) out = "About a minute";
+  else if (m < 60) out = `${Math.round(m)} minutes`;
+  else if (Math.round(h) === 1) out = "About an hour";
+  else if (h < 48) out = `${Math.round(h)} hours`;
+  else if (h < 24 * 7 * 2) out = `${Math.round(d)} days`;
+  else if (h < 24 * 30 * 2) out = `${Math.round(d / 7)} weeks`;
+  else if (h < 24 * 365 * 2) out = `${Math.round(d / 30)} months`;
+  else out = `${Math.round(d / 365)} years`;
+  return `${out} ago`;
+}
+
+/** Decimal sizes with 3 significant digits, as Podman prints SIZE ("1.46 MB"). */
+export function humanSize(n: number): string {
+  const u = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${Number(n.toPrecision(3))} ${u[i]}`;
+}
+
+/** name -> [repository, tag] for display. */
+export function splitName(n: string): [string, string] {
+  const i = n.lastIndexOf(":");
+  if (i < 0 || n.slice(i).includes("/")) return [n, "<none>"];
+  return [n.slice(0, i), n.slice(i + 1)];
+}

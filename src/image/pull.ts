@@ -1,0 +1,295 @@
+// Pull: resolve a reference, fetch manifest (choosing the platform from an
+// index), config and layers; each layer is streamed once: download -> digest ->
+// decompress -> diff-id digest -> native unpack, with the compressed bytes kept
+// for a byte-identical push. Layers are fetched in parallel (bounded).
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { Transform, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import zlib from "node:zlib";
+import type { Context } from "../context.ts";
+import { log, trace } from "../context.ts";
+import { TspodError } from "../errors.ts";
+import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
+import { Registry, type Credentials } from "./registry.ts";
+import { parseReference, refString, type Reference } from "./reference.ts";
+import { loadRegistriesConf, resolveShortName, registryFor } from "./registries.ts";
+import { parseManifest, selectManifest, hostPlatform, parsePlatform, sha256Digest, verifyDigest, layerCompression } from "./manifest.ts";
+import { getCredentials } from "./auth.ts";
+import { helperPath } from "../sys/native.ts";
+import { mapArgs } from "../sys/idmap.ts";
+
+export type PullEvent =
+  | { type: "trying"; ref: string }
+  | { type: "blob-start"; digest: string; size: number; cached: boolean }
+  | { type: "blob-progress"; digest: string; done: number; size: number }
+  | { type: "blob-done"; digest: string; size: number; cached: boolean }
+  | { type: "config"; digest: string }
+  | { type: "manifest" };
+
+export interface PullOptions {
+  platform?: string;
+  tlsVerify?: boolean;
+  creds?: Credentials;
+  onEvent?: (e: PullEvent) => void;
+  /** parallel layer downloads */
+  jobs?: number;
+}
+
+export interface PullResult {
+  image: ImageRecord;
+  ref: Reference;
+}
+
+/** Runs fn over items with at most n in flight; the first failure rejects. */
+async function bounded<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+function hashing(hasher: Bun.CryptoHasher, onBytes?: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk, _enc, cb) {
+      hasher.update(chunk);
+      onBytes?.(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+function decompressor(kind: "gzip" | "zstd" | "none"): Transform {
+  if (kind === "gzip") return zlib.createGunzip({ chunkSize: 256 * 1024 });
+  if (kind === "zstd") return (zlib as any).createZstdDecompress({ chunkSize: 256 * 1024 });
+  return new Transform({ transform: (c, _e, cb) => cb(null, c) });
+}
+
+export class Puller {
+  private store: Store;
+  constructor(private ctx: Context) {
+    this.store = new Store(ctx);
+  }
+
+  async pull(name: string, opts: PullOptions = {}): Promise<PullResult> {
+    this.store.cleanTemp();
+    const conf = loadRegistriesConf();
+    const candidates = resolveShortName(name, conf);
+    let lastErr: unknown;
+    for (const ref of candidates) {
+      opts.onEvent?.({ type: "trying", ref: refString(ref) });
+      try {
+        return await this.pullRef(ref, opts, conf);
+      } catch (e) {
+        lastErr = e;
+        // Only a missing image lets a short name try the next search registry.
+        if (candidates.length === 1 || !(e as any)?.status || (e as any).status !== 404) throw e;
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Try the mirrors registries.conf lists, then the primary location. */
+  private async pullRef(ref: Reference, opts: PullOptions, conf: ReturnType<typeof loadRegistriesConf>): Promise<PullResult> {
+    const reg = registryFor(ref, conf);
+    let lastErr: unknown;
+    for (const ep of reg.endpoints) {
+      try {
+        return await this.pullFrom(ref, ep.reference, opts.tlsVerify ?? !ep.insecure, opts);
+      } catch (e) {
+        lastErr = e;
+        if (!ep.mirror) throw e;
+        log("info", `mirror ${ep.reference.registry} failed: ${(e as Error).message}`);
+      }
+    }
+    throw lastErr;
+  }
+
+  private async pullFrom(ref: Reference, src: Reference, tlsVerify: boolean, opts: PullOptions): Promise<PullResult> {
+    const creds = opts.creds ?? getCredentials(`${src.registry}/${src.repository}`);
+    const client = new Registry(src.registry, { tlsVerify, creds });
+    const repo = src.repository;
+    const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+
+    trace("pull: start");
+    const top = await client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
+    const topDigest = sha256Digest(top.bytes);
+    if (ref.digest) verifyDigest(top.bytes, ref.digest);
+    else if (top.digest && top.digest.startsWith("sha256:") && top.digest !== topDigest) {
+      throw new TspodError(`manifest digest mismatch: registry says ${top.digest}, content is ${topDigest}`);
+    }
+    let parsed = parseManifest(top.bytes, top.mediaType);
+    let manifestBytes = top.bytes;
+    let manifestDigest = topDigest;
+    let manifestType = parsed.mediaType || top.mediaType;
+    let index: Descriptor | undefined;
+    if (parsed.kind === "index") {
+      index = { mediaType: manifestType, digest: topDigest, size: top.bytes.length };
+      this.store.putBlob(topDigest, top.bytes);
+      const chosen = selectManifest(parsed, platform);
+      const m = await client.getManifest(repo, chosen.digest);
+      verifyDigest(m.bytes, chosen.digest);
+      parsed = parseManifest(m.bytes, m.mediaType || chosen.mediaType);
+      manifestBytes = m.bytes;
+      manifestDigest = chosen.digest;
+      manifestType = parsed.mediaType || chosen.mediaType;
+      if (parsed.kind !== "image") throw new TspodError(`${refString(ref)}: nested manifest list is not supported`);
+    }
+    if (parsed.kind !== "image") throw new TspodError(`${refString(ref)}: unexpected manifest`);
+
+    trace("pull: manifest");
+    // Config: small, verified, stored.
+    const cfgDesc = parsed.config;
+    let cfgBytes: Uint8Array;
+    if (this.store.hasBlob(cfgDesc.digest)) cfgBytes = this.store.readBlob(cfgDesc.digest);
+    else {
+      cfgBytes = await client.getBlob(repo, cfgDesc.digest);
+      verifyDigest(cfgBytes, cfgDesc.digest);
+    }
+    const config = JSON.parse(new TextDecoder().decode(cfgBytes));
+    const diffIDs: string[] = config?.rootfs?.diff_ids ?? [];
+    if (diffIDs.length !== parsed.layers.length) {
+      throw new TspodError(`${refString(ref)}: config lists ${diffIDs.length} diff ids for ${parsed.layers.length} layers`);
+    }
+    if (config.os && platform.os && config.os !== platform.os) {
+      throw new TspodError(`${refString(ref)}: image is for ${config.os}, not ${platform.os}`);
+    }
+
+    trace("pull: config");
+    const layers = parsed.layers.map((l, i) => ({ ...l, diffID: diffIDs[i] as string }));
+    await bounded(layers, opts.jobs ?? 3, (l) => this.pullLayer(client, repo, l, opts));
+
+    trace("pull: layers");
+    opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
+    this.store.putBlob(cfgDesc.digest, cfgBytes);
+    opts.onEvent?.({ type: "manifest" });
+    this.store.putBlob(manifestDigest, manifestBytes);
+
+    const id = hexOf(cfgDesc.digest);
+    const name = `${ref.registry}/${ref.repository}`;
+    const names = ref.tag || !ref.digest ? [`${name}:${ref.tag ?? "latest"}`] : [];
+    const manifest = { mediaType: manifestType, digest: manifestDigest, size: manifestBytes.length };
+    const rec: ImageRecord = {
+      id,
+      names,
+      manifests: [manifest, ...(index ? [index] : [])],
+      nameDigests: Object.fromEntries(names.map((n) => [n, manifestDigest])),
+      repoDigests: [`${name}@${manifestDigest}`, ...(index ? [`${name}@${index.digest}`] : [])],
+      manifest,
+      index,
+      config: { mediaType: cfgDesc.mediaType, digest: cfgDesc.digest, size: cfgBytes.length },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID })),
+      created: config.created ?? new Date(0).toISOString(),
+      pulled: new Date().toISOString(),
+      size: layers.reduce((s, l) => s + (this.store.layer(l.diffID)?.size ?? 0), 0),
+      os: config.os ?? "linux",
+      architecture: config.architecture ?? "",
+      variant: config.variant,
+    };
+    this.store.saveImage(rec);
+    trace("pull: saved");
+    return { image: this.store.image(id)!, ref };
+  }
+
+  private async pullLayer(client: Registry, repo: string, l: Descriptor & { diffID: string }, opts: PullOptions): Promise<void> {
+    const store = this.store;
+    const haveLayer = store.hasLayer(l.diffID);
+    const haveBlob = store.hasBlob(l.digest);
+    if (haveLayer && haveBlob) {
+      opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: true });
+      return;
+    }
+    opts.onEvent?.({ type: "blob-start", digest: l.digest, size: l.size, cached: false });
+    const kind = layerCompression(l.mediaType);
+    const tmpBlob = store.tempPath("blob");
+    const tmpLayer = haveLayer ? undefined : store.tempPath("layer");
+    const cHash = new Bun.CryptoHasher("sha256");
+    const uHash = new Bun.CryptoHasher("sha256");
+    let done = 0;
+    let lastEmit = 0;
+    const onBytes = (n: number) => {
+      done += n;
+      const now = Date.now();
+      if (now - lastEmit > 100) {
+        lastEmit = now;
+        opts.onEvent?.({ type: "blob-progress", digest: l.digest, done, size: l.size });
+      }
+    };
+    let unpackOut = "";
+    let unpackErr = "";
+    try {
+      trace(`layer ${l.digest.slice(7, 19)}: start`);
+      const source = Readable.from(client.blobStream(repo, l.digest, l.size));
+      const toFile = createWriteStream(tmpBlob, { mode: 0o644 });
+      if (!tmpLayer) {
+        await pipeline(source, hashing(cHash, onBytes), toFile);
+      } else {
+        mkdirSync(`${tmpLayer}/diff`, { recursive: true, mode: 0o755 });
+        const child = spawn(helperPath(), ["unpack", ...mapArgs(), `${tmpLayer}/diff`], { stdio: ["pipe", "pipe", "pipe"] });
+        child.stdout.on("data", (d) => (unpackOut += d));
+        child.stderr.on("data", (d) => (unpackErr += d));
+        const exited = new Promise<number>((res) => child.on("close", (code) => res(code ?? 1)));
+        // Tee: compressed bytes go to the blob file and on to the decompressor.
+        const tee = new Transform({
+          transform(chunk, _e, cb) {
+            cHash.update(chunk);
+            onBytes(chunk.length);
+            if (!toFile.write(chunk)) toFile.once("drain", () => cb(null, chunk));
+            else cb(null, chunk);
+          },
+          flush(cb) {
+            toFile.end(cb);
+          },
+        });
+        const fileClosed = new Promise<void>((res, rej) => {
+          toFile.on("close", res);
+          toFile.on("error", rej);
+        });
+        try {
+          await pipeline(source, tee, decompressor(kind), hashing(uHash), child.stdin);
+        } catch (e: any) {
+          child.kill("SIGKILL");
+          await exited;
+          if (unpackErr.trim()) throw new TspodError(`layer ${l.digest}: ${unpackErr.trim().split("\n")[0]}`);
+          if (e?.code === "EPIPE" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") throw new TspodError(`layer ${l.digest}: unpacking failed`);
+          throw e instanceof TspodError ? e : new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
+        }
+        trace(`layer ${l.digest.slice(7, 19)}: streamed`);
+        await fileClosed;
+        const code = await exited;
+        trace(`layer ${l.digest.slice(7, 19)}: unpacked`);
+        if (code !== 0) throw new TspodError(`layer ${l.digest}: ${unpackErr.trim().split("\n")[0] || `unpack exited ${code}`}`);
+      }
+      const gotDigest = `sha256:${cHash.digest("hex")}`;
+      if (gotDigest !== l.digest) throw new TspodError(`layer ${l.digest}: digest mismatch: downloaded content has ${gotDigest}`);
+      if (done !== l.size) throw new TspodError(`layer ${l.digest}: size mismatch: expected ${l.size} bytes, got ${done}`);
+      if (tmpLayer) {
+        const diff = `sha256:${uHash.digest("hex")}`;
+        if (diff !== l.diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${l.diffID}, content is ${diff}`);
+        const stats = JSON.parse(unpackOut || "{}");
+        store.commitLayer(tmpLayer, { diffID: l.diffID, size: stats.bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
+      }
+      store.commitBlobFile(l.digest, tmpBlob);
+      opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: false });
+    } catch (e) {
+      rmSync(tmpBlob, { force: true });
+      if (tmpLayer) {
+        try {
+          store.removeTree(tmpLayer);
+        } catch {}
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,309 @@
+// Registry client: distribution spec v2 on the real undici.
+// Ping, anonymous/Basic/Bearer auth with tokens cached per scope, manifests,
+// blobs with redirects, retries with backoff, resumable blob streams.
+import { agentFor, undici, type Dispatcher } from "./http.ts";
+import { TspodError } from "../errors.ts";
+import { log } from "../context.ts";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface RegistryOptions {
+  /** false: accept any certificate and fall back to plain HTTP (--tls-verify=false or insecure in registries.conf) */
+  tlsVerify?: boolean;
+  creds?: Credentials;
+}
+
+export interface FetchedManifest {
+  bytes: Uint8Array;
+  mediaType: string;
+  /** Docker-Content-Digest when the registry sent one */
+  digest?: string;
+}
+
+const MANIFEST_ACCEPT = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.docker.distribution.manifest.v1+prettyjws",
+  "application/vnd.docker.distribution.manifest.v1+json",
+].join(", ");
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const MAX_ATTEMPTS = 4;
+
+export class RegistryError extends TspodError {
+  constructor(message: string, readonly status?: number, readonly code?: string) {
+    super(message, 125);
+  }
+}
+
+/** The API endpoint for a registry name (docker.io is served from registry-1.docker.io). */
+export function apiHost(registry: string): string {
+  return registry === "docker.io" ? "registry-1.docker.io" : registry;
+}
+
+interface Challenge {
+  scheme: "bearer" | "basic";
+  params: Record<string, string>;
+}
+
+export function parseChallenge(h: string | undefined): Challenge | undefined {
+  if (!h) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/.exec(h);
+  if (!m) return undefined;
+  const scheme = m[1].toLowerCase();
+  if (scheme !== "bearer" && scheme !== "basic") return undefined;
+  const params: Record<string, string> = {};
+  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(m[2]))) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+  return { scheme, params };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The registry's JSON error ({"errors":[{"code","message"}]}) as one line. */
+async function registryErrorText(body: Dispatcher.ResponseData["body"]): Promise<{ code?: string; text: string }> {
+  try {
+    const t = await body.text();
+    const j = JSON.parse(t);
+    const e = j?.errors?.[0];
+    if (e) return { code: e.code, text: `${String(e.code).toLowerCase().replace(/_/g, " ")}: ${e.message}` };
+    return { text: t.slice(0, 200) };
+  } catch {
+    return { text: "" };
+  }
+}
+
+function networkMessage(e: any): string {
+  const code = e?.code ?? e?.cause?.code;
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
+  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "connection timed out";
+  return e?.message ?? String(e);
+}
+
+function isTlsMismatch(e: any): boolean {
+  const s = `${e?.code ?? ""} ${e?.message ?? ""} ${e?.cause?.code ?? ""}`;
+  return /SSL|TLS|wrong version|ECONNRESET|EPROTO|UND_ERR_SOCKET|packet length/i.test(s);
+}
+
+export class Registry {
+  readonly host: string;
+  private base?: string;
+  private readonly tlsVerify: boolean;
+  private readonly creds?: Credentials;
+  private challenge?: Challenge;
+  private tokens = new Map<string, string>();
+
+  constructor(readonly registry: string, opts: RegistryOptions = {}) {
+    this.host = apiHost(registry);
+    this.tlsVerify = opts.tlsVerify ?? true;
+    this.creds = opts.creds;
+  }
+
+  /** GET /v2/: picks https or (insecure only) http, and learns how to authenticate. */
+  async ping(): Promise<void> {
+    if (this.base) return;
+    const schemes = this.tlsVerify ? ["https"] : ["https", "http"];
+    let lastErr: unknown;
+    for (const scheme of schemes) {
+      const url = `${scheme}://${this.host}/v2/`;
+      try {
+        const res = await undici.request(url, { method: "GET", dispatcher: agentFor(this.host, this.tlsVerify), headersTimeout: 30_000 });
+        await res.body.dump();
+        if (res.statusCode === 401) this.challenge = parseChallenge(headerOf(res.headers, "www-authenticate"));
+        else if (res.statusCode >= 400 && res.statusCode !== 404) throw new RegistryError(`pinging registry ${this.registry}: HTTP ${res.statusCode}`, res.statusCode);
+        this.base = `${scheme}://${this.host}`;
+        log("debug", `registry ${this.registry}: ${this.base}, auth ${this.challenge?.scheme ?? "none"}`);
+        return;
+      } catch (e: any) {
+        if (e instanceof RegistryError) throw e;
+        lastErr = e;
+        if (scheme === "https" && schemes.length > 1 && isTlsMismatch(e)) continue;
+        if (scheme === "https" && schemes.length > 1 && networkMessage(e) !== "connection refused") continue;
+        break;
+      }
+    }
+    const hint = this.tlsVerify && isTlsMismatch(lastErr) ? " (if it serves plain HTTP, use --tls-verify=false or mark it insecure in registries.conf)" : "";
+    throw new RegistryError(`registry ${this.registry} is not reachable: ${networkMessage(lastErr)}${hint}`);
+  }
+
+  private async authorization(scope: string): Promise<string | undefined> {
+    const ch = this.challenge;
+    if (!ch) return undefined;
+    if (ch.scheme === "basic") {
+      if (!this.creds) return undefined;
+      return `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64")}`;
+    }
+    const cached = this.tokens.get(scope);
+    if (cached) return `Bearer ${cached}`;
+    const realm = ch.params.realm;
+    if (!realm) throw new RegistryError(`registry ${this.registry}: bearer challenge without realm`);
+    const u = new URL(realm);
+    if (ch.params.service) u.searchParams.set("service", ch.params.service);
+    u.searchParams.set("scope", scope);
+    const headers: Record<string, string> = {};
+    if (this.creds) headers.authorization = `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64")}`;
+    const res = await this.send(u.toString(), { method: "GET", headers }, false);
+    if (res.statusCode !== 200) {
+      const { text } = await registryErrorText(res.body);
+      throw new RegistryError(`registry ${this.registry}: getting a token for ${scope}: HTTP ${res.statusCode}${text ? `: ${text}` : ""}`, res.statusCode);
+    }
+    const j = (await res.body.json()) as any;
+    const token = j.token ?? j.access_token;
+    if (!token) throw new RegistryError(`registry ${this.registry}: token response without a token`);
+    this.tokens.set(scope, token);
+    return `Bearer ${token}`;
+  }
+
+  /** One HTTP request with retries on 5xx/429 and connection resets. */
+  private async send(url: string, opts: { method: string; headers?: Record<string, string> }, retry = true): Promise<Dispatcher.ResponseData> {
+    const host = new URL(url).host;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await undici.request(url, {
+          method: opts.method as any,
+          headers: opts.headers,
+          dispatcher: agentFor(host, this.tlsVerify),
+          headersTimeout: 60_000,
+          bodyTimeout: 120_000,
+        });
+        if (retry && RETRY_STATUS.has(res.statusCode) && attempt < MAX_ATTEMPTS) {
+          await res.body.dump();
+          log("info", `${opts.method} ${url}: HTTP ${res.statusCode}, retrying`);
+          await sleep(100 * 2 ** (attempt - 1));
+          continue;
+        }
+        return res;
+      } catch (e: any) {
+        const code = e?.code ?? e?.cause?.code;
+        if (retry && RETRY_CODES.has(code) && attempt < MAX_ATTEMPTS) {
+          log("info", `${opts.method} ${url}: ${code}, retrying`);
+          await sleep(100 * 2 ** (attempt - 1));
+          continue;
+        }
+        throw new RegistryError(`${this.registry}: ${networkMessage(e)}`, undefined, code);
+      }
+    }
+  }
+
+  /** Authenticated request to a path under /v2/, following redirects (auth only to the registry itself). */
+  async request(path: string, opts: { method?: string; headers?: Record<string, string>; scope: string }): Promise<Dispatcher.ResponseData> {
+    await this.ping();
+    const method = opts.method ?? "GET";
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const auth = await this.authorization(opts.scope);
+    if (auth) headers.authorization = auth;
+    let url = `${this.base}${path}`;
+    let res = await this.send(url, { method, headers });
+    if (res.statusCode === 401 && this.challenge?.scheme !== "basic") {
+      // The token may have expired or its scope was too narrow: learn the new challenge once.
+      const ch = parseChallenge(headerOf(res.headers, "www-authenticate"));
+      await res.body.dump();
+      if (ch) {
+        this.challenge = ch;
+        this.tokens.delete(opts.scope);
+        const a2 = await this.authorization(opts.scope);
+        if (a2) headers.authorization = a2;
+        res = await this.send(url, { method, headers });
+      }
+    }
+    for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304; hops++) {
+      const loc = headerOf(res.headers, "location");
+      await res.body.dump();
+      if (!loc || hops >= 5) throw new RegistryError(`${this.registry}: too many redirects for ${path}`);
+      const next = new URL(loc, url);
+      const h = { ...headers };
+      if (next.host !== new URL(url).host) delete h.authorization;
+      url = next.toString();
+      res = await this.send(url, { method, headers: h });
+    }
+    return res;
+  }
+
+  private async failure(res: Dispatcher.ResponseData, what: string): Promise<never> {
+    const { code, text } = await registryErrorText(res.body);
+    let msg: string;
+    if (res.statusCode === 401) msg = `${what}: authentication required${this.creds ? " (credentials were rejected)" : ""}`;
+    else if (res.statusCode === 403) msg = `${what}: access denied`;
+    else if (res.statusCode === 404 && code === "NAME_UNKNOWN") msg = `${what}: repository not found`;
+    else if (res.statusCode === 404) msg = `${what}: not found`;
+    else msg = `${what}: HTTP ${res.statusCode}`;
+    if (text && res.statusCode !== 404) msg += ` (${text})`;
+    throw new RegistryError(msg, res.statusCode, code);
+  }
+
+  /** Check credentials: GET /v2/ must succeed with them (Basic), or a token must be issued (Bearer). */
+  async checkLogin(): Promise<void> {
+    await this.ping();
+    if (!this.challenge) return;
+    if (this.challenge.scheme === "bearer") {
+      await this.authorization("registry:catalog:*").catch((e) => {
+        throw new RegistryError(`logging in to ${this.registry}: ${e.message}`, e.status);
+      });
+      return;
+    }
+    const res = await this.request("/v2/", { scope: "" });
+    await res.body.dump();
+    if (res.statusCode === 401) throw new RegistryError(`logging in to ${this.registry}: invalid username or password`, 401);
+    if (res.statusCode >= 400) throw new RegistryError(`logging in to ${this.registry}: HTTP ${res.statusCode}`, res.statusCode);
+  }
+
+  async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
+    const res = await this.request(`/v2/${repo}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repo}:pull` });
+    if (res.statusCode !== 200) return this.failure(res, `${this.registry}/${repo}${reference.includes(":") ? "@" : ":"}${reference}`);
+    const bytes = new Uint8Array(await res.body.arrayBuffer());
+    const ct = (headerOf(res.headers, "content-type") ?? "").split(";")[0].trim();
+    return { bytes, mediaType: ct, digest: headerOf(res.headers, "docker-content-digest") };
+  }
+
+  /** Small blobs (configs): the whole body, size-checked. */
+  async getBlob(repo: string, digest: string, maxBytes = 64 << 20): Promise<Uint8Array> {
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` });
+    if (res.statusCode !== 200) return this.failure(res, `blob ${digest}`);
+    const len = Number(headerOf(res.headers, "content-length") ?? 0);
+    if (len > maxBytes) throw new RegistryError(`blob ${digest} is too large (${len} bytes)`);
+    return new Uint8Array(await res.body.arrayBuffer());
+  }
+
+  /**
+   * A blob as a stream of chunks. When the connection breaks part-way and the
+   * registry serves ranges, the stream resumes where it stopped.
+   */
+  async *blobStream(repo: string, digest: string, size: number): AsyncGenerator<Uint8Array> {
+    let got = 0;
+    for (let attempt = 1; ; attempt++) {
+      const headers: Record<string, string> = got > 0 ? { range: `bytes=${got}-` } : {};
+      const res = await this.request(`/v2/${repo}/blobs/${digest}`, { headers, scope: `repository:${repo}:pull` });
+      if (got > 0 && res.statusCode === 200) {
+        // No range support: start over is impossible mid-pipeline (the consumer already has the bytes).
+        await res.body.dump();
+        throw new RegistryError(`blob ${digest}: connection lost at ${got}/${size} bytes and the registry cannot resume`);
+      }
+      if (res.statusCode !== 200 && res.statusCode !== 206) return this.failure(res, `blob ${digest}`);
+      try {
+        for await (const chunk of res.body) {
+          got += chunk.length;
+          yield chunk as Uint8Array;
+        }
+        return;
+      } catch (e: any) {
+        const code = e?.code ?? e?.cause?.code;
+        if (attempt >= MAX_ATTEMPTS || !RETRY_CODES.has(code)) throw new RegistryError(`blob ${digest}: ${networkMessage(e)}`);
+        log("info", `blob ${digest}: ${code} at ${got}/${size}, resuming`);
+        await sleep(100 * 2 ** (attempt - 1));
+      }
+    }
+  }
+}

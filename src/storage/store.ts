@@ -1,0 +1,243 @@
+// The image store on disk:
+//   blobs/sha256/<hex>       manifests, configs, compressed layers (kept to push back byte-identical)
+//   layers/<diffid-hex>/     diff/ (an unpacked layer, overlay whiteout format) + layer.json
+//   images/<id>.json         image records (id = config digest hex)
+//   tmp/                     in-flight downloads and unpacks, named with the owner's pid
+//   locks/                   flock files
+// Everything lands by rename, so an interrupted pull leaves only tmp/ entries,
+// which the next invocation removes once their owner is gone.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../context.ts";
+import { log } from "../context.ts";
+import { TspodError, NotFoundError } from "../errors.ts";
+import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+import { withLockSync } from "./lock.ts";
+import { helperPath } from "../sys/native.ts";
+import { mapArgs, userNsMaps } from "../sys/idmap.ts";
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+export interface LayerRecord {
+  diffID: string;
+  /** bytes of regular files in the unpacked layer */
+  size: number;
+  entries: number;
+  /** the uid map the layer was unpacked with */
+  idmap: string;
+  created: string;
+}
+
+export interface ImageRecord {
+  id: string;
+  names: string[];
+  repoDigests: string[];
+  /** the manifest pulled last */
+  manifest: Descriptor;
+  index?: Descriptor;
+  /** every manifest (and index) known for this image: the same config can come with several */
+  manifests: Descriptor[];
+  /** which manifest each name was pulled with, so a push can send it back byte-identical */
+  nameDigests: Record<string, string>;
+  config: Descriptor;
+  layers: (Descriptor & { diffID: string })[];
+  created: string;
+  pulled: string;
+  size: number;
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export const hexOf = (digest: string) => digest.slice(digest.indexOf(":") + 1);
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e.code === "EPERM";
+  }
+}
+
+export class Store {
+  readonly root: string;
+  constructor(readonly ctx: Context) {
+    this.root = ctx.root;
+    for (const d of ["blobs/sha256", "layers", "images", "tmp", "locks"]) mkdirSync(join(this.root, d), { recursive: true, mode: 0o700 });
+  }
+
+  // ---- blobs
+  blobPath(digest: string): string {
+    if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw new TspodError(`unsupported digest ${digest}`);
+    return join(this.root, "blobs/sha256", hexOf(digest));
+  }
+  hasBlob(digest: string): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+  readBlob(digest: string): Uint8Array {
+    try {
+      return readFileSync(this.blobPath(digest));
+    } catch {
+      throw new NotFoundError(`blob ${digest} is not in the store`);
+    }
+  }
+  /** Store bytes whose digest the caller has verified. */
+  putBlob(digest: string, bytes: Uint8Array): void {
+    if (!this.hasBlob(digest)) writeFileAtomic(this.blobPath(digest), bytes, 0o644);
+  }
+  /** Move a verified temp file into place. */
+  commitBlobFile(digest: string, tmp: string): void {
+    if (this.hasBlob(digest)) rmSync(tmp, { force: true });
+    else renameSync(tmp, this.blobPath(digest));
+  }
+
+  // ---- layers
+  layerDir(diffID: string): string {
+    return join(this.root, "layers", hexOf(diffID));
+  }
+  diffPath(diffID: string): string {
+    return join(this.layerDir(diffID), "diff");
+  }
+  layer(diffID: string): LayerRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.layerDir(diffID), "layer.json"), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+  hasLayer(diffID: string): boolean {
+    return this.layer(diffID) !== undefined;
+  }
+  /** Put an unpacked temp layer dir in place; if another process won the race, drop ours. */
+  commitLayer(tmpDir: string, rec: LayerRecord): void {
+    writeJsonAtomic(join(tmpDir, "layer.json"), rec);
+    try {
+      renameSync(tmpDir, this.layerDir(rec.diffID));
+    } catch (e: any) {
+      if (e.code === "ENOTEMPTY" || e.code === "EEXIST") this.removeTree(tmpDir);
+      else throw e;
+    }
+  }
+
+  // ---- temp
+  tempPath(kind: string): string {
+    return join(this.root, "tmp", `${kind}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  }
+  /** Remove leftovers of interrupted operations whose process is gone. */
+  cleanTemp(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(this.root, "tmp"));
+    } catch {
+      return;
+    }
+    const stale = names.filter((n) => {
+      const pid = Number(n.split("-")[1]);
+      return !Number.isInteger(pid) || pid <= 0 || !pidAlive(pid);
+    });
+    if (stale.length) {
+      log("debug", `removing ${stale.length} stale temp entries`);
+      this.removeTree(...stale.map((n) => join(this.root, "tmp", n)));
+    }
+  }
+  /** rm -rf for trees that may hold files owned by subordinate ids (done inside the user namespace). */
+  removeTree(...paths: string[]): void {
+    if (!paths.length) return;
+    if (this.ctx.uid === 0) {
+      for (const p of paths) rmSync(p, { recursive: true, force: true });
+      return;
+    }
+    const r = Bun.spawnSync([helperPath(), "rmtree", ...mapArgs(), ...paths], { stdout: "ignore", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new TspodError(`removing ${paths.join(" ")}: ${r.stderr.toString().trim()}`);
+  }
+  idmapKey(): string {
+    const m = userNsMaps();
+    return m.uidSpec ?? (this.ctx.uid === 0 ? "host" : `single:${this.ctx.uid}`);
+  }
+
+  // ---- images
+  /** Write a record; name -> manifest entries follow the names. */
+  private writeImage(rec: ImageRecord): void {
+    const nd = rec.nameDigests ?? {};
+    rec.nameDigests = Object.fromEntries(Object.entries(nd).filter(([n]) => rec.names.includes(n)));
+    writeJsonAtomic(this.imagePath(rec.id), rec);
+  }
+  private imagePath(id: string): string {
+    return join(this.root, "images", `${id}.json`);
+  }
+  private lockPath(): string {
+    return join(this.root, "locks/images.lock");
+  }
+  images(): ImageRecord[] {
+    const out: ImageRecord[] = [];
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(this.root, "images"));
+    } catch {}
+    for (const n of names) {
+      if (!n.endsWith(".json") || n.startsWith(".")) continue;
+      try {
+        out.push(JSON.parse(readFileSync(join(this.root, "images", n), "utf8")));
+      } catch {}
+    }
+    return out.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  }
+  image(id: string): ImageRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(this.imagePath(id), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+  /** Save an image record; names it takes are removed from any other image. */
+  saveImage(rec: ImageRecord): void {
+    withLockSync(this.lockPath(), () => {
+      const old = this.image(rec.id);
+      if (old) {
+        rec.names = [...new Set([...old.names, ...rec.names])];
+        rec.repoDigests = [...new Set([...old.repoDigests, ...rec.repoDigests])];
+        const seen = new Set(rec.manifests.map((m) => m.digest));
+        rec.manifests = [...rec.manifests, ...(old.manifests ?? []).filter((m) => !seen.has(m.digest))];
+        rec.nameDigests = { ...(old.nameDigests ?? {}), ...rec.nameDigests };
+      }
+      this.takeNames(rec.id, rec.names);
+      this.writeImage(rec);
+    });
+  }
+  private takeNames(id: string, names: string[]): void {
+    for (const other of this.images()) {
+      if (other.id === id) continue;
+      const left = other.names.filter((n) => !names.includes(n));
+      if (left.length !== other.names.length) this.writeImage({ ...other, names: left });
+    }
+  }
+  /** Change one image's names under the lock (tag/untag). */
+  updateImage(id: string, fn: (rec: ImageRecord) => ImageRecord): ImageRecord {
+    return withLockSync(this.lockPath(), () => {
+      const rec = this.image(id);
+      if (!rec) throw new NotFoundError(`image ${id} not known`);
+      const next = fn(rec);
+      this.takeNames(id, next.names);
+      this.writeImage(next);
+      return next;
+    });
+  }
+  deleteImageRecord(id: string): void {
+    withLockSync(this.lockPath(), () => rmSync(this.imagePath(id), { force: true }));
+  }
+  withImagesLock<T>(fn: () => T): T {
+    return withLockSync(this.lockPath(), fn);
+  }
+  blobSize(digest: string): number {
+    try {
+      return statSync(this.blobPath(digest)).size;
+    } catch {
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,45 @@
+// Every libc call tspod makes from TypeScript goes through this module (koffi).
+// In a compiled binary `import "koffi"` fails; requiring the platform addon
+// directly embeds it. Loaded lazily: commands that never lock never pay for it.
+import { TspodError } from "../errors.ts";
+
+type Fn = (...args: any[]) => any;
+interface Libc {
+  flock: Fn;
+  errno: () => number;
+  strerror: Fn;
+}
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  // The raw addon exposes the same API as the "koffi" package's JS wrapper.
+  const koffi = require("@koromix/koffi-linux-x64/linux_x64/koffi.node");
+  const lib = koffi.load("libc.so.6");
+  libc = {
+    flock: lib.func("int flock(int fd, int op)"),
+    errno: () => koffi.errno(),
+    strerror: lib.func("const char *strerror(int errnum)"),
+  };
+  return libc;
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+const EINTR = 4;
+const EWOULDBLOCK = 11;
+
+/** flock(2). Returns false only for LOCK_NB when the lock is held elsewhere. */
+export function flock(fd: number, op: number): boolean {
+  const l = load();
+  for (;;) {
+    if (l.flock(fd, op) === 0) return true;
+    const e = l.errno();
+    if (e === EINTR) continue;
+    if (e === EWOULDBLOCK && op & LOCK_NB) return false;
+    throw new TspodError(`flock: ${l.strerror(e)}`);
+  }
+}

@@ -1,0 +1,230 @@
+// Images against the real registry (docker-registry on 127.0.0.1), checked with
+// skopeo and util-linux where an independent tool exists; root and rootless.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, skopeo } from "../helpers/tspod.ts";
+
+const boxes: Sandbox[] = [];
+const box = (m: "root" | "rootless") => {
+  const b = new Sandbox(m);
+  boxes.push(b);
+  return b;
+};
+afterAll(() => boxes.forEach((b) => b.cleanup()));
+
+const NOTLS = "--tls-verify=false";
+const img = (n: string) => `${REGISTRY}/${n}:latest`;
+const digests = fixtureDigests();
+
+function layerDirs(b: Sandbox): string[] {
+  return readdirSync(join(b.root, "layers")).map((n) => join(b.root, "layers", n, "diff"));
+}
+
+/** The diff dir holding a path (searching every unpacked layer). */
+function findInLayers(b: Sandbox, rel: string): string[] {
+  return layerDirs(b).filter((d) => {
+    try {
+      lstatSync(join(d, rel));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe.each(MODES)("pull (%s)", (mode) => {
+  const b = box(mode);
+  const hostUid = (ctr: number) => (mode === "root" ? ctr : ctr === 0 ? b.uid : Number(ENV.SUBID_START) + ctr - 1);
+
+  test.each(["busybox", "busybox-docker", "multilayer"])("%s: pulls; manifest digest is what skopeo reports", async (name) => {
+    const out = await b.ok(["pull", "-q", NOTLS, img(name)]);
+    const id = out.trim();
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    const sk = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${img(name)}`]));
+    expect(sk.Digest).toBe(digests[name]);
+    const info = JSON.parse(await b.ok(["image", "inspect", img(name)]))[0];
+    expect(info.Id).toBe(id);
+    expect(info.Digest).toBe(sk.Digest);
+    expect(info.RepoDigests).toContain(`${REGISTRY}/${name}@${sk.Digest}`);
+    // The config digest is the ID; skopeo reads the same config.
+    const rawCfg = skopeo(["inspect", "--tls-verify=false", "--config", "--raw", `docker://${img(name)}`]);
+    expect(new Bun.CryptoHasher("sha256").update(rawCfg).digest("hex")).toBe(id);
+    expect(info.RootFS.Layers).toEqual(JSON.parse(rawCfg).rootfs.diff_ids);
+  });
+
+  test("multiarch: host platform by default, --platform picks another; the index digest is kept", async () => {
+    const raw = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img("multiarch")}`]));
+    const amd = raw.manifests.find((m: any) => m.platform.architecture === "amd64").digest;
+    const arm = raw.manifests.find((m: any) => m.platform.architecture === "arm64").digest;
+    await b.ok(["pull", "-q", NOTLS, img("multiarch")]);
+    let info = JSON.parse(await b.ok(["image", "inspect", img("multiarch")]))[0];
+    expect(info.Digest).toBe(amd);
+    expect(info.Architecture).toBe("amd64");
+    expect(info.RepoDigests).toContain(`${REGISTRY}/multiarch@${digests.multiarch}`);
+    await b.ok(["pull", "-q", NOTLS, "--platform", "linux/arm64", img("multiarch")]);
+    info = JSON.parse(await b.ok(["image", "inspect", img("multiarch")]))[0];
+    expect(info.Digest).toBe(arm);
+    expect(info.Architecture).toBe("arm64");
+    const arch = findInLayers(b, "arch").map((d) => readFileSync(join(d, "arch"), "utf8").trim()).sort();
+    expect(arch).toEqual(["amd64", "arm64"]);
+    const r = await b.run(["pull", NOTLS, "--platform", "linux/s390x", img("multiarch")]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("linux/s390x");
+    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("Error")).length).toBe(1);
+  });
+
+  test("owners, modes, hardlinks and symlinks come out as the image says", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const [d] = findInLayers(b, "bin/busybox");
+    expect(d).toBeDefined();
+    const bb = lstatSync(join(d, "bin/busybox"));
+    expect(bb.uid).toBe(hostUid(0));
+    expect(bb.gid).toBe(hostUid(0));
+    const www = lstatSync(join(d, "home/www/index.html"));
+    expect(www.uid).toBe(hostUid(33));
+    expect(www.gid).toBe(hostUid(33));
+    const suid = lstatSync(join(d, "bin/suid-test"));
+    expect(suid.mode & 0o7777).toBe(0o4755);
+    const hard = lstatSync(join(d, "bin/busybox-hard"));
+    expect(hard.ino).toBe(bb.ino);
+    expect(require("node:fs").readlinkSync(join(d, "etc/abs-link"))).toBe("/etc/passwd");
+    expect(lstatSync(join(d, "tmp")).mode & 0o7777).toBe(0o1777);
+  });
+
+  test("whiteouts: layer 3 hides /data/gone and the old content of the opaque /opq (checked with a kernel overlay mount)", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    const info = JSON.parse(await b.ok(["image", "inspect", img("multilayer")]))[0];
+    const dirs = [info.GraphDriver.Data.UpperDir, ...info.GraphDriver.Data.LowerDir.split(":")];
+    expect(dirs.length).toBe(5);
+    const wh = dirs.flatMap((d) => {
+      try {
+        return [lstatSync(join(d, "data/gone"))];
+      } catch {
+        return [];
+      }
+    });
+    expect(wh.some((s) => s.isCharacterDevice() && s.rdev === 0)).toBe(true);
+    // Mount the layers as a container will, in a user namespace, with util-linux (independent of tspod).
+    const lower = dirs.join(":");
+    const mapFlag = mode === "root" ? "" : "-r";
+    const r = await b.sh(`d=$(mktemp -d); unshare ${mapFlag} -m sh -c "mount -t overlay overlay -o lowerdir=${lower}${mode === "root" ? "" : ",userxattr"} $d && ls $d/data $d/opq && cat $d/zstd-marker $d/plain-marker"; rc=$?; rmdir $d; exit $rc`);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines).toContain("keep");
+    expect(lines).not.toContain("gone");
+    expect(lines).toContain("new");
+    expect(lines).not.toContain("old1");
+    expect(lines).not.toContain("old2");
+  });
+
+  test("layers are shared: busybox and multilayer unpack the busybox layer once", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    expect(findInLayers(b, "bin/busybox").length).toBe(1);
+  });
+
+  test("errors: registry down, unknown repository, unknown tag, bad reference: one line, exit 125", async () => {
+    const cases: [string[], RegExp][] = [
+      [["pull", NOTLS, "127.0.0.1:5999/busybox"], /not reachable.*connection refused/],
+      [["pull", NOTLS, `${REGISTRY}/no-such-repo`], /no-such-repo.*(not found|unknown)/],
+      [["pull", NOTLS, `${REGISTRY}/busybox:no-such-tag`], /no-such-tag.*(not found|unknown)/],
+      [["pull", "Bad/Ref"], /invalid reference format/],
+      [["pull", `${REGISTRY}/busybox`], /not reachable|tls-verify|HTTP/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await b.run(args);
+      expect(r.code).toBe(125);
+      const errs = r.stderr.split("\n").filter((l) => l.startsWith("Error:"));
+      expect(errs.length).toBe(1);
+      expect(errs[0]).toMatch(re);
+    }
+  });
+});
+
+describe.each(MODES)("local images (%s)", (mode) => {
+  const b = box(mode);
+
+  test("images, tag, untag, rmi, exists, history, prune", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const id = (await b.ok(["images", "-q", "--no-trunc"])).trim().replace("sha256:", "");
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    const table = await b.ok(["images"]);
+    expect(table.split("\n")[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(table).toContain(`${REGISTRY}/busybox`);
+    await b.ok(["tag", "busybox", "mine:v1", "quay.io/x/y:2"]);
+    const names = (await b.ok(["images", "--format", "{{.Repository}}:{{.Tag}}"])).trim().split("\n").sort();
+    expect(names).toEqual([`${REGISTRY}/busybox:latest`, "localhost/mine:v1", "quay.io/x/y:2"].sort());
+    expect((await b.run(["image", "exists", "mine:v1"])).code).toBe(0);
+    expect((await b.run(["image", "exists", "nope:v1"])).code).toBe(1);
+    expect((await b.ok(["images", "--filter", "reference=mine"])).trim().split("\n").length).toBe(2);
+    // by ID with several names: refused without -f
+    const r = await b.run(["rmi", id.slice(0, 12)]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("more than one tag");
+    // by name: only untags
+    expect(await b.ok(["rmi", "mine:v1"])).toBe("Untagged: localhost/mine:v1\n");
+    await b.ok(["untag", id, "quay.io/x/y:2"]);
+    expect((await b.ok(["history", "busybox", "--format", "{{.CreatedBy}}"])).trim()).toContain("busybox");
+    // untag everything: dangling, then prune removes it and its layers and blobs
+    await b.ok(["untag", id]);
+    expect((await b.ok(["images", "--filter", "dangling=true", "-q"])).trim()).toBe(id.slice(0, 12));
+    expect((await b.ok(["image", "prune"])).trim()).toBe(id);
+    expect((await b.ok(["images", "-q"])).trim()).toBe("");
+    expect(readdirSync(join(b.root, "layers"))).toEqual([]);
+    expect(readdirSync(join(b.root, "blobs/sha256"))).toEqual([]);
+  });
+
+  test("rmi removes layers no other image uses and keeps shared ones", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    const before = readdirSync(join(b.root, "layers")).length;
+    expect(before).toBe(5);
+    const out = await b.ok(["rmi", img("multilayer")]);
+    expect(out).toContain(`Untagged: ${img("multilayer")}`);
+    expect(out).toMatch(/Deleted: [a-f0-9]{64}/);
+    expect(readdirSync(join(b.root, "layers")).length).toBe(1);
+    expect(existsSync(join(findInLayers(b, "bin/busybox")[0], "bin/sh"))).toBe(true);
+    await b.ok(["rmi", "busybox"]);
+    expect(readdirSync(join(b.root, "layers"))).toEqual([]);
+    const r = await b.run(["rmi", "busybox"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("image not known");
+  });
+
+  test("two pulls of the same image at once both succeed", async () => {
+    const [a, c] = await Promise.all([b.run(["pull", "-q", NOTLS, img("multilayer")]), b.run(["pull", "-q", NOTLS, img("multilayer")])]);
+    expect(a.stderr + c.stderr).toBe("");
+    expect([a.code, c.code]).toEqual([0, 0]);
+    expect(a.stdout).toBe(c.stdout);
+    expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
+    await b.ok(["rmi", img("multilayer")]);
+  });
+});
+
+describe("registry auth (rootless)", () => {
+  const b = box("rootless");
+  const AUTH = ENV.AUTH_REGISTRY;
+
+  test("no credentials: clear error; wrong password refused; login stores 0600 auth.json; pull works; logout", async () => {
+    let r = await b.run(["pull", NOTLS, `${AUTH}/busybox:latest`]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/authentication required/);
+    r = await b.run(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin", AUTH], { stdin: "wrong\n" });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/invalid username or password/);
+    const authFile = join(b.runroot, "containers/auth.json");
+    expect(existsSync(authFile)).toBe(false);
+    expect(await b.ok(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin", AUTH], { stdin: `${ENV.AUTH_PASS}\n` })).toBe("Login Succeeded!\n");
+    expect(statSync(authFile).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(authFile, "utf8")).auths[AUTH].auth).toBe(Buffer.from(`${ENV.AUTH_USER}:${ENV.AUTH_PASS}`).toString("base64"));
+    expect((await b.ok(["login", "--get-login", AUTH])).trim()).toBe(ENV.AUTH_USER);
+    await b.ok(["pull", "-q", NOTLS, `${AUTH}/busybox:latest`]);
+    expect((await b.ok(["logout", AUTH])).trim()).toBe(`Removed login credentials for ${AUTH}`);
+    expect(JSON.parse(readFileSync(authFile, "utf8")).auths[AUTH]).toBeUndefined();
+    // --creds works without a stored login
+    await b.ok(["rmi", `${AUTH}/busybox:latest`]);
+    await b.ok(["pull", "-q", NOTLS, "--creds", `${ENV.AUTH_USER}:${ENV.AUTH_PASS}`, `${AUTH}/busybox:latest`]);
+  });
+});
