@@ -7,6 +7,7 @@
 #include "sealed.h"
 
 int cmd_probe(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
 int cmd_rmtree(int argc, char **argv);
 
 /* `tspod-rt sealed-check`: proves the self-protection works; used by tests. */
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   }
   const char *mode = argv[1];
   if (!strcmp(mode, "probe")) return cmd_probe(argc - 1, argv + 1);
+  if (!strcmp(mode, "unpack")) return cmd_unpack(argc - 1, argv + 1);
   if (!strcmp(mode, "rmtree")) return cmd_rmtree(argc - 1, argv + 1);
   if (!strcmp(mode, "sealed-check")) return cmd_sealed_check(argc - 1, argv + 1);
   dprintf(2, "tspod-rt: unknown mode %s\n", mode);
