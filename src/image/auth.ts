@@ -16,6 +16,7 @@
 // Keys: "host", "host/namespace" or "host/namespace/repo" (most specific match wins), and the
 // legacy Docker forms "https://index.docker.io/v1/" / "http://host/..." matched by host.
 // Credential helpers (credHelpers, credsStore) are not run.
+import { writeFileAtomic } from "../storage/atomic.ts";
 import {
   closeSync,
   fchmodSync,
@@ -253,43 +254,8 @@ export function getCredentials(key: string, opts: AuthOptions = {}): Credentials
 
 // ---- writing ---------------------------------------------------------------------------------
 
-/** Write a file atomically: temp file beside it (0600), fsync, rename, fsync the directory. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx", mode);
-    fchmodSync(fd, mode); // umask may have taken bits away; set exactly what was asked
-    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {}
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw new TspodError(`cannot write ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const dfd = openSync(dir, "r");
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Directory fsync is best effort (some filesystems refuse it).
-  }
-}
+/** Atomic 0600 writes live in storage/atomic.ts; re-exported for callers of this module. */
+export { writeFileAtomic };
 
 /** Read-modify-write the primary auth file. `edit` returns true when it changed something. */
 function editAuthFile(opts: AuthOptions, edit: (auths: Json, doc: Json) => boolean, create: boolean): string {
