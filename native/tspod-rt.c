@@ -9,6 +9,10 @@
 int cmd_probe(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
 int cmd_rmtree(int argc, char **argv);
+int cmd_copy_layers(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+int cmd_run_ctr(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 /* `tspod-rt sealed-check`: proves the self-protection works; used by tests. */
 static int cmd_sealed_check(int argc, char **argv) {
@@ -35,7 +39,11 @@ int main(int argc, char **argv) {
   const char *mode = argv[1];
   if (!strcmp(mode, "probe")) return cmd_probe(argc - 1, argv + 1);
   if (!strcmp(mode, "unpack")) return cmd_unpack(argc - 1, argv + 1);
+  if (!strcmp(mode, "exec")) return cmd_exec(argc - 1, argv + 1);
+  if (!strcmp(mode, "run-ctr")) return cmd_run_ctr(argc - 1, argv + 1);
   if (!strcmp(mode, "rmtree")) return cmd_rmtree(argc - 1, argv + 1);
+  if (!strcmp(mode, "copy-layers")) return cmd_copy_layers(argc - 1, argv + 1);
+  if (!strcmp(mode, "monitor")) return cmd_monitor(argc - 1, argv + 1);
   if (!strcmp(mode, "sealed-check")) return cmd_sealed_check(argc - 1, argv + 1);
   dprintf(2, "tspod-rt: unknown mode %s\n", mode);
   return 125;

@@ -752,6 +752,8 @@ static void apply_entry(struct entry *e) {
   const char *name = slash ? slash + 1 : norm;
   size_t plen = slash ? (size_t)(slash - norm) : 0;
   if (!strcmp(name, "..")) goto skip;
+  /* aufs metadata (`.wh..wh.plnk/...`, `.wh..wh.aufs`): not part of the image's tree */
+  if (!strncmp(norm, ".wh..wh.", 8) && strcmp(norm, ".wh..wh..opq")) goto skip;
   if (!strncmp(name, ".wh.", 4)) {
     if (!strcmp(name, ".wh..wh..opq")) {
       struct pslot *ps = &cache[get_parent(norm, plen, e->path, 1)];
@@ -944,12 +946,12 @@ static int apply(void) {
   umask(0);
   my_uid = geteuid();
   my_gid = getegid();
-  ibuf = xmalloc(BUFSZ);
   struct stat st;
   if (fstat(0, &st) == 0) {
     in_pipe = S_ISFIFO(st.st_mode);
     in_reg = S_ISREG(st.st_mode);
   }
+  ibuf = xmalloc(BUFSZ);
   if (in_pipe) fcntl(0, F_SETPIPE_SZ, BUFSZ); /* fewer wake-ups; fine if refused */
   cache_init();
   unpack_stream();

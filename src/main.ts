@@ -7,6 +7,6 @@ const argv = takeLeadingGlobals(process.argv.slice(2));
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
   process.stdout.write(`tspod version ${pjson.version}\n`);
 } else {
-  const { runCli } = await import("./cli/run.ts");
+  const { runCli } = await import("./cli/oclif.ts");
   await runCli(argv);
 }

@@ -13,4 +13,4 @@ npx --no-install tsc --noEmit -p .
 echo "[test] build"
 bun run build
 echo "[test] bun test"
-exec bun test "$@"
+exec bun test --timeout 120000 "$@"

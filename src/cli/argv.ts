@@ -23,3 +23,10 @@ export function takeLeadingGlobals(argv: string[]): string[] {
   }
   return argv.slice(i);
 }
+
+/**
+ * For run/create/exec: the container's command after the image/container
+ * positional. It is kept out of oclif's parser entirely (oclif would read
+ * `-u` in `run img id -u` as its own flag).
+ */
+export const commandTail: string[] = [];

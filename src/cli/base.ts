@@ -1,7 +1,7 @@
 // The base every tspod command extends: global flags and error handling.
 import { Command, Flags, Interfaces } from "@oclif/core";
 import { makeContext, parseLogLevel, type Context } from "../context.ts";
-import { leadingGlobals } from "./argv.ts";
+import { commandTail, leadingGlobals } from "./argv.ts";
 
 export const globalFlags = {
   root: Flags.string({ helpGroup: "GLOBAL", description: "storage root (default $XDG_DATA_HOME/tspod, /var/lib/tspod as root)" }),
@@ -27,7 +27,9 @@ export abstract class BaseCommand extends Command {
       logLevel: parseLogLevel(f["log-level"] ?? leadingGlobals["log-level"]),
       storageDriver: f["storage-driver"] ?? leadingGlobals["storage-driver"],
     });
-    return parsed as { flags: any; args: any; argv: string[] };
+    // run/create/exec: the container's command was kept away from oclif (see oclif.ts)
+    const argv = (cls as any).stopAtPositional ? [...(parsed.argv as string[]), ...commandTail] : (parsed.argv as string[]);
+    return { ...parsed, argv } as { flags: any; args: any; argv: string[] };
   }
 
   protected out(s: string): void {

@@ -1,5 +1,9 @@
 // The explicit command map for oclif. Command files are thin; heavy engine
 // modules are imported lazily inside run(), so this map is cheap to load.
+import Completion from "./completion.ts";
+import { ContainerCleanup, ContainerExists, ContainerPrune, Kill, Pause, Rename, Restart, Rm, Start, Stop, Unpause, Wait } from "./container-cmds.ts";
+import Create from "./create-cmd.ts";
+import Exec from "./exec.ts";
 import Help from "./help.ts";
 import History from "./history.ts";
 import ImageExists from "./image-exists.ts";
@@ -7,15 +11,25 @@ import ImageInspect from "./image-inspect.ts";
 import ImagePrune from "./image-prune.ts";
 import Images from "./images.ts";
 import Info from "./info.ts";
+import Inspect from "./inspect.ts";
 import Login from "./login.ts";
 import Logout from "./logout.ts";
+import Logs from "./logs.ts";
+import Ps from "./ps.ts";
 import Pull from "./pull.ts";
 import Rmi from "./rmi.ts";
+import Run from "./run-cmd.ts";
 import Tag from "./tag.ts";
 import Untag from "./untag.ts";
 import Version from "./version.ts";
 
 export const COMMANDS = {
+  completion: Completion,
+  "container:cleanup": ContainerCleanup,
+  "container:exists": ContainerExists,
+  "container:prune": ContainerPrune,
+  create: Create,
+  exec: Exec,
   help: Help,
   history: History,
   "image:exists": ImageExists,
@@ -24,11 +38,24 @@ export const COMMANDS = {
   "image:pull": Pull,
   images: Images,
   info: Info,
+  inspect: Inspect,
+  kill: Kill,
   login: Login,
   logout: Logout,
+  logs: Logs,
+  pause: Pause,
+  ps: Ps,
   pull: Pull,
+  rename: Rename,
+  restart: Restart,
+  rm: Rm,
   rmi: Rmi,
+  run: Run,
+  start: Start,
+  stop: Stop,
   tag: Tag,
+  unpause: Unpause,
   untag: Untag,
   version: Version,
+  wait: Wait,
 };

@@ -14,7 +14,7 @@ export default class ImagesCmd extends BaseCommand {
     "no-trunc": Flags.boolean({ description: "do not truncate IDs" }),
     noheading: Flags.boolean({ char: "n", description: "do not print the header" }),
     format: Flags.string({ description: "json or a Go template" }),
-    filter: Flags.string({ char: "f", multiple: true, description: "dangling=true|false, reference=PATTERN" }),
+    filter: Flags.string({ char: "f", multiple: true, multipleNonGreedy: true, description: "dangling=true|false, reference=PATTERN" }),
   };
 
   async run(): Promise<void> {

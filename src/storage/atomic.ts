@@ -49,6 +49,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
 }
 
-export function writeJsonAtomic(path: string, value: unknown, mode = 0o644): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n", mode);
+export function writeJsonAtomic(path: string, value: unknown, mode = 0o644, sync = true): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n", mode, sync);
 }

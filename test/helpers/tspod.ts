@@ -123,6 +123,11 @@ export class Sandbox {
     return r.stdout;
   }
 
+  /** IDs of all containers (ps -aq). */
+  async ps(): Promise<string[]> {
+    return (await this.ok(["ps", "-aq"])).split("\n").filter(Boolean);
+  }
+
   /** Any command as this sandbox's user (for independent checks). */
   async sh(script: string): Promise<Result> {
     const p = Bun.spawn(this.wrap(["sh", "-c", script]), { stdout: "pipe", stderr: "pipe", cwd: "/" });

@@ -1,0 +1,559 @@
+/*
+ * Starting a container process (see spec.h). The caller forks the child with
+ * clone() into new namespaces, maps its user namespace, and the child builds
+ * its root filesystem, pivots into it, drops privileges and execs.
+ * Every failing step reports errno plus what it was doing through a pipe.
+ */
+#include "common.h"
+#include "idmap.h"
+#include "spec.h"
+#include <grp.h>
+#include "kernel.h"
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+struct start_error {
+  int err;
+  char msg[1024];
+};
+
+int g_errfd = -1;
+
+/* Report a failed step to the parent and exit. */
+__attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, ...) {
+  struct start_error e;
+  e.err = errno ? errno : EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  char what[700];
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  snprintf(e.msg, sizeof e.msg, "%s: %s", what, strerror(e.err));
+  if (g_errfd >= 0) write_all(g_errfd, &e, sizeof e);
+  _exit(125);
+}
+
+#define fail ctr_fail
+
+int ctr_read_start_error(int fd, char *msg, size_t msglen) {
+  struct start_error e;
+  size_t got = 0;
+  while (got < sizeof e) {
+    ssize_t n = read(fd, (char *)&e + got, sizeof e - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (got == 0) return 0; /* EOF: exec succeeded */
+  if (got < sizeof e) {
+    snprintf(msg, msglen, "container start failed");
+    return EIO;
+  }
+  e.msg[sizeof e.msg - 1] = 0;
+  snprintf(msg, msglen, "%s", e.msg);
+  return e.err ? e.err : EIO;
+}
+
+/* ---- paths confined to the rootfs ---- */
+
+static int open_in_root(int rootfd, const char *path, int flags) {
+  struct kernel_open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .mode = 0, .resolve = TSPOD_RESOLVE_IN_ROOT | TSPOD_RESOLVE_NO_MAGICLINKS};
+  while (*path == '/') path++;
+  if (!*path) path = ".";
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/* mkdir -p PATH inside the rootfs (symlinks resolved as if rootfs were /). */
+static void mkdirs_in_root(int rootfd, const char *path, mode_t mode) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      int fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
+      if (fd >= 0) close(fd);
+      else {
+        char *slash = strrchr(buf, '/');
+        const char *name = slash ? slash + 1 : buf;
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - buf) : 0, buf);
+        int pfd = open_in_root(rootfd, parent[0] ? parent : "/", O_PATH | O_DIRECTORY);
+        if (pfd < 0) fail("open %s in rootfs", parent);
+        if (mkdirat(pfd, name, mode) < 0 && errno != EEXIST) fail("mkdir %s in rootfs", buf);
+        close(pfd);
+      }
+      if (!c) break;
+      *p = c;
+    }
+  }
+}
+
+/* A mount target inside the rootfs as /proc/self/fd/N; created as a dir or an empty file. */
+static int target_fd(int rootfd, const char *path, int is_file, char *out, size_t outlen) {
+  int fd = open_in_root(rootfd, path, O_PATH);
+  if (fd < 0) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) *slash = 0;
+    else snprintf(parent, sizeof parent, "/");
+    mkdirs_in_root(rootfd, parent, 0755);
+    if (is_file) {
+      int pfd = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+      const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+      if (pfd < 0) fail("open %s in rootfs", parent);
+      int f = openat(pfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (f < 0 && errno != EEXIST) fail("create mount point %s", path);
+      if (f >= 0) close(f);
+      close(pfd);
+    } else mkdirs_in_root(rootfd, path, 0755);
+    fd = open_in_root(rootfd, path, O_PATH);
+    if (fd < 0) fail("open mount point %s", path);
+  }
+  snprintf(out, outlen, "/proc/self/fd/%d", fd);
+  return fd;
+}
+
+static unsigned long locked_flags(const char *path) {
+  struct statvfs sv;
+  unsigned long f = 0;
+  if (statvfs(path, &sv) < 0) return 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+static void remount_ro(const char *path, unsigned long extra) {
+  if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(path) | extra, NULL) < 0)
+    fail("remount %s read-only", path);
+}
+
+/* ---- the root filesystem ---- */
+
+static void mount_rootfs(const struct spec *s, int rootless) {
+  const char *drv = s->driver ? s->driver : "overlay";
+  if (!strcmp(drv, "vfs")) {
+    if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind rootfs %s", s->rootfs);
+    return;
+  }
+  if (s->nlower < 1) fail("no lower layers for %s", drv);
+  static char opts[16384];
+  size_t o = 0;
+  o += (size_t)snprintf(opts + o, sizeof opts - o, "lowerdir=");
+  for (int i = 0; i < s->nlower; i++) o += (size_t)snprintf(opts + o, sizeof opts - o, "%s%s", i ? ":" : "", s->lower[i]);
+  if (s->upper) o += (size_t)snprintf(opts + o, sizeof opts - o, ",upperdir=%s,workdir=%s", s->upper, s->work);
+  if (!strcmp(drv, "overlay")) {
+    if (rootless) o += (size_t)snprintf(opts + o, sizeof opts - o, ",userxattr");
+    if (s->chdir_layers && chdir(s->chdir_layers) < 0) fail("chdir %s", s->chdir_layers);
+    if (mount("overlay", s->rootfs, "overlay", 0, opts) < 0) fail("mount overlay on %s (%zu bytes of options)", s->rootfs, o);
+    return;
+  }
+  if (!strcmp(drv, "fuse-overlayfs")) {
+    if (s->chdir_layers && chdir(s->chdir_layers) < 0) fail("chdir %s", s->chdir_layers);
+    pid_t p = fork();
+    if (p < 0) fail("fork fuse-overlayfs");
+    if (p == 0) {
+      int devnull = open("/dev/null", O_RDWR);
+      if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+      }
+      execlp("fuse-overlayfs", "fuse-overlayfs", "-o", opts, s->rootfs, (char *)NULL);
+      _exit(127);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      errno = WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EIO;
+      fail("fuse-overlayfs on %s", s->rootfs);
+    }
+    return;
+  }
+  errno = EINVAL;
+  fail("unknown storage driver %s", drv);
+}
+
+static void bind_dev(int rootfd, const char *name) {
+  char host[64], tgt[64], rel[64];
+  snprintf(host, sizeof host, "/dev/%s", name);
+  snprintf(rel, sizeof rel, "/dev/%s", name);
+  int fd = target_fd(rootfd, rel, 1, tgt, sizeof tgt);
+  if (mount(host, tgt, NULL, MS_BIND, NULL) < 0) fail("bind %s", host);
+  close(fd);
+}
+
+static void mount_at(int rootfd, const char *rel, const char *src, const char *type, unsigned long flags, const char *data) {
+  char tgt[64];
+  int fd = target_fd(rootfd, rel, 0, tgt, sizeof tgt);
+  if (mount(src, tgt, type, flags, data) < 0) fail("mount %s on %s", type ? type : src, rel);
+  close(fd);
+}
+
+static void symlink_in_root(int rootfd, const char *target, const char *rel) {
+  char parent[256];
+  snprintf(parent, sizeof parent, "%s", rel);
+  char *slash = strrchr(parent, '/');
+  *slash = 0;
+  int pfd = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+  if (pfd < 0) fail("open %s", parent);
+  if (symlinkat(target, pfd, slash + 1) < 0 && errno != EEXIST) fail("symlink %s", rel);
+  close(pfd);
+}
+
+static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped) {
+  mount_at(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  const char *devs[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) bind_dev(rootfd, devs[i]);
+  mount_at(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+           gid5_mapped ? "newinstance,ptmxmode=0666,mode=0620,gid=5" : "newinstance,ptmxmode=0666,mode=0620");
+  symlink_in_root(rootfd, "pts/ptmx", "/dev/ptmx");
+  mount_at(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  if (s->ns_ipc) mount_at(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  symlink_in_root(rootfd, "/proc/self/fd", "/dev/fd");
+  symlink_in_root(rootfd, "/proc/self/fd/0", "/dev/stdin");
+  symlink_in_root(rootfd, "/proc/self/fd/1", "/dev/stdout");
+  symlink_in_root(rootfd, "/proc/self/fd/2", "/dev/stderr");
+  symlink_in_root(rootfd, "/proc/kcore", "/dev/core");
+  if (s->tty) {
+    char tgt[64];
+    int fd = target_fd(rootfd, "/dev/console", 1, tgt, sizeof tgt);
+    char *pts = ttyname(0);
+    if (pts && mount(pts, tgt, NULL, MS_BIND, NULL) < 0) fail("bind %s on /dev/console", pts);
+    close(fd);
+  }
+}
+
+/* mount=TYPE\tSRC\tDST\tOPTIONS */
+static void user_mount(int rootfd, char *rec) {
+  char *f[4] = {0};
+  int n = 0;
+  for (char *p = rec; n < 4; n++) {
+    f[n] = p;
+    char *tab = strchr(p, '\t');
+    if (!tab) {
+      n++;
+      break;
+    }
+    *tab = 0;
+    p = tab + 1;
+  }
+  if (n < 3) {
+    errno = EINVAL;
+    fail("bad mount record");
+  }
+  const char *type = f[0], *src = f[1], *dst = f[2], *opts = n > 3 ? f[3] : "";
+  int ro = 0, is_file = 0;
+  unsigned long flags = 0;
+  char data[512] = "";
+  char copy[512];
+  snprintf(copy, sizeof copy, "%s", opts);
+  for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(t, "ro")) ro = 1;
+    else if (!strcmp(t, "rw")) ro = 0;
+    else if (!strcmp(t, "nosuid")) flags |= MS_NOSUID;
+    else if (!strcmp(t, "nodev")) flags |= MS_NODEV;
+    else if (!strcmp(t, "noexec")) flags |= MS_NOEXEC;
+    else if (!strcmp(t, "file")) is_file = 1;
+    else {
+      size_t l = strlen(data);
+      snprintf(data + l, sizeof data - l, "%s%s", l ? "," : "", t);
+    }
+  }
+  char tgt[64];
+  if (!strcmp(type, "bind")) {
+    struct stat st;
+    if (stat(src, &st) < 0) fail("bind mount source %s", src);
+    int fd = target_fd(rootfd, dst, !S_ISDIR(st.st_mode), tgt, sizeof tgt);
+    if (mount(src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s on %s", src, dst);
+    close(fd);
+    fd = target_fd(rootfd, dst, 0, tgt, sizeof tgt);
+    if (ro || flags) {
+      if (mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | (ro ? MS_RDONLY : 0) | flags | locked_flags(tgt), NULL) < 0)
+        fail("remount %s%s", dst, ro ? " read-only" : "");
+    }
+    close(fd);
+  } else {
+    int fd = target_fd(rootfd, dst, is_file, tgt, sizeof tgt);
+    if (mount(src, tgt, type, flags | (ro ? MS_RDONLY : 0), data[0] ? data : NULL) < 0) fail("mount %s on %s", type, dst);
+    close(fd);
+  }
+}
+
+static void mask_path(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return; /* nothing to hide */
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0") < 0 && errno != ENOENT) fail("mask %s", path);
+  } else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0 && errno != ENOENT) fail("mask %s", path);
+}
+
+static void readonly_path(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return;
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s", path);
+  remount_ro(path, MS_REC);
+}
+
+/* ---- capabilities ---- */
+
+static const char *CAP_NAMES[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+};
+#define NCAPS ((int)(sizeof CAP_NAMES / sizeof CAP_NAMES[0]))
+
+static unsigned long long caps_mask(const struct spec *s) {
+  unsigned long long m = 0;
+  for (int i = 0; i < s->ncaps; i++)
+    for (int c = 0; c < NCAPS; c++)
+      if (!strcasecmp(s->caps[i], CAP_NAMES[c])) m |= 1ULL << c;
+  return m;
+}
+
+void ctr_set_creds(const struct spec *s) {
+  unsigned long long keep = caps_mask(s);
+  int last = NCAPS - 1;
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = NCAPS - 1;
+    fclose(f);
+  }
+  for (int c = 0; c <= last && c < 64; c++)
+    if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) fail("drop capability %d from the bounding set", c);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("keep capabilities");
+  if (setgroups((size_t)s->ngroups, s->groups) < 0 && !(errno == EPERM && s->ngroups == 0)) fail("setgroups");
+  if (setresgid(s->gid, s->gid, s->gid) < 0) fail("setgid %u", (unsigned)s->gid);
+  if (setresuid(s->uid, s->uid, s->uid) < 0) fail("setuid %u", (unsigned)s->uid);
+  struct kernel_cap_header hdr = {TSPOD_CAP_VERSION_3, 0};
+  struct kernel_cap_data data[2];
+  memset(data, 0, sizeof data);
+  unsigned long long eff = s->uid == 0 ? keep : 0; /* like Podman: a non-root user gets no effective caps */
+  data[0].effective = (unsigned)eff;
+  data[1].effective = (unsigned)(eff >> 32);
+  data[0].permitted = (unsigned)eff;
+  data[1].permitted = (unsigned)(eff >> 32);
+  data[0].inheritable = (unsigned)eff;
+  data[1].inheritable = (unsigned)(eff >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) fail("capset");
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+/* ---- PID 1 as a reaper (--init) ---- */
+
+static pid_t g_child;
+static void forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+__attribute__((noreturn)) static void run_init(pid_t child) {
+  g_child = child;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward;
+  for (int sig = 1; sig < 32; sig++)
+    if (sig != SIGCHLD && sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+  prctl(PR_SET_NAME, "tspod-init", 0, 0, 0);
+  for (;;) {
+    int st;
+    pid_t p = wait(&st);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) _exit(0);
+    if (p == child) {
+      /* reap what is left quickly, then leave with the child's status */
+      while (waitpid(-1, NULL, WNOHANG) > 0) {}
+      if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+      _exit(128 + WTERMSIG(st));
+    }
+  }
+}
+
+/* Loopback is up in every new network namespace. */
+static void loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket for loopback");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) fail("get lo flags");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) fail("bring lo up");
+  close(fd);
+}
+
+/* ---- the child ---- */
+
+struct child_args {
+  const struct spec *s;
+  int sync_fd;
+  int start_fd;
+  int err_fd;
+  int stdio[3];
+  int rootless;
+  int gid5_mapped;
+};
+
+__attribute__((noreturn)) static void child_main(struct child_args *a) {
+  const struct spec *s = a->s;
+  g_errfd = a->err_fd;
+  for (int i = 0; i < 3; i++)
+    if (a->stdio[i] != i && dup2(a->stdio[i], i) < 0) fail("dup2 stdio");
+  if (s->ns_user) {
+    char c;
+    if (read(a->sync_fd, &c, 1) != 1 || c != 'g') {
+      errno = EPERM;
+      fail("user namespace id map");
+    }
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail("become root in the user namespace");
+  }
+  close(a->sync_fd);
+  if (setsid() < 0) fail("setsid");
+  if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
+  if (s->ns_net && !s->netns) loopback_up();
+  if (s->netns) {
+    int nfd = open(s->netns, O_RDONLY | O_CLOEXEC);
+    if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) fail("join network namespace %s", s->netns);
+    close(nfd);
+  }
+  if (s->rootfs) {
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make mounts private");
+    mount_rootfs(s, a->rootless);
+    int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) fail("open rootfs %s", s->rootfs);
+    if (s->ns_pid) mount_at(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    else mount_at(rootfd, "/proc", "/proc", NULL, MS_BIND | MS_REC, NULL);
+    setup_dev(s, rootfd, a->gid5_mapped);
+    if (s->ns_net) mount_at(rootfd, "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+    else {
+      char tgt[64];
+      int fd = target_fd(rootfd, "/sys", 0, tgt, sizeof tgt);
+      if (mount("/sys", tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind /sys");
+      remount_ro(tgt, 0);
+      close(fd);
+    }
+    for (int i = 0; i < s->nmounts; i++) user_mount(rootfd, s->mounts[i]);
+    /* pivot_root(".", ".") then detach the old root stacked on top */
+    if (fchdir(rootfd) < 0) fail("chdir rootfs");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root %s", s->rootfs);
+    if (umount2(".", MNT_DETACH) < 0) fail("detach the old root");
+    if (chdir("/") < 0) fail("chdir /");
+    close(rootfd);
+    for (int i = 0; i < s->nmasked; i++) mask_path(s->masked[i]);
+    for (int i = 0; i < s->nropaths; i++) readonly_path(s->ropaths[i]);
+    if (s->readonly_rootfs) remount_ro("/", 0);
+  }
+  if (s->hostname && s->ns_uts && sethostname(s->hostname, strlen(s->hostname)) < 0) fail("sethostname %s", s->hostname);
+  for (int i = 0; i < s->nrlimits; i++) {
+    struct rlimit rl = {(rlim_t)s->rlimits[i].soft, (rlim_t)s->rlimits[i].hard};
+    if (setrlimit(s->rlimits[i].resource, &rl) < 0) fail("setrlimit %d", s->rlimits[i].resource);
+  }
+  if (s->has_oom_score_adj) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", s->oom_score_adj);
+    write_file("/proc/self/oom_score_adj", v);
+  }
+  extern char **environ;
+  environ = (char **)s->env;
+  if (chdir(s->cwd) < 0) {
+    if (errno != ENOENT) fail("chdir %s", s->cwd);
+    int rfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    mkdirs_in_root(rfd, s->cwd, 0755);
+    close(rfd);
+    if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
+  }
+  ctr_set_creds(s);
+  if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs");
+  if (a->start_fd >= 0) {
+    char c;
+    ssize_t n;
+    do n = read(a->start_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(125); /* the monitor went away before start */
+    close(a->start_fd);
+  }
+  if (s->init) {
+    pid_t p = fork();
+    if (p < 0) fail("fork the init's child");
+    if (p > 0) {
+      close(g_errfd);
+      run_init(p);
+    }
+    setsid();
+    if (s->tty) ioctl(0, TIOCSCTTY, 0);
+  }
+  execvp(s->args[0], s->args);
+  fail("exec %s", s->args[0]);
+}
+
+pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd, int start_fd, int *exec_err_fd, char *err, size_t errlen) {
+  int sync[2], errp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "socketpair/pipe: %s", strerror(errno));
+    return -1;
+  }
+  unsigned long flags = SIGCHLD;
+  if (s->ns_user) flags |= CLONE_NEWUSER;
+  if (s->ns_mnt || s->rootfs) flags |= CLONE_NEWNS;
+  if (s->ns_pid) flags |= CLONE_NEWPID;
+  if (s->ns_uts) flags |= CLONE_NEWUTS;
+  if (s->ns_ipc) flags |= CLONE_NEWIPC;
+  if (s->ns_net && !s->netns) flags |= CLONE_NEWNET;
+  if (s->ns_cgroup) flags |= CLONE_NEWCGROUP;
+  int rootless = getuid() != 0;
+  struct child_args a = {s, sync[1], start_fd, errp[1], {stdin_fd, stdout_fd, stderr_fd}, rootless, 0};
+  /* gid 5 (tty) exists in the container when the gid map covers it */
+  a.gid5_mapped = !s->ns_user || (s->gidmap && strchr(s->gidmap, ','));
+  pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+  if (pid < 0) {
+    snprintf(err, errlen, "clone (namespaces 0x%lx): %s", flags, strerror(errno));
+    close(sync[0]), close(sync[1]), close(errp[0]), close(errp[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    close(sync[0]);
+    close(errp[0]);
+    child_main(&a);
+  }
+  close(sync[1]);
+  close(errp[1]);
+  if (s->ns_user) {
+    int r;
+    if (s->uidmap && s->gidmap) {
+      r = run_idmap_tool("newuidmap", pid, s->uidmap, err, errlen);
+      if (r == 0) r = run_idmap_tool("newgidmap", pid, s->gidmap, err, errlen);
+    } else {
+      r = write_single_maps(pid, getuid(), getgid());
+      if (r < 0) snprintf(err, errlen, "write id map: %s", strerror(-r));
+    }
+    if (r < 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      close(sync[0]), close(errp[0]);
+      return -1;
+    }
+    write_all(sync[0], "g", 1);
+  }
+  close(sync[0]);
+  *exec_err_fd = errp[0];
+  return pid;
+}

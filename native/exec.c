@@ -1,0 +1,172 @@
+/*
+ * `tspod-rt exec --spec SPEC --pid PID [--tty] [--detach] [--cwd D] [--uid N]
+ *  [--gid N] [--env K=V]... -- ARG...`: run a process inside a running
+ * container: join its namespaces (user first, for the capabilities to join the
+ * rest), fork into its pid namespace, take the spec's capabilities and the
+ * requested user, exec. With --tty a fresh pty is used and proxied (the
+ * container never gets the caller's terminal, so it cannot push keystrokes
+ * into it). --errfd N: where start errors go (default stderr), so a caller
+ * can tell them from the process's own stderr. Exit code: the process's, or 125/126/127 when it could not start.
+ */
+#include "common.h"
+#include "sealed.h"
+#include "spec.h"
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+static volatile sig_atomic_t g_winch = 1;
+static void on_winch(int sig) {
+  (void)sig;
+  g_winch = 1;
+}
+
+static int join_ns(pid_t pid, const char *name, int type) {
+  char p[64], mine[64], a[128] = "", b[128] = "";
+  snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)pid, name);
+  snprintf(mine, sizeof mine, "/proc/self/ns/%s", name);
+  ssize_t n = readlink(p, a, sizeof a - 1), m = readlink(mine, b, sizeof b - 1);
+  if (n < 0) return -1;
+  a[n] = 0;
+  if (m > 0) b[m] = 0;
+  if (!strcmp(a, b)) return 0; /* already there (e.g. --network host) */
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int r = setns(fd, type);
+  close(fd);
+  return r;
+}
+
+static int exit_code_for(int e) {
+  return e == ENOENT ? 127 : (e == EACCES || e == ENOEXEC || e == EPERM) ? 126 : 125;
+}
+
+int cmd_exec(int argc, char **argv) {
+  const char *specpath = NULL, *cwd = NULL;
+  pid_t target = 0;
+  int tty = 0, detach = 0, have_uid = 0, have_gid = 0, errfd = 2;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  static char *env[SPEC_MAX_LIST + 1];
+  int nenv = 0, i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--")) {
+      i++;
+      break;
+    } else if (!strcmp(a, "--spec") && i + 1 < argc) specpath = argv[++i];
+    else if (!strcmp(a, "--pid") && i + 1 < argc) target = atoi(argv[++i]);
+    else if (!strcmp(a, "--cwd") && i + 1 < argc) cwd = argv[++i];
+    else if (!strcmp(a, "--uid") && i + 1 < argc) uid = (uid_t)strtoul(argv[++i], NULL, 10), have_uid = 1;
+    else if (!strcmp(a, "--gid") && i + 1 < argc) gid = (gid_t)strtoul(argv[++i], NULL, 10), have_gid = 1;
+    else if (!strcmp(a, "--env") && i + 1 < argc && nenv < SPEC_MAX_LIST) env[nenv++] = argv[++i];
+    else if (!strcmp(a, "--errfd") && i + 1 < argc) errfd = atoi(argv[++i]);
+    else if (!strcmp(a, "--tty")) tty = 1;
+    else if (!strcmp(a, "--detach")) detach = 1;
+    else die(125, "exec: unknown option %s", a);
+  }
+  if (!specpath || target <= 0 || i >= argc) die(125, "usage: tspod-rt exec --spec SPEC --pid PID [options] -- ARG...");
+  ensure_sealed_self(argv - 1);
+  static struct spec s;
+  if (spec_load(specpath, &s) < 0) return 125;
+  if (have_uid) s.uid = uid, s.ngroups = 0;
+  if (have_gid) s.gid = gid;
+  else if (have_uid) s.gid = 0;
+  if (nenv) {
+    env[nenv] = NULL;
+    memcpy(s.env, env, sizeof(char *) * (size_t)(nenv + 1));
+  }
+  char **args = argv + i;
+
+  int master = -1, slave = -1;
+  if (tty) {
+    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die(125, "exec: allocate a pty");
+    slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) die(125, "exec: open pty");
+  }
+  if (detach) {
+    pid_t p = fork();
+    if (p < 0) die(125, "exec: fork");
+    if (p > 0) return 0;
+    setsid();
+    int dn = open("/dev/null", O_RDWR);
+    dup2(dn, 0), dup2(dn, 1), dup2(dn, 2);
+    if (fork() > 0) _exit(0);
+  }
+  /* Join the namespaces: user first (rootless) so the others may be joined. */
+  if (join_ns(target, "user", CLONE_NEWUSER) < 0) die(125, "exec: join user namespace of %d", (int)target);
+  const struct {
+    const char *name;
+    int type;
+  } nss[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+  for (size_t k = 0; k < sizeof nss / sizeof nss[0]; k++)
+    if (join_ns(target, nss[k].name, nss[k].type) < 0) die(125, "exec: join %s namespace of %d", nss[k].name, (int)target);
+  int errp[2];
+  if (pipe2(errp, O_CLOEXEC) < 0) die(125, "exec: pipe");
+  pid_t child = fork();
+  if (child < 0) die(125, "exec: fork into the container");
+  if (child == 0) {
+    close(errp[0]);
+    g_errfd = errp[1];
+    setsid();
+    if (tty) {
+      dup2(slave, 0), dup2(slave, 1), dup2(slave, 2);
+      if (ioctl(0, TIOCSCTTY, 0) < 0) ctr_fail("controlling terminal");
+    }
+    extern char **environ;
+    environ = s.env;
+    const char *dir = cwd ? cwd : s.cwd;
+    if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
+    ctr_set_creds(&s);
+    if (s.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ctr_fail("no_new_privs");
+    execvp(args[0], args);
+    ctr_fail("exec %s", args[0]);
+  }
+  close(errp[1]);
+  if (slave >= 0) close(slave);
+  char msg[1024] = "";
+  int e = ctr_read_start_error(errp[0], msg, sizeof msg);
+  if (e) {
+    waitpid(child, NULL, 0);
+    dprintf(errfd, "tspod-rt: %s\n", msg);
+    return exit_code_for(e);
+  }
+  if (tty) {
+    /* proxy between our stdio and the pty; keep the window size in step */
+    signal(SIGWINCH, on_winch);
+    signal(SIGPIPE, SIG_IGN);
+    int in_open = 1;
+    char buf[16384];
+    for (;;) {
+      if (g_winch) {
+        g_winch = 0;
+        struct winsize ws;
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+      }
+      struct pollfd p[2] = {{master, POLLIN, 0}, {0, in_open ? POLLIN : 0, 0}};
+      int r = poll(p, 2, -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) break;
+      if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n <= 0) break; /* EIO: the last process closed the slave */
+        if (write_all(1, buf, (size_t)n) < 0) break;
+      }
+      if (in_open && (p[1].revents & (POLLIN | POLLHUP))) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n <= 0) in_open = 0;
+        else write_all(master, buf, (size_t)n);
+      }
+    }
+  }
+  int st;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  return 128 + WTERMSIG(st);
+}

@@ -1,0 +1,105 @@
+/*
+ * The container spec the TypeScript side writes for the native runtime:
+ * a file of NUL-terminated "key=value" records (lists repeat the key).
+ * Keys:
+ *   arg=ARG              argv, in order (required, at least one)
+ *   env=K=V              environment, in order
+ *   cwd=DIR              working directory inside the container (default /)
+ *   uid=N gid=N          user and group inside the container (default 0)
+ *   groups=N,N,...       supplementary groups
+ *   hostname=NAME        with ns uts
+ *   ns=NAME              user mnt pid uts ipc net cgroup (repeat); absent = not created
+ *   netns=PATH           join this network namespace instead of creating one
+ *   uidmap=SPEC gidmap=SPEC   "ctr:host:count,..." through newuidmap/newgidmap;
+ *                        absent with ns=user: single-id map of the caller
+ *   rootfs=DIR           the merged mount point (overlay) or the root dir (vfs)
+ *   rootfs.driver=overlay|fuse-overlayfs|vfs
+ *   rootfs.lower=DIR     lower layers, top-most first (overlay drivers)
+ *   rootfs.lowerbase=DIR lower dirs are relative to DIR (keeps overlay options under a page)
+ *   rootfs.upper=DIR rootfs.work=DIR
+ *   rootfs.readonly=1    --read-only
+ *   mount=TYPE\tSRC\tDST\tOPTIONS   bind (OPTIONS ro,rw,nosuid,...), tmpfs (OPTIONS size=..,mode=..)
+ *   masked=PATH          masked paths (bind /dev/null or empty ro tmpfs)
+ *   readonly=PATH        read-only paths
+ *   cap=CAP_NAME         capabilities kept (bounding, effective, permitted, inheritable, ambient for root)
+ *   rlimit=NAME:SOFT:HARD  (NAME like RLIMIT_NOFILE)
+ *   no_new_privs=1
+ *   init=PATH            run PATH (a reaper) as PID 1 with arg= as its child
+ *   tty=1                stdin/stdout/stderr are a terminal (the monitor passes the pty slave)
+ *   oom_score_adj=N
+ */
+#ifndef TSPOD_SPEC_H
+#define TSPOD_SPEC_H
+#include <sys/types.h>
+
+#define SPEC_MAX_LIST 512
+
+struct spec {
+  char *args[SPEC_MAX_LIST + 1];
+  int nargs;
+  char *env[SPEC_MAX_LIST + 1];
+  int nenv;
+  const char *cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[64];
+  int ngroups;
+  const char *hostname;
+  int ns_user, ns_mnt, ns_pid, ns_uts, ns_ipc, ns_net, ns_cgroup;
+  const char *netns;
+  const char *uidmap, *gidmap;
+  const char *rootfs;
+  const char *driver;
+  const char *lower[SPEC_MAX_LIST];
+  int nlower;
+  const char *upper, *work;
+  int readonly_rootfs;
+  char *mounts[SPEC_MAX_LIST];
+  int nmounts;
+  const char *masked[128];
+  int nmasked;
+  const char *ropaths[128];
+  int nropaths;
+  const char *caps[64];
+  int ncaps;
+  struct {
+    int resource;
+    unsigned long long soft, hard;
+  } rlimits[32];
+  int nrlimits;
+  int no_new_privs;
+  const char *init;
+  int tty;
+  int oom_score_adj;
+  int has_oom_score_adj;
+  const char *chdir_layers; /* rootfs.lowerbase: lower dirs are relative to this (keeps mount options short) */
+};
+
+/* Read and check a spec file. On error prints one line and returns -1. */
+int spec_load(const char *path, struct spec *s);
+
+/*
+ * Start the container process described by s with the given stdio fds.
+ * The child enters/creates the namespaces, is mapped by the caller (this
+ * function runs newuidmap/newgidmap for it), mounts the rootfs, pivots,
+ * drops privileges and execs. Returns the child's host pid, or -1 with a
+ * message in err. When start_fd >= 0 the child, after all its setup, blocks
+ * reading one byte from it before it execs (so an attached client sees all
+ * output). *exec_err_fd receives a CLOEXEC pipe end: it reads EOF when
+ * the exec succeeded, else an int errno followed by a message naming the
+ * failed step (read it with ctr_read_start_error).
+ * The caller must be a single-threaded process (the monitor or run-ctr mode).
+ */
+pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd, int start_fd, int *exec_err_fd, char *err, size_t errlen);
+
+/* After ctr_spawn: 0 when the exec succeeded, else the errno of the failing step with msg filled. */
+int ctr_read_start_error(int exec_err_fd, char *msg, size_t msglen);
+
+/* Drop to the spec's user, groups and capabilities (used by exec too). */
+void ctr_set_creds(const struct spec *s);
+
+/* Report a failed start step through g_errfd (errno + message) and _exit(125). */
+extern int g_errfd;
+__attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, ...);
+
+#endif

@@ -1,0 +1,83 @@
+// An attached session: stdin/stdout/stderr of this terminal or pipes to the
+// container's monitor; raw mode and window size for -t; detach keys ctrl-p
+// ctrl-q; the terminal is restored on every way out.
+import { AttachClient } from "../container/attach.ts";
+
+export interface SessionOptions {
+  sock: string;
+  tty: boolean;
+  stdin: boolean;
+  /** send START once connected (run/start -a) */
+  start: boolean;
+  detachKeys?: number[];
+}
+
+export type SessionEnd = { kind: "exit"; code: number } | { kind: "detached" } | { kind: "error"; errno: number; message: string } | { kind: "lost" };
+
+export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
+  const out = process.stdout;
+  const err = process.stderr;
+  let resolveEnd!: (e: SessionEnd) => void;
+  const ended = new Promise<SessionEnd>((r) => (resolveEnd = r));
+  let done = false;
+  const finish = (e: SessionEnd) => {
+    if (!done) {
+      done = true;
+      resolveEnd(e);
+    }
+  };
+  const client = new AttachClient(o.sock, {
+    stdout: (d) => out.write(d),
+    stderr: (d) => err.write(d),
+    exit: (code) => finish({ kind: "exit", code }),
+    error: (errno, message) => finish({ kind: "error", errno, message }),
+    closed: () => setTimeout(() => finish({ kind: "lost" }), 50),
+  });
+  await client.connect();
+  const stdin = process.stdin;
+  const raw = o.tty && stdin.isTTY;
+  const restore = () => {
+    if (raw) {
+      try {
+        stdin.setRawMode(false);
+      } catch {}
+    }
+  };
+  process.on("exit", restore);
+  const sendSize = () => {
+    if (o.tty && out.isTTY) client.resize(out.rows ?? 24, out.columns ?? 80);
+  };
+  sendSize();
+  if (o.tty && out.isTTY) out.on("resize", sendSize);
+  const keys = o.detachKeys ?? [0x10, 0x11];
+  let matched = 0;
+  if (o.stdin) {
+    if (raw) stdin.setRawMode(true);
+    stdin.on("data", (chunk: Buffer) => {
+      let data: Uint8Array = chunk;
+      if (o.tty && keys.length) {
+        for (let i = 0; i < chunk.length; i++) {
+          if (chunk[i] === keys[matched]) {
+            matched++;
+            if (matched === keys.length) {
+              client.detach();
+              finish({ kind: "detached" });
+              return;
+            }
+          } else matched = chunk[i] === keys[0] ? 1 : 0;
+        }
+      }
+      client.stdin(data);
+    });
+    stdin.on("end", () => client.eof());
+    stdin.resume();
+  }
+  if (o.start) client.start();
+  const end = await ended;
+  restore();
+  if (o.stdin) stdin.pause();
+  stdin.removeAllListeners("data");
+  if (o.tty && out.isTTY) out.off("resize", sendSize);
+  client.close();
+  return end;
+}

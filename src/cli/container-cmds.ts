@@ -1,0 +1,243 @@
+// Small container commands: start, stop, kill, rm, wait, restart, rename,
+// pause, unpause, exists, prune, and the monitor's hidden cleanup.
+import { Args, Flags } from "@oclif/core";
+import { BaseCommand } from "./base.ts";
+import { TspodError, UsageError } from "../errors.ts";
+
+async function lifecycle(ctx: any) {
+  const { Lifecycle } = await import("../container/lifecycle.ts");
+  return new Lifecycle(ctx);
+}
+
+/** Run fn for every named container; report each failure on stderr; exit 125 if any failed. */
+async function each(cmd: BaseCommand, names: string[], fn: (name: string) => Promise<string | void>): Promise<void> {
+  if (!names.length) throw new UsageError("at least one container name or ID is required");
+  const errors: string[] = [];
+  for (const n of names) {
+    try {
+      const out = await fn(n);
+      if (out !== undefined) process.stdout.write(out + "\n");
+    } catch (e: any) {
+      errors.push(e.message);
+    }
+  }
+  if (errors.length === 1) throw new TspodError(errors[0]);
+  if (errors.length) {
+    for (const e of errors.slice(0, -1)) process.stderr.write(`Error: ${e}\n`);
+    throw new TspodError(errors[errors.length - 1]);
+  }
+  void cmd;
+}
+
+export class Start extends BaseCommand {
+  static override description = "Start one or more containers";
+  static override aliases = ["container:start"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  static override flags = {
+    attach: Flags.boolean({ char: "a", description: "attach to the container's output" }),
+    interactive: Flags.boolean({ char: "i", description: "attach stdin" }),
+  };
+  async run() {
+    const { flags, argv } = await this.setup(Start);
+    const lc = await lifecycle(this.context);
+    if (flags.attach || flags.interactive) {
+      if (argv.length !== 1) throw new UsageError("you cannot start and attach multiple containers at once");
+      const c = lc.store.lookup(argv[0]);
+      await lc.start(c, { attach: true, stdin: flags.interactive || c.config.interactive });
+      const { attachSession } = await import("./attach-session.ts");
+      const end = await attachSession({ sock: lc.store.sockPath(c.config.id), tty: c.config.tty, stdin: !!flags.interactive, start: true });
+      if (end.kind === "error") throw new TspodError(end.message, end.errno === 2 ? 127 : 126);
+      if (end.kind === "exit" && end.code !== 0) this.exit(end.code);
+      return;
+    }
+    await each(this, argv as string[], async (n) => {
+      const c = lc.store.lookup(n);
+      if (c.state.status === "running") return n;
+      await lc.start(c, { attach: false, stdin: c.config.interactive });
+      return n;
+    });
+  }
+}
+
+export class Stop extends BaseCommand {
+  static override description = "Stop containers: STOPSIGNAL, then SIGKILL after the timeout";
+  static override aliases = ["container:stop"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: false }) };
+  static override flags = {
+    time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }),
+    all: Flags.boolean({ char: "a", description: "stop all running containers" }),
+  };
+  async run() {
+    const { flags, argv } = await this.setup(Stop);
+    const lc = await lifecycle(this.context);
+    const names = flags.all ? lc.store.list().filter((c) => c.state.status === "running").map((c) => c.config.id) : (argv as string[]);
+    if (flags.all && !names.length) return;
+    await each(this, names, async (n) => {
+      await lc.stop(lc.store.lookup(n), flags.time);
+      return flags.all ? n.slice(0, 12) : n;
+    });
+  }
+}
+
+export class Kill extends BaseCommand {
+  static override description = "Send a signal to containers (default SIGKILL)";
+  static override aliases = ["container:kill"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  static override flags = { signal: Flags.string({ char: "s", description: "signal name or number", default: "SIGKILL" }) };
+  async run() {
+    const { flags, argv } = await this.setup(Kill);
+    const lc = await lifecycle(this.context);
+    const { parseSignal } = await import("../container/lifecycle.ts");
+    const sig = parseSignal(flags.signal);
+    await each(this, argv as string[], async (n) => {
+      lc.kill(lc.store.lookup(n), sig);
+      return n;
+    });
+  }
+}
+
+export class Rm extends BaseCommand {
+  static override description = "Remove containers";
+  static override aliases = ["container:rm"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: false }) };
+  static override flags = {
+    force: Flags.boolean({ char: "f", description: "kill running containers first" }),
+    all: Flags.boolean({ char: "a", description: "remove all containers" }),
+  };
+  async run() {
+    const { flags, argv } = await this.setup(Rm);
+    const lc = await lifecycle(this.context);
+    const names = flags.all ? lc.store.list().map((c) => c.config.id) : (argv as string[]);
+    if (flags.all && !names.length) return;
+    if (flags.force) {
+      // kill everything first so the waits overlap
+      for (const n of names) {
+        const c = lc.store.find(n);
+        if (c && (c.state.status === "running" || c.state.status === "paused")) {
+          try {
+            process.kill(c.state.pid, "SIGKILL");
+          } catch {}
+        }
+      }
+    }
+    await each(this, names, async (n) => {
+      const c = lc.store.lookup(n);
+      await lc.remove(c, flags.force);
+      return flags.all ? c.config.id : n;
+    });
+  }
+}
+
+export class Wait extends BaseCommand {
+  static override description = "Wait for containers to exit and print their exit codes";
+  static override aliases = ["container:wait"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  async run() {
+    const { argv } = await this.setup(Wait);
+    const lc = await lifecycle(this.context);
+    await each(this, argv as string[], async (n) => String(await lc.wait(lc.store.lookup(n).config.id)));
+  }
+}
+
+export class Restart extends BaseCommand {
+  static override description = "Stop and start containers";
+  static override aliases = ["container:restart"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL" }) };
+  async run() {
+    const { flags, argv } = await this.setup(Restart);
+    const lc = await lifecycle(this.context);
+    await each(this, argv as string[], async (n) => {
+      const c = lc.store.lookup(n);
+      await lc.stop(c, flags.time);
+      await lc.start(lc.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
+      return n;
+    });
+  }
+}
+
+export class Rename extends BaseCommand {
+  static override description = "Rename a container";
+  static override aliases = ["container:rename"];
+  static override args = { container: Args.string({ required: true }), name: Args.string({ required: true }) };
+  async run() {
+    const { args } = await this.setup(Rename);
+    const lc = await lifecycle(this.context);
+    const c = lc.store.lookup(args.container);
+    lc.store.reserveName(args.name, c.config.id);
+    const cfg = { ...c.config, name: args.name };
+    lc.store.saveConfig(cfg);
+    lc.store.releaseName(c.config.name, c.config.id);
+  }
+}
+
+export class Pause extends BaseCommand {
+  static override description = "Pause all processes of containers";
+  static override aliases = ["container:pause"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  async run() {
+    const { argv } = await this.setup(Pause);
+    const lc = await lifecycle(this.context);
+    await each(this, argv as string[], async (n) => {
+      await lc.pause(lc.store.lookup(n));
+      return n;
+    });
+  }
+}
+
+export class Unpause extends BaseCommand {
+  static override description = "Resume paused containers";
+  static override aliases = ["container:unpause"];
+  static override strict = false;
+  static override args = { container: Args.string({ required: true }) };
+  async run() {
+    const { argv } = await this.setup(Unpause);
+    const lc = await lifecycle(this.context);
+    await each(this, argv as string[], async (n) => {
+      await lc.unpause(lc.store.lookup(n));
+      return n;
+    });
+  }
+}
+
+export class ContainerExists extends BaseCommand {
+  static override description = "Exit 0 if the container exists, 1 if not";
+  static override args = { container: Args.string({ required: true }) };
+  async run() {
+    const { args } = await this.setup(ContainerExists);
+    const lc = await lifecycle(this.context);
+    if (!lc.store.find(args.container)) this.exit(1);
+  }
+}
+
+export class ContainerPrune extends BaseCommand {
+  static override description = "Remove all stopped containers";
+  static override flags = { force: Flags.boolean({ char: "f", description: "do not ask (tspod never asks)" }) };
+  async run() {
+    await this.setup(ContainerPrune);
+    const lc = await lifecycle(this.context);
+    for (const c of lc.store.list()) {
+      if (c.state.status === "exited" || c.state.status === "created") {
+        lc.destroy(c);
+        this.out(c.config.id);
+      }
+    }
+  }
+}
+
+export class ContainerCleanup extends BaseCommand {
+  static override description = "Clean up after a container's exit (run by its monitor)";
+  static override hidden = true;
+  static override args = { container: Args.string({ required: true }) };
+  async run() {
+    const { args } = await this.setup(ContainerCleanup);
+    (await lifecycle(this.context)).cleanup(args.container);
+  }
+}

@@ -1,0 +1,111 @@
+// Wires @oclif/core so it works inside a `bun build --compile` binary:
+// package.json is imported as JSON, the root plugin is built by hand with the
+// command map in place before load(), and Config gets that plugin.
+import { Config, Plugin, run, flush, Errors } from "@oclif/core";
+import pjson from "../../package.json" with { type: "json" };
+import { COMMANDS } from "./commands.ts";
+import { TspodError } from "../errors.ts";
+import { trace } from "../context.ts";
+import { goStyleBooleans } from "./flags.ts";
+import { commandTail } from "./argv.ts";
+
+/**
+ * oclif fills a missing argument from stdin when stdin is not a terminal
+ * (reading it for 10 ms): that would eat a container's input (`exec -i c cat`).
+ * tspod never takes arguments from stdin.
+ */
+function ignoreStdinForArgs(): void {
+  for (const cls of Object.values<any>(COMMANDS)) for (const a of Object.values<any>(cls.args ?? {})) a.ignoreStdin = true;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  ignoreStdinForArgs();
+  argv = endFlagsAtPositional(goStyleBooleans(argv));
+  const root = "/";
+  const plugin = new Plugin({ root, pjson: pjson as any, isRoot: true, ignoreManifest: true });
+  (plugin as any).commandCache = COMMANDS;
+  await plugin.load();
+  const config = await Config.load({ root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
+  (config as any).userAgent = `tspod version ${pjson.version}`;
+  trace("cli: loaded");
+  try {
+    await run(argv, config);
+    await flush();
+  } catch (err) {
+    handleError(err);
+  }
+}
+
+/** The command a token list names: the longest prefix that is a command id or alias ("container run" -> run). */
+function findCommand(argv: string[]): { cls: any; words: number } | undefined {
+  const byId = new Map<string, any>();
+  for (const [id, cls] of Object.entries(COMMANDS)) {
+    byId.set(id, cls);
+    for (const a of (cls as any).aliases ?? []) byId.set(a, cls);
+  }
+  for (let n = Math.min(2, argv.length); n >= 1; n--) {
+    const id = argv.slice(0, n).join(":");
+    if (byId.has(id)) return { cls: byId.get(id), words: n };
+  }
+  return undefined;
+}
+
+/**
+ * For run/create/exec flags end at the first positional (the image or
+ * container); what follows belongs to the container's command, `-l` and all.
+ * oclif parses flags anywhere, so that tail goes to commandTail instead.
+ */
+export function endFlagsAtPositional(argv: string[]): string[] {
+  const found = findCommand(argv);
+  if (!found?.cls?.stopAtPositional) return argv;
+  const flags = { ...(found.cls.baseFlags ?? {}), ...(found.cls.flags ?? {}) };
+  const takesValue = new Set<string>();
+  for (const [name, f] of Object.entries<any>(flags)) {
+    if (f.type !== "option") continue;
+    takesValue.add(`--${name}`);
+    if (f.char) takesValue.add(`-${f.char}`);
+    for (const a of f.aliases ?? []) takesValue.add(a.length === 1 ? `-${a}` : `--${a}`);
+  }
+  for (let i = found.words; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      // `run -- IMAGE CMD...`: the same, with the separator dropped
+      if (i + 1 < argv.length) commandTail.push(...argv.slice(i + 2));
+      return [...argv.slice(0, i), ...argv.slice(i + 1, i + 2)];
+    }
+    if (a.startsWith("--")) {
+      if (!a.includes("=") && takesValue.has(a)) i++;
+      continue;
+    }
+    if (a.startsWith("-") && a.length > 1) {
+      // -it, -e X, -eFOO=bar: a value-taking char consumes the rest or the next word
+      for (let j = 1; j < a.length; j++) {
+        if (takesValue.has(`-${a[j]}`)) {
+          if (j === a.length - 1) i++;
+          break;
+        }
+      }
+      continue;
+    }
+    commandTail.push(...argv.slice(i + 1));
+    return argv.slice(0, i + 1);
+  }
+  return argv;
+}
+
+/** One clear line on stderr and a Podman-style exit code. */
+export function handleError(err: unknown): never {
+  const e = err as any;
+  if (e instanceof Errors.ExitError || e?.oclif?.exit !== undefined && e?.code === "EEXIT") {
+    process.exit(e.oclif.exit);
+  }
+  if (err instanceof TspodError) {
+    process.stderr.write(`Error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  // oclif parse errors (unknown flag, missing arg, ...) are usage errors: 125 like Podman.
+  const msg = String(e?.message ?? err).split("\n")[0];
+  if (process.env.TSPOD_DEBUG && e?.stack) process.stderr.write(e.stack + "\n");
+  process.stderr.write(`Error: ${msg}\n`);
+  process.exit(125);
+}

@@ -1,0 +1,340 @@
+// Creating a container: resolve the image (pulling per policy), work out the
+// command, user, mounts and files, reserve the name, write config and spec.
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Context } from "../context.ts";
+import { log } from "../context.ts";
+import { TspodError, UsageError } from "../errors.ts";
+import { Images } from "../image/images.ts";
+import type { ImageRecord } from "../storage/store.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../storage/atomic.ts";
+import { userNsMaps } from "../sys/idmap.ts";
+import { probeCgroups } from "../sys/host.ts";
+import { ContainerStore, type ContainerConfig, type MountSpec } from "./record.ts";
+import { buildSpec, type ResolvedUser } from "./spec.ts";
+import { chooseDriver } from "./driver.ts";
+
+export interface CreateOptions {
+  image: string;
+  command: string[];
+  name?: string;
+  env: string[];
+  envFiles: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  tty: boolean;
+  interactive: boolean;
+  rm: boolean;
+  init: boolean;
+  readOnly: boolean;
+  network: string;
+  volumes: string[];
+  tmpfs: string[];
+  pull: "always" | "missing" | "never";
+  tlsVerify?: boolean;
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  labels: string[];
+  quietPull: boolean;
+  onPullEvent?: (e: any) => void;
+}
+
+const ADJECTIVES = ["admiring", "bold", "brave", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant", "zealous"];
+const NOUNS = ["babbage", "curie", "darwin", "einstein", "faraday", "galileo", "hopper", "kepler", "lovelace", "newton", "noether", "pasteur", "ritchie", "thompson", "turing", "wozniak"];
+
+function randomName(): string {
+  const b = randomBytes(3);
+  return `${ADJECTIVES[b[0] % ADJECTIVES.length]}_${NOUNS[b[1] % NOUNS.length]}${b[2] % 100}`;
+}
+
+/** KEY=VAL, or KEY alone to take the host's value (as Docker does). */
+export function parseEnv(list: string[], files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(f, "utf8");
+    } catch (e: any) {
+      throw new UsageError(`--env-file ${f}: ${e.code ?? e.message}`);
+    }
+    for (const raw of text.split("\n")) {
+      const line = raw.replace(/\r$/, "");
+      if (!line.trim() || line.trimStart().startsWith("#")) continue;
+      out.push(...parseEnv([line], []));
+    }
+  }
+  for (const e of list) {
+    const i = e.indexOf("=");
+    if (i === 0) throw new UsageError(`invalid environment variable "${e}"`);
+    if (i < 0) {
+      const v = process.env[e];
+      if (v !== undefined) out.push(`${e}=${v}`);
+    } else out.push(e);
+  }
+  return out;
+}
+
+/** Later entries win; order kept by first appearance. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const m = new Map<string, string>();
+  for (const l of lists) for (const e of l) {
+    const i = e.indexOf("=");
+    const k = i < 0 ? e : e.slice(0, i);
+    m.delete(k);
+    m.set(k, e);
+  }
+  return [...m.values()];
+}
+
+/** -v SRC:DST[:OPTS] (bind mounts; SRC must be an absolute or ./relative host path). */
+export function parseVolume(v: string): MountSpec {
+  const parts = v.split(":");
+  if (parts.length < 2 || parts.length > 3) throw new UsageError(`invalid volume "${v}": use SRC:DST[:OPTIONS]`);
+  const [src, dst, opts = ""] = parts;
+  if (!isAbsolute(dst)) throw new UsageError(`invalid volume "${v}": container path ${dst} must be absolute`);
+  if (!src.startsWith("/") && !src.startsWith(".")) throw new UsageError(`invalid volume "${v}": named volumes are not supported yet; use a host path`);
+  const source = resolve(src);
+  if (!existsSync(source)) throw new UsageError(`invalid volume "${v}": ${source}: no such file or directory`);
+  const options: string[] = [];
+  for (const o of opts.split(",").filter(Boolean)) {
+    if (["ro", "rw", "z", "Z", "nosuid", "nodev", "noexec", "rbind", "bind", "private", "rprivate", "shared", "slave"].includes(o)) {
+      if (o === "ro" || o === "rw" || o === "nosuid" || o === "nodev" || o === "noexec") options.push(o);
+    } else throw new UsageError(`invalid volume "${v}": unknown option ${o}`);
+  }
+  return { type: "bind", source, destination: dst, options };
+}
+
+/** --tmpfs /path[:opts] */
+export function parseTmpfs(t: string): MountSpec {
+  const i = t.indexOf(":");
+  const dst = i < 0 ? t : t.slice(0, i);
+  const opts = i < 0 ? "" : t.slice(i + 1);
+  if (!isAbsolute(dst)) throw new UsageError(`invalid --tmpfs "${t}": path must be absolute`);
+  const options = ["nosuid", "nodev", ...opts.split(",").filter(Boolean)];
+  if (!options.some((o) => o.startsWith("mode="))) options.push("mode=1777");
+  return { type: "tmpfs", source: "tmpfs", destination: dst, options };
+}
+
+/** Podman's size strings: 512m, 1g, 1024 (bytes). */
+export function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`invalid size "${s}": use a number with b, k, m or g`);
+  const mul: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  return Math.floor(Number(m[1]) * mul[m[2].toLowerCase()]);
+}
+
+/** The topmost layer's copy of a file, honouring whiteouts (char device 0:0). */
+export function readImageFile(layerDirs: string[], rel: string): string | undefined {
+  for (const d of layerDirs) {
+    const p = join(d, rel);
+    try {
+      const st = lstatSync(p);
+      if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+      if (st.isFile()) return readFileSync(p, "utf8");
+    } catch {}
+  }
+  return undefined;
+}
+
+/** -u NAME|UID[:GROUP|GID] against the image's /etc/passwd and /etc/group. */
+export function resolveUser(spec: string, layerDirs: string[]): ResolvedUser {
+  const [u, g] = spec.split(":");
+  const passwd = readImageFile(layerDirs, "etc/passwd") ?? "";
+  const group = readImageFile(layerDirs, "etc/group") ?? "";
+  const pw = passwd.split("\n").map((l) => l.split(":")).filter((f) => f.length >= 7);
+  const gr = group.split("\n").map((l) => l.split(":")).filter((f) => f.length >= 4);
+  let uid: number, gid: number | undefined, name: string | undefined, home: string | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const e = pw.find((f) => Number(f[2]) === uid);
+    if (e) {
+      name = e[0];
+      gid = Number(e[3]);
+      home = e[5];
+    }
+  } else {
+    const e = pw.find((f) => f[0] === u);
+    if (!e) throw new TspodError(`unable to find user ${u}: no matching entries in passwd file`);
+    uid = Number(e[2]);
+    gid = Number(e[3]);
+    name = u;
+    home = e[5];
+  }
+  if (g !== undefined && g !== "") {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const e = gr.find((f) => f[0] === g);
+      if (!e) throw new TspodError(`unable to find group ${g}: no matching entries in group file`);
+      gid = Number(e[2]);
+    }
+  }
+  gid ??= 0;
+  // Like runc: the primary group first, then every group listing the user as a member.
+  const extra = name ? gr.filter((f) => f[3].split(",").includes(name!) && Number(f[2]) !== gid).map((f) => Number(f[2])) : [];
+  return { uid, gid, groups: [gid, ...extra], home };
+}
+
+export async function createContainer(ctx: Context, o: CreateOptions): Promise<{ id: string; name: string; image: ImageRecord }> {
+  const store = new ContainerStore(ctx);
+  const images = new Images(ctx, (id) => store.usersOf(id));
+  let image = o.pull === "always" ? undefined : images.find(o.image);
+  if (!image) {
+    if (o.pull === "never") throw new TspodError(`${o.image}: image not known`);
+    const { Puller } = await import("../image/pull.ts");
+    const r = await new Puller(ctx).pull(o.image, { tlsVerify: o.tlsVerify, onEvent: o.onPullEvent });
+    image = r.image;
+  }
+  const icfg = images.config(image);
+  const c = icfg.config ?? {};
+  const entrypoint: string[] = o.entrypoint !== undefined ? (o.entrypoint === "" ? [] : o.entrypoint.startsWith("[") ? JSON.parse(o.entrypoint) : [o.entrypoint]) : (c.Entrypoint ?? []);
+  const cmd: string[] = o.command.length ? o.command : o.entrypoint !== undefined ? [] : (c.Cmd ?? []);
+  const command = [...entrypoint, ...cmd];
+  if (!command.length) throw new UsageError(`no command specified for ${o.image}: give one after the image name`);
+
+  // Limits: only where cgroups are usable; otherwise refused clearly.
+  const resources: ContainerConfig["resources"] = {};
+  if (o.memory !== undefined) resources.memory = parseBytes(o.memory);
+  if (o.cpus !== undefined) {
+    const n = Number(o.cpus);
+    if (!(n > 0)) throw new UsageError(`invalid --cpus "${o.cpus}"`);
+    resources.cpus = n;
+  }
+  if (o.pidsLimit !== undefined) {
+    const n = Number(o.pidsLimit);
+    if (!Number.isInteger(n)) throw new UsageError(`invalid --pids-limit "${o.pidsLimit}"`);
+    resources.pidsLimit = n;
+  }
+  if (Object.keys(resources).length) {
+    const cg = probeCgroups();
+    if (!cg.usable || cg.version !== "v2") {
+      throw new TspodError(`resource limits (--memory, --cpus, --pids-limit) need a cgroup this user may manage: ${cg.reason ?? `cgroups ${cg.version} are not supported for limits yet`}`);
+    }
+  }
+
+  const network = o.network || "none";
+  if (network !== "none" && network !== "host") throw new UsageError(`--network ${network}: only none and host are supported so far`);
+
+  const id = randomBytes(32).toString("hex");
+  const name = o.name ?? randomName();
+  store.reserveName(name, id);
+  try {
+    const dir = store.path(id);
+    // upper/ is the root directory the container sees: 0755 like an image's /, or non-root users cannot enter it.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const [d, mode] of [["upper", 0o755], ["work", 0o700], ["merged", 0o755], ["userdata", 0o755]] as const) {
+      mkdirSync(join(dir, d), { mode });
+      chmodSync(join(dir, d), mode);
+    }
+    const layerDirs = [...image.layers].reverse().map((l) => images.store.diffPath(l.diffID));
+    const user = resolveUser(o.user ?? (c.User || "0"), layerDirs);
+    const hostname = o.hostname ?? id.slice(0, 12);
+    const env = mergeEnv(
+      ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      c.Env ?? [],
+      o.tty ? ["TERM=xterm"] : [],
+      ["container=tspod", `HOSTNAME=${hostname}`, `HOME=${user.home || "/root"}`],
+      parseEnv(o.env, o.envFiles),
+    );
+    const ud = join(dir, "userdata");
+    writeFileAtomic(join(ud, "hostname"), `${hostname}\n`, 0o644, false);
+    writeFileAtomic(join(ud, "hosts"), hostsFile(hostname, name, network), 0o644, false);
+    writeFileAtomic(join(ud, "resolv.conf"), resolvConf(network), 0o644, false);
+    writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${image.names[0] ?? image.id}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
+    const mounts: MountSpec[] = [
+      { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
+      { type: "bind", source: join(ud, "hosts"), destination: "/etc/hosts", options: [] },
+      { type: "bind", source: join(ud, "resolv.conf"), destination: "/etc/resolv.conf", options: [] },
+      { type: "bind", source: join(ud, ".containerenv"), destination: "/run/.containerenv", options: ["ro"] },
+      ...o.volumes.map(parseVolume),
+      ...o.tmpfs.map(parseTmpfs),
+    ];
+    const labels: Record<string, string> = { ...(c.Labels ?? {}) };
+    for (const l of o.labels) {
+      const i = l.indexOf("=");
+      labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+    }
+    const cfg: ContainerConfig = {
+      id,
+      name,
+      created: new Date().toISOString(),
+      image: { id: image.id, name: image.names[0] ?? image.id },
+      command,
+      entrypoint,
+      cmd,
+      env,
+      workdir: o.workdir ?? (c.WorkingDir || "/"),
+      user: o.user ?? (c.User || ""),
+      hostname,
+      tty: o.tty,
+      interactive: o.interactive,
+      autoRemove: o.rm,
+      init: o.init,
+      readOnly: o.readOnly,
+      network,
+      mounts,
+      driver: chooseDriver(ctx),
+      stopSignal: c.StopSignal ?? "SIGTERM",
+      stopTimeout: 10,
+      labels,
+      resources,
+    };
+    const maps = userNsMaps();
+    if (ctx.rootless && !maps.full) log("warn", "no /etc/subuid range for this user: the container gets a single-id map (only uid 0)");
+    const spec = buildSpec({
+      cfg,
+      user,
+      maps,
+      rootless: ctx.rootless,
+      lowerBase: join(ctx.root, "layers"),
+      lowers: [...image.layers].reverse().map((l) => `${l.diffID.slice(7)}/diff`),
+      dir,
+    });
+    if (cfg.driver === "vfs") {
+      const { copyLayers } = await import("./driver.ts");
+      copyLayers(ctx, layerDirs, join(dir, "merged"));
+    }
+    writeFileAtomic(join(dir, "spec"), spec, 0o600, false);
+    store.saveConfig(cfg);
+    writeJsonAtomic(join(dir, "state.json"), { status: "created", pid: 0, monitorPid: 0 }, 0o600, false);
+    return { id, name, image };
+  } catch (e) {
+    store.releaseName(name, id);
+    try {
+      images.store.removeTree(store.path(id));
+    } catch {}
+    throw e;
+  }
+}
+
+function hostsFile(hostname: string, name: string, network: string): string {
+  if (network === "host") {
+    let host = "";
+    try {
+      host = readFileSync("/etc/hosts", "utf8");
+    } catch {}
+    return `${host.trimEnd()}\n127.0.1.1\t${hostname} ${name}\n`;
+  }
+  return `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain ip6-localhost ip6-loopback\n127.0.1.1\t${hostname} ${name}\n`;
+}
+
+function resolvConf(network: string): string {
+  let host = "";
+  try {
+    host = readFileSync("/etc/resolv.conf", "utf8");
+  } catch {}
+  if (network === "host") return host || "nameserver 127.0.0.1\n";
+  // With no network, a resolver is useless; keep search/options so tools behave.
+  return host.split("\n").filter((l) => !/^\s*nameserver\s+127\./.test(l)).join("\n").trim() + "\n";
+}
+
+export function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,69 @@
+// `inspect` for containers, in the shape Podman prints.
+import type { Context } from "../context.ts";
+import type { Container } from "./record.ts";
+import { join } from "node:path";
+
+export function inspectContainer(ctx: Context, c: Container) {
+  const s = c.state, cfg = c.config;
+  return {
+    Id: cfg.id,
+    Created: cfg.created,
+    Path: cfg.command[0],
+    Args: cfg.command.slice(1),
+    State: {
+      Status: s.status,
+      Running: s.status === "running",
+      Paused: s.status === "paused",
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: s.pid,
+      ConmonPid: s.monitorPid,
+      ExitCode: s.exitCode ?? 0,
+      Error: s.error ?? "",
+      StartedAt: s.startedAt ?? "0001-01-01T00:00:00Z",
+      FinishedAt: s.finishedAt ?? "0001-01-01T00:00:00Z",
+    },
+    Image: cfg.image.id,
+    ImageName: cfg.image.name,
+    Rootfs: "",
+    Name: cfg.name,
+    RestartCount: 0,
+    Driver: cfg.driver,
+    MountLabel: "",
+    ProcessLabel: "",
+    LogPath: join(c.dir, "ctr.log"),
+    HostnamePath: join(c.dir, "userdata/hostname"),
+    HostsPath: join(c.dir, "userdata/hosts"),
+    ResolvConfPath: join(c.dir, "userdata/resolv.conf"),
+    GraphDriver: { Name: cfg.driver, Data: { UpperDir: join(c.dir, "upper"), WorkDir: join(c.dir, "work"), MergedDir: join(c.dir, "merged") } },
+    Mounts: cfg.mounts
+      .filter((m) => !m.source.startsWith(c.dir))
+      .map((m) => ({ Type: m.type, Source: m.source, Destination: m.destination, Options: m.options, RW: !m.options.includes("ro") })),
+    Config: {
+      Hostname: cfg.hostname,
+      User: cfg.user,
+      Env: cfg.env,
+      Cmd: cfg.cmd,
+      Entrypoint: cfg.entrypoint,
+      Image: cfg.image.name,
+      WorkingDir: cfg.workdir,
+      Labels: cfg.labels,
+      Tty: cfg.tty,
+      OpenStdin: cfg.interactive,
+      StopSignal: cfg.stopSignal,
+      StopTimeout: cfg.stopTimeout,
+    },
+    HostConfig: {
+      AutoRemove: cfg.autoRemove,
+      ReadonlyRootfs: cfg.readOnly,
+      NetworkMode: cfg.network,
+      Init: cfg.init,
+      Memory: cfg.resources.memory ?? 0,
+      NanoCpus: cfg.resources.cpus ? cfg.resources.cpus * 1e9 : 0,
+      PidsLimit: cfg.resources.pidsLimit ?? 0,
+    },
+    IsInfra: false,
+    Rootless: ctx.rootless,
+  };
+}

@@ -1,0 +1,233 @@
+// Container lifecycle without a daemon: start hands the container to its
+// monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
+// every other operation reads and fixes state on disk.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../context.ts";
+import { ensureRunroot, log } from "../context.ts";
+import { TspodError } from "../errors.ts";
+import { helperPath } from "../sys/native.ts";
+import { Store } from "../storage/store.ts";
+import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
+
+export interface StartResult {
+  pid: number;
+  monitorPid: number;
+}
+
+/** argv that runs this tspod binary again (compiled: the binary; dev: bun + script). */
+export function selfArgv(ctx: Context): string[] {
+  const exe = process.execPath;
+  const base = /(^|\/)bun$/.test(exe) ? [exe, Bun.main] : [exe];
+  return [...base, "--root", ctx.root, "--runroot", ctx.runroot];
+}
+
+export const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
+  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+export function parseSignal(s: string): number {
+  const up = s.toUpperCase();
+  if (/^\d+$/.test(up) && Number(up) > 0 && Number(up) < 65) return Number(up);
+  const n = SIGNALS[up.startsWith("SIG") ? up : `SIG${up}`];
+  if (!n) throw new TspodError(`invalid signal: ${s}`);
+  return n;
+}
+
+export class Lifecycle {
+  readonly store: ContainerStore;
+  constructor(readonly ctx: Context) {
+    this.store = new ContainerStore(ctx);
+  }
+
+  /**
+   * Start a created (or exited) container under a new monitor. With attach, the
+   * container waits at its start gate until the caller sends START over the socket.
+   */
+  async start(c: Container, opts: { attach: boolean; stdin: boolean }): Promise<StartResult> {
+    if (c.state.status === "running" || c.state.status === "paused") throw new TspodError(`container ${c.config.name} is already running`);
+    const id = c.config.id;
+    const sock = this.store.sockPath(id);
+    mkdirSync(join(ensureRunroot(this.ctx), "sock"), { recursive: true, mode: 0o700 });
+    rmSync(sock, { force: true });
+    rmSync(this.store.path(id, "exit.json"), { force: true });
+    const args = [
+      "monitor",
+      "--spec", this.store.path(id, "spec"),
+      "--dir", c.dir,
+      "--sock", sock,
+      "--log", this.store.path(id, "ctr.log"),
+      ...(c.config.tty ? ["--tty"] : []),
+      ...(opts.stdin ? ["--stdin"] : []),
+      ...(opts.attach ? [] : ["--start-now"]),
+      "--exit-cmd", ...selfArgv(this.ctx), "container", "cleanup", id,
+    ];
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn(helperPath(), args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
+      let so = "", se = "";
+      p.stdout.on("data", (d) => (so += d));
+      p.stderr.on("data", (d) => (se += d));
+      p.on("error", reject);
+      p.on("close", (code) => (code === 0 || so.trim() ? resolve(so) : reject(new TspodError(se.trim() || `monitor exited ${code}`))));
+    });
+    let r: any;
+    try {
+      r = JSON.parse(out.trim().split("\n").pop() ?? "");
+    } catch {
+      throw new TspodError(`monitor for ${c.config.name} said: ${out.trim() || "nothing"}`);
+    }
+    if (r.error) {
+      const code = r.errno === 2 ? 127 : [13, 8, 1].includes(r.errno) ? 126 : 125;
+      this.store.updateState(id, (s) => ({ ...s, status: "exited", exitCode: code, error: r.error, finishedAt: new Date().toISOString() }));
+      throw new TspodError(r.error, code);
+    }
+    this.store.updateState(id, (s) => ({ ...s, status: "running", pid: r.pid, monitorPid: r.monitor_pid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: undefined, error: undefined }));
+    return { pid: r.pid, monitorPid: r.monitor_pid };
+  }
+
+  /** Wait until the container has exited; returns its exit code. */
+  async wait(id: string, timeoutMs = Infinity): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 5;
+    for (;;) {
+      const c = this.store.load(id);
+      if (!c) throw new TspodError(`container ${id} was removed`);
+      if (c.state.status === "exited" || c.state.status === "created") return c.state.exitCode ?? 0;
+      if (Date.now() > deadline) throw new TspodError(`timed out waiting for ${c.config.name}`);
+      await Bun.sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  kill(c: Container, sig: number): void {
+    if (c.state.status !== "running" && c.state.status !== "paused") throw new TspodError(`can only kill running containers. ${c.config.id.slice(0, 12)} is in state ${c.state.status}: container state improper`);
+    try {
+      process.kill(c.state.pid, sig);
+    } catch (e: any) {
+      if (e.code !== "ESRCH") throw new TspodError(`kill ${c.config.name}: ${e.code}`);
+    }
+  }
+
+  /** stop: the image's STOPSIGNAL (or SIGTERM), then SIGKILL after the timeout. */
+  async stop(c: Container, timeoutSec?: number): Promise<void> {
+    if (c.state.status !== "running" && c.state.status !== "paused") return;
+    const t = timeoutSec ?? c.config.stopTimeout;
+    if (c.state.status === "paused") await this.unpause(c);
+    const sig = parseSignal(c.config.stopSignal || "SIGTERM");
+    try {
+      process.kill(c.state.pid, sig);
+    } catch {}
+    try {
+      await this.wait(c.config.id, t * 1000);
+      return;
+    } catch {}
+    log("info", `${c.config.name} did not stop after ${t}s: SIGKILL`);
+    try {
+      process.kill(c.state.pid, "SIGKILL");
+    } catch {}
+    await this.wait(c.config.id, 10_000);
+  }
+
+  /** Without a usable freezer cgroup: SIGSTOP every process of the container (its pid namespace). */
+  async pause(c: Container): Promise<void> {
+    if (c.state.status !== "running") throw new TspodError(`${c.config.name} is not running: container state improper`);
+    const pids = containerPids(c.state.pid);
+    for (const p of pids) {
+      try {
+        process.kill(p, "SIGSTOP");
+      } catch {}
+    }
+    this.store.updateState(c.config.id, (s) => ({ ...s, status: "paused", stoppedPids: pids }));
+  }
+
+  async unpause(c: Container): Promise<void> {
+    if (c.state.status !== "paused") throw new TspodError(`${c.config.name} is not paused: container state improper`);
+    for (const p of c.state.stoppedPids ?? containerPids(c.state.pid)) {
+      try {
+        process.kill(p, "SIGCONT");
+      } catch {}
+    }
+    this.store.updateState(c.config.id, (s) => ({ ...s, status: "running", stoppedPids: undefined }));
+  }
+
+  /** rm: refuse running containers unless force (then kill). Removes files and the name. */
+  async remove(c: Container, force: boolean): Promise<void> {
+    if (c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping") {
+      if (!force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
+      if (c.state.status === "paused") await this.unpause(c);
+      try {
+        process.kill(c.state.pid, "SIGKILL");
+      } catch {}
+      await this.wait(c.config.id, 10_000).catch(() => {});
+      // let the monitor finish its exit work before the directory goes away
+      for (let i = 0; i < 100 && pidAlive(c.state.monitorPid); i++) await Bun.sleep(10);
+    }
+    this.destroy(c);
+  }
+
+  /** Remove a container's files (files in upper/ may belong to subordinate ids). */
+  destroy(c: Container): void {
+    const id = c.config.id;
+    rmSync(this.store.sockPath(id), { force: true });
+    new Store(this.ctx).removeTree(this.store.path(id));
+    this.store.releaseName(c.config.name, id);
+  }
+
+  /** The monitor's exit command: --rm removal once the process is gone. */
+  cleanup(id: string): void {
+    const c = this.store.load(id);
+    if (!c) return;
+    if (c.config.autoRemove) this.destroy(c);
+  }
+
+  logPath(id: string): string {
+    return this.store.path(id, "ctr.log");
+  }
+}
+
+/** Every process in the container: the init's pid namespace members, found through /proc. */
+export function containerPids(initPid: number): number[] {
+  let ns: string;
+  try {
+    ns = require("node:fs").readlinkSync(`/proc/${initPid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const n of require("node:fs").readdirSync("/proc")) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      if (require("node:fs").readlinkSync(`/proc/${n}/ns/pid`) === ns) out.push(Number(n));
+    } catch {}
+  }
+  // Processes in a child pid namespace of the container share no link; the init is always first.
+  return out.sort((a, b) => (a === initPid ? -1 : b === initPid ? 1 : a - b));
+}
+
+/** Read the k8s-file log from a byte offset; returns the lines and the new offset. */
+export function readLog(path: string, offset = 0): { lines: LogLine[]; offset: number } {
+  if (!existsSync(path)) return { lines: [], offset };
+  const size = statSync(path).size;
+  if (size <= offset) return { lines: [], offset };
+  const fd = openSync(path, "r");
+  const buf = Buffer.alloc(size - offset);
+  readSync(fd, buf, 0, buf.length, offset);
+  closeSync(fd);
+  const text = buf.toString("utf8");
+  const end = text.lastIndexOf("\n");
+  if (end < 0) return { lines: [], offset };
+  const lines = text.slice(0, end).split("\n").map(parseLogLine).filter((l): l is LogLine => !!l);
+  return { lines, offset: offset + Buffer.byteLength(text.slice(0, end + 1)) };
+}
+
+export function readTextFile(p: string): string | undefined {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return undefined;
+  }
+}

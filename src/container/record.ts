@@ -1,0 +1,290 @@
+// Containers on disk, no daemon:
+//   <root>/containers/<id>/config.json   what the container is (written once at create)
+//   <root>/containers/<id>/state.json    what it is doing (written under the container's flock)
+//   <root>/containers/<id>/exit.json     written by the monitor when the process ends
+//   <root>/containers/<id>/{spec,ctr.log,upper,work,merged,userdata/}
+//   <root>/names/<name>                  name reservations (O_EXCL: unique under concurrent runs)
+//   <runroot>/sock/<id12>                the monitor's attach socket
+// The state is fixed on read: a "running" container whose monitor and process
+// are gone is exited, with the code the monitor recorded if it got that far.
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeSync, unlinkSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../context.ts";
+import { NotFoundError, TspodError } from "../errors.ts";
+import { writeJsonAtomic } from "../storage/atomic.ts";
+import { withLockSync } from "../storage/lock.ts";
+
+export interface MountSpec {
+  type: "bind" | "tmpfs";
+  source: string;
+  destination: string;
+  options: string[];
+}
+
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  created: string;
+  image: { id: string; name: string };
+  /** final argv (entrypoint + cmd) */
+  command: string[];
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  workdir: string;
+  user: string;
+  hostname: string;
+  tty: boolean;
+  interactive: boolean;
+  autoRemove: boolean;
+  init: boolean;
+  readOnly: boolean;
+  network: string;
+  mounts: MountSpec[];
+  driver: "overlay" | "fuse-overlayfs" | "vfs";
+  stopSignal: string;
+  stopTimeout: number;
+  labels: Record<string, string>;
+  resources: { memory?: number; cpus?: number; pidsLimit?: number };
+}
+
+export type Status = "created" | "running" | "paused" | "stopping" | "exited";
+
+export interface ContainerState {
+  status: Status;
+  pid: number;
+  monitorPid: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  error?: string;
+  /** paused without a freezer: the processes that were SIGSTOPped */
+  stoppedPids?: number[];
+}
+
+export interface ExitRecord {
+  exitCode: number;
+  exitedAt: string;
+  signal?: number;
+  startError?: string;
+}
+
+export interface Container {
+  config: ContainerConfig;
+  state: ContainerState;
+  dir: string;
+}
+
+export function pidAlive(pid: number): boolean {
+  if (!pid || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e: any) {
+    if (e.code !== "EPERM") return false;
+  }
+  // A zombie or a recycled pid is not our process: check it is not a zombie.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const st = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return st !== "Z" && st !== "X";
+  } catch {
+    return false;
+  }
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class ContainerStore {
+  readonly dir: string;
+  constructor(readonly ctx: Context) {
+    this.dir = join(ctx.root, "containers");
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    mkdirSync(join(ctx.root, "names"), { recursive: true, mode: 0o700 });
+  }
+
+  path(id: string, ...rest: string[]): string {
+    return join(this.dir, id, ...rest);
+  }
+  sockPath(id: string): string {
+    return join(this.ctx.runroot, "sock", id.slice(0, 12));
+  }
+  lockPath(id: string): string {
+    return join(this.dir, id, "lock");
+  }
+
+  /** Reserve a name atomically; throws if taken. */
+  reserveName(name: string, id: string): void {
+    if (!NAME_RE.test(name)) throw new TspodError(`invalid container name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    const p = join(this.ctx.root, "names", name);
+    let fd: number;
+    try {
+      fd = openSync(p, "wx", 0o600);
+    } catch (e: any) {
+      if (e.code === "EEXIST") {
+        const [owner, pid] = this.reservation(name);
+        const creating = !!pid && pidAlive(pid);
+        if ((owner && existsSync(this.path(owner, "config.json"))) || creating) {
+          throw new TspodError(`the container name "${name}" is already in use by ${owner}. You have to remove that container to be able to reuse that name: that name is already in use`);
+        }
+        // A leftover reservation of a container whose creator died before finishing: take it over.
+        unlinkSync(p);
+        return this.reserveName(name, id);
+      }
+      throw e;
+    }
+    // the creator's pid lets a later run tell a reservation in progress from a dead one
+    writeSync(fd, `${id}\n${process.pid}\n`);
+    closeSync(fd);
+  }
+  private reservation(name: string): [string | undefined, number | undefined] {
+    try {
+      const [id, pid] = readFileSync(join(this.ctx.root, "names", name), "utf8").split("\n");
+      return [id.trim() || undefined, Number(pid) || undefined];
+    } catch {
+      return [undefined, undefined];
+    }
+  }
+  nameOwner(name: string): string | undefined {
+    return this.reservation(name)[0];
+  }
+  releaseName(name: string, id: string): void {
+    if (this.nameOwner(name) === id) rmSync(join(this.ctx.root, "names", name), { force: true });
+  }
+
+  ids(): string[] {
+    try {
+      return readdirSync(this.dir).filter((n) => /^[a-f0-9]{64}$/.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  load(id: string): Container | undefined {
+    let config: ContainerConfig, state: ContainerState;
+    try {
+      config = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8"));
+    } catch {
+      return undefined;
+    }
+    try {
+      state = JSON.parse(readFileSync(this.path(id, "state.json"), "utf8"));
+    } catch {
+      state = { status: "created", pid: 0, monitorPid: 0 };
+    }
+    const c = { config, state, dir: this.path(id) };
+    return this.refresh(c);
+  }
+
+  exitRecord(id: string): ExitRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path(id, "exit.json"), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Fix the state from what is really there (monitor gone, exit recorded). */
+  private refresh(c: Container): Container {
+    const s = c.state;
+    if (s.status !== "running" && s.status !== "paused" && s.status !== "stopping") return c;
+    const exit = this.exitRecord(c.config.id);
+    if (exit) {
+      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError, pid: 0, stoppedPids: undefined }));
+    }
+    if (!pidAlive(s.pid) && !pidAlive(s.monitorPid)) {
+      // The monitor died before it could record anything: the process is gone, its code unknown.
+      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: st.exitCode ?? -1, finishedAt: new Date().toISOString(), pid: 0, error: "monitor died; exit code unknown" }));
+    }
+    return c;
+  }
+
+  // Container files are written atomically (temp + rename) but not fsynced: after
+  // a power loss a container is garbage anyway, and fsync costs milliseconds per run.
+  saveConfig(cfg: ContainerConfig): void {
+    writeJsonAtomic(this.path(cfg.id, "config.json"), cfg, 0o600, false);
+  }
+
+  /** Read-modify-write the state under the container's lock. */
+  updateState(id: string, fn: (s: ContainerState) => ContainerState): Container {
+    return withLockSync(this.lockPath(id), () => {
+      let cur: ContainerState;
+      try {
+        cur = JSON.parse(readFileSync(this.path(id, "state.json"), "utf8"));
+      } catch {
+        cur = { status: "created", pid: 0, monitorPid: 0 };
+      }
+      const next = fn(cur);
+      writeJsonAtomic(this.path(id, "state.json"), next, 0o600, false);
+      const config = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8"));
+      return { config, state: next, dir: this.path(id) };
+    });
+  }
+
+  list(): Container[] {
+    return this.ids()
+      .map((id) => this.load(id))
+      .filter((c): c is Container => !!c)
+      .sort((a, b) => (a.config.created < b.config.created ? 1 : -1));
+  }
+
+  /** By full ID, unique ID prefix, or name. */
+  lookup(input: string): Container {
+    const c = this.find(input);
+    if (!c) throw new NotFoundError(`no container with name or ID "${input}" found: no such container`);
+    return c;
+  }
+
+  find(input: string): Container | undefined {
+    if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(input)) {
+      const owner = this.nameOwner(input);
+      if (owner) {
+        const c = this.load(owner);
+        if (c) return c;
+      }
+    }
+    if (/^[a-f0-9]{1,64}$/.test(input)) {
+      const hits = this.ids().filter((id) => id.startsWith(input));
+      if (hits.length > 1) throw new TspodError(`more than one container matches "${input}": use more characters of the ID`);
+      if (hits.length === 1) return this.load(hits[0]);
+    }
+    return undefined;
+  }
+
+  /** Image IDs in use by containers (rmi refuses these). */
+  usersOf(imageId: string): string[] {
+    const out: string[] = [];
+    for (const id of this.ids()) {
+      try {
+        const cfg = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8")) as ContainerConfig;
+        if (cfg.image.id === imageId) out.push(id);
+      } catch {}
+    }
+    return out;
+  }
+}
+
+/** The k8s-file log: "<RFC3339Nano> <stream> <P|F> <text>". */
+export interface LogLine {
+  time: string;
+  stream: "stdout" | "stderr";
+  partial: boolean;
+  text: string;
+}
+
+export function parseLogLine(line: string): LogLine | undefined {
+  const a = line.indexOf(" ");
+  const b = line.indexOf(" ", a + 1);
+  const c = line.indexOf(" ", b + 1);
+  if (a < 0 || b < 0 || c < 0) return undefined;
+  const stream = line.slice(a + 1, b);
+  if (stream !== "stdout" && stream !== "stderr") return undefined;
+  return { time: line.slice(0, a), stream, partial: line.slice(b + 1, c) === "P", text: line.slice(c + 1) };
+}
+
+export function readlinkSafe(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}

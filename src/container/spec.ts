@@ -1,0 +1,96 @@
+// The runtime spec for native/container.c: NUL-terminated key=value records.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ContainerConfig } from "./record.ts";
+import type { UserNsMaps } from "../sys/idmap.ts";
+
+/** Podman's default capabilities. */
+export const DEFAULT_CAPS = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+  "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+];
+
+/** Podman's default masked and read-only paths. */
+export const MASKED_PATHS = [
+  "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+  "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/selinux", "/sys/dev/block",
+];
+export const READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** Current hard limits from /proc/self/limits: a container may not ask for more. */
+export function hardLimits(): Record<string, number> {
+  const names: Record<string, string> = { "Max open files": "RLIMIT_NOFILE", "Max processes": "RLIMIT_NPROC" };
+  const out: Record<string, number> = {};
+  try {
+    for (const line of readFileSync("/proc/self/limits", "utf8").split("\n")) {
+      for (const [label, key] of Object.entries(names)) {
+        if (line.startsWith(label)) {
+          const hard = line.slice(26).trim().split(/\s+/)[1];
+          out[key] = hard === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(hard);
+        }
+      }
+    }
+  } catch {}
+  return out;
+}
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  groups: number[];
+  home?: string;
+}
+
+export interface SpecInput {
+  cfg: ContainerConfig;
+  user: ResolvedUser;
+  maps: UserNsMaps;
+  rootless: boolean;
+  lowerBase: string;
+  /** lower dirs relative to lowerBase, top-most first */
+  lowers: string[];
+  dir: string;
+}
+
+export function buildSpec(i: SpecInput): Uint8Array {
+  const { cfg } = i;
+  const recs: string[] = [];
+  const add = (k: string, v: string | number) => recs.push(`${k}=${v}`);
+  for (const a of cfg.command) add("arg", a);
+  for (const e of cfg.env) add("env", e);
+  add("cwd", cfg.workdir || "/");
+  add("uid", i.user.uid);
+  add("gid", i.user.gid);
+  if (i.user.groups.length) add("groups", i.user.groups.join(","));
+  add("hostname", cfg.hostname);
+  if (i.rootless) add("ns", "user");
+  for (const ns of ["mnt", "pid", "uts", "ipc"]) add("ns", ns);
+  if (cfg.network !== "host") add("ns", "net");
+  if (i.rootless && i.maps.uidSpec && i.maps.gidSpec) {
+    add("uidmap", i.maps.uidSpec);
+    add("gidmap", i.maps.gidSpec);
+  }
+  add("rootfs", join(i.dir, "merged"));
+  add("rootfs.driver", cfg.driver);
+  if (cfg.driver === "vfs") {
+    // the copy lives in merged/ itself
+  } else {
+    add("rootfs.lowerbase", i.lowerBase);
+    for (const l of i.lowers) add("rootfs.lower", l);
+    add("rootfs.upper", join(i.dir, "upper"));
+    add("rootfs.work", join(i.dir, "work"));
+  }
+  if (cfg.readOnly) add("rootfs.readonly", "1");
+  for (const m of cfg.mounts) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
+  for (const p of MASKED_PATHS) add("masked", p);
+  for (const p of READONLY_PATHS) add("readonly", p);
+  for (const c of DEFAULT_CAPS) add("cap", c);
+  const hard = hardLimits();
+  for (const [k, v] of Object.entries(hard)) {
+    const want = k === "RLIMIT_NOFILE" ? Math.min(v, 1048576) : Math.min(v, 4194304);
+    add("rlimit", `${k}:${want}:${want}`);
+  }
+  if (cfg.init) add("init", "builtin");
+  if (cfg.tty) add("tty", "1");
+  return new TextEncoder().encode(recs.map((r) => r + "\0").join(""));
+}

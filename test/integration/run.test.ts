@@ -1,0 +1,150 @@
+// Containers: run, exit codes, what the inside looks like, the monitor, logs,
+// exec, concurrency. Root and rootless, real images from the local registry.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ENV, MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+
+const boxes: Sandbox[] = [];
+afterAll(() => {
+  for (const b of boxes) {
+    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
+    b.cleanup();
+  }
+});
+
+const BB = `${REGISTRY}/busybox:latest`;
+const ML = `${REGISTRY}/multilayer:latest`;
+
+describe.each(MODES)("run (%s)", (mode) => {
+  const b = new Sandbox(mode);
+  boxes.push(b);
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    await b.ok(["pull", "-q", "--tls-verify=false", ML]);
+  });
+
+  test("echo, exit codes, missing and non-executable commands", async () => {
+    expect(await b.ok(["run", "--rm", BB, "echo", "hi"])).toBe("hi\n");
+    let r = await b.run(["run", "--rm", BB, "sh", "-c", "exit 7"]);
+    expect(r.code).toBe(7);
+    r = await b.run(["run", "--rm", BB, "no-such-command"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/^Error: .*no-such-command.*(not found|No such file)/m);
+    r = await b.run(["run", "--rm", BB, "/etc/passwd"]);
+    expect(r.code).toBe(126);
+    // flags after the image belong to the command
+    expect(await b.ok(["run", "--rm", BB, "ls", "-d", "/etc"])).toBe("/etc\n");
+    expect((await b.ps()).length).toBe(0);
+  });
+
+  test("inside: uid 0, image owners, own /proc, hostname, env, workdir, user", async () => {
+    const out = await b.ok(["run", "--rm", "--hostname", "box1", "-e", "FOO=bar", "-w", "/tmp", BB, "sh", "-c",
+      "id -u; stat -c %u /bin/busybox; stat -c %u:%g /home/www/index.html; ls /proc | grep -c '^[0-9]'; hostname; echo $FOO; pwd; cat /etc/hostname"]);
+    // /proc holds only this container's processes: sh, ls and grep
+    expect(out.split("\n")).toEqual(["0", "0", "33:33", "3", "box1", "bar", "/tmp", "box1", ""]);
+    expect((await b.ok(["run", "--rm", "-u", "www-data", BB, "id"])).trim()).toBe("uid=33(www-data) gid=33(www-data) groups=33(www-data)");
+    expect((await b.ok(["run", "--rm", "-u", "1234:5678", BB, "id", "-u"])).trim()).toBe("1234");
+    expect((await b.ok(["run", "--rm", BB, "sh", "-c", "grep Cap[EB][fn][fd] /proc/self/status"])).trim()).toBe("CapEff:\t00000000800405fb\nCapBnd:\t00000000800405fb");
+  });
+
+  test("a file written to a -v bind mount is owned by the user on the host; :ro is read-only", async () => {
+    const dir = mkdtempSync("/tmp/tspod-vol-");
+    chownSync(dir, b.uid, b.gid);
+    chmodSync(dir, 0o755);
+    await b.ok(["run", "--rm", "-v", `${dir}:/data`, BB, "sh", "-c", "echo x > /data/f"]);
+    expect(statSync(join(dir, "f")).uid).toBe(b.uid);
+    const r = await b.run(["run", "--rm", "-v", `${dir}:/data:ro`, BB, "sh", "-c", "echo y > /data/g"]);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(dir, "g"))).toBe(false);
+    expect((await b.ok(["run", "--rm", "--tmpfs", "/scratch", BB, "sh", "-c", "mount | grep ' /scratch '"])).length).toBeGreaterThan(0);
+    const ro = await b.run(["run", "--rm", "--read-only", BB, "touch", "/x"]);
+    expect(ro.code).toBe(1);
+  });
+
+  test("whiteouts of the multi-layer image are honoured at run time", async () => {
+    const out = await b.ok(["run", "--rm", ML, "sh", "-c", "ls /data /opq; cat /zstd-marker /plain-marker"]);
+    const lines = out.split("\n");
+    expect(lines).toContain("keep");
+    expect(lines).toContain("new");
+    for (const gone of ["gone", "old1", "old2"]) expect(lines).not.toContain(gone);
+  });
+
+  test("-d, logs -f, stop, rm; --rm -d leaves nothing behind", async () => {
+    const id = (await b.ok(["run", "-d", "--name", "ticker", BB, "sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"])).trim();
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    const follow = b.run(["logs", "-f", "ticker"]);
+    await Bun.sleep(700);
+    await b.ok(["stop", "ticker"]);
+    const logs = await follow;
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain("tick 0\ntick 1\n");
+    expect(logs.stdout).toContain("bye\n");
+    const st = JSON.parse(await b.ok(["inspect", "ticker"]))[0].State;
+    expect(st.Status).toBe("exited");
+    expect(st.ExitCode).toBe(0);
+    expect((await b.ok(["logs", "--tail", "1", "ticker"])).trim()).toBe("bye");
+    await b.ok(["rm", "ticker"]);
+    expect((await b.run(["inspect", "ticker"])).code).toBe(125);
+    const rid = (await b.ok(["run", "--rm", "-d", BB, "sh", "-c", "sleep 0.3"])).trim();
+    for (let i = 0; i < 100 && existsSync(join(b.root, "containers", rid)); i++) await Bun.sleep(50);
+    expect(existsSync(join(b.root, "containers", rid))).toBe(false);
+    expect(await b.ok(["ps", "-aq"])).toBe("");
+  });
+
+  test("the CLI killed with SIGKILL: the container keeps running and its exit code is recorded", async () => {
+    const p = Bun.spawn(b.tspodArgs(["run", "--name", "survivor", BB, "sh", "-c", "sleep 1; exit 3"]), { stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 100; i++) {
+      if ((await b.run(["ps", "-q", "--filter", "name=survivor"])).stdout.trim()) break;
+      await Bun.sleep(20);
+    }
+    p.kill("SIGKILL");
+    await p.exited;
+    expect((await b.ok(["ps", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("survivor running");
+    expect((await b.ok(["wait", "survivor"])).trim()).toBe("3");
+    expect(JSON.parse(await b.ok(["inspect", "survivor"]))[0].State.ExitCode).toBe(3);
+    await b.ok(["rm", "survivor"]);
+  });
+
+  test("ps tells the truth when the monitor died", async () => {
+    await b.ok(["run", "-d", "--name", "orphan", BB, "sleep", "30"]);
+    const st = JSON.parse(await b.ok(["inspect", "orphan"]))[0].State;
+    process.kill(st.ConmonPid, "SIGKILL");
+    process.kill(st.Pid, "SIGKILL");
+    await Bun.sleep(100);
+    expect((await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("orphan exited");
+    await b.ok(["rm", "orphan"]);
+  });
+
+  test("exec: namespaces, user, env, workdir, exit codes", async () => {
+    await b.ok(["run", "-d", "--name", "host1", "--hostname", "h1", BB, "sleep", "30"]);
+    expect(await b.ok(["exec", "host1", "hostname"])).toBe("h1\n");
+    // in the container's pid namespace: pid 1 is its sleep
+    expect((await b.ok(["exec", "host1", "cat", "/proc/1/cmdline"])).replace(/\0/g, " ").trim()).toBe("sleep 30");
+    expect((await b.ok(["exec", "-u", "33", "-w", "/tmp", "-e", "A=b", "host1", "sh", "-c", "id -u; pwd; echo $A"])).split("\n")).toEqual(["33", "/tmp", "b", ""]);
+    expect((await b.run(["exec", "host1", "sh", "-c", "exit 4"])).code).toBe(4);
+    expect((await b.run(["exec", "host1", "nope"])).code).toBe(127);
+    expect(await b.ok(["exec", "-i", "host1", "cat"], { stdin: "piped\n" })).toBe("piped\n");
+    // rmi refuses an image a container uses
+    const r = await b.run(["rmi", BB]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("in use by container");
+    await b.ok(["rm", "-f", "host1"]);
+  });
+
+  test("20 concurrent run -d: all succeed with unique names and show in ps", async () => {
+    const runs = await Promise.all(Array.from({ length: 20 }, () => b.run(["run", "-d", BB, "sleep", "20"])));
+    expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
+    const ids = runs.map((r) => r.stdout.trim());
+    expect(new Set(ids).size).toBe(20);
+    const ps = (await b.ok(["ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])).trim().split("\n");
+    expect(ps.length).toBe(20);
+    expect(new Set(ps.map((l) => l.split(" ")[1])).size).toBe(20);
+    for (const id of ids) expect(ps.some((l) => l.startsWith(id))).toBe(true);
+    // the same name twice at once: exactly one wins
+    const two = await Promise.all([b.run(["run", "-d", "--name", "dup", BB, "sleep", "5"]), b.run(["run", "-d", "--name", "dup", BB, "sleep", "5"])]);
+    expect(two.map((r) => r.code).sort()).toEqual([0, 125]);
+    await b.ok(["rm", "-f", "-a"]);
+    expect(await b.ok(["ps", "-aq"])).toBe("");
+  });
+});
