@@ -1,0 +1,85 @@
+// -it is a real terminal: driven through tmux as a person would.
+import { afterAll, describe, expect, test } from "bun:test";
+import { MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+
+const BB = `${REGISTRY}/busybox:latest`;
+const boxes: Sandbox[] = [];
+afterAll(() => {
+  for (const b of boxes) {
+    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
+    b.cleanup();
+  }
+});
+
+function tmux(...args: string[]): string {
+  const r = Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
+  return r.stdout.toString();
+}
+
+const screen = (s: string) => tmux("capture-pane", "-p", "-t", s);
+
+async function waitFor(s: string, re: RegExp, ms = 10_000): Promise<string> {
+  const end = Date.now() + ms;
+  let last = "";
+  while (Date.now() < end) {
+    last = screen(s);
+    if (re.test(last)) return last;
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out waiting for ${re} in:\n${last}`);
+}
+
+const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+describe.each(MODES)("run -it under tmux (%s)", (mode) => {
+  const b = new Sandbox(mode);
+  boxes.push(b);
+
+  test("prompt, commands, window size and resize, Ctrl-C, exit restores the terminal", async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    const s = `tspod-${mode}-${process.pid}`;
+    const cmd = b.tspodArgs(["run", "-it", "--rm", BB, "sh"]).map(q).join(" ");
+    // after tspod returns, report its exit code and the terminal's mode, then linger
+    tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "30", `sh -c ${q(`${cmd}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 60`)}`);
+    try {
+      await waitFor(s, /^\/ #\s*$/m);
+      tmux("send-keys", "-t", s, "echo hello-$((40+2))", "Enter");
+      await waitFor(s, /^hello-42$/m);
+      tmux("send-keys", "-t", s, "stty size", "Enter");
+      await waitFor(s, /^30 100$/m);
+      tmux("resize-window", "-t", s, "-x", "120", "-y", "40");
+      await Bun.sleep(200);
+      tmux("send-keys", "-t", s, "clear; stty size", "Enter");
+      await waitFor(s, /^40 120$/m);
+      // Ctrl-C reaches the container's foreground process, not tspod
+      tmux("send-keys", "-t", s, "sleep 30; echo after-sleep", "Enter");
+      await Bun.sleep(300);
+      tmux("send-keys", "-t", s, "C-c");
+      await waitFor(s, /^\/ #\s*$/m, 3000);
+      tmux("send-keys", "-t", s, "echo still-here", "Enter");
+      await waitFor(s, /^still-here$/m);
+      tmux("send-keys", "-t", s, "exit 5", "Enter");
+      const out = await waitFor(s, /EXIT=\d+\n.*echo/m);
+      expect(out).toContain("EXIT=5");
+      expect(out).toMatch(/(^| )icanon /m);
+      expect(out).toMatch(/(^| )echo /m);
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+  });
+
+  test("detach with ctrl-p ctrl-q leaves the container running", async () => {
+    const s = `tspod-detach-${mode}-${process.pid}`;
+    const cmd = b.tspodArgs(["run", "-it", "--name", "det", BB, "sh"]).map(q).join(" ");
+    tmux("new-session", "-d", "-s", s, "-x", "80", "-y", "24", `sh -c ${q(`${cmd}; echo EXIT=$?; sleep 60`)}`);
+    try {
+      await waitFor(s, /^\/ #\s*$/m);
+      tmux("send-keys", "-t", s, "C-p", "C-q");
+      await waitFor(s, /EXIT=0/);
+      expect((await b.ok(["ps", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("det running");
+      await b.ok(["rm", "-f", "det"]);
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+  });
+});
