@@ -8,9 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash test/env/setup.sh
 echo "[test] npm ci"
 npm ci --no-audit --no-fund --loglevel=error
-echo "[test] typecheck"
-npx --no-install tsc --noEmit -p .
 echo "[test] build"
 bun run build
+echo "[test] typecheck"
+npx --no-install tsc --noEmit -p .
 echo "[test] bun test"
 exec bun test --timeout 120000 "$@"
