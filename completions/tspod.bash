@@ -7,7 +7,7 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "completion container create exec help history image images info inspect kill login logout logs pause ps pull rename restart rm rmi run start stop tag unpause untag version wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause ps pull rename restart rm rmi run start stop tag top unpause untag version wait" -- "$cur"))
     return
   fi
   case "$cmd" in
@@ -19,6 +19,7 @@ _tspod() {
     return
   fi
   case "$cmd${sub:+ $sub}" in
+    "attach") flags="--detach-keys --log-level --no-stdin --root --runroot --storage-driver" ;;
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
@@ -48,6 +49,7 @@ _tspod() {
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;
     "tag") flags="--log-level --root --runroot --storage-driver" ;;
+    "top") flags="--log-level --root --runroot --storage-driver" ;;
     "unpause") flags="--log-level --root --runroot --storage-driver" ;;
     "untag") flags="--log-level --root --runroot --storage-driver" ;;
     "version") flags="--format --log-level --root --runroot --storage-driver -f" ;;

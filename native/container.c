@@ -418,14 +418,15 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   g_errfd = a->err_fd;
   for (int i = 0; i < 3; i++)
     if (a->stdio[i] != i && dup2(a->stdio[i], i) < 0) fail("dup2 stdio");
-  if (s->ns_user) {
+  if (s->ns_user || s->ncgroups) {
+    /* wait until the parent has mapped our user namespace and put us in our cgroups */
     char c;
     if (read(a->sync_fd, &c, 1) != 1 || c != 'g') {
       errno = EPERM;
-      fail("user namespace id map");
+      fail(s->ns_user ? "user namespace id map" : "cgroup setup");
     }
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail("become root in the user namespace");
   }
+  if (s->ns_user && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) fail("become root in the user namespace");
   close(a->sync_fd);
   if (setsid() < 0) fail("setsid");
   if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
@@ -551,8 +552,20 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
       close(sync[0]), close(errp[0]);
       return -1;
     }
-    write_all(sync[0], "g", 1);
   }
+  for (int i = 0; i < s->ncgroups; i++) {
+    char pidbuf[16];
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+    int r = write_file(s->cgroups[i], pidbuf);
+    if (r < 0) {
+      snprintf(err, errlen, "join cgroup %s: %s", s->cgroups[i], strerror(-r));
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      close(sync[0]), close(errp[0]);
+      return -1;
+    }
+  }
+  if (s->ns_user || s->ncgroups) write_all(sync[0], "g", 1);
   close(sync[0]);
   *exec_err_fd = errp[0];
   return pid;

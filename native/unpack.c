@@ -25,6 +25,7 @@
  */
 #include "common.h"
 #include "idmap.h"
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -105,6 +106,12 @@ static size_t ipos, ilen;
 static unsigned long long in_off; /* bytes of the stream consumed */
 static int in_pipe, in_reg;       /* what stdin is: fast paths */
 
+/* stdin handed over non-blocking: wait for data instead of spinning. */
+static void wait_in(void) {
+  struct pollfd p = {.fd = 0, .events = POLLIN};
+  while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
+}
+
 /* Make at least `need` (<= BUFSZ) bytes available; returns what is available. */
 static size_t fill(size_t need) {
   if (ilen - ipos >= need) return ilen - ipos;
@@ -117,6 +124,10 @@ static size_t fill(size_t need) {
     ssize_t n = read(0, ibuf + ilen, BUFSZ - ilen);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        wait_in();
+        continue;
+      }
       fail(NULL, "read stdin", errno);
     }
     if (n == 0) break;
@@ -184,7 +195,11 @@ static void copy_data(int fd, unsigned long long n, const char *path) {
         continue;
       }
       if (r == 0) truncated(path);
-      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        wait_in();
+        continue;
+      }
       if (errno == ENOSPC || errno == EIO || errno == EDQUOT || errno == EFBIG)
         fail(path, "write", errno);
       in_pipe = in_reg = 0; /* not supported here: plain read/write from now on */
@@ -420,7 +435,7 @@ static int open_in_root(const char *p, int flags) {
 static int resolve_dir(const char *p, const char *entry, int create) {
   int fd = open_in_root(p, O_PATH | O_DIRECTORY);
   if (fd >= 0) return fd;
-  if (errno != ENOENT) fail(entry, "resolve parent directory", errno);
+  if (errno != ENOENT) fail(entry, "resolve parent directory inside the layer", errno);
   if (!create) return -1;
   char *tmp = strdup(p);
   if (!tmp) fail(entry, "out of memory", ENOMEM);
@@ -437,7 +452,7 @@ static int resolve_dir(const char *p, const char *entry, int create) {
       if (mkdirat(prev, comp, 0755) < 0 && errno != EEXIST) fail(entry, "create parent directory", errno);
       f = open_in_root(tmp, O_PATH | O_DIRECTORY);
     }
-    if (f < 0) fail(entry, "resolve parent directory", errno);
+    if (f < 0) fail(entry, "resolve parent directory inside the layer", errno);
     if (prev != rootfd) close(prev);
     prev = f;
     tmp[i] = save;
@@ -557,6 +572,10 @@ static int skip_xattr_name(const char *n) {
   return !strncmp(n, "trusted.overlay.", 16) || !strncmp(n, "user.overlay.", 13);
 }
 
+/* A default ACL from the layer makes new inodes' modes differ from the ones
+ * asked for: from then on, modes are always set explicitly. */
+static int acl_seen;
+
 /* fd >= 0: use it; else the last component `name` in pfd (never followed). */
 static void apply_xattrs(const struct entry *e, int fd, int pfd, const char *name) {
   const struct pax *sets[2] = {e->g, e->x};
@@ -576,6 +595,7 @@ static void apply_xattrs(const struct entry *e, int fd, int pfd, const char *nam
         r = lsetxattr(proc, xa->name, xa->val, xa->len, 0);
       }
       if (r < 0) cnt.skipped_xattrs++;
+      else if (!strcmp(xa->name, "system.posix_acl_default")) acl_seen = 1;
     }
   }
 }
@@ -629,7 +649,7 @@ static void do_regular(const struct entry *e, struct pslot *ps, const char *name
   data_consumed = 1;
   cnt.bytes += (unsigned long long)e->size;
   set_owner(e, fd, -1, NULL, my_uid, ps->sgid ? ps->gid : my_gid);
-  if ((e->mode & 07000) && fchmod(fd, e->mode & 07777) < 0) fail(e->path, "chmod", errno);
+  if ((e->mode & 07000 || acl_seen) && fchmod(fd, e->mode & 07777) < 0) fail(e->path, "chmod", errno);
   if (has_xattrs(e)) apply_xattrs(e, fd, -1, NULL);
   if (futimens(fd, e->ts) < 0) fail(e->path, "set times", errno);
   if (close(fd) < 0) fail(e->path, "close", errno);
@@ -646,7 +666,7 @@ static void do_dir(const struct entry *e, struct pslot *ps, const char *name) {
   }
   long long iu = existing ? -1LL : (long long)my_uid;
   long long ig = existing ? -1LL : (long long)(ps->sgid ? ps->gid : my_gid);
-  int need_chmod = existing || (e->mode & 06000) || ps->sgid;
+  int need_chmod = existing || (e->mode & 06000) || ps->sgid || acl_seen;
   if (need_chmod || e->uid != iu || e->gid != ig || has_xattrs(e)) {
     int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) fail(e->path, "open directory", errno);
@@ -661,7 +681,7 @@ static void do_dir(const struct entry *e, struct pslot *ps, const char *name) {
 /* Symlinks, fifos, devices: metadata through the parent, never following name. */
 static void meta_at(const struct entry *e, struct pslot *ps, const char *name, int is_link) {
   set_owner(e, -1, ps->fd, name, my_uid, ps->sgid ? ps->gid : my_gid);
-  if (!is_link && (e->mode & 07000) && fchmodat(ps->fd, name, e->mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+  if (!is_link && (e->mode & 07000 || acl_seen) && fchmodat(ps->fd, name, e->mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
     fail(e->path, "chmod", errno);
   if (has_xattrs(e)) apply_xattrs(e, -1, ps->fd, name);
   if (utimensat(ps->fd, name, e->ts, AT_SYMLINK_NOFOLLOW) < 0) fail(e->path, "set times", errno);
@@ -697,7 +717,7 @@ static void do_hardlink(const struct entry *e, struct pslot *ps, const char *nam
   if (!t) fail(e->path, "out of memory", ENOMEM);
   norm_path(t);
   int tfd = open_in_root(*t ? t : ".", O_PATH | O_NOFOLLOW);
-  if (tfd < 0) fail(e->path, "hard link target", errno);
+  if (tfd < 0) fail(e->path, "resolve hard link target inside the layer", errno);
   free(t);
   struct stat tst;
   if (fstat(tfd, &tst) < 0) fail(e->path, "stat hard link target", errno);
@@ -953,6 +973,8 @@ static int apply(void) {
   }
   ibuf = xmalloc(BUFSZ);
   if (in_pipe) fcntl(0, F_SETPIPE_SZ, BUFSZ); /* fewer wake-ups; fine if refused */
+  int fl = fcntl(0, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
   cache_init();
   unpack_stream();
   dtime_apply();

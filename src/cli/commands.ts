@@ -1,5 +1,6 @@
 // The explicit command map for oclif. Command files are thin; heavy engine
 // modules are imported lazily inside run(), so this map is cheap to load.
+import Attach from "./attach.ts";
 import Completion from "./completion.ts";
 import { ContainerCleanup, ContainerExists, ContainerPrune, Kill, Pause, Rename, Restart, Rm, Start, Stop, Unpause, Wait } from "./container-cmds.ts";
 import Create from "./create-cmd.ts";
@@ -20,10 +21,12 @@ import Pull from "./pull.ts";
 import Rmi from "./rmi.ts";
 import Run from "./run-cmd.ts";
 import Tag from "./tag.ts";
+import Top from "./top.ts";
 import Untag from "./untag.ts";
 import Version from "./version.ts";
 
 export const COMMANDS = {
+  attach: Attach,
   completion: Completion,
   "container:cleanup": ContainerCleanup,
   "container:exists": ContainerExists,
@@ -54,6 +57,7 @@ export const COMMANDS = {
   start: Start,
   stop: Stop,
   tag: Tag,
+  top: Top,
   unpause: Unpause,
   untag: Untag,
   version: Version,

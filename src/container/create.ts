@@ -14,6 +14,7 @@ import { probeCgroups } from "../sys/host.ts";
 import { ContainerStore, type ContainerConfig, type MountSpec } from "./record.ts";
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { chooseDriver } from "./driver.ts";
+import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 
 export interface CreateOptions {
   image: string;
@@ -208,17 +209,14 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     if (!Number.isInteger(n)) throw new UsageError(`invalid --pids-limit "${o.pidsLimit}"`);
     resources.pidsLimit = n;
   }
-  if (Object.keys(resources).length) {
-    const cg = probeCgroups();
-    if (!cg.usable || cg.version !== "v2") {
-      throw new TspodError(`resource limits (--memory, --cpus, --pids-limit) need a cgroup this user may manage: ${cg.reason ?? `cgroups ${cg.version} are not supported for limits yet`}`);
-    }
-  }
+  const cgInfo = probeCgroups();
 
   const network = o.network || "none";
   if (network !== "none" && network !== "host") throw new UsageError(`--network ${network}: only none and host are supported so far`);
 
   const id = randomBytes(32).toString("hex");
+  const plan = cgroupPlan(id, cgInfo);
+  checkLimits(resources, plan, cgInfo);
   const name = o.name ?? randomName();
   store.reserveName(name, id);
   try {
@@ -286,6 +284,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     if (ctx.rootless && !maps.full) log("warn", "no /etc/subuid range for this user: the container gets a single-id map (only uid 0)");
     const spec = buildSpec({
       cfg,
+      cgroupProcs: plan ? createCgroups(plan, resources) : [],
       user,
       maps,
       rootless: ctx.rootless,
@@ -302,6 +301,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     writeJsonAtomic(join(dir, "state.json"), { status: "created", pid: 0, monitorPid: 0 }, 0o600, false);
     return { id, name, image };
   } catch (e) {
+    removeCgroups(plan);
     store.releaseName(name, id);
     try {
       images.store.removeTree(store.path(id));

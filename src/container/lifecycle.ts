@@ -9,6 +9,7 @@ import { ensureRunroot, log } from "../context.ts";
 import { TspodError } from "../errors.ts";
 import { helperPath } from "../sys/native.ts";
 import { Store } from "../storage/store.ts";
+import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
 
 export interface StartResult {
@@ -132,9 +133,13 @@ export class Lifecycle {
     await this.wait(c.config.id, 10_000);
   }
 
-  /** Without a usable freezer cgroup: SIGSTOP every process of the container (its pid namespace). */
+  /** The freezer cgroup where there is one; else SIGSTOP every process of the container (its pid namespace). */
   async pause(c: Container): Promise<void> {
     if (c.state.status !== "running") throw new TspodError(`${c.config.name} is not running: container state improper`);
+    if (freeze(cgroupPlan(c.config.id), true)) {
+      this.store.updateState(c.config.id, (s) => ({ ...s, status: "paused", stoppedPids: [] }));
+      return;
+    }
     const pids = containerPids(c.state.pid);
     for (const p of pids) {
       try {
@@ -146,6 +151,7 @@ export class Lifecycle {
 
   async unpause(c: Container): Promise<void> {
     if (c.state.status !== "paused") throw new TspodError(`${c.config.name} is not paused: container state improper`);
+    freeze(cgroupPlan(c.config.id), false);
     for (const p of c.state.stoppedPids ?? containerPids(c.state.pid)) {
       try {
         process.kill(p, "SIGCONT");
@@ -174,6 +180,7 @@ export class Lifecycle {
     const id = c.config.id;
     rmSync(this.store.sockPath(id), { force: true });
     new Store(this.ctx).removeTree(this.store.path(id));
+    removeCgroups(cgroupPlan(id));
     this.store.releaseName(c.config.name, id);
   }
 

@@ -7,7 +7,7 @@
 //   <runroot>/sock/<id12>                the monitor's attach socket
 // The state is fixed on read: a "running" container whose monitor and process
 // are gone is exited, with the code the monitor recorded if it got that far.
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeSync, unlinkSync, readlinkSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
@@ -112,29 +112,36 @@ export class ContainerStore {
     return join(this.dir, id, "lock");
   }
 
-  /** Reserve a name atomically; throws if taken. */
+  /**
+   * Reserve a name atomically; throws if taken. The reservation is written to a
+   * temp file and link()ed into place, so nobody ever reads a half-written one.
+   * It holds the container id and the creator's pid: a reservation whose creator
+   * died before the container existed is stale and taken over.
+   */
   reserveName(name: string, id: string): void {
     if (!NAME_RE.test(name)) throw new TspodError(`invalid container name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     const p = join(this.ctx.root, "names", name);
-    let fd: number;
+    const tmp = join(this.ctx.root, "names", `.tmp-${id}-${process.pid}`);
+    writeFileSync(tmp, `${id}\n${process.pid}\n`, { mode: 0o600 });
     try {
-      fd = openSync(p, "wx", 0o600);
-    } catch (e: any) {
-      if (e.code === "EEXIST") {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          linkSync(tmp, p);
+          return;
+        } catch (e: any) {
+          if (e.code !== "EEXIST" || attempt > 3) throw e;
+        }
         const [owner, pid] = this.reservation(name);
         const creating = !!pid && pidAlive(pid);
         if ((owner && existsSync(this.path(owner, "config.json"))) || creating) {
           throw new TspodError(`the container name "${name}" is already in use by ${owner}. You have to remove that container to be able to reuse that name: that name is already in use`);
         }
-        // A leftover reservation of a container whose creator died before finishing: take it over.
-        unlinkSync(p);
-        return this.reserveName(name, id);
+        // stale: remove it only if it is still the same stale reservation
+        if (this.reservation(name)[0] === owner) rmSync(p, { force: true });
       }
-      throw e;
+    } finally {
+      rmSync(tmp, { force: true });
     }
-    // the creator's pid lets a later run tell a reservation in progress from a dead one
-    writeSync(fd, `${id}\n${process.pid}\n`);
-    closeSync(fd);
   }
   private reservation(name: string): [string | undefined, number | undefined] {
     try {

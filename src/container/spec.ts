@@ -50,6 +50,8 @@ export interface SpecInput {
   /** lower dirs relative to lowerBase, top-most first */
   lowers: string[];
   dir: string;
+  /** cgroup.procs files the process joins before it runs */
+  cgroupProcs: string[];
 }
 
 export function buildSpec(i: SpecInput): Uint8Array {
@@ -91,6 +93,7 @@ export function buildSpec(i: SpecInput): Uint8Array {
     add("rlimit", `${k}:${want}:${want}`);
   }
   if (cfg.init) add("init", "builtin");
+  for (const p of i.cgroupProcs) add("cgroup", p);
   if (cfg.tty) add("tty", "1");
   return new TextEncoder().encode(recs.map((r) => r + "\0").join(""));
 }

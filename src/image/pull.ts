@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdirSync, rmSync } from "node:fs";
-import { Transform, Readable } from "node:stream";
+import { Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import type { Context } from "../context.ts";
@@ -67,6 +67,23 @@ function hashing(hasher: Bun.CryptoHasher, onBytes?: (n: number) => void): Trans
       onBytes?.(chunk.length);
       cb(null, chunk);
     },
+  });
+}
+
+/** Write with backpressure; settles (without throwing) when the stream fails or closes instead. */
+function writeTo(w: Writable, chunk: Uint8Array): Promise<void> {
+  if (w.destroyed || w.writableEnded) return Promise.resolve();
+  if (w.write(chunk)) return Promise.resolve();
+  return new Promise((res) => {
+    const done = () => {
+      w.off("drain", done);
+      w.off("close", done);
+      w.off("error", done);
+      res();
+    };
+    w.on("drain", done);
+    w.on("close", done);
+    w.on("error", done);
   });
 }
 
@@ -228,52 +245,68 @@ export class Puller {
     };
     let unpackOut = "";
     let unpackErr = "";
+    let child: ReturnType<typeof spawn> | undefined;
     try {
       trace(`layer ${l.digest.slice(7, 19)}: start`);
-      const source = Readable.from(client.blobStream(repo, l.digest, l.size));
       const toFile = createWriteStream(tmpBlob, { mode: 0o644 });
-      if (!tmpLayer) {
-        await pipeline(source, hashing(cHash, onBytes), toFile);
-      } else {
+      let fileErr: unknown;
+      const fileClosed = new Promise<void>((res, rej) => {
+        toFile.on("close", res);
+        toFile.on("error", (e) => rej((fileErr = new TspodError(`writing ${tmpBlob}: ${e.message}`))));
+      });
+      fileClosed.catch(() => {});
+      // The unpack side: decompress -> diff-id digest -> native unpacker. It may fail
+      // before the download ends (bad compression, a refused entry); the download still
+      // runs to the end so that a blob that is not what the manifest says is reported as
+      // a digest mismatch, the real cause, rather than as whatever the garbage broke.
+      let sink: Writable | undefined;
+      let sinkErr: unknown;
+      let sinkDone: Promise<void> = Promise.resolve();
+      let exited: Promise<number> = Promise.resolve(0);
+      if (tmpLayer) {
         mkdirSync(`${tmpLayer}/diff`, { recursive: true, mode: 0o755 });
-        const child = spawn(helperPath(), ["unpack", ...mapArgs(), `${tmpLayer}/diff`], { stdio: ["pipe", "pipe", "pipe"] });
-        child.stdout.on("data", (d) => (unpackOut += d));
-        child.stderr.on("data", (d) => (unpackErr += d));
-        const exited = new Promise<number>((res) => child.on("close", (code) => res(code ?? 1)));
-        // Tee: compressed bytes go to the blob file and on to the decompressor.
-        const tee = new Transform({
-          transform(chunk, _e, cb) {
-            cHash.update(chunk);
-            onBytes(chunk.length);
-            if (!toFile.write(chunk)) toFile.once("drain", () => cb(null, chunk));
-            else cb(null, chunk);
-          },
-          flush(cb) {
-            toFile.end(cb);
-          },
+        const c = spawn(helperPath(), ["unpack", ...mapArgs(), `${tmpLayer}/diff`], { stdio: ["pipe", "pipe", "pipe"] });
+        child = c;
+        c.stdout!.on("data", (d) => (unpackOut += d));
+        c.stderr!.on("data", (d) => (unpackErr += d));
+        exited = new Promise<number>((res) => c.on("close", (code) => res(code ?? 1)));
+        const dec = decompressor(kind);
+        sink = dec;
+        sinkDone = pipeline(dec, hashing(uHash), c.stdin!).catch((e) => {
+          sinkErr ??= e;
         });
-        const fileClosed = new Promise<void>((res, rej) => {
-          toFile.on("close", res);
-          toFile.on("error", rej);
-        });
-        try {
-          await pipeline(source, tee, decompressor(kind), hashing(uHash), child.stdin);
-        } catch (e: any) {
-          child.kill("SIGKILL");
-          await exited;
-          if (unpackErr.trim()) throw new TspodError(`layer ${l.digest}: ${unpackErr.trim().split("\n")[0]}`);
-          if (e?.code === "EPIPE" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") throw new TspodError(`layer ${l.digest}: unpacking failed`);
-          throw e instanceof TspodError ? e : new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
-        }
-        trace(`layer ${l.digest.slice(7, 19)}: streamed`);
-        await fileClosed;
-        const code = await exited;
-        trace(`layer ${l.digest.slice(7, 19)}: unpacked`);
-        if (code !== 0) throw new TspodError(`layer ${l.digest}: ${unpackErr.trim().split("\n")[0] || `unpack exited ${code}`}`);
       }
+      const sinkAlive = () => sink !== undefined && sinkErr === undefined && !sink.destroyed;
+      try {
+        for await (const chunk of client.blobStream(repo, l.digest, l.size)) {
+          cHash.update(chunk);
+          onBytes(chunk.length);
+          if (done > l.size) throw new TspodError(`layer ${l.digest}: size mismatch: the registry sent more than the ${l.size} bytes the manifest says`);
+          await Promise.all([writeTo(toFile, chunk), sinkAlive() ? writeTo(sink!, chunk) : undefined]);
+          if (fileErr) throw fileErr;
+        }
+      } catch (e) {
+        sink?.destroy();
+        toFile.destroy();
+        throw e;
+      }
+      toFile.end();
+      await fileClosed;
+      if (sinkAlive()) sink!.end();
+      await sinkDone;
+      trace(`layer ${l.digest.slice(7, 19)}: streamed`);
+      const code = await exited;
+      trace(`layer ${l.digest.slice(7, 19)}: unpacked`);
       const gotDigest = `sha256:${cHash.digest("hex")}`;
       if (gotDigest !== l.digest) throw new TspodError(`layer ${l.digest}: digest mismatch: downloaded content has ${gotDigest}`);
       if (done !== l.size) throw new TspodError(`layer ${l.digest}: size mismatch: expected ${l.size} bytes, got ${done}`);
+      if (tmpLayer && (sinkErr !== undefined || code !== 0)) {
+        const why = unpackErr.trim().split("\n")[0];
+        if (why) throw new TspodError(`layer ${l.digest}: ${why}`);
+        const e: any = sinkErr;
+        if (e === undefined || e?.code === "EPIPE" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") throw new TspodError(`layer ${l.digest}: unpacking failed${code ? ` (exit ${code})` : ""}`);
+        throw e instanceof TspodError ? e : new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
+      }
       if (tmpLayer) {
         const diff = `sha256:${uHash.digest("hex")}`;
         if (diff !== l.diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${l.diffID}, content is ${diff}`);
@@ -283,6 +316,10 @@ export class Puller {
       store.commitBlobFile(l.digest, tmpBlob);
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: false });
     } catch (e) {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await new Promise((res) => child!.once("close", res));
+      }
       rmSync(tmpBlob, { force: true });
       if (tmpLayer) {
         try {

@@ -4,8 +4,8 @@
 #   test/env/setup.sh [setup]   install packages and bun, create the test user,
 #                               open /dev/fuse and /dev/net/tun, start the local
 #                               registries and push the fixture images (idempotent)
-#   test/env/setup.sh stop      stop the two registries this script started
-#   test/env/setup.sh status    say whether they answer (exit 0 only if both do)
+#   test/env/setup.sh stop      stop the registries this script started
+#   test/env/setup.sh status    say whether they answer (exit 0 only if all do)
 #
 # State lives in $TSPOD_TEST_STATE (default /var/tmp/tspod-test); $STATE/env is
 # the KEY=VALUE file the tests read. See test/env/README.md.
@@ -16,6 +16,11 @@ STATE=${TSPOD_TEST_STATE:-/var/tmp/tspod-test}
 
 REGISTRY=127.0.0.1:5000          # anonymous registry, the fixtures' home
 AUTH_REGISTRY=127.0.0.1:5001     # the same, behind htpasswd Basic auth
+TLS_REGISTRY=127.0.0.1:5002      # HTTPS (cert from our own CA), storage shared with :5000
+TOKEN_REGISTRY=127.0.0.1:5003    # Bearer token auth, storage shared with :5000
+TOKEN_REALM_PORT=5004            # its token server: started by the tests, not here
+TOKEN_SERVICE=tspod-test
+TOKEN_ISSUER=tspod-test-issuer
 AUTH_USER=tspod
 AUTH_PASS=tspod-secret
 TEST_USER=tspodtest
@@ -23,11 +28,13 @@ SUBID_START=200000
 SUBID_COUNT=65536
 BUN_VERSION=1.4.5
 FIXTURES=(busybox busybox-docker multilayer multiarch)
+REGISTRIES=(registry registry-auth registry-tls registry-token)
+CERTS_DIR=$STATE/certs
 
 APT_PACKAGES=(
   docker-registry busybox-static uidmap fuse-overlayfs fuse3 slirp4netns passt
   skopeo musl-tools gcc libc6-dev tmux curl jq netcat-openbsd iproute2
-  apache2-utils python3 procps psmisc util-linux ca-certificates zstd
+  apache2-utils python3 procps psmisc util-linux ca-certificates zstd openssl
 )
 
 # Every media type a manifest HEAD may answer with.
@@ -117,25 +124,138 @@ open_devices() {
   log "devices: $(stat -c '%n %a' /dev/fuse /dev/net/tun 2>/dev/null | paste -sd, -)"
 }
 
+# ------------------------------------------------------------------ certificates
+#
+# $CERTS_DIR (world-readable directory; keys 0600):
+#   ca.crt, ca.key          a test CA (the one tests put in certs.d)
+#   server.crt, server.key  signed by the CA for IP 127.0.0.1 and DNS localhost
+#                           (served by registry-tls)
+#   token.crt, token.key    self-signed; registry-token trusts it (rootcertbundle)
+#                           and the tests' token server signs RS256 JWTs with it
+# Made once; remade only when a file is missing, a cert expires within 30 days,
+# the server cert no longer verifies against the CA or a key no longer matches.
+
+CA_CERT=$CERTS_DIR/ca.crt
+SERVER_CERT=$CERTS_DIR/server.crt
+SERVER_KEY=$CERTS_DIR/server.key
+TOKEN_CERT=$CERTS_DIR/token.crt
+TOKEN_KEY=$CERTS_DIR/token.key
+
+# True if CERT is valid for 30 more days and KEY is its private key.
+cert_ok() {
+  local cert=$1 key=$2
+  [[ -s $cert && -s $key ]] || return 1
+  openssl x509 -in "$cert" -noout -checkend 2592000 >/dev/null 2>&1 || return 1
+  [[ $(openssl x509 -in "$cert" -noout -pubkey 2>/dev/null) == "$(openssl pkey -in "$key" -pubout 2>/dev/null)" ]]
+}
+
+# The server cert: signed by our CA, for 127.0.0.1, valid for 30 more days.
+server_cert_ok() {
+  cert_ok "$SERVER_CERT" "$SERVER_KEY" &&
+    openssl verify -CAfile "$CA_CERT" "$SERVER_CERT" >/dev/null 2>&1 &&
+    openssl x509 -in "$SERVER_CERT" -noout -checkip 127.0.0.1 2>/dev/null | grep -q 'does match'
+}
+
+make_certs() {
+  mkdir -p "$CERTS_DIR"
+  chmod 0755 "$CERTS_DIR"
+  local tmp="$CERTS_DIR/.tmp" made=no
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  if ! cert_ok "$CA_CERT" "$CERTS_DIR/ca.key"; then
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=tspod test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$tmp/ca.key" -out "$tmp/ca.crt" 2>/dev/null || die "openssl: cannot make the test CA"
+    chmod 0600 "$tmp/ca.key"
+    chmod 0644 "$tmp/ca.crt"
+    mv "$tmp/ca.key" "$CERTS_DIR/ca.key"
+    mv "$tmp/ca.crt" "$CA_CERT"
+    log "certs: made a test CA ($CA_CERT)"
+    made=yes
+  fi
+  if ! server_cert_ok; then
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$tmp/ext"
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=127.0.0.1" \
+      -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null || die "openssl: cannot make a server key"
+    openssl x509 -req -in "$tmp/server.csr" -CA "$CA_CERT" -CAkey "$CERTS_DIR/ca.key" \
+      -CAcreateserial -CAserial "$tmp/ca.srl" -days 3650 -sha256 -extfile "$tmp/ext" \
+      -out "$tmp/server.crt" 2>/dev/null || die "openssl: cannot sign the server cert"
+    chmod 0600 "$tmp/server.key"
+    chmod 0644 "$tmp/server.crt"
+    mv "$tmp/server.key" "$SERVER_KEY"
+    mv "$tmp/server.crt" "$SERVER_CERT"
+    server_cert_ok || die "the new server cert does not verify for 127.0.0.1"
+    log "certs: made a server cert for 127.0.0.1 ($SERVER_CERT)"
+    made=yes
+  fi
+  if ! cert_ok "$TOKEN_CERT" "$TOKEN_KEY"; then
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=tspod test token signer" \
+      -keyout "$tmp/token.key" -out "$tmp/token.crt" 2>/dev/null || die "openssl: cannot make the token cert"
+    chmod 0600 "$tmp/token.key"
+    chmod 0644 "$tmp/token.crt"
+    mv "$tmp/token.key" "$TOKEN_KEY"
+    mv "$tmp/token.crt" "$TOKEN_CERT"
+    log "certs: made the token signing cert ($TOKEN_CERT)"
+    made=yes
+  fi
+  rm -rf "$tmp"
+  [[ $made == yes ]] || log "certs: present and valid ($CERTS_DIR)"
+}
+
+# Fingerprint of the files a registry config refers to: written into the
+# config, so new certs change the config and restart the registry.
+files_stamp() {
+  cat "$@" | sha256sum | cut -d' ' -f1
+}
+
 # ------------------------------------------------------------------ registries
 #
-# Each registry NAME has $STATE/NAME.yml (config), NAME.pid, NAME.log and its
-# storage in $STATE/NAME/. NAME is "registry" (port 5000) or "registry-auth"
-# (port 5001).
+# Each registry NAME has $STATE/NAME.yml (config), NAME.pid and NAME.log:
+#   registry        127.0.0.1:5000  anonymous, plain HTTP; storage $STATE/registry
+#   registry-auth   127.0.0.1:5001  htpasswd Basic auth; storage $STATE/registry-auth
+#   registry-tls    127.0.0.1:5002  HTTPS; storage $STATE/registry, read-only
+#   registry-token  127.0.0.1:5003  Bearer token auth; storage $STATE/registry, read-only
 
-reg_addr() { [[ $1 == registry ]] && echo "$REGISTRY" || echo "$AUTH_REGISTRY"; }
+reg_addr() {
+  case $1 in
+    registry) echo "$REGISTRY" ;;
+    registry-auth) echo "$AUTH_REGISTRY" ;;
+    registry-tls) echo "$TLS_REGISTRY" ;;
+    registry-token) echo "$TOKEN_REGISTRY" ;;
+    *) die "unknown registry $1" ;;
+  esac
+}
+
+# Where registry NAME keeps its content (the shared ones use :5000's).
+reg_storage() {
+  if [[ $1 == registry-auth ]]; then echo "$STATE/registry-auth"; else echo "$STATE/registry"; fi
+}
+
+reg_url() {
+  if [[ $1 == registry-tls ]]; then echo "https://$(reg_addr "$1")"; else echo "http://$(reg_addr "$1")"; fi
+}
 
 # curl options for talking to registry NAME.
 reg_curl() {
   local name=$1; shift
-  if [[ $name == registry-auth ]]; then
-    curl -fsS --max-time 5 -u "$AUTH_USER:$AUTH_PASS" "$@"
-  else
-    curl -fsS --max-time 5 "$@"
-  fi
+  case $name in
+    registry-auth) curl -fsS --max-time 5 -u "$AUTH_USER:$AUTH_PASS" "$@" ;;
+    registry-tls) curl -fsS --max-time 5 --cacert "$CA_CERT" "$@" ;;
+    *) curl -fsS --max-time 5 "$@" ;;
+  esac
 }
 
-reg_answers() { reg_curl "$1" -o /dev/null "http://$(reg_addr "$1")/v2/" 2>/dev/null; }
+# Does registry NAME answer /v2/ as it should? The token registry must send
+# clients to our realm for a Bearer token (the tests serve that realm).
+reg_answers() {
+  if [[ $1 == registry-token ]]; then
+    curl -sS --max-time 5 -o /dev/null -D - "$(reg_url "$1")/v2/" 2>/dev/null | tr -d '\r' |
+      grep -qi "^www-authenticate: Bearer realm=\"http://127.0.0.1:$TOKEN_REALM_PORT/token\""
+    return
+  fi
+  reg_curl "$1" -o /dev/null "$(reg_url "$1")/v2/" 2>/dev/null
+}
 
 # The pid from NAME.pid if that process is alive and runs our config.
 reg_pid() {
@@ -151,34 +271,54 @@ reg_pid() {
 # Write NAME.yml; returns 0 if it changed. Keys: distribution v2.8 format.
 write_reg_config() {
   local name=$1 conf="$STATE/$1.yml" tmp="$STATE/.$1.yml.tmp"
-  cat >"$tmp" <<EOF
-# generated by test/env/setup.sh
-version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: $STATE/$name
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: $(reg_addr "$name")
-  secret: tspod-test-$name
-  headers:
-    X-Content-Type-Options: [nosniff]
-EOF
-  if [[ $name == registry-auth ]]; then
-    cat >>"$tmp" <<EOF
-auth:
-  htpasswd:
-    realm: tspod-test
-    path: $STATE/htpasswd
-EOF
-  fi
+  {
+    echo "# generated by test/env/setup.sh"
+    echo "version: 0.1"
+    echo "log:"
+    echo "  level: info"
+    echo "  formatter: text"
+    echo "storage:"
+    echo "  filesystem:"
+    echo "    rootdirectory: $(reg_storage "$name")"
+    echo "  delete:"
+    echo "    enabled: true"
+    echo "  maintenance:"
+    echo "    uploadpurging:"
+    echo "      enabled: false"
+    if [[ $name == registry-tls || $name == registry-token ]]; then
+      # Shares the :5000 registry's storage: never writes to it.
+      echo "    readonly:"
+      echo "      enabled: true"
+    fi
+    echo "http:"
+    echo "  addr: $(reg_addr "$name")"
+    echo "  secret: tspod-test-$name"
+    echo "  headers:"
+    echo "    X-Content-Type-Options: [nosniff]"
+    case $name in
+      registry-tls)
+        echo "  # certs $(files_stamp "$SERVER_CERT" "$SERVER_KEY")"
+        echo "  tls:"
+        echo "    certificate: $SERVER_CERT"
+        echo "    key: $SERVER_KEY"
+        ;;
+      registry-auth)
+        echo "auth:"
+        echo "  htpasswd:"
+        echo "    realm: tspod-test"
+        echo "    path: $STATE/htpasswd"
+        ;;
+      registry-token)
+        echo "# certs $(files_stamp "$TOKEN_CERT")"
+        echo "auth:"
+        echo "  token:"
+        echo "    realm: http://127.0.0.1:$TOKEN_REALM_PORT/token"
+        echo "    service: $TOKEN_SERVICE"
+        echo "    issuer: $TOKEN_ISSUER"
+        echo "    rootcertbundle: $TOKEN_CERT"
+        ;;
+    esac
+  } >"$tmp"
   chmod 0600 "$tmp"
   if cmp -s "$tmp" "$conf"; then rm -f "$tmp"; return 1; fi
   mv "$tmp" "$conf"
@@ -245,8 +385,8 @@ start_registry() {
   fi
   rm -f "$STATE/$name.pid"
   free_port "$addr"
-  mkdir -p "$STATE/$name"
-  chmod 0700 "$STATE/$name"
+  mkdir -p "$(reg_storage "$name")"
+  chmod 0700 "$(reg_storage "$name")"
   # setsid: own session, no controlling tty; every fd redirected so nobody
   # waiting on our stdout (a pipe, CI) waits on the registry too. A background
   # job of a script is not a group leader, so setsid execs in place: $! is
@@ -264,7 +404,7 @@ start_registry() {
     sleep 0.1
   done
   tail -n 20 "$STATE/$name.log" >&2 || true
-  die "$name did not answer on http://$addr/v2/ within 20s"
+  die "$name did not answer on $(reg_url "$name")/v2/ within 20s"
 }
 
 start_registries() {
@@ -279,6 +419,26 @@ start_registries() {
   if curl -fsS --max-time 5 -o /dev/null "http://$AUTH_REGISTRY/v2/" 2>/dev/null; then
     die "registry-auth answers without credentials"
   fi
+  make_certs
+  local name
+  for name in registry-tls registry-token; do
+    changed=no
+    write_reg_config "$name" && changed=yes
+    start_registry "$name" "$changed"
+  done
+  # The TLS registry must not serve its API over plain HTTP.
+  if curl -fsS --max-time 5 -o /dev/null "http://$TLS_REGISTRY/v2/" 2>/dev/null; then
+    die "registry-tls answers plain HTTP"
+  fi
+}
+
+# The registries sharing :5000's storage serve what it serves.
+check_shared() {
+  local want got
+  want=$(grep "^busybox=" "$STATE/digests" | cut -d= -f2)
+  got=$(served_digest registry-tls busybox || true)
+  [[ $got == "$want" ]] || die "registry-tls serves busybox as '$got', expected $want"
+  log "shared storage: registry-tls serves busybox $got"
 }
 
 # ------------------------------------------------------------------ fixtures
@@ -287,7 +447,7 @@ OCI="$STATE/oci"   # the OCI layouts mkfixtures.py writes
 
 # Manifest digest registry NAME serves for REPO:latest ("" if none).
 served_digest() {
-  reg_curl "$1" -I -H "Accept: $ACCEPT" "http://$(reg_addr "$1")/v2/$2/manifests/latest" 2>/dev/null |
+  reg_curl "$1" -I -H "Accept: $ACCEPT" "$(reg_url "$1")/v2/$2/manifests/latest" 2>/dev/null |
     tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'
 }
 
@@ -401,6 +561,17 @@ OCI_LAYOUTS=$OCI
 DIGESTS=$STATE/digests
 STATE=$STATE
 FIXTURES="${FIXTURES[*]}"
+TLS_REGISTRY=$TLS_REGISTRY
+TOKEN_REGISTRY=$TOKEN_REGISTRY
+TOKEN_REALM_PORT=$TOKEN_REALM_PORT
+TOKEN_REALM=http://127.0.0.1:$TOKEN_REALM_PORT/token
+TOKEN_SERVICE=$TOKEN_SERVICE
+TOKEN_ISSUER=$TOKEN_ISSUER
+CERTS_DIR=$CERTS_DIR
+CA_CERT=$CA_CERT
+SERVER_CERT=$SERVER_CERT
+TOKEN_CERT=$TOKEN_CERT
+TOKEN_KEY=$TOKEN_KEY
 EOF
   chmod 0644 "$STATE/.env.tmp"
   mv "$STATE/.env.tmp" "$STATE/env"
@@ -422,19 +593,20 @@ cmd_setup() {
   chmod 0755 "$STATE"   # the test user reads env, digests and the layouts
   start_registries
   push_fixtures
+  check_shared
   write_env
   log "ready in $((SECONDS - t0))s (state $STATE)"
 }
 
 cmd_stop() {
   require_root
-  stop_registry registry
-  stop_registry registry-auth
+  local name
+  for name in "${REGISTRIES[@]}"; do stop_registry "$name"; done
 }
 
 cmd_status() {
   local name pid rc=0 note
-  for name in registry registry-auth; do
+  for name in "${REGISTRIES[@]}"; do
     note="none of ours running"
     pid=$(reg_pid "$name") && note="pid $pid"
     if reg_answers "$name"; then

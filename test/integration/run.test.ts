@@ -70,6 +70,69 @@ describe.each(MODES)("run (%s)", (mode) => {
     for (const gone of ["gone", "old1", "old2"]) expect(lines).not.toContain(gone);
   });
 
+  test.each(["overlay", "fuse-overlayfs", "vfs"])("whiteouts with the %s storage driver", async (driver) => {
+    const out = await b.ok(["--storage-driver", driver, "run", "--rm", ML, "sh", "-c", "ls /data /opq; stat -c %u /home/www/index.html; mount | head -1"]);
+    const lines = out.split("\n");
+    expect(lines).toContain("keep");
+    expect(lines).toContain("new");
+    for (const gone of ["gone", "old1", "old2"]) expect(lines).not.toContain(gone);
+    expect(lines).toContain("33");
+    const root = lines.find((l) => l.includes(" on / "))!;
+    expect(root).toMatch(driver === "overlay" ? /^overlay on \/ type overlay/ : driver === "fuse-overlayfs" ? /type fuse\.fuse-overlayfs/ : /^\S+ on \/ type (?!overlay|fuse)/);
+  });
+
+  test("limits: applied through cgroups as root, refused clearly rootless; pause and unpause", async () => {
+    if (mode === "root") {
+      // a shell variable of 50 MB under a 16 MB limit: the kernel's OOM killer ends it
+      const r = await b.run(["run", "--rm", "--memory", "16m", BB, "sh", "-c", 'x=$(head -c 50000000 /dev/zero | tr "\\0" a); echo survived']);
+      expect(r.code).toBe(137);
+      expect(r.stdout).not.toContain("survived");
+      await b.ok(["run", "-d", "--name", "lim", "--memory", "20m", "--pids-limit", "9", "--cpus", "0.5", BB, "sleep", "20"]);
+      const id = (await b.ok(["inspect", "-f", "{{.Id}}", "lim"])).trim();
+      expect(readFileSync(`/sys/fs/cgroup/memory/tspod/${id}/memory.limit_in_bytes`, "utf8").trim()).toBe(String(20 * 1024 * 1024));
+      expect(readFileSync(`/sys/fs/cgroup/pids/tspod/${id}/pids.max`, "utf8").trim()).toBe("9");
+      expect(readFileSync(`/sys/fs/cgroup/cpu/tspod/${id}/cpu.cfs_quota_us`, "utf8").trim()).toBe("50000");
+      await b.ok(["pause", "lim"]);
+      expect(readFileSync(`/sys/fs/cgroup/freezer/tspod/${id}/freezer.state`, "utf8").trim()).toBe("FROZEN");
+      expect((await b.ok(["ps", "--format", "{{.Status}}"])).trim()).toBe("Paused");
+      await b.ok(["unpause", "lim"]);
+      expect(readFileSync(`/sys/fs/cgroup/freezer/tspod/${id}/freezer.state`, "utf8").trim()).toBe("THAWED");
+      await b.ok(["rm", "-f", "lim"]);
+      expect(existsSync(`/sys/fs/cgroup/memory/tspod/${id}`)).toBe(false);
+    } else {
+      const r = await b.run(["run", "--rm", "--memory", "16m", BB, "true"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("cgroups");
+      // pause without a freezer: every process of the container is stopped, then continued
+      await b.ok(["run", "-d", "--name", "pz", BB, "sh", "-c", "sleep 20 & while true; do sleep 1; done"]);
+      const pid = JSON.parse(await b.ok(["inspect", "pz"]))[0].State.Pid;
+      await b.ok(["pause", "pz"]);
+      const state = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1][0];
+      expect(state()).toBe("T");
+      expect((await b.ok(["ps", "--format", "{{.Status}}"])).trim()).toBe("Paused");
+      await b.ok(["unpause", "pz"]);
+      expect(["S", "R"]).toContain(state());
+      await b.ok(["rm", "-f", "pz"]);
+    }
+  });
+
+  test("top and attach", async () => {
+    await b.ok(["run", "-d", "--name", "tp", BB, "sh", "-c", "sleep 30 & while true; do echo tick; sleep 0.2; done"]);
+    await Bun.sleep(200);
+    const top = (await b.ok(["top", "tp"])).split("\n");
+    expect(top[0]).toMatch(/^USER\s+PID\s+PPID\s+%CPU\s+ELAPSED\s+TTY\s+TIME\s+COMMAND$/);
+    expect(top.some((l) => /^root\s+1\s+0\s/.test(l))).toBe(true);
+    expect(top.some((l) => /\ssleep 30$/.test(l))).toBe(true);
+    const p = Bun.spawn(b.tspodArgs(["attach", "tp"]), { stdout: "pipe", stderr: "pipe" });
+    await Bun.sleep(700);
+    await b.ok(["kill", "tp"]);
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect(out).toContain("tick\n");
+    expect(code).toBe(137);
+    await b.ok(["rm", "tp"]);
+  });
+
   test("-d, logs -f, stop, rm; --rm -d leaves nothing behind", async () => {
     const id = (await b.ok(["run", "-d", "--name", "ticker", BB, "sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"])).trim();
     expect(id).toMatch(/^[a-f0-9]{64}$/);

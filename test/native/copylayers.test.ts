@@ -135,6 +135,7 @@ describe.skipIf(!isRoot)("copy-layers as root", () => {
     symlinkSync(outside, join(l1, "escape2")); // an upper file replaces it
     file(join(l1, "olddir/sub/file"), "x");
     file(join(l1, "d2/x"), "x");
+    file(join(l1, "swap/inner/file"), "x"); // an upper symlink replaces the whole dir
     dir(join(l1, "run"));
     must(["mkfifo", join(l1, "run/fifo")]);
     dir(join(l1, "dev"));
@@ -154,6 +155,7 @@ describe.skipIf(!isRoot)("copy-layers as root", () => {
     file(join(l2, "escape2"), "pwned2");
     whiteout(join(l2, "olddir"));
     file(join(l2, "d2"), "file now");
+    symlinkSync("/etc", join(l2, "swap"));
     file(join(l2, "bin/x"), "x-y");
     linkSync(join(l2, "bin/x"), join(l2, "bin/y"));
     utimesSync(join(l2, "data"), T2003, T2003);
@@ -177,6 +179,7 @@ describe.skipIf(!isRoot)("copy-layers as root", () => {
     expect(existsSync(join(dest, "olddir"))).toBe(false);
     expect(lstatSync(join(dest, "d2")).isFile()).toBe(true);
     expect(readFileSync(join(dest, "d2"), "utf8")).toBe("file now");
+    expect(readlinkSync(join(dest, "swap"))).toBe("/etc");
     expect(readFileSync(join(dest, "etc/conf"), "utf8")).toBe("new");
     // the merged dir is a plain directory now: overlay's markers are not copied
     expect(getx(join(dest, "opq"), "user.overlay.opaque")).toBeNull();
