@@ -2,10 +2,10 @@
 // monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
 // every other operation reads and fixes state on disk.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
-import { ensureRunroot, log } from "../context.ts";
+import { ensureRunroot, log, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
 import { helperPath } from "../sys/native.ts";
 import { Store } from "../storage/store.ts";
@@ -67,6 +67,7 @@ export class Lifecycle {
       ...(opts.attach ? [] : ["--start-now"]),
       "--exit-cmd", ...selfArgv(this.ctx), "container", "cleanup", id,
     ];
+    trace("start: spawning monitor");
     const out = await new Promise<string>((resolve, reject) => {
       const p = spawn(helperPath(), args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
       let so = "", se = "";
@@ -178,9 +179,15 @@ export class Lifecycle {
   /** Remove a container's files (files in upper/ may belong to subordinate ids). */
   destroy(c: Container): void {
     const id = c.config.id;
+    trace("destroy: start");
     rmSync(this.store.sockPath(id), { force: true });
+    // overlayfs leaves work/work with mode 000; opening it up lets a plain rm do the job
+    try {
+      chmodSync(this.store.path(id, "work", "work"), 0o700);
+    } catch {}
     new Store(this.ctx).removeTree(this.store.path(id));
     removeCgroups(cgroupPlan(id));
+    trace("destroy: done");
     this.store.releaseName(c.config.name, id);
   }
 

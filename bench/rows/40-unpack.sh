@@ -1,0 +1,25 @@
+# shellcheck shell=bash disable=SC2086  # sourced by run.sh
+# unpack-big: apply the big image's layer (~115 MiB uncompressed tar, from
+# bench/setup.sh) into a fresh directory, as the test user, reading stdin:
+# `tspod-rt unpack DEST < layer.tar` vs GNU `tar -xf - -C DEST < layer.tar`.
+# tar as non-root does not chown; tspod-rt unpacks in a user namespace (single
+# id map without --uidmap) and does chown, mknod whiteouts, confinement.
+# Goal (issue 4): tspod-rt <= 1.0x GNU tar. Both through sh (hyperfine
+# subtracts the shell's start-up), page cache warm, `sync` before each run.
+row_unpack_big() {
+  local layer=$BSTATE/big/layer.tar d=$WORK/scratch/unpack
+  local prep="rm -rf $d 2>/dev/null || { chmod -R u+rwX $d; rm -rf $d; }; mkdir $d && sync"
+  local tarcmd="tar -xf - -C $d < $layer"
+  if ! tspod_rt_has_unpack; then
+    hf unpack-big --warmup 1 --runs 4 --prepare "$prep" -n tar "$tarcmd" || return 1
+    report_skip unpack-big "GNU tar" "ratio 1.0" "tspod-rt has no \`unpack\` mode yet" unpack-big tar
+  else
+    hf unpack-big --warmup 1 --runs 5 \
+      --prepare "$prep" -n tspod "$TSPOD_RT_BIN unpack $d < $layer" \
+      --prepare "$prep" -n tar "$tarcmd" || return 1
+    report unpack-big unpack-big tspod "GNU tar" tar "ratio 1.0"
+  fi
+  as_user sh -c "$prep" >/dev/null 2>&1 || true
+  rm -rf "$d"
+}
+register row_unpack_big unpack-big
