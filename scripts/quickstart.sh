@@ -17,3 +17,4 @@ set -x
 as_user tspod info
 as_user tspod pull --tls-verify=false "$REGISTRY/busybox:latest"
 as_user tspod images
+as_user tspod run --rm "$REGISTRY/busybox:latest" sh -c 'echo "hello from a rootless container: uid $(id -u) in $(hostname), host uid '"$TEST_UID"'"'

@@ -117,6 +117,17 @@ describe.each(MODES)("run (%s)", (mode) => {
     }
   });
 
+  test("a container cannot write the helper binary through /proc (CVE-2019-5736 class)", async () => {
+    // With --init, PID 1 stays the helper itself: it runs from a sealed memfd, never the host file.
+    const r = await b.run(["run", "--rm", "--init", BB, "sh", "-c", "ls -l /proc/1/exe; echo pwned > /proc/1/exe && echo WROTE"]);
+    expect(r.stdout).not.toContain("WROTE");
+    expect(r.stdout).toContain("memfd:");
+    const helper = JSON.parse(await b.ok(["info", "--format", "json"])).Version.Helper;
+    const bytes = readFileSync(helper);
+    expect(bytes.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    expect(bytes.includes(Buffer.from("pwned"))).toBe(false);
+  });
+
   test("top and attach", async () => {
     await b.ok(["run", "-d", "--name", "tp", BB, "sh", "-c", "sleep 30 & while true; do echo tick; sleep 0.2; done"]);
     await Bun.sleep(200);
