@@ -35,6 +35,7 @@ writeFileSync(join(top, "native/out/manifest.json"), JSON.stringify(hashes, null
 console.error(`native: ${Object.entries(hashes).map(([n, h]) => `${n}@${h}`).join(" ")} (${cc})`);
 
 if (!nativeOnly) {
+  await $`bun run ${join(top, "scripts/gen-manifest.ts")}`.cwd(top);
   mkdirSync(join(top, "dist"), { recursive: true });
   const r = await Bun.build({
     entrypoints: [join(top, "src/main.ts")],

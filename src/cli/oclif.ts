@@ -4,6 +4,7 @@
 import { Config, Plugin, run, flush, Errors } from "@oclif/core";
 import pjson from "../../package.json" with { type: "json" };
 import { COMMANDS } from "./commands.ts";
+import manifest from "./manifest.gen.json" with { type: "json" };
 import { TspodError } from "../errors.ts";
 import { trace } from "../context.ts";
 import { goStyleBooleans } from "./flags.ts";
@@ -24,6 +25,8 @@ export async function runCli(argv: string[]): Promise<void> {
   const root = "/";
   const plugin = new Plugin({ root, pjson: pjson as any, isRoot: true, ignoreManifest: true });
   (plugin as any).commandCache = COMMANDS;
+  // The manifest is computed at build time (scripts/gen-manifest.ts), not at every start.
+  (plugin as any)._manifest = async () => manifest;
   await plugin.load();
   const config = await Config.load({ root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
   (config as any).userAgent = `tspod version ${pjson.version}`;
