@@ -342,7 +342,17 @@ void ctr_set_creds(const struct spec *s) {
   for (int c = 0; c <= last && c < 64; c++)
     if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) fail("drop capability %d from the bounding set", c);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("keep capabilities");
-  if (setgroups((size_t)s->ngroups, s->groups) < 0 && !(errno == EPERM && s->ngroups == 0)) fail("setgroups");
+  if (setgroups((size_t)s->ngroups, s->groups) < 0) {
+    /* a single-id map denies setgroups: only the one group exists there anyway */
+    char sg[16] = "";
+    int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t n = read(fd, sg, sizeof sg - 1);
+      if (n > 0) sg[n] = 0;
+      close(fd);
+    }
+    if (!(errno == EPERM && !strncmp(sg, "deny", 4))) fail("setgroups");
+  }
   if (setresgid(s->gid, s->gid, s->gid) < 0) fail("setgid %u", (unsigned)s->gid);
   if (setresuid(s->uid, s->uid, s->uid) < 0) fail("setuid %u", (unsigned)s->uid);
   struct kernel_cap_header hdr = {TSPOD_CAP_VERSION_3, 0};
@@ -431,6 +441,25 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   if (setsid() < 0) fail("setsid");
   if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
   if (s->ns_net && !s->netns) loopback_up();
+  /* namespaced sysctls, before /proc/sys is made read-only (still the host's /proc,
+     but /proc/sys/net shows this process's network namespace) */
+  for (int i = 0; i < s->nsysctls; i++) {
+    char path[256], key[200];
+    const char *eq = strchr(s->sysctls[i], '=');
+    if (!eq || (size_t)(eq - s->sysctls[i]) >= sizeof key) {
+      errno = EINVAL;
+      fail("sysctl %s", s->sysctls[i]);
+    }
+    snprintf(key, sizeof key, "%.*s", (int)(eq - s->sysctls[i]), s->sysctls[i]);
+    for (char *k = key; *k; k++)
+      if (*k == '.') *k = '/';
+    snprintf(path, sizeof path, "/proc/sys/%s", key);
+    int r = write_file(path, eq + 1);
+    if (r < 0) {
+      errno = -r;
+      fail("sysctl %s", s->sysctls[i]);
+    }
+  }
   if (s->netns) {
     int nfd = open(s->netns, O_RDONLY | O_CLOEXEC);
     if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) fail("join network namespace %s", s->netns);
@@ -449,6 +478,9 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
       char tgt[64];
       int fd = target_fd(rootfd, "/sys", 0, tgt, sizeof tgt);
       if (mount("/sys", tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind /sys");
+      close(fd);
+      /* reopen: the old fd names the directory under the new mount, not the mount */
+      fd = target_fd(rootfd, "/sys", 0, tgt, sizeof tgt);
       remount_ro(tgt, 0);
       close(fd);
     }

@@ -105,6 +105,7 @@ int spec_load(const char *path, struct spec *s) {
       s->nrlimits++;
     } else if (!strcmp(key, "no_new_privs")) s->no_new_privs = !strcmp(val, "1");
     else if (!strcmp(key, "init")) s->init = val;
+    else if (!strcmp(key, "sysctl")) PUSH(s->sysctls, s->nsysctls, 32, val);
     else if (!strcmp(key, "cgroup")) PUSH(s->cgroups, s->ncgroups, 16, val);
     else if (!strcmp(key, "tty")) s->tty = !strcmp(val, "1");
     else if (!strcmp(key, "oom_score_adj")) {

@@ -27,6 +27,7 @@
  *   init=PATH            run PATH (a reaper) as PID 1 with arg= as its child
  *   tty=1                stdin/stdout/stderr are a terminal (the monitor passes the pty slave)
  *   oom_score_adj=N
+ *   sysctl=KEY=VALUE     a namespaced sysctl (net.* with its own network namespace)
  *   cgroup=PATH          a cgroup.procs file the process is put in before it runs (repeat)
  */
 #ifndef TSPOD_SPEC_H
@@ -73,6 +74,8 @@ struct spec {
   int tty;
   int oom_score_adj;
   int has_oom_score_adj;
+  const char *sysctls[32];
+  int nsysctls;
   const char *cgroups[16];
   int ncgroups;
   const char *chdir_layers; /* rootfs.lowerbase: lower dirs are relative to this (keeps mount options short) */

@@ -107,3 +107,15 @@ const tracing = !!process.env.TSPOD_TRACE;
 export function trace(what: string): void {
   if (tracing) process.stderr.write(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
 }
+
+/** A warning shown once per runtime directory (i.e. once per boot), not at every run. */
+export function warnOnce(key: string, msg: string): void {
+  const c = ctx();
+  const marker = `${c.runroot}/warned-${key}`;
+  try {
+    require("node:fs").writeFileSync(marker, "", { flag: "wx" });
+  } catch {
+    return;
+  }
+  log("warn", msg);
+}

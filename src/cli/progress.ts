@@ -65,6 +65,11 @@ export function makeProgress(quiet: boolean): ProgressSink {
     drawn = rows.length;
   };
   let timer: ReturnType<typeof setInterval> | undefined;
+  let said = false;
+  const signatures = () => {
+    if (!said) err.write("Getting image source signatures\n");
+    said = true;
+  };
   return {
     event(e) {
       switch (e.type) {
@@ -72,6 +77,7 @@ export function makeProgress(quiet: boolean): ProgressSink {
           err.write(`Trying to pull ${e.ref}...\n`);
           break;
         case "blob-start":
+          signatures();
           rows.push({ digest: e.digest, done: 0, size: e.size, state: "run" });
           timer ??= setInterval(draw, 100);
           draw();
@@ -82,6 +88,7 @@ export function makeProgress(quiet: boolean): ProgressSink {
           break;
         }
         case "blob-done": {
+          signatures();
           let r = rows.find((x) => x.digest === e.digest);
           if (!r) rows.push((r = { digest: e.digest, done: e.size, size: e.size, state: "" }));
           r.done = e.size;

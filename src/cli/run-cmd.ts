@@ -52,13 +52,26 @@ export default class Run extends BaseCommand {
       } catch {}
     };
     if (flags["sig-proxy"] && !opts.tty) for (const s of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const) process.on(s, forward);
-    const end = await attachSession({
-      sock: lc.store.sockPath(id),
-      tty: opts.tty,
-      stdin: opts.interactive,
-      start: true,
-      detachKeys: parseDetachKeys(flags["detach-keys"]),
-    });
+    let end;
+    try {
+      end = await attachSession({
+        sock: lc.store.sockPath(id),
+        tty: opts.tty,
+        stdin: opts.interactive,
+        start: true,
+        detachKeys: parseDetachKeys(flags["detach-keys"]),
+      });
+    } catch (e) {
+      // The container may have failed during setup and its monitor already gone: say why.
+      const exit = lc.store.exitRecord(id);
+      if (opts.rm) {
+        const cur = lc.store.find(id);
+        if (cur) lc.destroy(cur);
+      }
+      if (exit?.startError) throw new TspodError(exit.startError, exit.exitCode >= 125 ? exit.exitCode : 125);
+      if (exit) return exit.exitCode === 0 ? undefined : this.exit(exit.exitCode);
+      throw new TspodError(`attaching to ${id.slice(0, 12)}: ${(e as Error).message}`);
+    }
     trace("run: session ended");
     if (end.kind === "detached") return;
     if (end.kind === "error") {

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync } f
 import { isAbsolute, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Context } from "../context.ts";
-import { log } from "../context.ts";
+import { log, warnOnce } from "../context.ts";
 import { TspodError, UsageError } from "../errors.ts";
 import { Images } from "../image/images.ts";
 import type { ImageRecord } from "../storage/store.ts";
@@ -281,7 +281,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       resources,
     };
     const maps = userNsMaps();
-    if (ctx.rootless && !maps.full) log("warn", "no /etc/subuid range for this user: the container gets a single-id map (only uid 0)");
+    if (ctx.rootless && !maps.full) warnOnce("single-id-map", "no /etc/subuid or /etc/subgid range for this user: containers get a single-id map (only uid 0 and gid 0 exist inside)");
     const spec = buildSpec({
       cfg,
       cgroupProcs: plan ? createCgroups(plan, resources) : [],

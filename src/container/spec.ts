@@ -67,7 +67,11 @@ export function buildSpec(i: SpecInput): Uint8Array {
   add("hostname", cfg.hostname);
   if (i.rootless) add("ns", "user");
   for (const ns of ["mnt", "pid", "uts", "ipc"]) add("ns", ns);
-  if (cfg.network !== "host") add("ns", "net");
+  if (cfg.network !== "host") {
+    add("ns", "net");
+    // Podman's default: unprivileged ICMP sockets, so ping works without CAP_NET_RAW
+    add("sysctl", "net.ipv4.ping_group_range=0 0");
+  }
   if (i.rootless && i.maps.uidSpec && i.maps.gidSpec) {
     add("uidmap", i.maps.uidSpec);
     add("gidmap", i.maps.gidSpec);

@@ -1,46 +1,70 @@
 // HTTP for registries: the real undici (Bun's `import "undici"` is a stand-in
 // whose Agent does nothing; `undici/index.js` is the real package).
-import type { Dispatcher } from "undici";
+import type { Dispatcher, Agent } from "undici";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const undici = require("undici/index.js") as typeof import("undici");
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
+import { rootCertificates } from "node:tls";
 
 export { undici };
 export type { Dispatcher };
 
-/** Certificates for a registry the way Podman finds them: certs.d/<host>/*.crt. */
-export function certsFor(host: string): string[] {
+/**
+ * The certs.d directories for a registry host[:port], Podman's places first:
+ * $XDG_CONFIG_HOME/containers/certs.d (and ~/.config/...), /etc/containers/certs.d,
+ * /etc/docker/certs.d. TSPOD_CERTS_DIR, when set, is looked at before them.
+ */
+export function certsDirs(host: string): string[] {
+  const home = process.env.HOME || homedir();
   const dirs = [
     process.env.TSPOD_CERTS_DIR ? join(process.env.TSPOD_CERTS_DIR, host) : "",
-    join(process.env.XDG_CONFIG_HOME || join(process.env.HOME || homedir(), ".config"), "containers/certs.d", host),
+    process.env.XDG_CONFIG_HOME ? join(process.env.XDG_CONFIG_HOME, "containers/certs.d", host) : "",
+    join(home, ".config/containers/certs.d", host),
     join("/etc/containers/certs.d", host),
     join("/etc/docker/certs.d", host),
   ].filter(Boolean);
+  return [...new Set(dirs)];
+}
+
+/** CA certificates for a registry the way Podman finds them: certs.d/<host[:port]>/*.crt. */
+export function certsFor(host: string): string[] {
   const out: string[] = [];
-  for (const d of dirs) {
+  for (const d of certsDirs(host)) {
+    let names: string[];
     try {
-      for (const f of readdirSync(d)) if (f.endsWith(".crt")) out.push(readFileSync(join(d, f), "utf8"));
-    } catch {}
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const f of names.sort()) {
+      if (!f.endsWith(".crt")) continue;
+      try {
+        out.push(readFileSync(join(d, f), "utf8"));
+      } catch {}
+    }
   }
   return out;
 }
 
+/** The options every registry Agent is made with; only `connect` differs. */
+export function makeAgent(connect: Agent.Options["connect"]): Dispatcher {
+  return new undici.Agent({ connections: 8, pipelining: 1, keepAliveTimeout: 10_000, connect });
+}
+
 const agents = new Map<string, Dispatcher>();
 
-/** One keep-alive agent per (host, tls-verify) so connections are reused across a pull. */
+/**
+ * One keep-alive agent per (host, tls-verify) so connections are reused across a pull.
+ * CAs from certs.d are added to the system's (as Podman does), not put in their place.
+ */
 export function agentFor(host: string, tlsVerify: boolean): Dispatcher {
   const key = `${host}|${tlsVerify}`;
   let a = agents.get(key);
   if (!a) {
-    const ca = certsFor(host);
-    a = new undici.Agent({
-      connections: 8,
-      pipelining: 1,
-      keepAliveTimeout: 10_000,
-      connect: { rejectUnauthorized: tlsVerify, ...(ca.length ? { ca } : {}) },
-    });
+    const ca = tlsVerify ? certsFor(host) : [];
+    a = makeAgent({ rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...rootCertificates, ...ca] } : {}) });
     agents.set(key, a);
   }
   return a;

@@ -85,17 +85,33 @@ async function registryErrorText(body: Dispatcher.ResponseData["body"]): Promise
   }
 }
 
+/** The server's certificate did not verify (untrusted CA, wrong name, expired...). */
+function isCertError(e: any): boolean {
+  const code = String(e?.code ?? e?.cause?.code ?? "");
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME/.test(code);
+}
+
 function networkMessage(e: any): string {
   const code = e?.code ?? e?.cause?.code;
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
   if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "connection timed out";
+  if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return `connection lost (${e?.message ?? code})`;
+  if (isCertError(e)) return `TLS certificate not trusted: ${e?.message ?? code}`;
   return e?.message ?? String(e);
 }
 
 function isTlsMismatch(e: any): boolean {
+  if (isCertError(e)) return false;
   const s = `${e?.code ?? ""} ${e?.message ?? ""} ${e?.cause?.code ?? ""}`;
   return /SSL|TLS|wrong version|ECONNRESET|EPROTO|UND_ERR_SOCKET|packet length/i.test(s);
+}
+
+/** Wait before retry `attempt` (1, 2, ...): 100, 200, 400 ms..., or what Retry-After asks (at most 10 s). */
+function backoff(attempt: number, retryAfter?: string): number {
+  const base = 100 * 2 ** (attempt - 1);
+  const ra = Number(retryAfter);
+  return Number.isFinite(ra) && ra > 0 ? Math.max(base, Math.min(ra, 10) * 1000) : base;
 }
 
 export class Registry {
@@ -104,7 +120,8 @@ export class Registry {
   private readonly tlsVerify: boolean;
   private readonly creds?: Credentials;
   private challenge?: Challenge;
-  private tokens = new Map<string, string>();
+  /** Bearer tokens by scope; a promise, so requests in parallel share one token request. */
+  private tokens = new Map<string, Promise<string>>();
 
   constructor(readonly registry: string, opts: RegistryOptions = {}) {
     this.host = apiHost(registry);
@@ -135,36 +152,75 @@ export class Registry {
         break;
       }
     }
+    if (isCertError(lastErr)) {
+      // Never falls back to plain HTTP: the registry speaks TLS with a certificate we cannot check.
+      throw new RegistryError(
+        `registry ${this.registry}: TLS certificate not trusted (${(lastErr as any)?.message ?? (lastErr as any)?.code}); ` +
+          `add its CA as certs.d/${this.host}/ca.crt (in ~/.config/containers or /etc/containers), or use --tls-verify=false`,
+        undefined,
+        (lastErr as any)?.code,
+      );
+    }
     const hint = this.tlsVerify && isTlsMismatch(lastErr) ? " (if it serves plain HTTP, use --tls-verify=false or mark it insecure in registries.conf)" : "";
     throw new RegistryError(`registry ${this.registry} is not reachable: ${networkMessage(lastErr)}${hint}`);
   }
 
+  private basicAuth(): string | undefined {
+    return this.creds ? `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64")}` : undefined;
+  }
+
+  /** The Authorization header for a scope ("" for none), fetching a Bearer token once per scope. */
   private async authorization(scope: string): Promise<string | undefined> {
     const ch = this.challenge;
     if (!ch) return undefined;
-    if (ch.scheme === "basic") {
-      if (!this.creds) return undefined;
-      return `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64")}`;
+    if (ch.scheme === "basic") return this.basicAuth();
+    let p = this.tokens.get(scope);
+    if (!p) {
+      const mine = this.fetchToken(ch, scope);
+      p = mine;
+      this.tokens.set(scope, mine);
+      mine.catch(() => {
+        if (this.tokens.get(scope) === mine) this.tokens.delete(scope);
+      });
     }
-    const cached = this.tokens.get(scope);
-    if (cached) return `Bearer ${cached}`;
+    return `Bearer ${await p}`;
+  }
+
+  private async fetchToken(ch: Challenge, scope: string): Promise<string> {
     const realm = ch.params.realm;
     if (!realm) throw new RegistryError(`registry ${this.registry}: bearer challenge without realm`);
-    const u = new URL(realm);
+    let u: URL;
+    try {
+      u = new URL(realm);
+    } catch {
+      throw new RegistryError(`registry ${this.registry}: bad token realm ${JSON.stringify(realm)}`);
+    }
     if (ch.params.service) u.searchParams.set("service", ch.params.service);
-    u.searchParams.set("scope", scope);
+    if (scope) u.searchParams.set("scope", scope);
     const headers: Record<string, string> = {};
-    if (this.creds) headers.authorization = `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString("base64")}`;
-    const res = await this.send(u.toString(), { method: "GET", headers }, false);
+    const basic = this.basicAuth();
+    if (basic) headers.authorization = basic;
+    log("debug", `registry ${this.registry}: token for ${scope || "(no scope)"} from ${u.origin}${u.pathname}`);
+    const res = await this.send(u.toString(), { method: "GET", headers });
     if (res.statusCode !== 200) {
       const { text } = await registryErrorText(res.body);
-      throw new RegistryError(`registry ${this.registry}: getting a token for ${scope}: HTTP ${res.statusCode}${text ? `: ${text}` : ""}`, res.statusCode);
+      const why =
+        res.statusCode === 401 || res.statusCode === 403
+          ? this.creds
+            ? "invalid username or password"
+            : "authentication required"
+          : `token server answered HTTP ${res.statusCode}`;
+      throw new RegistryError(`registry ${this.registry}: ${why}${text ? ` (${text})` : ""}`, res.statusCode);
     }
-    const j = (await res.body.json()) as any;
-    const token = j.token ?? j.access_token;
-    if (!token) throw new RegistryError(`registry ${this.registry}: token response without a token`);
-    this.tokens.set(scope, token);
-    return `Bearer ${token}`;
+    let j: any;
+    try {
+      j = await res.body.json();
+    } catch {
+      throw new RegistryError(`registry ${this.registry}: token server sent no JSON`);
+    }
+    const token = j?.token ?? j?.access_token;
+    if (!token || typeof token !== "string") throw new RegistryError(`registry ${this.registry}: token response without a token`);
+    return token;
   }
 
   /** One HTTP request with retries on 5xx/429 and connection resets. */
@@ -182,7 +238,7 @@ export class Registry {
         if (retry && RETRY_STATUS.has(res.statusCode) && attempt < MAX_ATTEMPTS) {
           await res.body.dump();
           log("info", `${opts.method} ${url}: HTTP ${res.statusCode}, retrying`);
-          await sleep(100 * 2 ** (attempt - 1));
+          await sleep(backoff(attempt, headerOf(res.headers, "retry-after")));
           continue;
         }
         return res;
@@ -190,7 +246,7 @@ export class Registry {
         const code = e?.code ?? e?.cause?.code;
         if (retry && RETRY_CODES.has(code) && attempt < MAX_ATTEMPTS) {
           log("info", `${opts.method} ${url}: ${code}, retrying`);
-          await sleep(100 * 2 ** (attempt - 1));
+          await sleep(backoff(attempt));
           continue;
         }
         throw new RegistryError(`${this.registry}: ${networkMessage(e)}`, undefined, code);
@@ -203,15 +259,19 @@ export class Registry {
     await this.ping();
     const method = opts.method ?? "GET";
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const hadToken = this.tokens.has(opts.scope);
     const auth = await this.authorization(opts.scope);
     if (auth) headers.authorization = auth;
     let url = `${this.base}${path}`;
     let res = await this.send(url, { method, headers });
-    if (res.statusCode === 401 && this.challenge?.scheme !== "basic") {
-      // The token may have expired or its scope was too narrow: learn the new challenge once.
+    if (res.statusCode === 401) {
+      // Retry once where that can help: nothing was sent (the challenge is new to
+      // us), or a Bearer token from before this request (it may have expired).
+      // A token fetched for this very request, or Basic credentials, would only be refused again.
       const ch = parseChallenge(headerOf(res.headers, "www-authenticate"));
-      await res.body.dump();
-      if (ch) {
+      const retry = ch && (auth ? hadToken && ch.scheme === "bearer" : ch.scheme === "bearer" || this.creds);
+      if (ch && retry) {
+        await res.body.dump();
         this.challenge = ch;
         this.tokens.delete(opts.scope);
         const a2 = await this.authorization(opts.scope);
@@ -244,17 +304,16 @@ export class Registry {
     throw new RegistryError(msg, res.statusCode, code);
   }
 
-  /** Check credentials: GET /v2/ must succeed with them (Basic), or a token must be issued (Bearer). */
+  /**
+   * Check credentials: GET /v2/ must succeed with them (Basic), or with a token
+   * issued for them without a scope (Bearer), as containers/image does.
+   */
   async checkLogin(): Promise<void> {
     await this.ping();
     if (!this.challenge) return;
-    if (this.challenge.scheme === "bearer") {
-      await this.authorization("registry:catalog:*").catch((e) => {
-        throw new RegistryError(`logging in to ${this.registry}: ${e.message}`, e.status);
-      });
-      return;
-    }
-    const res = await this.request("/v2/", { scope: "" });
+    const res = await this.request("/v2/", { scope: "" }).catch((e) => {
+      throw new RegistryError(`logging in to ${this.registry}: ${String(e.message).replace(`registry ${this.registry}: `, "")}`, e.status);
+    });
     await res.body.dump();
     if (res.statusCode === 401) throw new RegistryError(`logging in to ${this.registry}: invalid username or password`, 401);
     if (res.statusCode >= 400) throw new RegistryError(`logging in to ${this.registry}: HTTP ${res.statusCode}`, res.statusCode);
@@ -300,9 +359,12 @@ export class Registry {
         return;
       } catch (e: any) {
         const code = e?.code ?? e?.cause?.code;
-        if (attempt >= MAX_ATTEMPTS || !RETRY_CODES.has(code)) throw new RegistryError(`blob ${digest}: ${networkMessage(e)}`);
+        if (!RETRY_CODES.has(code)) throw e instanceof RegistryError ? e : new RegistryError(`blob ${digest}: ${networkMessage(e)}`, undefined, code);
+        if (attempt >= MAX_ATTEMPTS) {
+          throw new RegistryError(`blob ${digest}: ${networkMessage(e)} at ${got} of ${size} bytes, ${attempt} times; giving up`, undefined, code);
+        }
         log("info", `blob ${digest}: ${code} at ${got}/${size}, resuming`);
-        await sleep(100 * 2 ** (attempt - 1));
+        await sleep(backoff(attempt));
       }
     }
   }

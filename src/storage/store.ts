@@ -4,8 +4,9 @@
 //   images/<id>.json         image records (id = config digest hex)
 //   tmp/                     in-flight downloads and unpacks, named with the owner's pid
 //   locks/                   flock files
-// Everything lands by rename, so an interrupted pull leaves only tmp/ entries,
-// which the next invocation removes once their owner is gone.
+// Everything lands by rename, so an interrupted pull leaves only tmp/ entries (and
+// `.tmp-*` names of atomic writes beside blobs and images), which the next pull
+// removes once their owner is gone.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
@@ -143,6 +144,19 @@ export class Store {
     if (stale.length) {
       log("debug", `removing ${stale.length} stale temp entries`);
       this.removeTree(...stale.map((n) => join(this.root, "tmp", n)));
+    }
+    // Atomic writes (atomic.ts tempName: `.tmp-<name>-<pid>-...`) of a process killed mid-write.
+    for (const d of ["blobs/sha256", "images"]) {
+      let entries: string[] = [];
+      try {
+        entries = readdirSync(join(this.root, d));
+      } catch {
+        continue;
+      }
+      for (const n of entries) {
+        const m = /^\.tmp-[^-]*-(\d+)-/.exec(n);
+        if (m && !pidAlive(Number(m[1]))) rmSync(join(this.root, d, n), { force: true });
+      }
     }
   }
   /** rm -rf for trees that may hold files owned by subordinate ids (done inside the user namespace). */

@@ -48,9 +48,12 @@ die() { echo "[env] error: $*" >&2; exit 1; }
 # ------------------------------------------------------------------ packages
 
 install_packages() {
-  local missing=() p
+  local missing=() p n st
+  local -A status=()
+  # One dpkg-query for all (it names each package it knows, installed or not).
+  while read -r n st; do status[$n]=$st; done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
   for p in "${APT_PACKAGES[@]}"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
+    [[ ${status[$p]:-} == installed ]] || missing+=("$p")
   done
   if ((${#missing[@]} == 0)); then
     log "apt packages: all ${#APT_PACKAGES[@]} installed"
@@ -156,10 +159,26 @@ server_cert_ok() {
     openssl x509 -in "$SERVER_CERT" -noout -checkip 127.0.0.1 2>/dev/null | grep -q 'does match'
 }
 
+CERT_FILES=("$CA_CERT" "$CERTS_DIR/ca.key" "$SERVER_CERT" "$SERVER_KEY" "$TOKEN_CERT" "$TOKEN_KEY")
+
+# openssl costs ~0.1 s a call here: after a full check, $CERTS_DIR/checked
+# holds the files' hash and the first expiry; a re-run only compares those.
+certs_checked() {
+  local hash until
+  [[ -f $CERTS_DIR/checked ]] || return 1
+  read -r hash until <"$CERTS_DIR/checked" || return 1
+  [[ $until =~ ^[0-9]+$ ]] && ((until > EPOCHSECONDS + 2592000)) || return 1
+  [[ $hash == "$(cat "${CERT_FILES[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)" ]]
+}
+
 make_certs() {
+  if certs_checked; then
+    log "certs: present and valid ($CERTS_DIR)"
+    return
+  fi
   mkdir -p "$CERTS_DIR"
   chmod 0755 "$CERTS_DIR"
-  local tmp="$CERTS_DIR/.tmp" made=no
+  local tmp="$CERTS_DIR/.tmp" made=no c end until=
   rm -rf "$tmp"
   mkdir -p "$tmp"
   if ! cert_ok "$CA_CERT" "$CERTS_DIR/ca.key"; then
@@ -200,6 +219,11 @@ make_certs() {
     made=yes
   fi
   rm -rf "$tmp"
+  for c in "$CA_CERT" "$SERVER_CERT" "$TOKEN_CERT"; do
+    end=$(date -d "$(openssl x509 -in "$c" -noout -enddate | cut -d= -f2)" +%s)
+    [[ -z $until ]] || ((end < until)) && until=$end
+  done
+  echo "$(cat "${CERT_FILES[@]}" | sha256sum | cut -d' ' -f1) $until" >"$CERTS_DIR/checked"
   [[ $made == yes ]] || log "certs: present and valid ($CERTS_DIR)"
 }
 

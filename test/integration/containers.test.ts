@@ -1,0 +1,145 @@
+// More of the container commands, root and rootless.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ENV, MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+
+const BB = `${REGISTRY}/busybox:latest`;
+const boxes: Sandbox[] = [];
+afterAll(() => {
+  for (const b of boxes) {
+    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
+    b.cleanup();
+  }
+});
+
+describe.each(MODES)("containers (%s)", (mode) => {
+  const b = new Sandbox(mode);
+  boxes.push(b);
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+  });
+
+  test("create, start -a, restart, rename, exists, prune", async () => {
+    const id = (await b.ok(["create", "--name", "c1", BB, "sh", "-c", "echo started; exit 3"])).trim();
+    expect((await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("c1 created");
+    const r = await b.run(["start", "-a", "c1"]);
+    expect(r.stdout).toBe("started\n");
+    expect(r.code).toBe(3);
+    expect(JSON.parse(await b.ok(["inspect", "c1"]))[0].State.ExitCode).toBe(3);
+    await b.ok(["rename", "c1", "c2"]);
+    expect((await b.run(["container", "exists", "c1"])).code).toBe(1);
+    expect((await b.run(["container", "exists", "c2"])).code).toBe(0);
+    expect((await b.run(["container", "exists", id.slice(0, 8)])).code).toBe(0);
+    await b.ok(["create", "--name", "c1", BB, "true"]); // the old name is free again
+    await b.ok(["run", "-d", "--name", "r1", BB, "sh", "-c", "echo run; sleep 30"]);
+    const pid1 = JSON.parse(await b.ok(["inspect", "r1"]))[0].State.Pid;
+    await b.ok(["restart", "-t", "0", "r1"]);
+    const st = JSON.parse(await b.ok(["inspect", "r1"]))[0].State;
+    expect(st.Status).toBe("running");
+    expect(st.Pid).not.toBe(pid1);
+    const pruned = (await b.ok(["container", "prune", "-f"])).trim().split("\n").sort();
+    expect(pruned.length).toBe(2); // c2 (exited) and c1 (created); r1 runs
+    expect((await b.ok(["ps", "-a", "--format", "{{.Names}}"])).trim()).toBe("r1");
+    await b.ok(["rm", "-f", "r1"]);
+  });
+
+  test("logs: --tail, -t, --since, stderr kept apart", async () => {
+    await b.ok(["run", "--name", "lg", BB, "sh", "-c", "echo one; echo two >&2; echo three"]);
+    const all = await b.run(["logs", "lg"]);
+    expect(all.stdout).toBe("one\nthree\n");
+    expect(all.stderr).toBe("two\n");
+    // stdout and stderr are separate pipes: their relative order in the log is not defined
+    const tail = await b.run(["logs", "--tail", "1", "lg"]);
+    expect([tail.stdout + tail.stderr]).toContainEqual(expect.stringMatching(/^(three|two)\n$/));
+    expect(await b.ok(["logs", "--tail", "0", "lg"])).toBe("");
+    const ts = (await b.ok(["logs", "-t", "lg"])).trim().split("\n");
+    for (const l of ts) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (one|three)$/);
+    expect(await b.ok(["logs", "--since", "1h", "lg"])).toBe("one\nthree\n");
+    expect(await b.ok(["logs", "--since", "2999-01-01T00:00:00Z", "lg"])).toBe("");
+    await b.ok(["rm", "lg"]);
+  });
+
+  test("--env-file, --entrypoint, -e KEY from the host, kill -s, --init reaps and forwards", async () => {
+    const dir = mkdtempSync("/tmp/tspod-envf-");
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "env"), "# comment\nA=1\nB=two words\n\n");
+    chownSync(join(dir, "env"), b.uid, b.gid);
+    expect((await b.ok(["run", "--rm", "--env-file", join(dir, "env"), "-e", "C=3", BB, "sh", "-c", 'echo "$A|$B|$C"'])).trim()).toBe("1|two words|3");
+    expect((await b.ok(["run", "--rm", "-e", "LANG", BB, "sh", "-c", "echo $LANG"], { env: { LANG: "C.UTF-8" } })).trim()).toBe("C.UTF-8");
+    expect((await b.ok(["run", "--rm", "--entrypoint", "echo", BB, "a", "b"])).trim()).toBe("a b");
+    expect((await b.ok(["run", "--rm", "--entrypoint", '["sh","-c"]', BB, "echo $0", "x"])).trim()).toBe("x");
+    // kill -s TERM reaches a trap
+    await b.ok(["run", "-d", "--name", "k1", BB, "sh", "-c", "trap 'echo got-term; exit 9' TERM; while true; do sleep 0.1; done"]);
+    await Bun.sleep(300);
+    await b.ok(["kill", "-s", "TERM", "k1"]);
+    expect((await b.ok(["wait", "k1"])).trim()).toBe("9");
+    expect(await b.ok(["logs", "k1"])).toBe("got-term\n");
+    await b.ok(["rm", "k1"]);
+    // --init: PID 1 is the reaper; orphans are reaped; stop's SIGTERM reaches the child at once
+    await b.ok(["run", "-d", "--init", "--name", "i1", BB, "sh", "-c", "(sleep 0.1 &); sleep 30"]);
+    await Bun.sleep(500);
+    const ps = await b.ok(["exec", "i1", "ps", "-o", "pid,stat,comm"]);
+    expect(ps).toMatch(/^\s*1 \S+\s+tspod-init$/m);
+    expect(ps).not.toMatch(/ Z /);
+    const t0 = Date.now();
+    await b.ok(["stop", "i1"]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(JSON.parse(await b.ok(["inspect", "i1"]))[0].State.ExitCode).toBe(143);
+    await b.ok(["rm", "i1"]);
+  });
+
+  test("--pull never/always; --network none has only loopback (up), host shares the host's", async () => {
+    const r = await b.run(["run", "--rm", "--pull", "never", `${REGISTRY}/multilayer:latest`, "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("image not known");
+    await b.ok(["run", "--rm", "--pull", "always", "--tls-verify=false", "-q", BB, "true"]);
+    // loopback is up: a server on 127.0.0.1 answers; unprivileged ICMP is allowed like Podman does
+    const none = await b.ok(["run", "--rm", "--hostname", "lo-test", BB, "sh", "-c", "ls /sys/class/net; httpd -p 127.0.0.1:8080 -h /etc && wget -qO- http://127.0.0.1:8080/hostname; cat /proc/sys/net/ipv4/ping_group_range"]);
+    expect(none.split("\n")).toEqual(["lo", "lo-test", "0\t0", ""]);
+    const hostIfs = require("node:fs").readdirSync("/sys/class/net").sort();
+    const host = (await b.ok(["run", "--rm", "--network", "host", BB, "ls", "/sys/class/net"])).trim().split("\n").sort();
+    expect(host).toEqual(hostIfs);
+  });
+
+  test("bad input: unknown flag, bad volume, missing image, bad user: one line, 125", async () => {
+    const cases: [string[], RegExp][] = [
+      [["run", "--no-such-flag", BB, "true"], /no-such-flag/],
+      [["run", "-v", "relative:/x", BB, "true"], /volume/],
+      [["run", "-v", "/nonexistent-dir-xyz:/x", BB, "true"], /no such file/],
+      [["run", "--pull", "never", "nope:latest", "true"], /image not known/],
+      [["run", "-u", "nosuchuser", BB, "true"], /nosuchuser/],
+      [["stop", "no-such-ctr"], /no such container/],
+      [["run", "--memory", "lots", BB, "true"], /invalid size/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await b.run(args);
+      expect(r.code).toBe(125);
+      const errs = r.stderr.trim().split("\n");
+      expect(errs.length).toBe(1);
+      expect(errs[0]).toMatch(re);
+    }
+    expect(await b.ok(["ps", "-aq"])).toBe("");
+  });
+});
+
+describe("single-id map (a user without a subuid range)", () => {
+  test("containers run with only uid 0, and say so once", async () => {
+    const b = new Sandbox("rootless");
+    boxes.push(b);
+    const saved = readFileSync("/etc/subuid", "utf8");
+    try {
+      writeFileSync("/etc/subuid", saved.split("\n").filter((l) => !l.startsWith(`${ENV.TEST_USER}:`)).join("\n"));
+      await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+      const first = await b.run(["run", "--rm", BB, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+      expect(first.code).toBe(0);
+      expect(first.stdout.split("\n")[0]).toBe("0");
+      expect(first.stdout).toMatch(new RegExp(`^\\s+0\\s+${b.uid}\\s+1$`, "m"));
+      expect(first.stderr).toContain("single-id map");
+      const second = await b.run(["run", "--rm", BB, "true"]);
+      expect(second.stderr).toBe("");
+    } finally {
+      writeFileSync("/etc/subuid", saved);
+    }
+  });
+});

@@ -1,0 +1,339 @@
+// The registry client against real registries of the test environment
+// (test/env/setup.sh): TLS with a custom CA found through certs.d, Bearer token
+// auth (the token server is started here), retries on 5xx and resumed blob
+// downloads through a proxy that misbehaves on purpose; and proof that the HTTP
+// client is the real undici package, not Bun's stand-in. Root and rootless.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, type Result } from "../helpers/tspod.ts";
+import { pushBigImage, startEnvTokenServer, startProxy, type BigImage, type TokenServer } from "../helpers/registry-fakes.ts";
+
+const TLS = ENV.TLS_REGISTRY;
+const TOKEN = ENV.TOKEN_REGISTRY;
+const NOTLS = "--tls-verify=false";
+const digests = fixtureDigests();
+const port = (hostPort: string) => Number(hostPort.split(":")[1]);
+
+const boxes: Sandbox[] = [];
+const box = (m: "root" | "rootless") => {
+  const b = new Sandbox(m);
+  boxes.push(b);
+  return b;
+};
+afterAll(() => boxes.forEach((b) => b.cleanup()));
+
+/** The Error lines of a failed command; exactly one is expected. */
+function errorLines(r: Result): string[] {
+  return r.stderr.split("\n").filter((l) => l.startsWith("Error"));
+}
+
+function expectOneError(r: Result, re: RegExp): void {
+  expect(r.code).toBe(125);
+  const errs = errorLines(r);
+  expect(errs.length).toBe(1);
+  expect(errs[0]).toMatch(re);
+}
+
+/** Put the test CA where Podman looks for a host's CAs (owned by the sandbox user). */
+function installCA(b: Sandbox, certsD: string, hostPort: string): string {
+  const dir = join(certsD, hostPort);
+  mkdirSync(dir, { recursive: true });
+  const f = join(dir, "ca.crt");
+  copyFileSync(ENV.CA_CERT, f);
+  for (let d = dir; d.startsWith(b.home) && d !== b.home; d = dirname(d)) chownSync(d, b.uid, b.gid);
+  if (f.startsWith(b.home)) chownSync(f, b.uid, b.gid);
+  chmodSync(f, 0o644);
+  return f;
+}
+
+/** Nothing of a failed pull is left: no image, no layer, no blob, nothing in tmp/. */
+async function expectEmptyStore(b: Sandbox): Promise<void> {
+  expect((await b.ok(["images", "-q", "-a"])).trim()).toBe("");
+  for (const d of ["layers", "images", "tmp", "blobs/sha256"]) {
+    const p = join(b.root, d);
+    expect(existsSync(p) ? readdirSync(p) : []).toEqual([]);
+  }
+}
+
+// ------------------------------------------------------------------ the real undici
+
+describe("HTTP client", () => {
+  test("src/image/http.ts uses the undici package itself, not Bun's stand-in", async () => {
+    const http = await import("../../src/image/http.ts");
+    const pkgDir = dirname(require.resolve("undici/package.json"));
+    const real = require(join(pkgDir, "index.js"));
+    // Bun answers `import "undici"` / require("undici") with its built-in module.
+    const standIn = require("undici");
+    expect(http.undici.Agent).toBe(real.Agent);
+    expect(http.undici.Agent).not.toBe(standIn.Agent);
+    expect(http.undici.Agent).not.toBe((await import("undici")).Agent);
+    expect(typeof real.buildConnector).toBe("function");
+    const a = http.agentFor("127.0.0.1:1", false);
+    expect(a).toBeInstanceOf(real.Agent);
+    expect(a).not.toBeInstanceOf(standIn.Agent);
+    await http.closeAgents();
+  });
+
+  test("agents are made so their connect option is honoured: connections are counted and reused", async () => {
+    const http = await import("../../src/image/http.ts");
+    let served = 0;
+    const srv = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(`hello ${++served}`) });
+    try {
+      const base = http.undici.buildConnector({});
+      let connects = 0;
+      const agent = http.makeAgent((opts, cb) => {
+        connects++;
+        return base(opts, cb);
+      });
+      for (let i = 1; i <= 3; i++) {
+        const r = await http.undici.request(`http://127.0.0.1:${srv.port}/`, { dispatcher: agent });
+        expect(await r.body.text()).toBe(`hello ${i}`);
+      }
+      // Every connection was made by our connector (keep-alive may reuse one).
+      expect(connects).toBeGreaterThanOrEqual(1);
+      expect(connects).toBeLessThanOrEqual(3);
+      await agent.close();
+      // A connector that refuses: the request fails with its error (the stand-in would ignore it).
+      const refusing = http.makeAgent((_opts, cb) => {
+        cb(Object.assign(new Error("refused by the test connector"), { code: "ETESTREFUSED" }), null);
+      });
+      const err = await http.undici.request(`http://127.0.0.1:${srv.port}/`, { dispatcher: refusing }).catch((e: any) => e);
+      expect(err?.code).toBe("ETESTREFUSED");
+      expect(served).toBe(3);
+      await refusing.close();
+    } finally {
+      srv.stop(true);
+    }
+  });
+
+  test("agentFor: TLS verification and certs.d CAs reach the TLS layer", async () => {
+    const http = await import("../../src/image/http.ts");
+    const url = `https://${TLS}/v2/`;
+    const saved = process.env.TSPOD_CERTS_DIR;
+    const dir = `/tmp/tspod-certsd-${process.pid}`;
+    try {
+      process.env.TSPOD_CERTS_DIR = `${dir}/none`;
+      let e = await http.undici.request(url, { dispatcher: http.agentFor(TLS, true) }).catch((x: any) => x);
+      expect(String(e?.code)).toMatch(/CERT|UNABLE_TO_VERIFY|SELF_SIGNED/);
+      let r = await http.undici.request(url, { dispatcher: http.agentFor(TLS, false) });
+      expect(r.statusCode).toBe(200);
+      await r.body.dump();
+      await http.closeAgents();
+      mkdirSync(join(dir, TLS), { recursive: true });
+      copyFileSync(ENV.CA_CERT, join(dir, TLS, "ca.crt"));
+      process.env.TSPOD_CERTS_DIR = dir;
+      r = await http.undici.request(url, { dispatcher: http.agentFor(TLS, true) });
+      expect(r.statusCode).toBe(200);
+      await r.body.dump();
+    } finally {
+      if (saved === undefined) delete process.env.TSPOD_CERTS_DIR;
+      else process.env.TSPOD_CERTS_DIR = saved;
+      await http.closeAgents();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ------------------------------------------------------------------ TLS and certs.d
+
+describe.each(MODES)("TLS registry with a custom CA (%s)", (mode) => {
+  const b = box(mode);
+  const userCertsD = join(b.home, ".config/containers/certs.d");
+
+  test("without the CA: one line about the certificate, exit 125, and never plain HTTP", async () => {
+    let r = await b.run(["pull", `${TLS}/busybox:latest`]);
+    expectOneError(r, /certificate/i);
+    expect(errorLines(r)[0]).toContain(TLS);
+    // Through a proxy that sees the bytes: only TLS handshakes, no plain-HTTP request.
+    const proxy = await startProxy(port(TLS));
+    try {
+      r = await b.run(["pull", `127.0.0.1:${proxy.port}/busybox:latest`]);
+      expectOneError(r, /certificate/i);
+      expect(proxy.conns.length).toBeGreaterThan(0);
+      expect(proxy.conns.every((c) => c.kind === "tls")).toBe(true);
+      expect(proxy.requests).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+    await expectEmptyStore(b);
+  });
+
+  test("CA in $XDG_CONFIG_HOME/containers/certs.d/HOST:PORT/ca.crt: pulls with verification on", async () => {
+    const ca = installCA(b, userCertsD, TLS);
+    try {
+      const id = (await b.ok(["pull", "-q", `${TLS}/busybox:latest`])).trim();
+      expect(id).toMatch(/^[a-f0-9]{64}$/);
+      const info = JSON.parse(await b.ok(["image", "inspect", `${TLS}/busybox:latest`]))[0];
+      expect(info.Digest).toBe(digests.busybox);
+      // The CA is what made it work: moved away, the same pull fails again.
+      rmSync(ca);
+      await b.ok(["rmi", `${TLS}/busybox:latest`]);
+      expectOneError(await b.run(["pull", `${TLS}/busybox:latest`]), /certificate/i);
+    } finally {
+      rmSync(ca, { force: true });
+    }
+  });
+
+  test("CA in /etc/containers/certs.d/HOST:PORT/ca.crt, through a proxy that sees TLS only", async () => {
+    const proxy = await startProxy(port(TLS));
+    const host = `127.0.0.1:${proxy.port}`;
+    const ca = installCA(b, "/etc/containers/certs.d", host);
+    try {
+      await b.ok(["pull", "-q", `${host}/multilayer:latest`]);
+      const info = JSON.parse(await b.ok(["image", "inspect", `${host}/multilayer:latest`]))[0];
+      expect(info.Digest).toBe(digests.multilayer);
+      expect(proxy.conns.length).toBeGreaterThan(0);
+      expect(proxy.conns.every((c) => c.kind === "tls")).toBe(true);
+    } finally {
+      rmSync(dirname(ca), { recursive: true, force: true });
+      await proxy.stop();
+    }
+  });
+
+  test("--tls-verify=false: pulls over TLS without the CA", async () => {
+    const proxy = await startProxy(port(TLS));
+    try {
+      await b.ok(["pull", "-q", NOTLS, `127.0.0.1:${proxy.port}/busybox-docker:latest`]);
+      const info = JSON.parse(await b.ok(["image", "inspect", `127.0.0.1:${proxy.port}/busybox-docker:latest`]))[0];
+      expect(info.Digest).toBe(digests["busybox-docker"]);
+      expect(proxy.conns.every((c) => c.kind === "tls")).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+// ------------------------------------------------------------------ Bearer tokens
+
+describe.each(MODES)("Bearer token registry (%s)", (mode) => {
+  const b = box(mode);
+  let ts: TokenServer;
+  beforeAll(() => {
+    ts = startEnvTokenServer();
+  });
+  afterAll(() => ts.stop());
+
+  test("anonymous Bearer pull of a public repository; one token for its scope", async () => {
+    ts.reset();
+    await b.ok(["pull", "-q", NOTLS, `${TOKEN}/busybox:latest`]);
+    const info = JSON.parse(await b.ok(["image", "inspect", `${TOKEN}/busybox:latest`]))[0];
+    expect(info.Digest).toBe(digests.busybox);
+    expect(ts.count("repository:busybox:pull")).toBe(1);
+    expect(ts.requests.every((r) => r.user === "" && r.service === ENV.TOKEN_SERVICE)).toBe(true);
+  });
+
+  test("a private repository: no credentials and wrong credentials give one clear line each", async () => {
+    ts.reset();
+    const fresh = box(mode);
+    expectOneError(await fresh.run(["pull", NOTLS, `${TOKEN}/multilayer:latest`]), /multilayer.*authentication required/);
+    expectOneError(await fresh.run(["pull", NOTLS, "--creds", `${ENV.AUTH_USER}:wrong`, `${TOKEN}/multilayer:latest`]), /invalid username or password/);
+    expect(ts.requests.some((r) => r.status === 401)).toBe(true);
+    await expectEmptyStore(fresh);
+  });
+
+  test("--creds: five layers, one token request for the repository scope", async () => {
+    ts.reset();
+    await b.ok(["pull", "-q", NOTLS, "--creds", `${ENV.AUTH_USER}:${ENV.AUTH_PASS}`, `${TOKEN}/multilayer:latest`]);
+    const info = JSON.parse(await b.ok(["image", "inspect", `${TOKEN}/multilayer:latest`]))[0];
+    expect(info.Digest).toBe(digests.multilayer);
+    expect(info.RootFS.Layers.length).toBe(5);
+    expect(ts.count("repository:multilayer:pull")).toBe(1);
+    expect(ts.requests.every((r) => r.user === ENV.AUTH_USER)).toBe(true);
+    await b.ok(["rmi", `${TOKEN}/multilayer:latest`]);
+  });
+
+  test("login against a Bearer registry: wrong password refused, then pulls use the stored credentials", async () => {
+    ts.reset();
+    const login = (pw: string) => b.run(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin", TOKEN], { stdin: `${pw}\n` });
+    expectOneError(await login("wrong"), /invalid username or password/);
+    const authFile = join(b.runroot, "containers/auth.json");
+    expect(existsSync(authFile) ? JSON.parse(readFileSync(authFile, "utf8")).auths?.[TOKEN] : undefined).toBeUndefined();
+    const ok = await login(ENV.AUTH_PASS);
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout).toBe("Login Succeeded!\n");
+    expect(JSON.parse(readFileSync(authFile, "utf8")).auths[TOKEN].auth).toBe(Buffer.from(`${ENV.AUTH_USER}:${ENV.AUTH_PASS}`).toString("base64"));
+    ts.reset();
+    await b.ok(["pull", "-q", NOTLS, `${TOKEN}/multilayer:latest`]);
+    expect(ts.count("repository:multilayer:pull")).toBe(1);
+    expect(ts.requests.every((r) => r.user === ENV.AUTH_USER)).toBe(true);
+    await b.ok(["logout", TOKEN]);
+  });
+});
+
+// ------------------------------------------------------------------ retries and resume
+
+describe.each(MODES)("retries and resumed downloads through a misbehaving proxy (%s)", (mode) => {
+  let big: BigImage;
+  beforeAll(() => {
+    big = pushBigImage();
+  });
+  const via = (p: number) => `127.0.0.1:${p}/${big.repo}:latest`;
+  const isLayerGet = (r: { method: string; path: string }) => r.method === "GET" && r.path === `/v2/${big.repo}/blobs/${big.layerDigest}`;
+
+  test("the first manifest GET answers 503: retried, the pull succeeds", async () => {
+    const b = box(mode);
+    const proxy = await startProxy(port(REGISTRY), (r, all) =>
+      r.method === "GET" && r.path.includes("/manifests/") && all.filter((x) => x.method === "GET" && x.path.includes("/manifests/")).length === 1 ? { answer: 503 } : undefined,
+    );
+    try {
+      const id = (await b.ok(["pull", "-q", NOTLS, via(proxy.port)])).trim();
+      expect(`sha256:${id}`).toBe(big.configDigest);
+      const gets = proxy.requests.filter((r) => r.method === "GET" && r.path === `/v2/${big.repo}/manifests/latest`);
+      expect(gets.map((r) => r.action)).toEqual(["answer", "forward"]);
+      expect(gets[0].status).toBe(503);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("the connection breaks in the middle of the layer: resumed with Range, digest verified", async () => {
+    const b = box(mode);
+    const CUT = 100_000;
+    const proxy = await startProxy(port(REGISTRY), (r, all) => {
+      if (!isLayerGet(r)) return;
+      return all.filter(isLayerGet).length === 1 ? { cutAfter: CUT } : { watch: true };
+    });
+    try {
+      const id = (await b.ok(["pull", "-q", NOTLS, via(proxy.port)])).trim();
+      expect(`sha256:${id}`).toBe(big.configDigest);
+      const gets = proxy.requests.filter(isLayerGet);
+      expect(gets.length).toBe(2);
+      expect(gets[0].action).toBe("cut");
+      expect(gets[0].headers.range).toBeUndefined();
+      expect(gets[0].bodyBytes).toBe(CUT);
+      const m = /^bytes=(\d+)-$/.exec(gets[1].headers.range ?? "");
+      expect(m).not.toBeNull();
+      const from = Number(m![1]);
+      expect(from).toBeGreaterThan(0);
+      expect(from).toBeLessThanOrEqual(CUT);
+      expect(gets[1].status).toBe(206);
+      // The stored blob is the whole layer, byte for byte.
+      const blob = readFileSync(join(b.root, "blobs/sha256", big.layerDigest.slice(7)));
+      expect(blob.length).toBe(big.layerSize);
+      expect(`sha256:${new Bun.CryptoHasher("sha256").update(blob).digest("hex")}`).toBe(big.layerDigest);
+      const info = JSON.parse(await b.ok(["image", "inspect", via(proxy.port)]))[0];
+      expect(info.Digest).toBe(big.manifestDigest);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("the connection always breaks mid-layer: bounded retries, one clear line, nothing left in the store", async () => {
+    const fresh = box(mode);
+    const proxy = await startProxy(port(REGISTRY), (r) => (isLayerGet(r) ? { cutAfter: 100_000 } : undefined));
+    try {
+      const t0 = Date.now();
+      const r = await fresh.run(["pull", NOTLS, via(proxy.port)]);
+      expectOneError(r, new RegExp(`${big.layerDigest}.*(connection lost|closed)`));
+      const gets = proxy.requests.filter(isLayerGet);
+      expect(gets.length).toBeGreaterThan(1); // it did try to resume
+      expect(gets.length).toBeLessThanOrEqual(5); // and gave up
+      expect(gets.slice(1).every((g) => /^bytes=\d+-$/.test(g.headers.range ?? ""))).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      await expectEmptyStore(fresh);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
