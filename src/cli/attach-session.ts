@@ -31,7 +31,11 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
     stderr: (d) => err.write(d),
     exit: (code) => finish({ kind: "exit", code }),
     error: (errno, message) => finish({ kind: "error", errno, message }),
-    closed: () => setTimeout(() => finish({ kind: "lost" }), 50),
+    // the exit frame may still be in flight when the socket closes: give it a moment,
+    // without keeping the process alive once the session has ended
+    closed: () => {
+      if (!done) setTimeout(() => finish({ kind: "lost" }), 50).unref();
+    },
   });
   await client.connect();
   const stdin = process.stdin;

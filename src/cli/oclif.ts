@@ -34,6 +34,11 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await run(argv, config);
     await flush();
+    trace("cli: done");
+    if (process.env.TSPOD_TRACE) {
+      process.on("beforeExit", () => trace("cli: beforeExit"));
+      process.on("exit", () => trace("cli: exit"));
+    }
   } catch (err) {
     handleError(err);
   }

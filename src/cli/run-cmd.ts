@@ -24,13 +24,15 @@ export default class Run extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags, argv } = await this.setup(Run);
+    const { trace } = await import("../context.ts");
+    trace("run: parsed");
     const { createContainer } = await import("../container/create.ts");
+    trace("run: create.ts loaded");
     const { Lifecycle } = await import("../container/lifecycle.ts");
     const { makeProgress } = await import("./progress.ts");
     const opts = createOptions(flags, argv as string[]);
     const progress = makeProgress(opts.quietPull);
     opts.onPullEvent = (e) => progress.event(e);
-    const { trace } = await import("../context.ts");
     trace("run: modules loaded");
     const { id } = await createContainer(this.context, opts);
     trace("run: created");
@@ -86,7 +88,7 @@ export default class Run extends BaseCommand {
       // The process is gone and its exit recorded: remove it now rather than wait for
       // the monitor's cleanup (which then finds nothing to do).
       const cur = lc.store.find(id);
-      if (cur) lc.destroy(cur);
+      if (cur) lc.discard(cur);
       trace("run: removed");
     }
     if (code !== 0) this.exit(code);

@@ -2,7 +2,7 @@
 // monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
 // every other operation reads and fixes state on disk.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { ensureRunroot, log, trace } from "../context.ts";
@@ -191,11 +191,35 @@ export class Lifecycle {
     this.store.releaseName(c.config.name, id);
   }
 
-  /** The monitor's exit command: --rm removal once the process is gone. */
+  /**
+   * Take a finished --rm container out of sight at once: its directory is
+   * renamed into tmp/ (one rename) and the name released; the files are
+   * deleted by the monitor's cleanup, which runs right after, in the background.
+   */
+  discard(c: Container): void {
+    const id = c.config.id;
+    const trash = join(this.ctx.root, "tmp", `trash-${id}`);
+    try {
+      renameSync(this.store.path(id), trash);
+    } catch {
+      return this.destroy(c);
+    }
+    rmSync(this.store.sockPath(id), { force: true });
+    this.store.releaseName(c.config.name, id);
+    removeCgroups(cgroupPlan(id));
+  }
+
+  /** The monitor's exit command: --rm removal once the process is gone, and leftovers of discard(). */
   cleanup(id: string): void {
     const c = this.store.load(id);
-    if (!c) return;
-    if (c.config.autoRemove) this.destroy(c);
+    if (c?.config.autoRemove) this.destroy(c);
+    const trash = join(this.ctx.root, "tmp", `trash-${id}`);
+    if (existsSync(trash)) {
+      try {
+        chmodSync(join(trash, "work", "work"), 0o700);
+      } catch {}
+      new Store(this.ctx).removeTree(trash);
+    }
   }
 
   logPath(id: string): string {
