@@ -46,7 +46,8 @@ export function defaultRunroot(uid: number): { path: string; fallback: boolean }
   return { path: `/tmp/tspod-${uid}`, fallback: true };
 }
 
-function ownedDir(p: string, uid: number): boolean {
+/** A directory that exists and belongs to uid. */
+export function ownedDir(p: string, uid: number): boolean {
   try {
     const st = statSync(p);
     return st.isDirectory() && st.uid === uid;

@@ -17,6 +17,7 @@
 // legacy Docker forms "https://index.docker.io/v1/" / "http://host/..." matched by host.
 // Credential helpers (credHelpers, credsStore) are not run.
 import { writeFileAtomic } from "../storage/atomic.ts";
+import { ownedDir } from "../context.ts";
 import {
   closeSync,
   fchmodSync,
@@ -72,14 +73,6 @@ function configHome(r: Resolved): string {
   return x && x.startsWith("/") ? x : join(r.home, ".config");
 }
 
-function ownedDir(p: string, uid: number): boolean {
-  try {
-    const st = statSync(p);
-    return st.isDirectory() && st.uid === uid;
-  } catch {
-    return false;
-  }
-}
 
 /** The auth file login writes and logout edits. */
 export function authFilePath(opts: AuthOptions = {}): string {

@@ -1,5 +1,6 @@
 // Test harness: runs the compiled binary (copied alone into an empty directory)
 // as root or as the non-root test user, each with its own temporary store.
+import { afterAll } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -146,4 +147,23 @@ export function skopeo(args: string[]): string {
   const r = Bun.spawnSync(["skopeo", ...args], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`skopeo ${args.join(" ")}: ${r.stderr.toString()}`);
   return r.stdout.toString();
+}
+
+/**
+ * Sandboxes for one test file: made on demand; after the file, their
+ * containers are removed and their directories deleted.
+ */
+export function sandboxes(): (mode: Mode) => Sandbox {
+  const made: Sandbox[] = [];
+  afterAll(() => {
+    for (const b of made) {
+      Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
+      b.cleanup();
+    }
+  });
+  return (mode) => {
+    const b = new Sandbox(mode);
+    made.push(b);
+    return b;
+  };
 }

@@ -1,21 +1,14 @@
 // More of the container commands, root and rootless.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
-const boxes: Sandbox[] = [];
-afterAll(() => {
-  for (const b of boxes) {
-    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
-    b.cleanup();
-  }
-});
+const box = sandboxes();
 
 describe.each(MODES)("containers (%s)", (mode) => {
-  const b = new Sandbox(mode);
-  boxes.push(b);
+  const b = box(mode);
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
   });
@@ -125,8 +118,7 @@ describe.each(MODES)("containers (%s)", (mode) => {
 
 describe("single-id map (a user without a subuid range)", () => {
   test("containers run with only uid 0, and say so once", async () => {
-    const b = new Sandbox("rootless");
-    boxes.push(b);
+    const b = box("rootless");
     const saved = readFileSync("/etc/subuid", "utf8");
     try {
       writeFileSync("/etc/subuid", saved.split("\n").filter((l) => !l.startsWith(`${ENV.TEST_USER}:`)).join("\n"));

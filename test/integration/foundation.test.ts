@@ -1,18 +1,12 @@
 // Foundation: the compiled binary alone, help/version, tspod info telling the
 // truth as root and as the test user (each probe checked by breaking it).
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, ENV, MODES, Sandbox } from "../helpers/tspod.ts";
+import { binary, ENV, MODES, sandboxes } from "../helpers/tspod.ts";
 import pjson from "../../package.json" with { type: "json" };
 
-const boxes: Sandbox[] = [];
-const box = (m: "root" | "rootless") => {
-  const b = new Sandbox(m);
-  boxes.push(b);
-  return b;
-};
-afterAll(() => boxes.forEach((b) => b.cleanup()));
+const box = sandboxes();
 
 function sh(cmd: string): { code: number; out: string } {
   const r = Bun.spawnSync(["sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });

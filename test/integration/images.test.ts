@@ -1,17 +1,11 @@
 // Images against the real registry (docker-registry on 127.0.0.1), checked with
 // skopeo and util-linux where an independent tool exists; root and rootless.
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, skopeo } from "../helpers/tspod.ts";
+import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 
-const boxes: Sandbox[] = [];
-const box = (m: "root" | "rootless") => {
-  const b = new Sandbox(m);
-  boxes.push(b);
-  return b;
-};
-afterAll(() => boxes.forEach((b) => b.cleanup()));
+const box = sandboxes();
 
 const NOTLS = "--tls-verify=false";
 const img = (n: string) => `${REGISTRY}/${n}:latest`;

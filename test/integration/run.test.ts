@@ -1,24 +1,17 @@
 // Containers: run, exit codes, what the inside looks like, the monitor, logs,
 // exec, concurrency. Root and rootless, real images from the local registry.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
-const boxes: Sandbox[] = [];
-afterAll(() => {
-  for (const b of boxes) {
-    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
-    b.cleanup();
-  }
-});
+const box = sandboxes();
 
 const BB = `${REGISTRY}/busybox:latest`;
 const ML = `${REGISTRY}/multilayer:latest`;
 
 describe.each(MODES)("run (%s)", (mode) => {
-  const b = new Sandbox(mode);
-  boxes.push(b);
+  const b = box(mode);
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     await b.ok(["pull", "-q", "--tls-verify=false", ML]);

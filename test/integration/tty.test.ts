@@ -1,15 +1,9 @@
 // -it is a real terminal: driven through tmux as a person would.
-import { afterAll, describe, expect, test } from "bun:test";
-import { MODES, REGISTRY, Sandbox } from "../helpers/tspod.ts";
+import { describe, expect, test } from "bun:test";
+import { MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
-const boxes: Sandbox[] = [];
-afterAll(() => {
-  for (const b of boxes) {
-    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
-    b.cleanup();
-  }
-});
+const box = sandboxes();
 
 function tmux(...args: string[]): string {
   const r = Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
@@ -32,8 +26,7 @@ async function waitFor(s: string, re: RegExp, ms = 10_000): Promise<string> {
 const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 
 describe.each(MODES)("run -it under tmux (%s)", (mode) => {
-  const b = new Sandbox(mode);
-  boxes.push(b);
+  const b = box(mode);
 
   test("prompt, commands, window size and resize, Ctrl-C, exit restores the terminal", async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
