@@ -301,7 +301,7 @@ export class Puller {
       if (gotDigest !== l.digest) throw new TspodError(`layer ${l.digest}: digest mismatch: downloaded content has ${gotDigest}`);
       if (done !== l.size) throw new TspodError(`layer ${l.digest}: size mismatch: expected ${l.size} bytes, got ${done}`);
       if (tmpLayer && (sinkErr !== undefined || code !== 0)) {
-        const why = unpackErr.trim().split("\n")[0];
+        const why = unpackErr.trim().split("\n")[0].replace(/^tspod-rt: unpack: /, "");
         if (why) throw new TspodError(`layer ${l.digest}: ${why}`);
         const e: any = sinkErr;
         if (e === undefined || e?.code === "EPIPE" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") throw new TspodError(`layer ${l.digest}: unpacking failed${code ? ` (exit ${code})` : ""}`);

@@ -1,7 +1,7 @@
 // Test images made on the fly: an OCI image layout (blobs, manifest, config with
 // correct diff_ids, index.json) built from layers given as tar bytes, pushed to
 // the test registry with skopeo (an independent client) with its digests kept.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REGISTRY, skopeo } from "./tspod.ts";
 
@@ -141,4 +141,40 @@ export function removeLayout(img: BuiltImage): void {
 export function registryBlobPath(storage: string, digest: string): string {
   const hex = digest.slice(digest.indexOf(":") + 1);
   return join(storage, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+}
+
+/** Every repository directory (one holding _layers or _manifests) under the registry's storage. */
+function repositoryDirs(storage: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, depth: number) => {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    if (names.includes("_layers") || names.includes("_manifests")) out.push(d);
+    if (depth < 8) for (const n of names) if (!n.startsWith("_")) walk(join(d, n), depth + 1);
+  };
+  walk(join(storage, "docker/registry/v2/repositories"), 0);
+  return out;
+}
+
+/**
+ * Remove test images from the registry's storage (root only): the repositories' directories,
+ * then each of their blobs that no other repository links to (fixtures are never touched).
+ */
+export function deleteFromRegistry(storage: string, images: { name: string; digests: string[] }[]): void {
+  const repos = join(storage, "docker/registry/v2/repositories");
+  for (const img of images) {
+    if (!/^[a-z0-9._/-]+$/.test(img.name) || img.name.split("/").includes("..")) continue;
+    rmSync(join(repos, img.name), { recursive: true, force: true });
+  }
+  const others = repositoryDirs(storage);
+  for (const digest of new Set(images.flatMap((i) => i.digests))) {
+    const hex = digest.slice(digest.indexOf(":") + 1);
+    if (!/^[a-f0-9]{64}$/.test(hex)) continue;
+    const linked = others.some((r) => existsSync(join(r, "_layers/sha256", hex)) || existsSync(join(r, "_manifests/revisions/sha256", hex)));
+    if (!linked) rmSync(join(registryBlobPath(storage, digest), ".."), { recursive: true, force: true });
+  }
 }

@@ -7,23 +7,18 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage } from "../helpers/oci.ts";
+import { deleteFromRegistry, pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
-import { ENV, MODES, REGISTRY, Sandbox, type Mode, type Result } from "../helpers/tspod.ts";
+import { ENV, MODES, REGISTRY, sandboxes, type Sandbox, type Result } from "../helpers/tspod.ts";
 
 const NOTLS = "--tls-verify=false";
 const S = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const STORAGE = ENV.REGISTRY_STORAGE;
 
-const boxes: Sandbox[] = [];
-const box = (m: Mode) => {
-  const b = new Sandbox(m);
-  boxes.push(b);
-  return b;
-};
+const box = sandboxes();
 
-// Everything this file pushed, removed from the registry's storage at the end (every image
-// here holds a layer unique to this run, so no blob of the fixtures or of another run is touched).
+// Everything this file pushed, removed from the registry's storage at the end (blobs only
+// when no other repository links them).
 const pushed: (BuiltImage & { name: string })[] = [];
 function push(what: string, layers: Uint8Array[], tag = "latest"): BuiltImage & { ref: string; name: string } {
   const name = uniqueRepo(what);
@@ -36,15 +31,8 @@ const servers: { stop(force?: boolean): void }[] = [];
 
 afterAll(() => {
   for (const s of servers) s.stop(true);
-  for (const b of boxes) b.cleanup();
   for (const p of outsidePaths) rmSync(p, { recursive: true, force: true });
-  const v2 = join(STORAGE, "docker/registry/v2");
-  for (const img of pushed) {
-    rmSync(join(v2, "repositories", img.name), { recursive: true, force: true });
-    for (const d of [img.manifest.digest, img.config.digest, ...img.layers.map((l) => l.digest)]) {
-      rmSync(join(registryBlobPath(STORAGE, d), ".."), { recursive: true, force: true });
-    }
-  }
+  deleteFromRegistry(STORAGE, pushed.map((img) => ({ name: img.name, digests: [img.manifest.digest, img.config.digest, ...img.layers.map((l) => l.digest)] })));
 });
 
 const errorLines = (r: Result) => r.stderr.split("\n").filter((l) => l.startsWith("Error"));
