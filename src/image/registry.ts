@@ -201,7 +201,12 @@ export class Registry {
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
     log("debug", `registry ${this.registry}: token for ${scope || "(no scope)"} from ${u.origin}${u.pathname}`);
-    const res = await this.send(u.toString(), { method: "GET", headers });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.send(u.toString(), { method: "GET", headers });
+    } catch (e: any) {
+      throw new RegistryError(`registry ${this.registry}: token server ${u.host}: ${String(e?.message ?? e).replace(`${this.registry}: `, "")}`, undefined, e?.code);
+    }
     if (res.statusCode !== 200) {
       const { text } = await registryErrorText(res.body);
       const why =
@@ -210,7 +215,8 @@ export class Registry {
             ? "invalid username or password"
             : "authentication required"
           : `token server answered HTTP ${res.statusCode}`;
-      throw new RegistryError(`registry ${this.registry}: ${why}${text ? ` (${text})` : ""}`, res.statusCode);
+      const more = text && !text.toLowerCase().includes(why) ? ` (${text})` : "";
+      throw new RegistryError(`registry ${this.registry}: ${why}${more}`, res.statusCode);
     }
     let j: any;
     try {

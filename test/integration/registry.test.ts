@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, type Result } from "../helpers/tspod.ts";
+import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, sandboxes, type Result } from "../helpers/tspod.ts";
 import { pushBigImage, startEnvTokenServer, startProxy, type BigImage, type TokenServer } from "../helpers/registry-fakes.ts";
 
 const TLS = ENV.TLS_REGISTRY;
@@ -15,13 +15,7 @@ const NOTLS = "--tls-verify=false";
 const digests = fixtureDigests();
 const port = (hostPort: string) => Number(hostPort.split(":")[1]);
 
-const boxes: Sandbox[] = [];
-const box = (m: "root" | "rootless") => {
-  const b = new Sandbox(m);
-  boxes.push(b);
-  return b;
-};
-afterAll(() => boxes.forEach((b) => b.cleanup()));
+const box = sandboxes();
 
 /** The Error lines of a failed command; exactly one is expected. */
 function errorLines(r: Result): string[] {
@@ -131,6 +125,24 @@ describe("HTTP client", () => {
       else process.env.TSPOD_CERTS_DIR = saved;
       await http.closeAgents();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("registry client in-process", () => {
+  test("requests in parallel for one scope share one token request", async () => {
+    const ts = startEnvTokenServer();
+    const { Registry } = await import("../../src/image/registry.ts");
+    const http = await import("../../src/image/http.ts");
+    try {
+      const reg = new Registry(TOKEN, { tlsVerify: false });
+      await reg.ping();
+      const got = await Promise.all([1, 2, 3, 4].map(() => reg.getManifest("busybox", "latest")));
+      expect(got.every((m) => m.digest === digests.busybox)).toBe(true);
+      expect(ts.count("repository:busybox:pull")).toBe(1);
+    } finally {
+      ts.stop();
+      await http.closeAgents();
     }
   });
 });
