@@ -3,7 +3,10 @@
 // blobs with redirects, retries with backoff, resumable blob streams.
 import { agentFor, undici, type Dispatcher } from "./http.ts";
 import { TspodError } from "../errors.ts";
-import { log } from "../context.ts";
+import { ctx, log } from "../context.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../storage/atomic.ts";
 
 export interface Credentials {
   username: string;
@@ -117,6 +120,7 @@ function backoff(attempt: number, retryAfter?: string): number {
 export class Registry {
   readonly host: string;
   private base?: string;
+  private fromCache = false;
   private readonly tlsVerify: boolean;
   private readonly creds?: Credentials;
   private challenge?: Challenge;
@@ -129,9 +133,57 @@ export class Registry {
     this.creds = opts.creds;
   }
 
-  /** GET /v2/: picks https or (insecure only) http, and learns how to authenticate. */
+  /**
+   * How a registry was reached (scheme, auth challenge) is remembered in the
+   * runtime dir, so later pulls skip the /v2/ ping and the https attempt on a
+   * plain-HTTP registry. A failed request on a remembered base pings afresh.
+   */
+  private cacheKey(): string {
+    return `${this.host}|${this.tlsVerify}`;
+  }
+  private static cachePath(): string {
+    return join(ctx().runroot, "registries.json");
+  }
+  private static readCache(): Record<string, { base: string; challenge?: Challenge }> {
+    try {
+      return JSON.parse(readFileSync(Registry.cachePath(), "utf8"));
+    } catch {
+      return {};
+    }
+  }
+  private remember(): void {
+    try {
+      const c = Registry.readCache();
+      c[this.cacheKey()] = { base: this.base!, challenge: this.challenge };
+      writeFileAtomic(Registry.cachePath(), JSON.stringify(c), 0o600, false);
+    } catch {}
+  }
+  private forget(): void {
+    this.base = undefined;
+    this.challenge = undefined;
+    this.fromCache = false;
+    try {
+      const c = Registry.readCache();
+      delete c[this.cacheKey()];
+      writeFileAtomic(Registry.cachePath(), JSON.stringify(c), 0o600, false);
+    } catch {}
+  }
+
   async ping(): Promise<void> {
     if (this.base) return;
+    const cached = Registry.readCache()[this.cacheKey()];
+    if (cached?.base) {
+      this.base = cached.base;
+      this.challenge = cached.challenge;
+      this.fromCache = true;
+      return;
+    }
+    await this.probe();
+    this.remember();
+  }
+
+  /** GET /v2/: picks https or (insecure only) http, and learns how to authenticate. */
+  private async probe(): Promise<void> {
     const schemes = this.tlsVerify ? ["https"] : ["https", "http"];
     let lastErr: unknown;
     for (const scheme of schemes) {
@@ -269,7 +321,17 @@ export class Registry {
     const auth = await this.authorization(opts.scope);
     if (auth) headers.authorization = auth;
     let url = `${this.base}${path}`;
-    let res = await this.send(url, { method, headers });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.send(url, { method, headers });
+    } catch (e) {
+      if (!this.fromCache) throw e;
+      // the remembered way to this registry no longer works: ping afresh, once
+      this.forget();
+      await this.ping();
+      url = `${this.base}${path}`;
+      res = await this.send(url, { method, headers });
+    }
     if (res.statusCode === 401) {
       // Retry once where that can help: nothing was sent (the challenge is new to
       // us), or a Bearer token from before this request (it may have expired).
