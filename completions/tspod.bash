@@ -7,12 +7,13 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause ps pull rename restart rm rmi run start stop tag top unpause untag version wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stop tag top unpause untag version wait" -- "$cur"))
     return
   fi
   case "$cmd" in
     container) subs="exists prune" ;;
     image) subs="exists inspect prune pull" ;;
+    pod) subs="create exists inspect ps rm start stop" ;;
   esac
   if [[ -n $subs && -z $sub ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
@@ -23,7 +24,7 @@ _tspod() {
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
-    "create") flags="--cpus --entrypoint --env --env-file --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pull --quiet-pull --read-only --rm --root --runroot --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -e -h -i -l -m -q -t -u -v -w" ;;
+    "create") flags="--cpus --entrypoint --env --env-file --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --rm --root --runroot --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
     "exec") flags="--detach --env --env-file --interactive --log-level --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
     "help") flags="" ;;
     "history") flags="--format --human --log-level --no-trunc --quiet --root --runroot --storage-driver -H -q" ;;
@@ -39,13 +40,21 @@ _tspod() {
     "logout") flags="--all --authfile --log-level --root --runroot --storage-driver -a" ;;
     "logs") flags="--follow --log-level --root --runroot --since --storage-driver --tail --timestamps --until -f -n -t" ;;
     "pause") flags="--log-level --root --runroot --storage-driver" ;;
+    "pod create") flags="--hostname --label --log-level --name --network --publish --root --runroot --storage-driver -l -n -p" ;;
+    "pod exists") flags="--log-level --root --runroot --storage-driver" ;;
+    "pod inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
+    "pod ps") flags="--format --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -q" ;;
+    "pod rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
+    "pod start") flags="--log-level --root --runroot --storage-driver" ;;
+    "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
+    "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
     "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -a -f -l -n -q" ;;
     "pull") flags="--creds --log-level --platform --quiet --root --runroot --storage-driver --tls-verify -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
     "rmi") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
-    "run") flags="--cpus --detach --detach-keys --entrypoint --env --env-file --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pull --quiet-pull --read-only --rm --root --runroot --sig-proxy --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -d -e -h -i -l -m -q -t -u -v -w" ;;
+    "run") flags="--cpus --detach --detach-keys --entrypoint --env --env-file --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --rm --root --runroot --sig-proxy --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;
     "tag") flags="--log-level --root --runroot --storage-driver" ;;

@@ -29,6 +29,8 @@ struct start_error {
 };
 
 int g_errfd = -1;
+int ctr_keep_ns, ctr_netns_fd = -1, ctr_userns_fd = -1;
+void (*ctr_after_clone)(pid_t pid);
 
 /* Report a failed step to the parent and exit. */
 __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, ...) {
@@ -398,6 +400,25 @@ __attribute__((noreturn)) static void run_init(pid_t child) {
   }
 }
 
+/* ---- pause=1: a pod's infra process holds the namespaces and waits ---- */
+
+static void on_pause_signal(int sig) {
+  (void)sig;
+  _exit(0);
+}
+
+__attribute__((noreturn)) static void pause_forever(void) {
+  close(g_errfd); /* EOF: "started" for the monitor */
+  g_errfd = -1;
+  prctl(PR_SET_NAME, "tspod-pause", 0, 0, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_pause_signal;
+  const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+  for (;;) pause();
+}
+
 /* Loopback is up in every new network namespace. */
 static void loopback_up(void) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -460,11 +481,6 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
       fail("sysctl %s", s->sysctls[i]);
     }
   }
-  if (s->netns) {
-    int nfd = open(s->netns, O_RDONLY | O_CLOEXEC);
-    if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) fail("join network namespace %s", s->netns);
-    close(nfd);
-  }
   if (s->rootfs) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make mounts private");
     mount_rootfs(s, a->rootless);
@@ -524,6 +540,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (n != 1) _exit(125); /* the monitor went away before start */
     close(a->start_fd);
   }
+  if (s->pause) pause_forever();
   if (s->init) {
     pid_t p = fork();
     if (p < 0) fail("fork the init's child");
@@ -536,6 +553,74 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   }
   execvp(s->args[0], s->args);
   fail("exec %s", s->args[0]);
+}
+
+/*
+ * Joining another container's network namespace (container:ID, pods): an
+ * intermediate process enters the namespaces to join (rootless: that
+ * container's user namespace first, which owns its network namespace and in
+ * which our user has every capability), then clones the container's process
+ * into the new ones and exits. The process is reparented to the caller, a
+ * subreaper. Returns its pid, or -1 with err filled.
+ */
+static pid_t spawn_joined(const struct spec *s, unsigned long flags, struct child_args *a, int sync_parent, int err_read,
+                          char *err, size_t errlen) {
+  int pp[2];
+  if (pipe2(pp, O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  pid_t mid = fork();
+  if (mid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close(pp[0]), close(pp[1]);
+    return -1;
+  }
+  if (mid == 0) {
+    close(pp[0]);
+    close(sync_parent);
+    close(err_read);
+    g_errfd = a->err_fd;
+    if (s->userns) {
+      int fd = open(s->userns, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWUSER) < 0) fail("join user namespace %s", s->userns);
+      close(fd);
+    }
+    if (s->netns) {
+      int fd = open(s->netns, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) fail("join network namespace %s", s->netns);
+      close(fd);
+    }
+    unsigned long f = flags & ~(unsigned long)(CLONE_NEWUSER | CLONE_NEWNET);
+    pid_t pid = (pid_t)syscall(SYS_clone, f, NULL, NULL, NULL, NULL);
+    if (pid < 0) fail("clone (namespaces 0x%lx)", f);
+    if (pid == 0) {
+      close(pp[1]);
+      child_main(a);
+    }
+    write_all(pp[1], &pid, sizeof pid);
+    _exit(0);
+  }
+  close(pp[1]);
+  pid_t pid = -1;
+  ssize_t n;
+  do n = read(pp[0], &pid, sizeof pid);
+  while (n < 0 && errno == EINTR);
+  close(pp[0]);
+  int st;
+  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {}
+  if (n != (ssize_t)sizeof pid || pid <= 0) {
+    /* the intermediate failed: its reason is in the error pipe (our write end is still open: close it first) */
+    close(a->err_fd);
+    a->err_fd = -1;
+    char msg[900] = "";
+    int e = ctr_read_start_error(err_read, msg, sizeof msg);
+    snprintf(err, errlen, "%s", msg[0] ? msg : "joining the namespaces failed");
+    errno = e ? e : EIO;
+    return -1;
+  }
+  return pid;
 }
 
 pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd, int start_fd, int *exec_err_fd, char *err, size_t errlen) {
@@ -556,20 +641,40 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
   struct child_args a = {s, sync[1], start_fd, errp[1], {stdin_fd, stdout_fd, stderr_fd}, rootless, 0};
   /* gid 5 (tty) exists in the container when the gid map covers it */
   a.gid5_mapped = !s->ns_user || (s->gidmap && strchr(s->gidmap, ','));
-  pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
-  if (pid < 0) {
-    snprintf(err, errlen, "clone (namespaces 0x%lx): %s", flags, strerror(errno));
-    close(sync[0]), close(sync[1]), close(errp[0]), close(errp[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    close(sync[0]);
-    close(errp[0]);
-    child_main(&a);
+  pid_t pid;
+  if (s->userns || s->netns) {
+    pid = spawn_joined(s, flags, &a, sync[0], errp[0], err, errlen);
+    if (pid < 0) {
+      int e = errno;
+      close(sync[0]), close(sync[1]), close(errp[0]); /* errp[1] is closed already */
+      errno = e;
+      return -1;
+    }
+  } else {
+    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid < 0) {
+      snprintf(err, errlen, "clone (namespaces 0x%lx): %s", flags, strerror(errno));
+      close(sync[0]), close(sync[1]), close(errp[0]), close(errp[1]);
+      return -1;
+    }
+    if (pid == 0) {
+      close(sync[0]);
+      close(errp[0]);
+      child_main(&a);
+    }
   }
   close(sync[1]);
   close(errp[1]);
-  if (s->ns_user) {
+  if (ctr_keep_ns) {
+    /* the process waits for us (rootless: its id map) or is root's: it still is dumpable */
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+    ctr_netns_fd = open(p, O_RDONLY | O_CLOEXEC);
+    snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
+    ctr_userns_fd = open(p, O_RDONLY | O_CLOEXEC);
+  }
+  if (ctr_after_clone) ctr_after_clone(pid);
+  if (s->ns_user && !s->userns) {
     int r;
     if (s->uidmap && s->gidmap) {
       r = run_idmap_tool("newuidmap", pid, s->uidmap, err, errlen);

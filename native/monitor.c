@@ -2,7 +2,8 @@
  * tspod-rt monitor: one small process per container, like conmon.
  *
  *   tspod-rt monitor --spec SPECFILE --dir CTRDIR --sock SOCKPATH --log LOGPATH
- *                    [--tty] [--stdin] [--start-now] [--stall-ms N] [--exit-cmd ARG...]
+ *                    [--tty] [--stdin] [--start-now] [--stall-ms N] [--join-pid PID]
+ *                    [--exit-cmd ARG...]
  *
  * The invoked process forks; the child calls setsid() and forks the monitor,
  * then exits. The invoker waits on a readiness pipe, prints one JSON line
@@ -14,6 +15,17 @@
  * format, serves attach clients on SOCKPATH, keeps the container behind a
  * start gate until START (or --start-now), records CTRDIR/exit.json, runs
  * --exit-cmd and exits. Everything is static buffers: no allocation.
+ *
+ * Network (see net.c): with net.helper in the spec, the monitor checks the
+ * published host ports are free, starts pasta (right after the clone) or
+ * slirp4netns (once the id map is written) for the new network namespace,
+ * and opens the start gate only when both START and the network are there.
+ * It kills the helper when the container ends, and with published ports waits
+ * for it before it records the exit, so the ports are free once exit.json says
+ * the container exited. A port in use or a helper that fails is a start error
+ * (stage "network", exit 125) with nothing left running. --join-pid PID: the
+ * spec's netns=join (and, rootless, the user namespace) are PID's
+ * (container:ID, pod members).
  *
  * Attach frames, both ways: 1 byte type, 4 bytes big-endian length, payload.
  *   client -> monitor: 'i' stdin bytes, 'e' stdin EOF, 'r' resize (rows u16, cols u16),
@@ -62,10 +74,11 @@ static struct {
   const char *spec, *dir, *sock, *log;
   int tty, stdin_open, start_now;
   long stall_ms;
+  long join_pid;
   char **exit_cmd;
 } O;
 
-static char p_spec[4096], p_dir[4096], p_sock[4096], p_log[4096];
+static char p_spec[4096], p_dir[4096], p_sock[4096], p_log[4096], p_netns[64], p_userns[64];
 static struct spec g_spec;
 
 static int g_dirfd = -1;
@@ -87,6 +100,10 @@ static int g_start_errno;              /* != 0 once the start failed */
 static char g_start_msg[512];
 static int g_spawn_failed;             /* ctr_spawn itself failed: exit.json says 125 */
 static int g_ready_pending;            /* --start-now: report after the exec result */
+static int g_start_wanted;             /* START came (or --start-now): open the gate once the network is ready */
+static int g_netlog = -1;              /* CTRDIR/net.log: the network helper's messages */
+static int g_net_errno;                /* launching the helper failed */
+static char g_net_err[1024];
 
 struct stream {
   int fd;
@@ -402,6 +419,40 @@ static void open_gate(void) {
   g_gate = -1;
 }
 
+/* START (or --start-now): the gate opens once the network is ready too. */
+static void start_requested(void) {
+  g_start_wanted = 1;
+  if (net_state() == NET_NONE || net_state() == NET_READY) open_gate();
+}
+
+static void send_error_frame(struct client *c);
+
+/* The network helper failed after the container was created: it goes, the reason is its start error. */
+static void network_failed(int e, const char *msg) {
+  if (!e || e == ENOENT || e == EACCES || e == EPERM || e == ENOEXEC) e = EIO; /* exit 125, not 126/127 */
+  g_start_errno = e;
+  if (snprintf(g_start_msg, sizeof g_start_msg, "%s", msg) < 0) g_start_msg[0] = 0;
+  mlog("network: %s", msg);
+  if (g_gate >= 0) close(g_gate);
+  g_gate = -1;
+  if (g_ctr > 0 && !g_exited) kill(g_ctr, SIGKILL);
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (g_cl[i].fd >= 0) send_error_frame(&g_cl[i]);
+  if (g_ready_pending) report_error("network", e, msg);
+  g_ready_pending = 0;
+}
+
+static void network_event(pid_t p, int status) {
+  char err[1024];
+  int r = net_event(p, status, err, sizeof err);
+  if (r > 0) {
+    mlog("network helper %s ready", g_spec.net_helper);
+    if (g_start_wanted) open_gate();
+  } else if (r < 0) {
+    network_failed(errno, err);
+  }
+}
+
 static void stdin_close(void) {
   if (g_stdin >= 0 && g_stdin != g_master) close(g_stdin);
   g_stdin = -1;
@@ -412,7 +463,7 @@ static void stdin_close(void) {
 static int client_frame(struct client *c, unsigned char type, const unsigned char *p, size_t len) {
   switch (type) {
   case 's':
-    open_gate();
+    start_requested();
     break;
   case 'e':
     if (!O.tty) stdin_close();
@@ -525,6 +576,8 @@ static void reap(void) {
     pid_t p = waitpid(-1, &st, WNOHANG);
     if (p < 0 && errno == EINTR) continue;
     if (p <= 0) return;
+    if (net_state() == NET_STARTING) network_event(p, st);
+    if (net_reaped(p)) mlog("network helper %d exited (status 0x%x)", (int)p, st);
     if (p == g_ctr && !g_exited) {
       g_exited = 1;
       g_status = st;
@@ -556,6 +609,9 @@ static void exec_result(void) {
 }
 
 static void finalize(void) {
+  /* published ports are free before anyone reads exit.json; without any, the
+     helper dies in the background (the monitor reaps it before it exits) */
+  net_stop(g_spec.nnet_ports > 0);
   if (g_execerr >= 0) {
     struct pollfd p = {g_execerr, POLLIN, 0};
     if (poll(&p, 1, 100) > 0) exec_result();
@@ -619,7 +675,7 @@ static void read_output(struct stream *s) {
   fanout(s->type, (size_t)n);
 }
 
-enum { K_SIG, K_LISTEN, K_EXECERR, K_OUT0, K_OUT1, K_STDIN, K_CLIENT };
+enum { K_SIG, K_LISTEN, K_EXECERR, K_NET, K_OUT0, K_OUT1, K_STDIN, K_CLIENT };
 
 static void loop(void) {
   struct pollfd pf[8 + MAX_CLIENTS];
@@ -647,7 +703,9 @@ static void loop(void) {
     if (g_final) {
       int nc = 0;
       for (int i = 0; i < MAX_CLIENTS; i++) nc += g_cl[i].fd >= 0;
-      if (nc == 0 || now >= g_linger_until) break;
+      /* a start that failed before the attached CLI connected: give it the time to hear why */
+      int owed = g_start_errno && !g_start_wanted && !O.start_now;
+      if ((nc == 0 && !owed) || now >= g_linger_until) break;
     }
 
     int n = 0;
@@ -655,6 +713,8 @@ static void loop(void) {
     pf[n] = (struct pollfd){g_sigpipe[0], POLLIN, 0}, kind[n++] = K_SIG;
     if (g_listen >= 0) pf[n] = (struct pollfd){g_listen, POLLIN, 0}, kind[n++] = K_LISTEN;
     if (g_execerr >= 0) pf[n] = (struct pollfd){g_execerr, POLLIN, 0}, kind[n++] = K_EXECERR;
+    if (net_poll_fd() >= 0) pf[n] = (struct pollfd){net_poll_fd(), POLLIN, 0}, kind[n++] = K_NET;
+    if (net_deadline() >= 0 && (deadline < 0 || net_deadline() < deadline)) deadline = net_deadline();
     if (!paused && !g_final) {
       if (g_out[0].fd >= 0) pf[n] = (struct pollfd){g_out[0].fd, POLLIN, 0}, kind[n++] = K_OUT0;
       if (g_out[1].fd >= 0) pf[n] = (struct pollfd){g_out[1].fd, POLLIN, 0}, kind[n++] = K_OUT1;
@@ -686,6 +746,7 @@ static void loop(void) {
       sleep(1);
       continue;
     }
+    if (net_deadline() >= 0 && now_ms() >= net_deadline()) network_event(-1, 0);
     int stdin_ready = 0;
     for (int j = 0; j < n; j++) {
       short re = pf[j].revents;
@@ -702,6 +763,9 @@ static void loop(void) {
         break;
       case K_EXECERR:
         if (g_execerr >= 0) exec_result();
+        break;
+      case K_NET:
+        if (net_state() == NET_STARTING) network_event(0, 0);
         break;
       case K_OUT0:
       case K_OUT1: {
@@ -793,6 +857,40 @@ fail:
   snprintf(err, errlen, "open pty: %s", strerror(errno));
   if (m >= 0) close(m);
   return -1;
+}
+
+static void close_ns_fds(void) {
+  if (ctr_netns_fd >= 0) close(ctr_netns_fd);
+  if (ctr_userns_fd >= 0) close(ctr_userns_fd);
+  ctr_netns_fd = ctr_userns_fd = -1;
+}
+
+static void launch_network(pid_t pid) {
+  if (net_launch(&g_spec, pid, ctr_netns_fd, ctr_userns_fd, g_netlog >= 0 ? g_netlog : 2, g_net_err, sizeof g_net_err) < 0)
+    g_net_errno = errno ? errno : EIO;
+}
+
+/* ctr_spawn's hook: pasta needs no id map, so it starts while newuidmap runs. */
+static void launch_network_early(pid_t pid) {
+  if (!strcmp(g_spec.net_helper, "pasta")) launch_network(pid);
+}
+
+/* Before the container ran: record the failure, run the cleanup, then tell the CLI. */
+__attribute__((noreturn)) static void fail_before_start(const char *stage, int e, const char *msg) {
+  if (!e || e == ENOENT || e == EACCES || e == EPERM || e == ENOEXEC) e = EIO;
+  g_start_errno = e;
+  if (snprintf(g_start_msg, sizeof g_start_msg, "%s", msg) < 0) g_start_msg[0] = 0;
+  g_exited = 1;
+  clock_gettime(CLOCK_REALTIME, &g_exit_ts);
+  g_spawn_failed = 1;
+  if (g_gate >= 0) close(g_gate);
+  g_gate = -1;
+  finalize();
+  close(g_listen);
+  unlink(O.sock);
+  run_exit_cmd();
+  report_error(stage, e, msg);
+  _exit(0);
 }
 
 /* The monitor proper (the grandchild). Never returns. */
@@ -887,6 +985,13 @@ static void monitor_main(void) {
   if (pipe2(gate, O_CLOEXEC) < 0) goto pipe_fail;
   g_gate = gate[1];
 
+  if (g_spec.net_helper) {
+    /* a port in use: say so before anything is started */
+    if (net_check_ports(&g_spec, err, sizeof err) < 0) fail_before_start("network", errno, err);
+    g_netlog = openat(g_dirfd, "net.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    ctr_keep_ns = 1;
+    ctr_after_clone = launch_network_early;
+  }
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
   close(gate[0]);
@@ -912,13 +1017,25 @@ static void monitor_main(void) {
     _exit(0);
   }
   mlog("container %d created", (int)g_ctr);
+  if (g_spec.net_helper) {
+    if (net_state() == NET_NONE) launch_network(g_ctr); /* slirp4netns: now that the id map is written */
+    close_ns_fds();
+    if (net_state() == NET_FAILED) {
+      /* Nothing may stay behind: the container goes, its exit is recorded and
+         the cleanup runs before the CLI hears why. */
+      kill(g_ctr, SIGKILL);
+      while (waitpid(g_ctr, NULL, 0) < 0 && errno == EINTR) {}
+      fail_before_start("network", g_net_errno, g_net_err);
+    }
+  }
   if (O.start_now) {
     g_ready_pending = 1;  /* reported once the exec result is known */
-    open_gate();
+    start_requested();
   } else {
     report_ready();
   }
   loop();
+  net_stop(1);
   close(g_listen);
   if (unlink(O.sock) < 0) mlog("unlink %s: %s", O.sock, strerror(errno));
   run_exit_cmd();
@@ -932,7 +1049,7 @@ pipe_fail:
 static int usage(const char *msg) {
   char m[512], line[700];
   snprintf(m, sizeof m, "monitor: %s (usage: tspod-rt monitor --spec FILE --dir DIR --sock PATH --log PATH "
-           "[--tty] [--stdin] [--start-now] [--stall-ms N] [--exit-cmd ARG...])", msg);
+           "[--tty] [--stdin] [--start-now] [--stall-ms N] [--join-pid PID] [--exit-cmd ARG...])", msg);
   char e[600];
   json_esc(e, sizeof e, m);
   snprintf(line, sizeof line, "{\"error\":%s,\"errno\":%d,\"stage\":\"args\"}\n", e, EINVAL);
@@ -978,6 +1095,10 @@ int cmd_monitor(int argc, char **argv) {
       if (i + 1 >= argc) return usage("missing value");
       O.stall_ms = strtol(argv[++i], NULL, 10);
       if (O.stall_ms < 0) O.stall_ms = 0;
+    } else if (!strcmp(a, "--join-pid")) {
+      if (i + 1 >= argc) return usage("missing value");
+      O.join_pid = strtol(argv[++i], NULL, 10);
+      if (O.join_pid <= 0) return usage("--join-pid needs a pid");
     } else if (!strcmp(a, "--tty")) O.tty = 1;
     else if (!strcmp(a, "--stdin")) O.stdin_open = 1;
     else if (!strcmp(a, "--start-now")) O.start_now = 1;
@@ -1007,6 +1128,19 @@ int cmd_monitor(int argc, char **argv) {
     return 125;
   }
   if (O.tty) g_spec.tty = 1;
+  if (g_spec.netns && !strcmp(g_spec.netns, "join")) {
+    if (!O.join_pid) return usage("the spec joins another container's network: --join-pid is required");
+    snprintf(p_netns, sizeof p_netns, "/proc/%ld/ns/net", O.join_pid);
+    g_spec.netns = p_netns;
+    if (g_spec.ns_user && !g_spec.userns) {
+      snprintf(p_userns, sizeof p_userns, "/proc/%ld/ns/user", O.join_pid);
+      g_spec.userns = p_userns;
+    }
+    if (access(p_netns, F_OK) < 0) {
+      printf("{\"error\":\"the container whose network this one joins is not running (pid %ld is gone)\",\"errno\":%d,\"stage\":\"network\"}\n", O.join_pid, ESRCH);
+      return 125;
+    }
+  }
 
   int rp[2];
   if (pipe2(rp, O_CLOEXEC) < 0) {

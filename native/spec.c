@@ -77,6 +77,13 @@ int spec_load(const char *path, struct spec *s) {
       else if (!strcmp(val, "cgroup")) s->ns_cgroup = 1;
       else return bad(path, "unknown namespace", val);
     } else if (!strcmp(key, "netns")) s->netns = val;
+    else if (!strcmp(key, "userns")) s->userns = val;
+    else if (!strcmp(key, "pause")) s->pause = !strcmp(val, "1");
+    else if (!strcmp(key, "net.helper")) s->net_helper = val;
+    else if (!strcmp(key, "net.arg")) PUSH(s->net_args, s->nnet_args, SPEC_MAX_LIST, val);
+    else if (!strcmp(key, "net.pidfile")) s->net_pidfile = val;
+    else if (!strcmp(key, "net.api")) s->net_api = val;
+    else if (!strcmp(key, "net.port")) PUSH(s->net_ports, s->nnet_ports, SPEC_MAX_LIST, val);
     else if (!strcmp(key, "uidmap")) s->uidmap = val;
     else if (!strcmp(key, "gidmap")) s->gidmap = val;
     else if (!strcmp(key, "rootfs")) s->rootfs = val;
@@ -116,5 +123,11 @@ int spec_load(const char *path, struct spec *s) {
   if (!s->nargs) return bad(path, "no arg= records (nothing to run)", NULL);
   s->args[s->nargs] = NULL;
   s->env[s->nenv] = NULL;
+  s->net_args[s->nnet_args] = NULL;
+  if (s->net_helper) {
+    if (strcmp(s->net_helper, "pasta") && strcmp(s->net_helper, "slirp4netns")) return bad(path, "unknown net.helper", s->net_helper);
+    if (!s->nnet_args) return bad(path, "net.helper without net.arg records", NULL);
+    if (!s->net_pidfile) return bad(path, "net.helper without net.pidfile", NULL);
+  }
   return 0;
 }

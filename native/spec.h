@@ -9,7 +9,10 @@
  *   groups=N,N,...       supplementary groups
  *   hostname=NAME        with ns uts
  *   ns=NAME              user mnt pid uts ipc net cgroup (repeat); absent = not created
- *   netns=PATH           join this network namespace instead of creating one
+ *   netns=PATH           join this network namespace instead of creating one; "join" = the one
+ *                        of the pid the monitor is given with --join-pid (container:ID, pods)
+ *   userns=PATH          join this user namespace instead of creating one (rootless joins of
+ *                        another container's network: its namespace belongs to that user namespace)
  *   uidmap=SPEC gidmap=SPEC   "ctr:host:count,..." through newuidmap/newgidmap;
  *                        absent with ns=user: single-id map of the caller
  *   rootfs=DIR           the merged mount point (overlay) or the root dir (vfs)
@@ -29,6 +32,17 @@
  *   oom_score_adj=N
  *   sysctl=KEY=VALUE     a namespaced sysctl (net.* with its own network namespace)
  *   cgroup=PATH          a cgroup.procs file the process is put in before it runs (repeat)
+ *   pause=1              nothing to exec: after the start gate the process waits for a signal
+ *                        (a pod's infra container, which only holds the namespaces)
+ * Network helper, started by the monitor once the network namespace exists and
+ * before the start gate opens (see net.c):
+ *   net.helper=pasta|slirp4netns
+ *   net.arg=ARG          the helper's argv, in order; "@PID@" becomes the container's pid,
+ *                        "@NETNS@" / "@USERNS@" a /proc/self/fd path to its network / user namespace
+ *   net.pidfile=PATH     the helper's pid is kept here (pasta writes it; it daemonizes)
+ *   net.api=PATH         slirp4netns's API socket: published ports are added through it
+ *   net.port=PROTO\tHOSTIP\tHOSTPORT\tCTRPORT\tCOUNT   a published range (HOSTIP empty = all);
+ *                        every host port is checked free before the helper starts
  */
 #ifndef TSPOD_SPEC_H
 #define TSPOD_SPEC_H
@@ -79,6 +93,14 @@ struct spec {
   const char *cgroups[16];
   int ncgroups;
   const char *chdir_layers; /* rootfs.lowerbase: lower dirs are relative to this (keeps mount options short) */
+  const char *userns;
+  int pause;
+  const char *net_helper;
+  char *net_args[SPEC_MAX_LIST + 1];
+  int nnet_args;
+  const char *net_pidfile, *net_api;
+  char *net_ports[SPEC_MAX_LIST];
+  int nnet_ports;
 };
 
 /* Read and check a spec file. On error prints one line and returns -1. */
@@ -107,5 +129,45 @@ void ctr_set_creds(const struct spec *s);
 /* Report a failed start step through g_errfd (errno + message) and _exit(125). */
 extern int g_errfd;
 __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, ...);
+
+/* ---- network helpers (net.c), run by the monitor ---- */
+
+/* ctr_spawn keeps open fds on the new process's network and user namespaces
+ * here when ctr_keep_ns is set (taken before the process can drop its
+ * credentials, so no ptrace permission is needed later), then calls
+ * ctr_after_clone (if set) before it writes the id map. */
+extern int ctr_keep_ns, ctr_netns_fd, ctr_userns_fd;
+extern void (*ctr_after_clone)(pid_t pid);
+
+/* ---- network helpers (net.c), run by the monitor ---- */
+
+enum { NET_NONE, NET_STARTING, NET_READY, NET_FAILED };
+
+/* Every published host port is free (bound once, then released). 0, or -1 with err. */
+int net_check_ports(const struct spec *s, char *err, size_t errlen);
+/*
+ * Start the spec's helper for ctr's network namespace (netns_fd/userns_fd:
+ * see ctr_keep_ns); its messages go to log_fd. Returns at once: readiness
+ * comes through net_event. 0, or -1 with errno and err.
+ */
+int net_launch(const struct spec *s, pid_t ctr, int netns_fd, int userns_fd, int log_fd, char *err, size_t errlen);
+int net_state(void);
+/* While starting: slirp4netns's ready pipe (poll for POLLIN), else -1. */
+int net_poll_fd(void);
+/* While starting: when it times out (CLOCK_MONOTONIC ms), else -1. */
+long long net_deadline(void);
+/*
+ * Advance the start: p > 0 a child that exited with status, p == 0 the ready
+ * fd is readable, p < 0 time passed. 1 when the network just became ready
+ * (ports added), -1 when the start just failed (err, errno; nothing left
+ * running), 0 otherwise.
+ */
+int net_event(pid_t p, int status, char *err, size_t errlen);
+/* Kill the helper; with wait, also wait until it is gone (its ports are free
+   then). Its death can take tens of ms (the kernel removes the namespace's tap
+   device), so without published ports the monitor does not wait for it. */
+void net_stop(int wait);
+/* From the monitor's reaper: 1 when p was the helper (it died on its own). */
+int net_reaped(pid_t p);
 
 #endif

@@ -1,5 +1,6 @@
-// tspod entry point. Kept tiny: `--version` answers without loading oclif,
-// everything else loads the CLI lazily so start-up stays fast.
+// tspod entry point. Kept tiny: `--version` answers without loading oclif; the
+// hot commands take the lean path (cli/fast.ts) when their arguments parse
+// cleanly; everything else, help and parse errors go through oclif, loaded lazily.
 import pjson from "../package.json" with { type: "json" };
 import { takeLeadingGlobals } from "./cli/argv.ts";
 
@@ -7,6 +8,9 @@ const argv = takeLeadingGlobals(process.argv.slice(2));
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
   process.stdout.write(`tspod version ${pjson.version}\n`);
 } else {
-  const { runCli } = await import("./cli/oclif.ts");
-  await runCli(argv);
+  const { tryFast } = await import("./cli/fast.ts");
+  if (!(await tryFast(argv))) {
+    const { runCli } = await import("./cli/oclif.ts");
+    await runCli(argv);
+  }
 }

@@ -16,6 +16,8 @@ import Inspect from "./inspect.ts";
 import Login from "./login.ts";
 import Logout from "./logout.ts";
 import Logs from "./logs.ts";
+import { PodCreate, PodExists, PodInspect, PodPs, PodRm, PodStart, PodStop } from "./pod.ts";
+import Port from "./port.ts";
 import Ps from "./ps.ts";
 import Pull from "./pull.ts";
 import Rmi from "./rmi.ts";
@@ -47,6 +49,14 @@ export const COMMANDS = {
   logout: Logout,
   logs: Logs,
   pause: Pause,
+  "pod:create": PodCreate,
+  "pod:exists": PodExists,
+  "pod:inspect": PodInspect,
+  "pod:ps": PodPs,
+  "pod:rm": PodRm,
+  "pod:start": PodStart,
+  "pod:stop": PodStop,
+  port: Port,
   ps: Ps,
   pull: Pull,
   rename: Rename,

@@ -3,30 +3,14 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { TspodError, UsageError } from "../errors.ts";
+import { each } from "./each.ts";
+import { oclifCommand } from "./oclif-flags.ts";
+import rmImpl from "./impl/rm.ts";
+import cleanupImpl from "./impl/cleanup.ts";
 
 async function lifecycle(ctx: any) {
   const { Lifecycle } = await import("../container/lifecycle.ts");
   return new Lifecycle(ctx);
-}
-
-/** Run fn for every named container; report each failure on stderr; exit 125 if any failed. */
-async function each(cmd: BaseCommand, names: string[], fn: (name: string) => Promise<string | void>): Promise<void> {
-  if (!names.length) throw new UsageError("at least one container name or ID is required");
-  const errors: string[] = [];
-  for (const n of names) {
-    try {
-      const out = await fn(n);
-      if (out !== undefined) process.stdout.write(out + "\n");
-    } catch (e: any) {
-      errors.push(e.message);
-    }
-  }
-  if (errors.length === 1) throw new TspodError(errors[0]);
-  if (errors.length) {
-    for (const e of errors.slice(0, -1)) process.stderr.write(`Error: ${e}\n`);
-    throw new TspodError(errors[errors.length - 1]);
-  }
-  void cmd;
 }
 
 export class Start extends BaseCommand {
@@ -51,7 +35,7 @@ export class Start extends BaseCommand {
       if (end.kind === "exit" && end.code !== 0) this.exit(end.code);
       return;
     }
-    await each(this, argv as string[], async (n) => {
+    await each(argv as string[], async (n) => {
       const c = lc.store.lookup(n);
       if (c.state.status === "running") return n;
       await lc.start(c, { attach: false, stdin: c.config.interactive });
@@ -74,7 +58,7 @@ export class Stop extends BaseCommand {
     const lc = await lifecycle(this.context);
     const names = flags.all ? lc.store.list().filter((c) => c.state.status === "running").map((c) => c.config.id) : (argv as string[]);
     if (flags.all && !names.length) return;
-    await each(this, names, async (n) => {
+    await each(names, async (n) => {
       await lc.stop(lc.store.lookup(n), flags.time);
       return flags.all ? n.slice(0, 12) : n;
     });
@@ -92,45 +76,19 @@ export class Kill extends BaseCommand {
     const lc = await lifecycle(this.context);
     const { parseSignal } = await import("../container/lifecycle.ts");
     const sig = parseSignal(flags.signal);
-    await each(this, argv as string[], async (n) => {
+    await each(argv as string[], async (n) => {
       lc.kill(lc.store.lookup(n), sig);
       return n;
     });
   }
 }
 
-export class Rm extends BaseCommand {
-  static override description = "Remove containers";
-  static override aliases = ["container:rm"];
-  static override strict = false;
-  static override args = { container: Args.string({ required: false }) };
-  static override flags = {
-    force: Flags.boolean({ char: "f", description: "kill running containers first" }),
-    all: Flags.boolean({ char: "a", description: "remove all containers" }),
-  };
-  async run() {
-    const { flags, argv } = await this.setup(Rm);
-    const lc = await lifecycle(this.context);
-    const names = flags.all ? lc.store.list().map((c) => c.config.id) : (argv as string[]);
-    if (flags.all && !names.length) return;
-    if (flags.force) {
-      // kill everything first so the waits overlap
-      for (const n of names) {
-        const c = lc.store.find(n);
-        if (c && (c.state.status === "running" || c.state.status === "paused")) {
-          try {
-            process.kill(c.state.pid, "SIGKILL");
-          } catch {}
-        }
-      }
-    }
-    await each(this, names, async (n) => {
-      const c = lc.store.lookup(n);
-      await lc.remove(c, flags.force);
-      return flags.all ? c.config.id : n;
-    });
-  }
-}
+export const Rm = oclifCommand(rmImpl, {
+  description: "Remove containers",
+  aliases: ["container:rm"],
+  strict: false,
+  args: [{ name: "container" }],
+});
 
 export class Wait extends BaseCommand {
   static override description = "Wait for containers to exit and print their exit codes";
@@ -140,7 +98,7 @@ export class Wait extends BaseCommand {
   async run() {
     const { argv } = await this.setup(Wait);
     const lc = await lifecycle(this.context);
-    await each(this, argv as string[], async (n) => String(await lc.wait(lc.store.lookup(n).config.id)));
+    await each(argv as string[], async (n) => String(await lc.wait(lc.store.lookup(n).config.id)));
   }
 }
 
@@ -153,7 +111,7 @@ export class Restart extends BaseCommand {
   async run() {
     const { flags, argv } = await this.setup(Restart);
     const lc = await lifecycle(this.context);
-    await each(this, argv as string[], async (n) => {
+    await each(argv as string[], async (n) => {
       const c = lc.store.lookup(n);
       await lc.stop(c, flags.time);
       await lc.start(lc.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
@@ -185,7 +143,7 @@ export class Pause extends BaseCommand {
   async run() {
     const { argv } = await this.setup(Pause);
     const lc = await lifecycle(this.context);
-    await each(this, argv as string[], async (n) => {
+    await each(argv as string[], async (n) => {
       await lc.pause(lc.store.lookup(n));
       return n;
     });
@@ -200,7 +158,7 @@ export class Unpause extends BaseCommand {
   async run() {
     const { argv } = await this.setup(Unpause);
     const lc = await lifecycle(this.context);
-    await each(this, argv as string[], async (n) => {
+    await each(argv as string[], async (n) => {
       await lc.unpause(lc.store.lookup(n));
       return n;
     });
@@ -232,12 +190,8 @@ export class ContainerPrune extends BaseCommand {
   }
 }
 
-export class ContainerCleanup extends BaseCommand {
-  static override description = "Clean up after a container's exit (run by its monitor)";
-  static override hidden = true;
-  static override args = { container: Args.string({ required: true }) };
-  async run() {
-    const { args } = await this.setup(ContainerCleanup);
-    (await lifecycle(this.context)).cleanup(args.container);
-  }
-}
+export const ContainerCleanup = oclifCommand(cleanupImpl, {
+  description: "Clean up after a container's exit (run by its monitor)",
+  hidden: true,
+  args: [{ name: "container", required: true }],
+});

@@ -1,76 +1,8 @@
-import { Flags } from "@oclif/core";
-import { BaseCommand } from "./base.ts";
-import { formatList, alignColumns } from "./format.ts";
-import { UsageError } from "../errors.ts";
+import impl from "./impl/images.ts";
+import { oclifCommand } from "./oclif-flags.ts";
 
-export default class ImagesCmd extends BaseCommand {
-  static override description = "List images in local storage";
-  static override aliases = ["image:ls", "image:list"];
-  static override examples = ["tspod images", "tspod images -q", "tspod images --filter dangling=true", "tspod images --format '{{.Repository}}:{{.Tag}}'"];
-  static override flags = {
-    all: Flags.boolean({ char: "a", description: "show all images (tspod keeps no intermediate images, so the same list)" }),
-    quiet: Flags.boolean({ char: "q", description: "print only image IDs" }),
-    digests: Flags.boolean({ description: "show digests" }),
-    "no-trunc": Flags.boolean({ description: "do not truncate IDs" }),
-    noheading: Flags.boolean({ char: "n", description: "do not print the header" }),
-    format: Flags.string({ description: "json or a Go template" }),
-    filter: Flags.string({ char: "f", multiple: true, multipleNonGreedy: true, description: "dangling=true|false, reference=PATTERN" }),
-  };
-
-  async run(): Promise<void> {
-    const { flags } = await this.setup(ImagesCmd);
-    const { Images, since, humanSize, splitName } = await import("../image/images.ts");
-    const images = new Images(this.context);
-    let list = images.list();
-    for (const f of flags.filter ?? []) {
-      const [k, v] = [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)];
-      if (k === "dangling") {
-        if (v !== "true" && v !== "false") throw new UsageError(`invalid filter value dangling=${v}: use true or false`);
-        list = list.filter((i) => (i.names.length === 0) === (v === "true"));
-      } else if (k === "reference") {
-        // Like Docker: keep the images with a matching name, and show only the matching names.
-        const re = globToRegExp(v);
-        const match = (n: string) => re.test(n) || re.test(n.replace(/^[^/]+\//, "")) || re.test(splitName(n)[0]) || re.test(splitName(n)[0].replace(/^[^/]+\//, ""));
-        list = list.filter((i) => i.names.some(match)).map((i) => ({ ...i, names: i.names.filter(match) }));
-      } else throw new UsageError(`invalid image filter "${f}": supported are dangling, reference`);
-    }
-    if (flags.quiet) {
-      const ids = [...new Set(list.map((i) => (flags["no-trunc"] ? `sha256:${i.id}` : i.id.slice(0, 12))))];
-      if (ids.length) this.out(ids.join("\n"));
-      return;
-    }
-    const rows = list.flatMap((i) => {
-      const names = i.names.length ? i.names : ["<none>:<none>"];
-      return names.map((n) => {
-        const [repo, tag] = n === "<none>:<none>" ? ["<none>", "<none>"] : splitName(n);
-        return {
-          ID: flags["no-trunc"] ? `sha256:${i.id}` : i.id.slice(0, 12),
-          Id: i.id,
-          Repository: repo,
-          Tag: tag,
-          Digest: i.nameDigests?.[n] ?? i.manifest.digest,
-          Created: since(i.created),
-          CreatedSince: since(i.created),
-          CreatedAt: i.created,
-          Size: humanSize(i.size),
-          Names: i.names,
-          Dangling: i.names.length === 0,
-        };
-      });
-    });
-    if (flags.format === "json") {
-      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: i.manifest.digest, Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
-      return this.out(JSON.stringify(json, null, 4));
-    }
-    if (flags.format) return void process.stdout.write(formatList(rows, flags.format));
-    const cols = ["Repository", "Tag", ...(flags.digests ? ["Digest"] : []), "ID", "Created", "Size"];
-    const head = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
-    const lines = rows.map((r) => cols.map((c) => String((r as any)[c])).join("\t"));
-    process.stdout.write(alignColumns(flags.noheading ? lines : [head.join("\t"), ...lines]));
-  }
-}
-
-export function globToRegExp(g: string): RegExp {
-  const esc = g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".");
-  return new RegExp(`^${esc}(:[^/]*)?$`);
-}
+export default oclifCommand(impl, {
+  description: "List images in local storage",
+  aliases: ["image:ls", "image:list"],
+  examples: ["tspod images", "tspod images -q", "tspod images --filter dangling=true", "tspod images --format '{{.Repository}}:{{.Tag}}'"],
+});

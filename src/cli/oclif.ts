@@ -5,7 +5,7 @@ import { Config, Plugin, run, flush, Errors } from "@oclif/core";
 import pjson from "../../package.json" with { type: "json" };
 import { COMMANDS } from "./commands.ts";
 import manifest from "./manifest.gen.json" with { type: "json" };
-import { TspodError } from "../errors.ts";
+import { exitWithError } from "./exit.ts";
 import { trace } from "../context.ts";
 import { goStyleBooleans } from "./flags.ts";
 import { commandTail } from "./argv.ts";
@@ -101,19 +101,9 @@ export function endFlagsAtPositional(argv: string[]): string[] {
   return argv;
 }
 
-/** One clear line on stderr and a Podman-style exit code. */
+/** oclif's own exits pass through; everything else is one line and a Podman-style code. */
 export function handleError(err: unknown): never {
   const e = err as any;
-  if (e instanceof Errors.ExitError || e?.oclif?.exit !== undefined && e?.code === "EEXIT") {
-    process.exit(e.oclif.exit);
-  }
-  if (err instanceof TspodError) {
-    process.stderr.write(`Error: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
-  // oclif parse errors (unknown flag, missing arg, ...) are usage errors: 125 like Podman.
-  const msg = String(e?.message ?? err).split("\n")[0];
-  if (process.env.TSPOD_DEBUG && e?.stack) process.stderr.write(e.stack + "\n");
-  process.stderr.write(`Error: ${msg}\n`);
-  process.exit(125);
+  if (e instanceof Errors.ExitError || (e?.oclif?.exit !== undefined && e?.code === "EEXIT")) process.exit(e.oclif.exit);
+  exitWithError(err);
 }

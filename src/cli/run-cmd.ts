@@ -39,11 +39,22 @@ export default class Run extends BaseCommand {
     progress.end();
     const lc = new Lifecycle(this.context);
     const c = lc.store.lookup(id);
+    // A container this run created and could not start (a host port in use, a
+    // network helper that failed) is not left behind.
+    const startOrRemove = async (attach: boolean) => {
+      try {
+        return await lc.start(c, { attach, stdin: opts.interactive });
+      } catch (e) {
+        const cur = lc.store.find(id);
+        if (cur && cur.state.status !== "running" && cur.state.status !== "paused") lc.destroy(cur);
+        throw e;
+      }
+    };
     if (flags.detach) {
-      await lc.start(c, { attach: false, stdin: opts.interactive });
+      await startOrRemove(false);
       return this.out(id);
     }
-    const started = await lc.start(c, { attach: true, stdin: opts.interactive });
+    const started = await startOrRemove(true);
     trace("run: monitor ready");
     const { attachSession } = await import("./attach-session.ts");
     const { parseDetachKeys } = await import("./detach-keys.ts");

@@ -1,6 +1,6 @@
 // Creating a container: resolve the image (pulling per policy), work out the
 // command, user, mounts and files, reserve the name, write config and spec.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Context } from "../context.ts";
@@ -15,6 +15,11 @@ import { ContainerStore, type ContainerConfig, type MountSpec } from "./record.t
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
+import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
+import { assignHostPorts, checkConflicts, exposedToMappings, parsePublish, type PortMapping } from "../network/ports.ts";
+import { addressesFor, helperRecords, hostsFile, resolvConf, type NetAddresses } from "../network/setup.ts";
+import { PodStore, type PodConfig } from "../network/pods.ts";
+import type { Container } from "./record.ts";
 
 export interface CreateOptions {
   image: string;
@@ -31,7 +36,14 @@ export interface CreateOptions {
   rm: boolean;
   init: boolean;
   readOnly: boolean;
-  network: string;
+  /** undefined or "" = the default (pasta, else slirp4netns, else none) */
+  network?: string;
+  /** -p/--publish */
+  publish?: string[];
+  /** -P/--publish-all: the image's EXPOSE list on free host ports */
+  publishAll?: boolean;
+  /** join this pod (its network namespace) */
+  pod?: string;
   volumes: string[];
   tmpfs: string[];
   pull: "always" | "missing" | "never";
@@ -211,8 +223,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   }
   const cgInfo = probeCgroups();
 
-  const network = o.network || "none";
-  if (network !== "none" && network !== "host") throw new UsageError(`--network ${network}: only none and host are supported so far`);
+  const np = await planNetwork(ctx, store, o, Object.keys(c.ExposedPorts ?? {}));
+  const network = np.net.mode === "container" ? `container:${np.join!.config.id}` : np.net.mode;
 
   const id = randomBytes(32).toString("hex");
   const plan = cgroupPlan(id, cgInfo);
@@ -239,13 +251,17 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     );
     const ud = join(dir, "userdata");
     writeFileAtomic(join(ud, "hostname"), `${hostname}\n`, 0o644, false);
-    writeFileAtomic(join(ud, "hosts"), hostsFile(hostname, name, network), 0o644, false);
-    writeFileAtomic(join(ud, "resolv.conf"), resolvConf(network), 0o644, false);
+    // joined network: that container's hosts and resolv.conf (a pod's lists every member)
+    const netFiles = np.join ? join(np.join.dir, "userdata") : ud;
+    if (!np.join) {
+      writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name), 0o644, false);
+      writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses), 0o644, false);
+    }
     writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${image.names[0] ?? image.id}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
     const mounts: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
-      { type: "bind", source: join(ud, "hosts"), destination: "/etc/hosts", options: [] },
-      { type: "bind", source: join(ud, "resolv.conf"), destination: "/etc/resolv.conf", options: [] },
+      { type: "bind", source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] },
+      { type: "bind", source: join(netFiles, "resolv.conf"), destination: "/etc/resolv.conf", options: [] },
       { type: "bind", source: join(ud, ".containerenv"), destination: "/run/.containerenv", options: ["ro"] },
       ...o.volumes.map(parseVolume),
       ...o.tmpfs.map(parseTmpfs),
@@ -273,6 +289,11 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       init: o.init,
       readOnly: o.readOnly,
       network,
+      networkOptions: np.net.options,
+      ports: np.ports,
+      exposedPorts: Object.keys(c.ExposedPorts ?? {}),
+      netAddresses: np.addresses,
+      pod: np.pod?.id,
       mounts,
       driver: chooseDriver(ctx),
       stopSignal: c.StopSignal ?? "SIGTERM",
@@ -291,6 +312,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       lowerBase: join(ctx.root, "layers"),
       lowers: [...image.layers].reverse().map((l) => `${l.diffID.slice(7)}/diff`),
       dir,
+      netRecords: netRecordsFor(ctx, id, dir, np.net, np.ports),
     });
     if (cfg.driver === "vfs") {
       const { copyLayers } = await import("./driver.ts");
@@ -299,6 +321,12 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     writeFileAtomic(join(dir, "spec"), spec, 0o600, false);
     store.saveConfig(cfg);
     writeJsonAtomic(join(dir, "state.json"), { status: "created", pid: 0, monitorPid: 0 }, 0o600, false);
+    if (np.join) {
+      // the joined container knows who depends on it (rm refuses to take it away from under them)
+      mkdirSync(join(np.join.dir, "dependents"), { recursive: true, mode: 0o700 });
+      writeFileSync(join(np.join.dir, "dependents", id), "");
+    }
+    if (np.pod) new PodStore(ctx).updateHosts(np.pod, join(netFiles, "hosts"), name, hostname);
     return { id, name, image };
   } catch (e) {
     removeCgroups(plan);
@@ -310,25 +338,124 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   }
 }
 
-function hostsFile(hostname: string, name: string, network: string): string {
-  if (network === "host") {
-    let host = "";
-    try {
-      host = readFileSync("/etc/hosts", "utf8");
-    } catch {}
-    return `${host.trimEnd()}\n127.0.1.1\t${hostname} ${name}\n`;
+/**
+ * A pod's infra container: no image and no root filesystem, a pause process
+ * that holds the pod's network (pasta / slirp4netns attached to it) and whose
+ * /etc/hosts every member shares.
+ */
+export function createInfraContainer(ctx: Context, pod: { id: string; name: string; hostname: string; net: NetworkChoice; ports: PortMapping[]; labels: Record<string, string> }): string {
+  const store = new ContainerStore(ctx);
+  const id = randomBytes(32).toString("hex");
+  const name = `${pod.id.slice(0, 12)}-infra`;
+  store.reserveName(name, id);
+  try {
+    const dir = store.path(id);
+    mkdirSync(join(dir, "userdata"), { recursive: true, mode: 0o700 });
+    chmodSync(join(dir, "userdata"), 0o755);
+    const ud = join(dir, "userdata");
+    const addresses = addressesFor(pod.net);
+    writeFileAtomic(join(ud, "hostname"), `${pod.hostname}\n`, 0o644, false);
+    writeFileAtomic(join(ud, "hosts"), hostsFile(pod.net, addresses, pod.hostname, pod.name), 0o644, false);
+    writeFileAtomic(join(ud, "resolv.conf"), resolvConf(pod.net, addresses), 0o644, false);
+    const cfg: ContainerConfig = {
+      id,
+      name,
+      created: new Date().toISOString(),
+      image: { id: "", name: "" },
+      command: ["tspod-pause"],
+      entrypoint: [],
+      cmd: ["tspod-pause"],
+      env: [],
+      workdir: "/",
+      user: "",
+      hostname: pod.hostname,
+      tty: false,
+      interactive: false,
+      autoRemove: false,
+      init: false,
+      readOnly: false,
+      network: pod.net.mode,
+      networkOptions: pod.net.options,
+      ports: pod.ports,
+      exposedPorts: [],
+      netAddresses: addresses,
+      pod: pod.id,
+      infra: true,
+      mounts: [],
+      driver: "vfs",
+      stopSignal: "SIGTERM",
+      stopTimeout: 10,
+      labels: pod.labels,
+      resources: {},
+    };
+    const spec = buildSpec({
+      cfg,
+      cgroupProcs: [],
+      user: { uid: 0, gid: 0, groups: [0] },
+      maps: userNsMaps(),
+      rootless: ctx.rootless,
+      lowerBase: "",
+      lowers: [],
+      dir,
+      netRecords: netRecordsFor(ctx, id, dir, pod.net, pod.ports),
+    });
+    writeFileAtomic(join(dir, "spec"), spec, 0o600, false);
+    store.saveConfig(cfg);
+    writeJsonAtomic(join(dir, "state.json"), { status: "created", pid: 0, monitorPid: 0 }, 0o600, false);
+    return id;
+  } catch (e) {
+    store.releaseName(name, id);
+    rmSync(store.path(id), { recursive: true, force: true });
+    throw e;
   }
-  return `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain ip6-localhost ip6-loopback\n127.0.1.1\t${hostname} ${name}\n`;
 }
 
-function resolvConf(network: string): string {
-  let host = "";
-  try {
-    host = readFileSync("/etc/resolv.conf", "utf8");
-  } catch {}
-  if (network === "host") return host || "nameserver 127.0.0.1\n";
-  // With no network, a resolver is useless; keep search/options so tools behave.
-  return host.split("\n").filter((l) => !/^\s*nameserver\s+127\./.test(l)).join("\n").trim() + "\n";
+interface NetworkPlan {
+  net: NetworkChoice;
+  ports: PortMapping[];
+  addresses: NetAddresses;
+  /** container:ID and pods: the container whose network namespace is joined */
+  join?: Container;
+  pod?: PodConfig;
+}
+
+/** --network, --pod, -p and -P into one decision, checked before anything is written. */
+export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<CreateOptions, "network" | "publish" | "publishAll" | "pod">, exposed: string[]): Promise<NetworkPlan> {
+  const publish = o.publish ?? [];
+  const asked = parseNetwork(o.network);
+  if (o.pod) {
+    const pod = new PodStore(ctx).lookup(o.pod);
+    if (asked) throw new UsageError(`--network cannot be used with --pod: the container shares the network of pod ${pod.name}`);
+    if (publish.length || o.publishAll) throw new UsageError(`ports of a pod are published when the pod is created (tspod pod create -p ...), not by its containers`);
+    const join = store.lookup(pod.infraId);
+    return { net: { mode: "container", target: join.config.id, options: [] }, ports: [], addresses: join.config.netAddresses ?? {}, join, pod };
+  }
+  const net = asked ?? defaultNetwork();
+  if (net.mode === "container") {
+    const join = store.lookup(net.target!);
+    if (join.config.network.startsWith("container:")) throw new UsageError(`container ${join.config.name} shares another container's network: join that one (${join.config.network})`);
+    if (publish.length || o.publishAll) throw new UsageError(`conflicting options: port publishing and the container network mode (publish ports on ${join.config.name})`);
+    return { net, ports: [], addresses: join.config.netAddresses ?? {}, join };
+  }
+  let ports: PortMapping[] = publish.flatMap(parsePublish);
+  if (o.publishAll) {
+    const have = new Set(ports.flatMap((p) => Array.from({ length: p.range }, (_, i) => `${p.containerPort + i}/${p.protocol}`)));
+    ports.push(...exposedToMappings(Object.fromEntries(exposed.map((e) => [e, {}]))).filter((p) => !have.has(`${p.containerPort}/${p.protocol}`)));
+  }
+  if (ports.length && net.mode === "host") {
+    log("warn", "published ports are discarded when using the host's network");
+    ports = [];
+  }
+  if (ports.length && net.mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
+  ports = await assignHostPorts(ports);
+  checkConflicts(ports);
+  return { net, ports, addresses: addressesFor(net) };
+}
+
+/** The helper's spec records for pasta / slirp4netns (none for the other modes). */
+export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[]): [string, string][] {
+  if (net.mode !== "pasta" && net.mode !== "slirp4netns") return [];
+  return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless });
 }
 
 export function isDir(p: string): boolean {

@@ -1,10 +1,14 @@
 // `inspect` for containers, in the shape Podman prints.
 import type { Context } from "../context.ts";
-import type { Container } from "./record.ts";
+import { ContainerStore, type Container } from "./record.ts";
 import { join } from "node:path";
+import { portBindings } from "../network/ports.ts";
 
 export function inspectContainer(ctx: Context, c: Container) {
   const s = c.state, cfg = c.config;
+  // a container sharing another's network (container:ID, a pod member) shows that one's ports and addresses
+  const owner = cfg.network.startsWith("container:") ? new ContainerStore(ctx).load(cfg.network.slice(10))?.config : undefined;
+  const net = owner ?? cfg;
   return {
     Id: cfg.id,
     Created: cfg.created,
@@ -54,8 +58,24 @@ export function inspectContainer(ctx: Context, c: Container) {
       StopSignal: cfg.stopSignal,
       StopTimeout: cfg.stopTimeout,
     },
+    NetworkSettings: {
+      EndpointID: "",
+      Gateway: net.netAddresses?.gateway ?? "",
+      IPAddress: net.netAddresses?.ip ?? "",
+      IPPrefixLen: 0,
+      MacAddress: "",
+      Bridge: "",
+      SandboxID: "",
+      SandboxKey: s.status === "running" && !cfg.network.startsWith("container:") && cfg.network !== "host" ? `/proc/${s.pid}/ns/net` : "",
+      HostGateway: net.netAddresses?.hostGateway ?? "",
+      DNS: net.netAddresses?.dns ?? "",
+      Ports: portBindings(net.ports, cfg.exposedPorts),
+    },
+    Pod: cfg.pod ?? "",
     HostConfig: {
       AutoRemove: cfg.autoRemove,
+      PortBindings: portBindings(cfg.ports),
+      NetworkOptions: cfg.networkOptions ?? [],
       ReadonlyRootfs: cfg.readOnly,
       NetworkMode: cfg.network,
       Init: cfg.init,
@@ -63,7 +83,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       NanoCpus: cfg.resources.cpus ? cfg.resources.cpus * 1e9 : 0,
       PidsLimit: cfg.resources.pidsLimit ?? 0,
     },
-    IsInfra: false,
+    IsInfra: !!cfg.infra,
     Rootless: ctx.rootless,
   };
 }

@@ -2,7 +2,7 @@
 // monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
 // every other operation reads and fixes state on disk.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { ensureRunroot, log, trace } from "../context.ts";
@@ -11,6 +11,8 @@ import { helperPath } from "../sys/native.ts";
 import { Store } from "../storage/store.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
+import { killStrayHelper } from "../network/setup.ts";
+import { PodStore } from "../network/pods.ts";
 
 export interface StartResult {
   pid: number;
@@ -52,6 +54,7 @@ export class Lifecycle {
   async start(c: Container, opts: { attach: boolean; stdin: boolean }): Promise<StartResult> {
     if (c.state.status === "running" || c.state.status === "paused") throw new TspodError(`container ${c.config.name} is already running`);
     const id = c.config.id;
+    const joinPid = await this.networkOwnerPid(c);
     const sock = this.store.sockPath(id);
     mkdirSync(join(ensureRunroot(this.ctx), "sock"), { recursive: true, mode: 0o700 });
     rmSync(sock, { force: true });
@@ -65,6 +68,7 @@ export class Lifecycle {
       ...(c.config.tty ? ["--tty"] : []),
       ...(opts.stdin ? ["--stdin"] : []),
       ...(opts.attach ? [] : ["--start-now"]),
+      ...(joinPid ? ["--join-pid", String(joinPid)] : []),
       "--exit-cmd", ...selfArgv(this.ctx), "container", "cleanup", id,
     ];
     trace("start: spawning monitor");
@@ -83,12 +87,50 @@ export class Lifecycle {
       throw new TspodError(`monitor for ${c.config.name} said: ${out.trim() || "nothing"}`);
     }
     if (r.error) {
-      const code = r.errno === 2 ? 127 : [13, 8, 1].includes(r.errno) ? 126 : 125;
-      this.store.updateState(id, (s) => ({ ...s, status: "exited", exitCode: code, error: r.error, finishedAt: new Date().toISOString() }));
+      const code = r.stage === "network" ? 125 : r.errno === 2 ? 127 : [13, 8, 1].includes(r.errno) ? 126 : 125;
+      try {
+        // (a --rm container may be gone already: the monitor ran its cleanup before it answered)
+        this.store.updateState(id, (s) => ({ ...s, status: "exited", exitCode: code, error: r.error, finishedAt: new Date().toISOString() }));
+      } catch {}
       throw new TspodError(r.error, code);
     }
     this.store.updateState(id, (s) => ({ ...s, status: "running", pid: r.pid, monitorPid: r.monitor_pid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: undefined, error: undefined }));
     return { pid: r.pid, monitorPid: r.monitor_pid };
+  }
+
+  /**
+   * container:ID and pod members: the pid whose network (and, rootless, user)
+   * namespace the container joins. A pod's infra is started on demand; another
+   * container must already run.
+   */
+  private async networkOwnerPid(c: Container): Promise<number | undefined> {
+    if (!c.config.network.startsWith("container:")) return undefined;
+    const targetId = c.config.network.slice("container:".length);
+    let t = this.store.load(targetId);
+    if (!t) throw new TspodError(`${c.config.name} shares the network of container ${targetId.slice(0, 12)}, which no longer exists`);
+    if (t.state.status !== "running" && t.config.infra) {
+      try {
+        await this.start(t, { attach: false, stdin: false });
+      } catch (e) {
+        // another member may have started it at the same moment
+        t = this.store.load(targetId);
+        if (t?.state.status !== "running") throw e;
+      }
+      t = this.store.load(targetId);
+    }
+    if (!t || t.state.status !== "running") throw new TspodError(`cannot start ${c.config.name}: the container whose network it shares (${t?.config.name ?? targetId.slice(0, 12)}) is not running`);
+    return t.state.pid;
+  }
+
+  /** Containers that share c's network namespace (container:c, pod members): <dir>/dependents/<id>, written at their create. */
+  dependents(c: Container): Container[] {
+    let ids: string[];
+    try {
+      ids = readdirSync(join(c.dir, "dependents"));
+    } catch {
+      return [];
+    }
+    return ids.map((id) => this.store.load(id)).filter((o): o is Container => !!o && o.config.network === `container:${c.config.id}`);
   }
 
   /** Wait until the container has exited; returns its exit code. */
@@ -162,7 +204,13 @@ export class Lifecycle {
   }
 
   /** rm: refuse running containers unless force (then kill). Removes files and the name. */
-  async remove(c: Container, force: boolean): Promise<void> {
+  async remove(c: Container, force: boolean, opts: { podRemoval?: boolean } = {}): Promise<void> {
+    if (!opts.podRemoval) {
+      const deps = this.dependents(c);
+      if (deps.length && c.config.infra) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}, which has containers: remove the pod instead (tspod pod rm -f)`);
+      if (deps.length) throw new TspodError(`container ${c.config.name} has dependent containers which must be removed first: ${deps.map((d) => d.config.name).join(", ")}`);
+      if (c.config.infra && !force) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}: remove the pod instead (tspod pod rm), or force it`);
+    }
     if (c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping") {
       if (!force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
       if (c.state.status === "paused") await this.unpause(c);
@@ -180,12 +228,21 @@ export class Lifecycle {
   destroy(c: Container): void {
     const id = c.config.id;
     trace("destroy: start");
+    this.releaseNetwork(c);
     rmSync(this.store.sockPath(id), { force: true });
+    // One rename takes the directory away from every other process first (a
+    // monitor's cleanup may be writing state at this moment); then delete it.
+    const trash = join(this.ctx.root, "tmp", `trash-${id}`);
+    let dir = this.store.path(id);
+    try {
+      renameSync(dir, trash);
+      dir = trash;
+    } catch {}
     // overlayfs leaves work/work with mode 000; opening it up lets a plain rm do the job
     try {
-      chmodSync(this.store.path(id, "work", "work"), 0o700);
+      chmodSync(join(dir, "work", "work"), 0o700);
     } catch {}
-    new Store(this.ctx).removeTree(this.store.path(id));
+    new Store(this.ctx).removeTree(dir);
     removeCgroups(cgroupPlan(id));
     trace("destroy: done");
     this.store.releaseName(c.config.name, id);
@@ -198,6 +255,7 @@ export class Lifecycle {
    */
   discard(c: Container): void {
     const id = c.config.id;
+    this.releaseNetwork(c);
     const trash = join(this.ctx.root, "tmp", `trash-${id}`);
     try {
       renameSync(this.store.path(id), trash);
@@ -207,6 +265,23 @@ export class Lifecycle {
     rmSync(this.store.sockPath(id), { force: true });
     this.store.releaseName(c.config.name, id);
     removeCgroups(cgroupPlan(id));
+  }
+
+  /** A helper whose monitor died goes too; a pod member leaves the pod's hosts file; a pod goes with its infra. */
+  private releaseNetwork(c: Container): void {
+    killStrayHelper(c.dir, c.config.id);
+    if (c.config.infra && c.config.pod) {
+      const pods = new PodStore(this.ctx);
+      const pod = pods.load(c.config.pod);
+      if (pod?.infraId === c.config.id) pods.remove(pod);
+    }
+    const owner = c.config.network.startsWith("container:") ? c.config.network.slice(10) : undefined;
+    if (!owner) return;
+    rmSync(this.store.path(owner, "dependents", c.config.id), { force: true });
+    if (c.config.pod && !c.config.infra) {
+      const pod = new PodStore(this.ctx).load(c.config.pod);
+      if (pod) new PodStore(this.ctx).updateHosts(pod, this.store.path(owner, "userdata", "hosts"), c.config.name, undefined);
+    }
   }
 
   /** The monitor's exit command: --rm removal once the process is gone, and leftovers of discard(). */

@@ -13,6 +13,8 @@ import type { Context } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
 import { writeJsonAtomic } from "../storage/atomic.ts";
 import { withLockSync } from "../storage/lock.ts";
+import type { PortMapping } from "../network/ports.ts";
+import type { NetAddresses } from "../network/setup.ts";
 
 export interface MountSpec {
   type: "bind" | "tmpfs";
@@ -39,7 +41,20 @@ export interface ContainerConfig {
   autoRemove: boolean;
   init: boolean;
   readOnly: boolean;
+  /** none | host | pasta | slirp4netns | container:<full id> */
   network: string;
+  /** pasta:OPTS / slirp4netns:OPTS */
+  networkOptions?: string[];
+  /** published ports (host ports assigned at create) */
+  ports?: PortMapping[];
+  /** the image's EXPOSE list ("80/tcp") */
+  exposedPorts?: string[];
+  /** addresses as set up at create (own address, gateway, host.containers.internal, DNS) */
+  netAddresses?: NetAddresses;
+  /** the pod this container belongs to (it shares the pod's network namespace) */
+  pod?: string;
+  /** the pod's infra container: holds the namespaces, runs nothing */
+  infra?: boolean;
   mounts: MountSpec[];
   driver: "overlay" | "fuse-overlayfs" | "vfs";
   stopSignal: string;
@@ -179,7 +194,12 @@ export class ContainerStore {
       state = { status: "created", pid: 0, monitorPid: 0 };
     }
     const c = { config, state, dir: this.path(id) };
-    return this.refresh(c);
+    try {
+      return this.refresh(c);
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined; // removed while we looked
+      throw e;
+    }
   }
 
   exitRecord(id: string): ExitRecord | undefined {
@@ -213,6 +233,9 @@ export class ContainerStore {
 
   /** Read-modify-write the state under the container's lock. */
   updateState(id: string, fn: (s: ContainerState) => ContainerState): Container {
+    // Never recreate a container directory that rm took away meanwhile: the lock
+    // and the state file are only written into a directory that exists.
+    if (!existsSync(this.path(id, "config.json"))) throw new NotFoundError(`no container with ID "${id}" found: no such container`);
     return withLockSync(this.lockPath(id), () => {
       let cur: ContainerState;
       try {
@@ -221,10 +244,10 @@ export class ContainerStore {
         cur = { status: "created", pid: 0, monitorPid: 0 };
       }
       const next = fn(cur);
-      writeJsonAtomic(this.path(id, "state.json"), next, 0o600, false);
+      writeJsonAtomic(this.path(id, "state.json"), next, 0o600, false, false);
       const config = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8"));
       return { config, state: next, dir: this.path(id) };
-    });
+    }, false, false);
   }
 
   list(): Container[] {

@@ -52,6 +52,8 @@ export interface SpecInput {
   dir: string;
   /** cgroup.procs files the process joins before it runs */
   cgroupProcs: string[];
+  /** net.* records: the helper the monitor starts (src/network/setup.ts) */
+  netRecords?: [string, string][];
 }
 
 export function buildSpec(i: SpecInput): Uint8Array {
@@ -67,14 +69,27 @@ export function buildSpec(i: SpecInput): Uint8Array {
   add("hostname", cfg.hostname);
   if (i.rootless) add("ns", "user");
   for (const ns of ["mnt", "pid", "uts", "ipc"]) add("ns", ns);
-  if (cfg.network !== "host") {
+  if (cfg.network.startsWith("container:")) {
+    // another container's network namespace (and, rootless, its user namespace):
+    // the monitor is given that container's pid at start (--join-pid)
+    add("ns", "net");
+    add("netns", "join");
+  } else if (cfg.network !== "host") {
     add("ns", "net");
     // Podman's default: unprivileged ICMP sockets, so ping works without CAP_NET_RAW
     add("sysctl", "net.ipv4.ping_group_range=0 0");
+    for (const [k, v] of i.netRecords ?? []) add(k, v);
   }
   if (i.rootless && i.maps.uidSpec && i.maps.gidSpec) {
     add("uidmap", i.maps.uidSpec);
     add("gidmap", i.maps.gidSpec);
+  }
+  if (cfg.infra) {
+    // a pod's infra: no root filesystem, nothing to exec; it holds the namespaces
+    add("pause", "1");
+    for (const c of DEFAULT_CAPS) add("cap", c);
+    add("no_new_privs", "1");
+    return new TextEncoder().encode(recs.map((r) => r + "\0").join(""));
   }
   add("rootfs", join(i.dir, "merged"));
   add("rootfs.driver", cfg.driver);

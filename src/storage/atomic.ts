@@ -9,9 +9,9 @@ export function tempName(path: string): string {
   return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}-${seq++}`);
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, sync = true): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, sync = true, mkdir = true): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (mkdir) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = tempName(path);
   let fd: number | undefined;
   try {
@@ -49,6 +49,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
 }
 
-export function writeJsonAtomic(path: string, value: unknown, mode = 0o644, sync = true): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n", mode, sync);
+export function writeJsonAtomic(path: string, value: unknown, mode = 0o644, sync = true, mkdir = true): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n", mode, sync, mkdir);
 }

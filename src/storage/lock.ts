@@ -6,8 +6,9 @@ import { flock, LOCK_EX, LOCK_SH, LOCK_UN } from "../sys/libc.ts";
 
 export class FileLock {
   private fd: number;
-  constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  /** mkdirParent false: the lock lives in a directory that must already exist (a container's). */
+  constructor(readonly path: string, mkdirParent = true) {
+    if (mkdirParent) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.fd = openSync(path, "a", 0o600);
   }
   lock(shared = false): this {
@@ -33,8 +34,8 @@ export async function withLock<T>(path: string, fn: () => T | Promise<T>, shared
   }
 }
 
-export function withLockSync<T>(path: string, fn: () => T, shared = false): T {
-  const l = new FileLock(path).lock(shared);
+export function withLockSync<T>(path: string, fn: () => T, shared = false, mkdirParent = true): T {
+  const l = new FileLock(path, mkdirParent).lock(shared);
   try {
     return fn();
   } finally {

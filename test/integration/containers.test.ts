@@ -88,7 +88,7 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(r.stderr).toContain("image not known");
     await b.ok(["run", "--rm", "--pull", "always", "--tls-verify=false", "-q", BB, "true"]);
     // loopback is up: a server on 127.0.0.1 answers; unprivileged ICMP is allowed like Podman does
-    const none = await b.ok(["run", "--rm", "--hostname", "lo-test", BB, "sh", "-c", "ls /sys/class/net; httpd -p 127.0.0.1:8080 -h /etc && wget -qO- http://127.0.0.1:8080/hostname; cat /proc/sys/net/ipv4/ping_group_range"]);
+    const none = await b.ok(["run", "--rm", "--network", "none", "--hostname", "lo-test", BB, "sh", "-c", "ls /sys/class/net; httpd -p 127.0.0.1:8080 -h /etc && wget -qO- http://127.0.0.1:8080/hostname; cat /proc/sys/net/ipv4/ping_group_range"]);
     expect(none.split("\n")).toEqual(["lo", "lo-test", "0\t0", ""]);
     const hostIfs = require("node:fs").readdirSync("/sys/class/net").sort();
     const host = (await b.ok(["run", "--rm", "--network", "host", BB, "ls", "/sys/class/net"])).trim().split("\n").sort();

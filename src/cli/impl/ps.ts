@@ -1,0 +1,86 @@
+// ps: list containers (lean path and oclif share this).
+import type { Context } from "../../context.ts";
+import { alignColumns, formatList } from "../format.ts";
+import { UsageError } from "../../errors.ts";
+import { out, type CommandImpl } from "../spec.ts";
+
+const impl: CommandImpl = {
+  flags: {
+    all: { type: "boolean", char: "a", description: "show all containers" },
+    quiet: { type: "boolean", char: "q", description: "print only IDs" },
+    last: { type: "integer", char: "n", description: "show the n most recently created" },
+    latest: { type: "boolean", char: "l", description: "show the latest created container" },
+    "no-trunc": { type: "boolean", description: "do not truncate" },
+    noheading: { type: "boolean", description: "no header" },
+    format: { type: "string", description: "json or a Go template" },
+    filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=" },
+  },
+  async main(ctx: Context, flags) {
+    const { ContainerStore } = await import("../../container/record.ts");
+    const { since } = await import("../../image/images.ts");
+    const { formatPortsColumn } = await import("../../network/ports.ts");
+    let list = new ContainerStore(ctx).list();
+    if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter((c) => c.state.status === "running" || c.state.status === "paused");
+    for (const f of (flags.filter ?? []) as string[]) {
+      const i = f.indexOf("=");
+      if (i < 0) throw new UsageError(`invalid filter "${f}": use KEY=VALUE`);
+      const k = f.slice(0, i), v = f.slice(i + 1);
+      const pred: Record<string, (c: (typeof list)[number]) => boolean> = {
+        id: (c) => c.config.id.startsWith(v),
+        name: (c) => new RegExp(v).test(c.config.name),
+        status: (c) => c.state.status === v,
+        label: (c) => {
+          const j = v.indexOf("=");
+          return j < 0 ? v in c.config.labels : c.config.labels[v.slice(0, j)] === v.slice(j + 1);
+        },
+        ancestor: (c) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
+        exited: (c) => c.state.status === "exited" && String(c.state.exitCode) === v,
+      };
+      if (!pred[k]) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);
+      list = list.filter(pred[k]);
+    }
+    if (flags.latest) list = list.slice(0, 1);
+    if (flags.last !== undefined) list = list.slice(0, flags.last);
+    if (flags.quiet) {
+      if (list.length) out(list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n"));
+      return;
+    }
+    const statusText = (c: (typeof list)[number]) => {
+      const s = c.state;
+      if (s.status === "running") return `Up ${since(s.startedAt ?? c.config.created).replace(/ ago$/, "")}`;
+      if (s.status === "paused") return "Paused";
+      if (s.status === "exited") return `Exited (${s.exitCode ?? 0}) ${since(s.finishedAt ?? c.config.created)}`;
+      return "Created";
+    };
+    const rows = list.map((c) => ({
+      ID: flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12),
+      Id: c.config.id,
+      Image: c.config.image.name,
+      ImageID: c.config.image.id,
+      Command: flags["no-trunc"] ? c.config.command.join(" ") : truncate(c.config.command.join(" "), 17),
+      Created: since(c.config.created),
+      CreatedAt: c.config.created,
+      Status: statusText(c),
+      State: c.state.status,
+      Ports: formatPortsColumn(c.config.ports),
+      Pod: c.config.pod ? c.config.pod.slice(0, 12) : "",
+      IsInfra: !!c.config.infra,
+      Names: c.config.name,
+      Pid: c.state.pid,
+      ExitCode: c.state.exitCode ?? 0,
+      Labels: c.config.labels,
+    }));
+    if (flags.format === "json") {
+      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra })), null, 4));
+    }
+    if (flags.format) return void process.stdout.write(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES" }));
+    const head = "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES";
+    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names].join("\t"));
+    process.stdout.write(alignColumns(flags.noheading ? lines : [head, ...lines]));
+  },
+};
+export default impl;
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) + "..." : s;
+}

@@ -1,0 +1,34 @@
+// rm: remove containers (lean path and oclif share this).
+import type { Context } from "../../context.ts";
+import { each } from "../each.ts";
+import type { CommandImpl } from "../spec.ts";
+
+const impl: CommandImpl = {
+  flags: {
+    force: { type: "boolean", char: "f", description: "kill running containers first" },
+    all: { type: "boolean", char: "a", description: "remove all containers" },
+  },
+  async main(ctx: Context, flags, argv) {
+    const { Lifecycle } = await import("../../container/lifecycle.ts");
+    const lc = new Lifecycle(ctx);
+    const names = flags.all ? lc.store.list().map((c) => c.config.id) : argv;
+    if (flags.all && !names.length) return;
+    if (flags.force) {
+      // kill everything first so the waits overlap
+      for (const n of names) {
+        const c = lc.store.find(n);
+        if (c && (c.state.status === "running" || c.state.status === "paused")) {
+          try {
+            process.kill(c.state.pid, "SIGKILL");
+          } catch {}
+        }
+      }
+    }
+    await each(names, async (n) => {
+      const c = lc.store.lookup(n);
+      await lc.remove(c, flags.force);
+      return flags.all ? c.config.id : n;
+    });
+  },
+};
+export default impl;

@@ -1,0 +1,177 @@
+// tspod pod create|start|stop|rm|ps|inspect|exists: containers that share one
+// network namespace and reach each other by name (see src/network/pods.ts).
+import { Args, Flags } from "@oclif/core";
+import { BaseCommand } from "./base.ts";
+import { alignColumns, formatList, renderTemplate } from "./format.ts";
+import { each } from "./each.ts";
+import { UsageError } from "../errors.ts";
+
+async function pods(ctx: any) {
+  const { PodStore } = await import("../network/pods.ts");
+  return new PodStore(ctx);
+}
+
+export class PodCreate extends BaseCommand {
+  static override description = "Create a pod: containers in it share one network namespace and reach each other by name";
+  static override examples = [
+    "tspod pod create --name web -p 8080:80",
+    "tspod run -d --pod web --name db busybox sleep 1d",
+    "tspod run --rm --pod web busybox ping -c1 db",
+  ];
+  static override flags = {
+    name: Flags.string({ char: "n", description: "name of the pod" }),
+    publish: Flags.string({ char: "p", multiple: true, multipleNonGreedy: true, description: "publish a port of the pod: [[IP:][HOSTPORT]:]CONTAINERPORT[/tcp|/udp]" }),
+    network: Flags.string({ aliases: ["net"], description: "pasta, slirp4netns or none (default: pasta if installed, else slirp4netns)" }),
+    hostname: Flags.string({ description: "the pod's host name (default: its name)" }),
+    label: Flags.string({ char: "l", multiple: true, multipleNonGreedy: true, description: "KEY=VALUE metadata" }),
+  };
+  async run() {
+    const { flags } = await this.setup(PodCreate);
+    const { createPod } = await import("../network/pod-ops.ts");
+    const pod = await createPod(this.context, { name: flags.name, publish: flags.publish ?? [], network: flags.network, hostname: flags.hostname, labels: flags.label ?? [] });
+    this.out(pod.id);
+  }
+}
+
+export class PodStart extends BaseCommand {
+  static override description = "Start pods: the infra container, then every member";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: true }) };
+  async run() {
+    const { argv } = await this.setup(PodStart);
+    const store = await pods(this.context);
+    const { startPod } = await import("../network/pod-ops.ts");
+    await each(argv, async (n) => {
+      const p = store.lookup(n);
+      await startPod(this.context, p);
+      return p.id;
+    });
+  }
+}
+
+export class PodStop extends BaseCommand {
+  static override description = "Stop pods: every member, then the infra container";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: true }) };
+  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+  async run() {
+    const { flags, argv } = await this.setup(PodStop);
+    const store = await pods(this.context);
+    const { stopPod } = await import("../network/pod-ops.ts");
+    await each(argv, async (n) => {
+      const p = store.lookup(n);
+      await stopPod(this.context, p, flags.time);
+      return p.id;
+    });
+  }
+}
+
+export class PodRm extends BaseCommand {
+  static override description = "Remove pods with their containers";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: false }) };
+  static override flags = {
+    force: Flags.boolean({ char: "f", description: "kill running containers first" }),
+    all: Flags.boolean({ char: "a", description: "remove every pod" }),
+  };
+  async run() {
+    const { flags, argv } = await this.setup(PodRm);
+    const store = await pods(this.context);
+    const { removePod } = await import("../network/pod-ops.ts");
+    const names = flags.all ? store.list().map((p) => p.id) : argv;
+    if (flags.all && !names.length) return;
+    if (!names.length) throw new UsageError("at least one pod name or ID is required (or --all)");
+    await each(names, async (n) => {
+      const p = store.lookup(n);
+      await removePod(this.context, p, !!flags.force);
+      return p.id;
+    });
+  }
+}
+
+export class PodExists extends BaseCommand {
+  static override description = "Exit 0 if the pod exists, 1 if not";
+  static override args = { pod: Args.string({ required: true }) };
+  async run() {
+    const { args } = await this.setup(PodExists);
+    if (!(await pods(this.context)).find(args.pod)) this.exit(1);
+  }
+}
+
+async function podView(ctx: any) {
+  const { Lifecycle } = await import("../container/lifecycle.ts");
+  const { podContainers, podStatus } = await import("../network/pod-ops.ts");
+  const lc = new Lifecycle(ctx);
+  return (p: import("../network/pods.ts").PodConfig) => {
+    const { infra, members } = podContainers(lc, p);
+    return { infra, members, status: podStatus(infra, members) };
+  };
+}
+
+export class PodPs extends BaseCommand {
+  static override description = "List pods";
+  static override aliases = ["pod:ls", "pod:list"];
+  static override flags = {
+    quiet: Flags.boolean({ char: "q", description: "print only IDs" }),
+    "no-trunc": Flags.boolean({ description: "do not truncate IDs" }),
+    noheading: Flags.boolean({ description: "no header" }),
+    format: Flags.string({ description: "json or a Go template" }),
+  };
+  async run() {
+    const { flags } = await this.setup(PodPs);
+    const list = (await pods(this.context)).list();
+    const id = (s: string) => (flags["no-trunc"] ? s : s.slice(0, 12));
+    if (flags.quiet) {
+      if (list.length) this.out(list.map((p) => id(p.id)).join("\n"));
+      return;
+    }
+    const view = await podView(this.context);
+    const { since } = await import("../image/images.ts");
+    const { formatPortsColumn } = await import("../network/ports.ts");
+    const rows = list.map((p) => {
+      const v = view(p);
+      return {
+        ID: id(p.id), Id: p.id, Name: p.name, Status: v.status, Created: since(p.created), CreatedAt: p.created,
+        InfraID: id(p.infraId), NumberOfContainers: v.members.length + (v.infra ? 1 : 0), Ports: formatPortsColumn(p.ports), Labels: p.labels,
+        Containers: [...(v.infra ? [v.infra] : []), ...v.members].map((c) => ({ Id: c.config.id, Names: c.config.name, Status: c.state.status })),
+      };
+    });
+    if (flags.format === "json") return this.out(JSON.stringify(rows.map(({ ID: _, ...r }) => ({ ...r, Id: r.Id, InfraId: r.InfraID })), null, 4));
+    if (flags.format) return void process.stdout.write(formatList(rows, flags.format, { ID: "POD ID", Name: "NAME" }));
+    const head = "POD ID\tNAME\tSTATUS\tCREATED\tINFRA ID\t# OF CONTAINERS";
+    const lines = rows.map((r) => [r.ID, r.Name, r.Status, r.Created, r.InfraID, String(r.NumberOfContainers)].join("\t"));
+    process.stdout.write(alignColumns(flags.noheading ? lines : [head, ...lines]));
+  }
+}
+
+export class PodInspect extends BaseCommand {
+  static override description = "Show details of pods as JSON";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: true }) };
+  static override flags = { format: Flags.string({ char: "f", description: "json or a Go template" }) };
+  async run() {
+    const { flags, argv } = await this.setup(PodInspect);
+    const store = await pods(this.context);
+    const view = await podView(this.context);
+    const { portBindings } = await import("../network/ports.ts");
+    const out = argv.map((n) => {
+      const p = store.lookup(n);
+      const v = view(p);
+      return {
+        Id: p.id,
+        Name: p.name,
+        Created: p.created,
+        Hostname: p.hostname,
+        Labels: p.labels,
+        State: v.status,
+        InfraContainerID: p.infraId,
+        SharedNamespaces: ["net"],
+        NumContainers: v.members.length + (v.infra ? 1 : 0),
+        InfraConfig: { NetworkMode: p.network, NetworkOptions: p.networkOptions, PortBindings: portBindings(p.ports), HostsPath: v.infra ? `${v.infra.dir}/userdata/hosts` : "" },
+        Containers: [...(v.infra ? [v.infra] : []), ...v.members].map((c) => ({ Id: c.config.id, Name: c.config.name, State: c.state.status })),
+      };
+    });
+    if (flags.format && flags.format !== "json") for (const o of out) this.out(renderTemplate(flags.format, o));
+    else this.out(JSON.stringify(argv.length === 1 ? out[0] : out, null, 4));
+  }
+}

@@ -1,0 +1,113 @@
+// Pod operations over the container lifecycle: create (the pod and its infra
+// container), start, stop, remove, status. The infra starts first and stops
+// last: it holds the network namespace every member joins.
+import { randomBytes } from "node:crypto";
+import type { Context } from "../context.ts";
+import { TspodError, UsageError } from "../errors.ts";
+import type { Container } from "../container/record.ts";
+import type { Lifecycle } from "../container/lifecycle.ts";
+import { defaultNetwork, parseNetwork } from "./mode.ts";
+import { assignHostPorts, checkConflicts, parsePublish } from "./ports.ts";
+import { PodStore, type PodConfig } from "./pods.ts";
+
+export interface PodCreateOptions {
+  name?: string;
+  publish: string[];
+  network?: string;
+  hostname?: string;
+  labels: string[];
+}
+
+export async function createPod(ctx: Context, o: PodCreateOptions): Promise<PodConfig> {
+  const { createInfraContainer } = await import("../container/create.ts");
+  const store = new PodStore(ctx);
+  const net = parseNetwork(o.network) ?? defaultNetwork();
+  if (net.mode === "container") throw new UsageError("a pod has its own network: --network container: is not allowed for a pod");
+  if (net.mode === "host") throw new UsageError("a pod has its own network namespace: --network host is not allowed for a pod");
+  let ports = o.publish.flatMap(parsePublish);
+  if (ports.length && net.mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
+  ports = await assignHostPorts(ports);
+  checkConflicts(ports);
+  const id = randomBytes(32).toString("hex");
+  const name = o.name ?? `pod_${id.slice(0, 8)}`;
+  const labels: Record<string, string> = {};
+  for (const l of o.labels) {
+    const i = l.indexOf("=");
+    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+  }
+  store.reserve(name, id);
+  try {
+    const hostname = o.hostname ?? name;
+    const infraId = createInfraContainer(ctx, { id, name, hostname, net, ports, labels });
+    const pod: PodConfig = { id, name, created: new Date().toISOString(), infraId, hostname, network: net.mode, networkOptions: net.options, ports, labels };
+    store.save(pod);
+    return pod;
+  } catch (e) {
+    store.remove({ id, name } as PodConfig);
+    throw e;
+  }
+}
+
+async function lifecycle(ctx: Context): Promise<Lifecycle> {
+  const { Lifecycle } = await import("../container/lifecycle.ts");
+  return new Lifecycle(ctx);
+}
+
+/** The infra and the members (newest first), as they are on disk now. */
+export function podContainers(lc: Lifecycle, pod: PodConfig): { infra?: Container; members: Container[] } {
+  const all = lc.store.list().filter((c) => c.config.pod === pod.id);
+  return { infra: all.find((c) => c.config.id === pod.infraId), members: all.filter((c) => c.config.id !== pod.infraId) };
+}
+
+const up = (c: Container) => c.state.status === "running" || c.state.status === "paused";
+
+/** Podman's pod states: Created, Running, Degraded (some running), Exited. */
+export function podStatus(infra: Container | undefined, members: Container[]): string {
+  const list = members.length ? members : infra ? [infra] : [];
+  if (!list.length) return "Created";
+  const running = list.filter(up).length;
+  if (running === list.length) return "Running";
+  if (running > 0) return "Degraded";
+  if (list.every((c) => c.state.status === "created")) return "Created";
+  return "Exited";
+}
+
+export async function startPod(ctx: Context, pod: PodConfig): Promise<void> {
+  const lc = await lifecycle(ctx);
+  const { infra, members } = podContainers(lc, pod);
+  if (!infra) throw new TspodError(`pod ${pod.name} has lost its infra container`);
+  if (!up(infra)) await lc.start(infra, { attach: false, stdin: false });
+  const errors: string[] = [];
+  for (const c of members.reverse()) {
+    if (up(c)) continue;
+    try {
+      await lc.start(lc.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
+    } catch (e: any) {
+      errors.push(`${c.config.name}: ${e.message}`);
+    }
+  }
+  if (errors.length) throw new TspodError(`starting pod ${pod.name}: ${errors.join("; ")}`);
+}
+
+export async function stopPod(ctx: Context, pod: PodConfig, timeout?: number): Promise<void> {
+  const lc = await lifecycle(ctx);
+  const { infra, members } = podContainers(lc, pod);
+  await Promise.all(members.filter(up).map((c) => lc.stop(c, timeout)));
+  if (infra && up(infra)) await lc.stop(infra, timeout);
+}
+
+/** Remove the pod, its members and its infra; running ones only with force. */
+export async function removePod(ctx: Context, pod: PodConfig, force: boolean): Promise<void> {
+  const lc = await lifecycle(ctx);
+  const { infra, members } = podContainers(lc, pod);
+  const running = members.filter(up);
+  if (running.length && !force) throw new TspodError(`pod ${pod.name} has running containers (${running.map((c) => c.config.name).join(", ")}): stop them first or use --force`);
+  for (const c of running) {
+    try {
+      process.kill(c.state.pid, "SIGKILL");
+    } catch {}
+  }
+  for (const c of members) await lc.remove(lc.store.load(c.config.id) ?? c, true, { podRemoval: true });
+  if (infra) await lc.remove(lc.store.load(infra.config.id) ?? infra, true, { podRemoval: true });
+  new PodStore(ctx).remove(pod);
+}

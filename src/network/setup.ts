@@ -1,0 +1,199 @@
+// What a network mode means for one container: its /etc/hosts and
+// /etc/resolv.conf, the helper the monitor starts (spec records for
+// native/net.c), and cleaning up a helper whose monitor died.
+import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { defaultRoute, hostAddress, type NetworkChoice } from "./mode.ts";
+import type { PortMapping } from "./ports.ts";
+
+/** pasta answers DNS queries sent here by forwarding them to the host's resolver (like Podman 5). */
+export const PASTA_DNS = "169.254.1.1";
+export const SLIRP_DNS = "10.0.2.3";
+export const SLIRP_IP = "10.0.2.100";
+export const SLIRP_HOST_LOOPBACK = "10.0.2.2";
+
+/** Addresses recorded at create (inspect shows them; /etc/hosts uses them). */
+export interface NetAddresses {
+  /** the container's own address (pasta: a copy of the host's; slirp4netns: 10.0.2.100) */
+  ip?: string;
+  gateway?: string;
+  /** what host.containers.internal resolves to */
+  hostGateway?: string;
+  dns?: string;
+}
+
+export function addressesFor(net: NetworkChoice): NetAddresses {
+  switch (net.mode) {
+    case "pasta": {
+      // pasta copies the host's address and routes; packets to the gateway address
+      // reach the host itself (its loopback): that is host.containers.internal.
+      const r = defaultRoute();
+      const mapGw = !net.options.includes("--no-map-gw");
+      return { ip: hostAddress(), gateway: r?.gateway, hostGateway: mapGw ? r?.gateway : hostAddress(), dns: PASTA_DNS };
+    }
+    case "slirp4netns": {
+      const loop = net.options.includes("allow_host_loopback=true");
+      // with the host's loopback closed (the default), the host is reached on its own address
+      return { ip: SLIRP_IP, gateway: "10.0.2.2", hostGateway: loop ? SLIRP_HOST_LOOPBACK : (hostAddress() ?? SLIRP_HOST_LOOPBACK), dns: SLIRP_DNS };
+    }
+    case "host":
+      return { hostGateway: hostAddress() ?? "127.0.0.1" };
+    default:
+      return {};
+  }
+}
+
+const LOCALHOST = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain ip6-localhost ip6-loopback\n";
+
+/** /etc/hosts for a container with its own network namespace (or the host's). */
+export function hostsFile(net: NetworkChoice, a: NetAddresses, hostname: string, name: string): string {
+  const hostGw = a.hostGateway ? `${a.hostGateway}\thost.containers.internal host.docker.internal\n` : "";
+  if (net.mode === "host") {
+    let host = "";
+    try {
+      host = readFileSync("/etc/hosts", "utf8");
+    } catch {}
+    return `${host.trimEnd()}\n127.0.1.1\t${hostname} ${name}\n${hostGw}`;
+  }
+  const self = names(hostname, name);
+  return `${LOCALHOST}${a.ip ? `${a.ip}\t${self}\n` : `127.0.1.1\t${self}\n`}${hostGw}`;
+}
+
+function names(hostname: string, name: string): string {
+  return hostname === name ? name : `${name} ${hostname}`;
+}
+
+/** /etc/resolv.conf: the mode's DNS, with the host's search and options lines. */
+export function resolvConf(net: NetworkChoice, a: NetAddresses): string {
+  let host = "";
+  try {
+    host = readFileSync("/etc/resolv.conf", "utf8");
+  } catch {}
+  if (net.mode === "host") return host || "nameserver 127.0.0.1\n";
+  const keep = host.split("\n").filter((l) => /^\s*(search|domain|options)\b/.test(l));
+  if (a.dns) return [`nameserver ${a.dns}`, ...keep].join("\n") + "\n";
+  // no network: a resolver is useless; keep search/options so tools behave
+  return keep.length ? keep.join("\n") + "\n" : "\n";
+}
+
+function span(start: number, range: number): string {
+  return range > 1 ? `${start}-${start + range - 1}` : String(start);
+}
+
+export interface HelperInput {
+  net: NetworkChoice;
+  helper: string;
+  ports: PortMapping[];
+  /** the container's directory (the helper's pid file and log live there) */
+  dir: string;
+  /** slirp4netns API socket (short: unix socket paths are limited to 107 bytes) */
+  apiSocket: string;
+  /** rootless: the container has its own user namespace, which owns its network namespace */
+  rootless: boolean;
+}
+
+/** The spec records that make the monitor start the helper (see native/spec.h, native/net.c). */
+export function helperRecords(i: HelperInput): [string, string][] {
+  const recs: [string, string][] = [];
+  const pidfile = join(i.dir, "net.pid");
+  let argv: string[];
+  if (i.net.mode === "pasta") {
+    const tcp = i.ports.filter((p) => p.protocol === "tcp");
+    const udp = i.ports.filter((p) => p.protocol === "udp");
+    const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
+    argv = [
+      i.helper, "--config-net", "--quiet",
+      ...(tcp.length ? tcp.flatMap((p) => ["-t", fwd(p)]) : ["-t", "none"]),
+      ...(udp.length ? udp.flatMap((p) => ["-u", fwd(p)]) : ["-u", "none"]),
+      "-T", "none", "-U", "none",
+      "--dns-forward", PASTA_DNS,
+      "--pid", pidfile,
+      ...i.net.options.filter((o) => o !== "--map-gw"),
+      // the namespaces come as fds the monitor holds (native/net.c); as root, pasta
+      // keeps uid 0 (as nobody it could not enter a namespace root owns)
+      ...(i.rootless ? ["--userns", "@USERNS@"] : ["--runas", "0"]),
+      "--netns", "@NETNS@", "--no-netns-quit",
+    ];
+  } else {
+    const opt = (k: string) => i.net.options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+    argv = [
+      i.helper, "--configure", `--mtu=${opt("mtu") ?? "65520"}`,
+      ...(opt("allow_host_loopback") === "true" ? [] : ["--disable-host-loopback"]),
+      ...(opt("cidr") ? [`--cidr=${opt("cidr")}`] : []),
+      ...(opt("enable_ipv6") === "true" ? ["--enable-ipv6"] : []),
+      // --enable-sandbox cannot be combined with --userns-path (slirp4netns 1.2: "setegid(0) parent failed")
+      ...(i.rootless ? [] : ["--enable-sandbox"]), "--enable-seccomp",
+      "--ready-fd=3", "--exit-fd=4",
+      "--api-socket", i.apiSocket,
+      "--netns-type=path", ...(i.rootless ? ["--userns-path", "@USERNS@"] : []),
+      "@NETNS@", "tap0",
+    ];
+    recs.push(["net.api", i.apiSocket]);
+  }
+  recs.unshift(["net.helper", i.net.mode]);
+  for (const a of argv) recs.push(["net.arg", a]);
+  recs.push(["net.pidfile", pidfile]);
+  for (const p of i.ports) recs.push(["net.port", [p.protocol, p.hostIP, p.hostPort, p.containerPort, p.range].join("\t")]);
+  return recs;
+}
+
+/**
+ * The monitor kills its helper; if the monitor itself was killed, the helper
+ * (pasta daemonizes) may be left holding ports. Kill it when its pid file
+ * names a pasta/slirp4netns process that belongs to this container.
+ */
+export function killStrayHelper(dir: string, id: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dir, "net.pid"), "utf8").trim());
+  } catch {
+    return;
+  }
+  if (!(pid > 0)) return;
+  let cmdline: string[];
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return;
+  }
+  const exe = cmdline[0]?.split("/").pop() ?? "";
+  if (!/^(pasta|passt|passt\.avx2|slirp4netns)$/.test(exe)) return;
+  if (!cmdline.some((a) => a.includes(id.slice(0, 12)))) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  // its ports are free once it is dead (a zombie holds no sockets)
+  for (let i = 0; i < 400; i++) {
+    let st = "";
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      st = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    } catch {
+      return;
+    }
+    if (st === "Z" || st === "X") return;
+    Bun.sleepSync(5);
+  }
+}
+
+/** Rewrite a file in place (it is bind-mounted into running containers: a rename would not reach them). */
+export function rewriteInPlace(path: string, fn: (old: string) => string): void {
+  let old = "";
+  try {
+    old = readFileSync(path, "utf8");
+  } catch {
+    return;
+  }
+  const next = fn(old);
+  if (next === old) return;
+  const fd = openSync(path, "r+");
+  try {
+    const buf = Buffer.from(next);
+    writeSync(fd, buf, 0, buf.length, 0);
+    ftruncateSync(fd, buf.length);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,389 @@
+// Networking: the default mode (pasta), published TCP and UDP ports, the
+// client's source address, port conflicts, slirp4netns, container:NAME, pods
+// whose members talk by name, and no helper process or held port left behind.
+// Root and rootless, real pasta / slirp4netns, busybox from the local registry.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createSocket } from "node:dgram";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { MODES, REGISTRY, sandboxes, type Sandbox } from "../helpers/tspod.ts";
+import { pushImage, uniqueRepo } from "../helpers/oci.ts";
+import { TarWriter } from "../helpers/tarwriter.ts";
+
+const BB = `${REGISTRY}/busybox:latest`;
+const box = sandboxes();
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A TCP port nobody listens on right now (the kernel's pick). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "0.0.0.0", () => {
+      const p = (s.address() as any).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** n consecutive free TCP ports. */
+async function freeRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await Promise.all(Array.from({ length: n }, (_, i) => canBind(base + i)));
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error("no free port range");
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "0.0.0.0", () => s.close(() => resolve(true)));
+  });
+}
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const s = createServer((c) => c.end("host process\n"));
+    s.once("error", reject);
+    s.listen(port, "0.0.0.0", () => resolve(s));
+  });
+}
+
+/** pasta / slirp4netns processes started for a container (their argv names its ID). */
+function helperProcs(id: string): string[] {
+  const out: string[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      if (/(^|\/)(pasta|slirp4netns)$/.test(argv[0]) && argv.some((a) => a.includes(id.slice(0, 12)))) out.push(`${p} ${argv.join(" ")}`);
+    } catch {}
+  }
+  return out;
+}
+
+async function fetchText(url: string, tries = 50): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const r = await fetch(url);
+      return await r.text();
+    } catch (e) {
+      last = e;
+      await Bun.sleep(100);
+    }
+  }
+  throw new Error(`${url}: ${last}`);
+}
+
+async function waitLog(b: Sandbox, name: string, re: RegExp, ms = 10_000): Promise<string> {
+  const end = Date.now() + ms;
+  let text = "";
+  while (Date.now() < end) {
+    const r = await b.run(["logs", name]);
+    text = r.stdout + r.stderr;
+    if (re.test(text)) return text;
+    await Bun.sleep(100);
+  }
+  throw new Error(`logs of ${name} never matched ${re}: ${text}`);
+}
+
+/** A directory the sandbox user owns, for -v. */
+function userDir(b: Sandbox): string {
+  const d = mkdtempSync("/tmp/tspod-net-");
+  tmpDirs.push(d);
+  chmodSync(d, 0o755);
+  chownSync(d, b.uid, b.gid);
+  return d;
+}
+
+/** httpd's document root: index.html and a CGI that prints the client's address. */
+function wwwDir(b: Sandbox): string {
+  const d = userDir(b);
+  writeFileSync(join(d, "index.html"), "hello from httpd\n");
+  mkdirSync(join(d, "cgi-bin"));
+  writeFileSync(join(d, "cgi-bin/ip"), '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "remote=$REMOTE_ADDR"\n', { mode: 0o755 });
+  for (const p of [d, join(d, "index.html"), join(d, "cgi-bin"), join(d, "cgi-bin/ip")]) chownSync(p, b.uid, b.gid);
+  return d;
+}
+
+// busybox nc has no UDP here: a tiny static UDP echo server that logs what it gets and from whom.
+let udpDir = "";
+beforeAll(() => {
+  udpDir = mkdtempSync("/tmp/tspod-udp-");
+  tmpDirs.push(udpDir);
+  chmodSync(udpDir, 0o755);
+  writeFileSync(
+    join(udpDir, "udpecho.c"),
+    `#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+  printf("listening\\n"); fflush(stdout);
+  for (;;) {
+    char buf[2048]; struct sockaddr_in from; socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fl);
+    if (n < 0) return 1;
+    buf[n] = 0;
+    printf("got %s from %s\\n", buf, inet_ntoa(from.sin_addr)); fflush(stdout);
+    sendto(fd, buf, n, 0, (struct sockaddr *)&from, fl);
+  }
+}
+`,
+  );
+  const cc = Bun.which("musl-gcc") ? "musl-gcc" : "gcc";
+  const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, "udpecho"), join(udpDir, "udpecho.c")], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`compiling udpecho: ${r.stderr}`);
+  chmodSync(join(udpDir, "udpecho"), 0o755);
+});
+
+describe.each(MODES)("network (%s)", (mode) => {
+  const b = box(mode);
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+  });
+
+  test("the default is pasta: interface, DNS, /etc/hosts, and the host's 127.0.0.1 via host.containers.internal", async () => {
+    const seen: string[] = [];
+    const srv = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req, server) {
+        seen.push(server.requestIP(req)?.address ?? "");
+        return new Response("hello from the host\n");
+      },
+    });
+    try {
+      const id = (await b.ok(["create", "--name", "dflt", BB, "sh", "-c",
+        `ip -o -4 addr show scope global | wc -l; cat /etc/resolv.conf; cat /etc/hosts; hostname; wget -qO- http://host.containers.internal:${srv.port}/`])).trim();
+      expect(JSON.parse(await b.ok(["inspect", "dflt"]))[0].HostConfig.NetworkMode).toBe("pasta");
+      const r = await b.run(["start", "-a", "dflt"]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split("\n");
+      expect(Number(lines[0])).toBeGreaterThan(0); // an interface besides lo
+      expect(r.stdout).toContain("nameserver 169.254.1.1");
+      expect(r.stdout).toMatch(/^\S+\thost\.containers\.internal host\.docker\.internal$/m);
+      expect(r.stdout).toMatch(new RegExp(`^\\S+\\tdflt ${id.slice(0, 12)}$`, "m"));
+      expect(r.stdout).toContain("hello from the host");
+      expect(seen).toEqual(["127.0.0.1"]);
+      expect(helperProcs(id)).toEqual([]); // pasta went with the container
+      await b.ok(["rm", "dflt"]);
+    } finally {
+      srv.stop(true);
+    }
+    // a container that switches to another user before its exec still gets its network (pasta and slirp4netns)
+    for (const net of ["pasta", "slirp4netns"]) {
+      expect(await b.ok(["run", "--rm", "-u", "www-data", "--network", net, BB, "sh", "-c", "id -u; ip -o -4 addr show scope global | wc -l"])).toBe("33\n1\n");
+    }
+    // DNS through pasta's forwarder answers what the host's resolver answers
+    const host = Bun.spawnSync(["busybox", "nslookup", "deb.debian.org"], { stdout: "pipe" });
+    if (host.exitCode === 0) {
+      const addr = /Address: (\d+\.\d+\.\d+\.\d+)\s*$/m.exec(host.stdout.toString())?.[1];
+      const out = await b.ok(["run", "--rm", BB, "nslookup", "deb.debian.org"]);
+      if (addr) expect(out).toContain(addr);
+    }
+  });
+
+  test("-p: httpd fetched from the host, the client's address kept, port/ps/inspect, conflicts, freed after rm -f", async () => {
+    const port = await freePort();
+    const www = wwwDir(b);
+    const id = (await b.ok(["run", "-d", "--name", "web", "-p", `${port}:80`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-vv", "-p", "80", "-h", "/www"])).trim();
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    // pasta splices loopback connections: the server sees the real 127.0.0.1
+    expect(await fetchText(`http://127.0.0.1:${port}/cgi-bin/ip`)).toMatch(/^remote=(\[::ffff:)?127\.0\.0\.1\]?\n$/);
+    await waitLog(b, "web", /127\.0\.0\.1.*url:\/cgi-bin\/ip/);
+    expect(await b.ok(["port", "web"])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+    expect(await b.ok(["port", "web", "80"])).toBe(`0.0.0.0:${port}\n`);
+    expect((await b.run(["port", "web", "81"])).code).toBe(125);
+    expect(await b.ok(["ps", "--format", "{{.Names}} {{.Ports}}"])).toBe(`web 0.0.0.0:${port}->80/tcp\n`);
+    const ins = JSON.parse(await b.ok(["inspect", "web"]))[0];
+    expect(ins.NetworkSettings.Ports).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
+    expect(ins.HostConfig.PortBindings).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
+    expect(helperProcs(id).length).toBe(1);
+
+    // a second container asking for the same port: exit 125, a clear message, nothing left
+    const before = (await b.ps()).length;
+    let r = await b.run(["run", "-d", "--name", "web2", "-p", `${port}:80`, BB, "httpd", "-f", "-p", "80"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(new RegExp(`^Error: cannot publish port 0\\.0\\.0\\.0:${port}/tcp: the host port is already in use\\n$`));
+    expect((await b.ps()).length).toBe(before);
+    expect((await b.run(["container", "exists", "web2"])).code).toBe(1);
+
+    // a host process holding a port: the same, with --rm and attached too
+    const held = await freePort();
+    const srv = await listen(held);
+    try {
+      for (const args of [["run", "--rm", "-p", `${held}:80`, BB, "true"], ["run", "-d", "--name", "web3", "-p", `127.0.0.1:${held}:80`, BB, "sleep", "9"]]) {
+        r = await b.run(args);
+        expect(r.code).toBe(125);
+        expect(r.stderr).toContain(`:${held}/tcp: the host port is already in use`);
+      }
+      expect((await b.ps()).length).toBe(before);
+    } finally {
+      await new Promise((res) => srv.close(res));
+    }
+
+    await b.ok(["rm", "-f", "web"]);
+    expect(helperProcs(id)).toEqual([]);
+    expect(await canBind(port)).toBe(true);
+  });
+
+  test("stop frees the port; start binds it again; ranges and -P", async () => {
+    const base = await freeRange(3);
+    const id = (await b.ok(["run", "-d", "--name", "rng", "-p", `${base}-${base + 2}:8000-8002`, BB, "sh", "-c", "nc -l -p 8001 -e echo at-8001; sleep 60"])).trim();
+    expect(await b.ok(["port", "rng"])).toBe([0, 1, 2].map((i) => `${8000 + i}/tcp -> 0.0.0.0:${base + i}`).join("\n") + "\n");
+    expect(await b.ok(["ps", "--format", "{{.Ports}}"])).toBe(`0.0.0.0:${base}-${base + 2}->8000-8002/tcp\n`);
+    let got = "";
+    for (let i = 0; i < 50 && !got.includes("at-8001"); i++) {
+      got = Bun.spawnSync(["nc", "-w", "2", "127.0.0.1", String(base + 1)], { stdout: "pipe", stdin: "ignore" }).stdout.toString();
+      if (!got.includes("at-8001")) await Bun.sleep(100);
+    }
+    expect(got).toBe("at-8001\n");
+    await b.ok(["stop", "-t", "0", "rng"]);
+    expect(helperProcs(id)).toEqual([]);
+    for (let i = 0; i < 3; i++) expect(await canBind(base + i)).toBe(true);
+    await b.ok(["start", "rng"]);
+    expect(helperProcs(id).length).toBe(1);
+    expect(await canBind(base)).toBe(false);
+    await b.ok(["rm", "-f", "rng"]);
+    expect(await canBind(base)).toBe(true);
+
+    // -P: the image's EXPOSE list on free host ports; -p 80 alone picks one too
+    const repo = uniqueRepo("expose");
+    const img = pushImage(repo, [new TarWriter().file("marker", "x").end()], { config: { config: { Cmd: ["true"], ExposedPorts: { "80/tcp": {}, "53/udp": {} } } } });
+    await b.ok(["pull", "-q", "--tls-verify=false", img.ref]);
+    await b.ok(["create", "--name", "pall", "-P", img.ref]);
+    const lines = (await b.ok(["port", "pall"])).trim().split("\n").sort();
+    expect(lines.length).toBe(2);
+    expect(lines[0]).toMatch(/^53\/udp -> 0\.0\.0\.0:\d+$/);
+    expect(lines[1]).toMatch(/^80\/tcp -> 0\.0\.0\.0:\d+$/);
+    await b.ok(["create", "--name", "p80", "-p", "127.0.0.1::80", img.ref]);
+    expect(await b.ok(["port", "p80"])).toMatch(/^80\/tcp -> 127\.0\.0\.1:\d+\n$/);
+    await b.ok(["rm", "pall", "p80"]);
+    for (const bad of ["80:80:80:80", "x:80", "8000-8002:80-81", "70000:80", "80/sctp", "999.1.1.1:80:80"]) {
+      const r = await b.run(["create", "-p", bad, BB, "true"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^Error: invalid port/);
+    }
+    expect((await b.run(["create", "--network", "none", "-p", "80", BB, "true"])).code).toBe(125);
+    expect((await b.run(["create", "--network", "bogus", BB, "true"])).stderr).toMatch(/unknown network mode "bogus"/);
+  });
+
+  test("UDP: -p H:C/udp reaches a UDP server in the container", async () => {
+    const port = await freePort();
+    const id = (await b.ok(["run", "-d", "--name", "udp", "-p", `${port}:53/udp`, "-v", `${udpDir}:/udp:ro`, BB, "/udp/udpecho", "53"])).trim();
+    await waitLog(b, "udp", /listening/);
+    const sock = createSocket("udp4");
+    try {
+      let log = "";
+      for (let i = 0; i < 50 && !log.includes("got hello-udp"); i++) {
+        sock.send("hello-udp", port, "127.0.0.1");
+        await Bun.sleep(100);
+        log = (await b.run(["logs", "udp"])).stdout;
+      }
+      // the datagram arrives with the host's loopback as its source
+      expect(log).toMatch(/^got hello-udp from 127\.0\.0\.1$/m);
+    } finally {
+      sock.close();
+    }
+    expect(await b.ok(["port", "udp"])).toBe(`53/udp -> 0.0.0.0:${port}\n`);
+    await b.ok(["rm", "-f", "udp"]);
+    expect(helperProcs(id)).toEqual([]);
+  });
+
+  test("pods: members talk by name, the pod's port reaches a member, pod stop/start/rm leave nothing", async () => {
+    const port = await freePort();
+    const www = wwwDir(b);
+    const podId = (await b.ok(["pod", "create", "--name", "pd", "-p", `${port}:80`])).trim();
+    expect(podId).toMatch(/^[0-9a-f]{64}$/);
+    await b.ok(["run", "-d", "--pod", "pd", "--name", "srv", "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await b.ok(["run", "-d", "--pod", "pd", "--name", "echo1", BB, "sh", "-c", "while true; do nc -l -p 7000 -e echo from-echo1; done"]);
+    // by name, from a third member
+    const out = await b.ok(["run", "--rm", "--pod", "pd", "--name", "client", BB, "sh", "-c",
+      "for i in $(seq 50); do wget -qO- http://srv/ && break; sleep 0.1; done; for i in $(seq 50); do nc echo1 7000 </dev/null && break; sleep 0.1; done; grep -c '' /etc/hosts; grep -w srv /etc/hosts"]);
+    expect(out).toContain("hello from httpd\n");
+    expect(out).toContain("from-echo1\n");
+    expect(out).toMatch(/^127\.0\.0\.1\tsrv [0-9a-f]{12}$/m);
+    // the client left the pod's hosts file when it was removed
+    expect(await b.ok(["exec", "srv", "cat", "/etc/hosts"])).not.toMatch(/\bclient\b/);
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    expect(await b.ok(["port", "srv"])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+    expect(JSON.parse(await b.ok(["inspect", "srv"]))[0].NetworkSettings.Ports).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
+    expect((await b.ok(["pod", "ps", "--format", "{{.Name}} {{.Status}} {{.NumberOfContainers}}"])).trim()).toBe("pd Running 3");
+    const infra = JSON.parse(await b.ok(["pod", "inspect", "pd"])).InfraContainerID;
+    expect(helperProcs(infra).length).toBe(1);
+    // containers of a pod publish nothing themselves and use the pod's network
+    expect((await b.run(["run", "--rm", "--pod", "pd", "-p", "81:81", BB, "true"])).code).toBe(125);
+    expect((await b.run(["run", "--rm", "--pod", "pd", "--network", "none", BB, "true"])).code).toBe(125);
+    // the infra goes only with its pod
+    expect((await b.run(["rm", "-f", infra])).stderr).toMatch(/infra container of pod/);
+
+    await b.ok(["pod", "stop", "-t", "0", "pd"]);
+    expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");
+    expect(helperProcs(infra)).toEqual([]);
+    expect(await canBind(port)).toBe(true);
+    await b.ok(["pod", "start", "pd"]);
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    expect((await b.run(["pod", "rm", "pd"])).code).toBe(125); // running
+    await b.ok(["pod", "rm", "-f", "pd"]);
+    expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).toBe("");
+    expect((await b.ok(["pod", "ps", "-q"])).trim()).toBe("");
+    expect((await b.run(["pod", "exists", "pd"])).code).toBe(1);
+    expect(helperProcs(infra)).toEqual([]);
+    expect(await canBind(port)).toBe(true);
+  });
+
+  test("container:NAME shares a running container's network; slirp4netns with a published port", async () => {
+    const port = await freePort();
+    const www = wwwDir(b);
+    const id = (await b.ok(["run", "-d", "--network", "slirp4netns", "--name", "sweb", "-p", `${port}:80`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"])).trim();
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    // slirp4netns: loopback clients arrive from its gateway, 10.0.2.2
+    expect(await fetchText(`http://127.0.0.1:${port}/cgi-bin/ip`)).toMatch(/^remote=(\[::ffff:)?10\.0\.2\.2\]?\n$/);
+    expect(helperProcs(id).length).toBe(1);
+    const out = await b.ok(["run", "--rm", "--network", "container:sweb", BB, "sh", "-c", "wget -qO- http://127.0.0.1/; cat /etc/resolv.conf; ip -o -4 addr show tap0"]);
+    expect(out).toContain("hello from httpd\n");
+    expect(out).toContain("nameserver 10.0.2.3");
+    expect(out).toContain("10.0.2.100/24");
+    // the container whose network is shared must run, and stays while others use it
+    await b.ok(["create", "--name", "side", "--network", "container:sweb", BB, "true"]);
+    expect((await b.run(["rm", "sweb"])).stderr).toMatch(/dependent containers/);
+    await b.ok(["stop", "-t", "0", "sweb"]);
+    const r = await b.run(["start", "side"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/not running/);
+    await b.ok(["rm", "side"]);
+    await b.ok(["rm", "-f", "sweb"]);
+    expect(helperProcs(id)).toEqual([]);
+    expect(await canBind(port)).toBe(true);
+  });
+
+  test("a helper outlives a killed monitor only until rm -f; none and host keep working", async () => {
+    const port = await freePort();
+    const id = (await b.ok(["run", "-d", "--name", "orphan", "-p", `${port}:80`, BB, "sleep", "60"])).trim();
+    const monitor = JSON.parse(await b.ok(["inspect", "orphan"]))[0].State.ConmonPid;
+    process.kill(monitor, "SIGKILL");
+    await Bun.sleep(100);
+    expect(helperProcs(id).length).toBe(1);
+    await b.ok(["rm", "-f", "orphan"]);
+    for (let i = 0; i < 20 && helperProcs(id).length; i++) await Bun.sleep(50);
+    expect(helperProcs(id)).toEqual([]);
+    expect(await canBind(port)).toBe(true);
+
+    expect(await b.ok(["run", "--rm", "--network", "none", BB, "sh", "-c", "ip -o link | wc -l; grep -c host.containers /etc/hosts || true"])).toBe("1\n0\n");
+    const host = await b.ok(["run", "--rm", "--network", "host", BB, "sh", "-c", "ip -o link | wc -l"]);
+    expect(Number(host)).toBeGreaterThan(1);
+  });
+});
