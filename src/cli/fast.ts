@@ -15,6 +15,8 @@ const FAST: Record<string, () => Promise<{ default: CommandImpl }>> = {
   "container ps": () => import("./impl/ps.ts"),
   images: () => import("./impl/images.ts"),
   "image ls": () => import("./impl/images.ts"),
+  run: () => import("./impl/run.ts"),
+  "container run": () => import("./impl/run.ts"),
   rm: () => import("./impl/rm.ts"),
   "container rm": () => import("./impl/rm.ts"),
   "container cleanup": () => import("./impl/cleanup.ts"),

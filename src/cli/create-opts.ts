@@ -1,0 +1,67 @@
+// run/create options: flag definitions (no oclif import: the lean path uses them) and CreateOptions.
+import { UsageError } from "../errors.ts";
+import type { CreateOptions } from "../container/create.ts";
+import type { FlagDefs } from "./spec.ts";
+
+export const CREATE_FLAGS: FlagDefs = {
+  name: { type: "string", description: "name of the container" },
+  env: { type: "string", char: "e", multiple: true, description: "set environment variables (KEY=VALUE, or KEY to copy the host's)" },
+  "env-file": { type: "string", multiple: true, description: "read environment variables from a file" },
+  workdir: { type: "string", char: "w", description: "working directory inside the container" },
+  user: { type: "string", char: "u", description: "user[:group] to run as (name or id)" },
+  entrypoint: { type: "string", description: "override the image's entrypoint (a string or a JSON array)" },
+  hostname: { type: "string", char: "h", description: "container host name" },
+  interactive: { type: "boolean", char: "i", description: "keep stdin open" },
+  tty: { type: "boolean", char: "t", description: "allocate a pseudo-terminal" },
+  rm: { type: "boolean", description: "remove the container when it exits" },
+  init: { type: "boolean", description: "run a built-in reaper as PID 1 that forwards signals" },
+  "read-only": { type: "boolean", description: "mount the root filesystem read-only" },
+  network: { type: "string", aliases: ["net"], description: "pasta, slirp4netns, none, host or container:NAME (default: pasta if installed, else slirp4netns)" },
+  publish: { type: "string", char: "p", multiple: true, description: "publish a port: [[IP:][HOSTPORT]:]CONTAINERPORT[/tcp|/udp], ranges like 8000-8002:80-82" },
+  "publish-all": { type: "boolean", char: "P", description: "publish every port the image exposes on a free host port" },
+  pod: { type: "string", description: "run in this pod (share its network: members reach each other by name)" },
+  volume: { type: "string", char: "v", multiple: true, description: "bind mount HOST-PATH:CONTAINER-PATH[:ro]" },
+  tmpfs: { type: "string", multiple: true, description: "mount a tmpfs at PATH[:OPTIONS]" },
+  pull: { type: "string", description: "pull policy", options: ["always", "missing", "never", "newer"], default: "missing" },
+  "tls-verify": { type: "boolean", allowNo: true, description: "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)" },
+  memory: { type: "string", char: "m", description: "memory limit (needs a usable cgroup)" },
+  cpus: { type: "string", description: "number of CPUs (needs a usable cgroup)" },
+  "pids-limit": { type: "string", description: "process limit (needs a usable cgroup)" },
+  label: { type: "string", char: "l", multiple: true, description: "KEY=VALUE metadata" },
+  "quiet-pull": { type: "boolean", char: "q", description: "no pull progress" },
+};
+
+
+export function createOptions(flags: any, argv: string[]): CreateOptions {
+  const [image, ...command] = argv;
+  if (!image) throw new UsageError("an image name is required");
+  return {
+    image,
+    command,
+    name: flags.name,
+    env: flags.env ?? [],
+    envFiles: flags["env-file"] ?? [],
+    workdir: flags.workdir,
+    user: flags.user,
+    entrypoint: flags.entrypoint,
+    hostname: flags.hostname,
+    tty: !!flags.tty,
+    interactive: !!flags.interactive,
+    rm: !!flags.rm,
+    init: !!flags.init,
+    readOnly: !!flags["read-only"],
+    network: flags.network,
+    publish: flags.publish ?? [],
+    publishAll: !!flags["publish-all"],
+    pod: flags.pod,
+    volumes: flags.volume ?? [],
+    tmpfs: flags.tmpfs ?? [],
+    pull: flags.pull === "newer" ? "missing" : flags.pull,
+    tlsVerify: flags["tls-verify"],
+    memory: flags.memory,
+    cpus: flags.cpus,
+    pidsLimit: flags["pids-limit"],
+    labels: flags.label ?? [],
+    quietPull: !!flags["quiet-pull"],
+  };
+}
