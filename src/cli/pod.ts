@@ -126,7 +126,7 @@ export class PodPs extends BaseCommand {
       return;
     }
     const view = await podView(this.context);
-    const { since } = await import("../image/images.ts");
+    const { since } = await import("./human.ts");
     const { formatPortsColumn } = await import("../network/ports.ts");
     const rows = list.map((p) => {
       const v = view(p);

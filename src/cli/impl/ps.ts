@@ -17,7 +17,7 @@ const impl: CommandImpl = {
   },
   async main(ctx: Context, flags) {
     const { ContainerStore } = await import("../../container/record.ts");
-    const { since } = await import("../../image/images.ts");
+    const { since } = await import("../human.ts");
     const { formatPortsColumn } = await import("../../network/ports.ts");
     let list = new ContainerStore(ctx).list();
     if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter((c) => c.state.status === "running" || c.state.status === "paused");

@@ -13,6 +13,8 @@ const impl: CommandImpl = {
     const lc = new Lifecycle(ctx);
     const names = flags.all ? lc.store.list().map((c) => c.config.id) : argv;
     if (flags.all && !names.length) return;
+    // A --rm container killed here removes itself meanwhile: that is a removal, not an error.
+    const existed = new Set(names.filter((n) => lc.store.find(n)));
     if (flags.force) {
       // kill everything first so the waits overlap
       for (const n of names) {
@@ -25,7 +27,12 @@ const impl: CommandImpl = {
       }
     }
     await each(names, async (n) => {
-      const c = lc.store.lookup(n);
+      const c = lc.store.find(n);
+      if (!c) {
+        if (existed.has(n)) return n;
+        lc.store.lookup(n); // throws the usual "no such container"
+        return;
+      }
       await lc.remove(c, flags.force);
       return flags.all ? c.config.id : n;
     });
