@@ -677,8 +677,7 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
   if (s->ns_user && !s->userns) {
     int r;
     if (s->uidmap && s->gidmap) {
-      r = run_idmap_tool("newuidmap", pid, s->uidmap, err, errlen);
-      if (r == 0) r = run_idmap_tool("newgidmap", pid, s->gidmap, err, errlen);
+      r = map_ids(pid, s->uidmap, s->gidmap, err, errlen);
     } else {
       r = write_single_maps(pid, getuid(), getgid());
       if (r < 0) snprintf(err, errlen, "write id map: %s", strerror(-r));

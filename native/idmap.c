@@ -22,8 +22,13 @@ int write_single_maps(pid_t pid, uid_t uid, gid_t gid) {
   return write_file(path, map);
 }
 
-/* Runs `tool PID a b c ...`; returns 0 on success, else -1 with the tool's stderr in err. */
-int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, size_t errlen) {
+struct tool_run {
+  pid_t pid;
+  int errfd;
+};
+
+/* Starts `tool PID a b c ...` with its stderr on a pipe. */
+static int start_tool(const char *tool, pid_t pid, const char *spec, struct tool_run *t) {
   char *args[3 + 3 * 64 + 1];
   char pidbuf[16], copy[4096];
   int n = 0;
@@ -38,7 +43,10 @@ int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, siz
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) return -1;
   pid_t c = fork();
-  if (c < 0) return -1;
+  if (c < 0) {
+    close(ep[0]), close(ep[1]);
+    return -1;
+  }
   if (c == 0) {
     dup2(ep[1], 2);
     execvp(tool, args);
@@ -46,11 +54,19 @@ int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, siz
     _exit(127);
   }
   close(ep[1]);
+  t->pid = c;
+  t->errfd = ep[0];
+  return 0;
+}
+
+/* Waits for a started tool: 0 on success, else -1 with its stderr in err. */
+static int finish_tool(struct tool_run *t, char *err, size_t errlen) {
   size_t got = 0;
   if (err && errlen) err[0] = 0;
   for (;;) {
     char tmp[512];
-    ssize_t r = read(ep[0], tmp, sizeof tmp);
+    ssize_t r = read(t->errfd, tmp, sizeof tmp);
+    if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     if (err && got + 1 < errlen) {
       size_t k = (size_t)r < errlen - 1 - got ? (size_t)r : errlen - 1 - got;
@@ -59,14 +75,37 @@ int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, siz
       err[got] = 0;
     }
   }
-  close(ep[0]);
+  close(t->errfd);
   int st;
-  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR) {}
   if (err) {
     size_t l = strlen(err);
     while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
   }
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/*
+ * Maps a process's user namespace with newuidmap and newgidmap run side by
+ * side (each is a setuid program start, a few ms: together, not one after
+ * the other). 0 on success, else -1 with the failing tool's stderr in err.
+ */
+int map_ids(pid_t pid, const char *uidmap, const char *gidmap, char *err, size_t errlen) {
+  struct tool_run u, g;
+  if (start_tool("newuidmap", pid, uidmap, &u) < 0) {
+    if (err) snprintf(err, errlen, "newuidmap: %s", strerror(errno));
+    return -1;
+  }
+  if (start_tool("newgidmap", pid, gidmap, &g) < 0) {
+    if (err) snprintf(err, errlen, "newgidmap: %s", strerror(errno));
+    finish_tool(&u, NULL, 0);
+    return -1;
+  }
+  char gerr[512];
+  int ru = finish_tool(&u, err, errlen);
+  int rg = finish_tool(&g, gerr, sizeof gerr);
+  if (ru == 0 && rg < 0 && err) snprintf(err, errlen, "%s", gerr);
+  return ru < 0 || rg < 0 ? -1 : 0;
 }
 
 /*
@@ -115,7 +154,7 @@ int run_in_userns(const char *uidmap, const char *gidmap, int (*fn)(void *), voi
       usleep(50);
     }
     if (uidmap) {
-      if (run_idmap_tool("newuidmap", pid, uidmap, err, errlen) < 0 || run_idmap_tool("newgidmap", pid, gidmap, err, errlen) < 0) ok = 0;
+      if (map_ids(pid, uidmap, gidmap, err, errlen) < 0) ok = 0;
     } else {
       int r = write_single_maps(pid, uid, gid);
       if (r < 0) {

@@ -3,6 +3,6 @@
 #include <sys/types.h>
 #include <stddef.h>
 int write_single_maps(pid_t pid, uid_t uid, gid_t gid);
-int run_idmap_tool(const char *tool, pid_t pid, const char *spec, char *err, size_t errlen);
+int map_ids(pid_t pid, const char *uidmap, const char *gidmap, char *err, size_t errlen);
 int run_in_userns(const char *uidmap, const char *gidmap, int (*fn)(void *), void *arg, char *err, size_t errlen);
 #endif

@@ -66,6 +66,7 @@
 #define DRAIN_IDLE_MS 250    /* after exit: stop draining when no output came for this long */
 #define DRAIN_MAX_MS 5000    /* ... or after this long (a background process may hold the fds) */
 #define LINGER_MS 1000       /* after 'x': wait this long for clients to hang up */
+#define START_WAIT_MS 5000   /* START must come this soon when no client is connected */
 #define DEFAULT_STALL_MS 5000
 
 /* ---- options and state ---- */
@@ -86,6 +87,7 @@ static int g_ready_fd = -1;            /* readiness pipe (write end) until repor
 static int g_sigpipe[2] = {-1, -1};    /* SIGCHLD self-pipe */
 static int g_listen = -1;
 static int g_logfd = -1;
+static long long g_born_ms;             /* when the monitor started (for START_WAIT_MS) */
 static int g_gate = -1;                /* start gate (write end) until opened */
 static int g_execerr = -1;             /* exec error pipe from ctr_spawn */
 static int g_master = -1;              /* pty master (tty mode) */
@@ -308,9 +310,23 @@ static void log_chunk(const char *stream, const unsigned char *p, size_t n) {
 
 /* ---- clients ---- */
 
+static void start_requested(void);
+
+static int client_count(void) {
+  int n = 0;
+  for (int i = 0; i < MAX_CLIENTS; i++) n += g_cl[i].fd >= 0;
+  return n;
+}
+
 static void client_close(struct client *c) {
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
+  /* The CLI that was to send START went away (killed, say) before it did: the
+     container starts anyway, as if detached. It must never hang at the gate. */
+  if (!g_start_wanted && g_gate >= 0 && client_count() == 0) {
+    mlog("the attached client left before START: starting the container detached");
+    start_requested();
+  }
 }
 
 static int client_pending(const struct client *c) {
@@ -683,6 +699,12 @@ static void loop(void) {
   reap();
   for (;;) {
     long long now = now_ms();
+    if (!g_born_ms) g_born_ms = now;
+    /* nobody came to send START (the CLI died before it connected): start anyway */
+    if (!g_start_wanted && g_gate >= 0 && client_count() == 0 && now - g_born_ms >= START_WAIT_MS) {
+      mlog("no client came to start the container within %d ms: starting it detached", START_WAIT_MS);
+      start_requested();
+    }
     int paused = any_pending();
     /* Drop clients that took nothing for too long, so they cannot hold the container. */
     if (paused) {
@@ -737,6 +759,7 @@ static void loop(void) {
       if (deadline < 0 || d < deadline) deadline = d;
     }
     if (g_final && (deadline < 0 || g_linger_until < deadline)) deadline = g_linger_until;
+    if (!g_start_wanted && g_gate >= 0 && client_count() == 0 && (deadline < 0 || g_born_ms + START_WAIT_MS < deadline)) deadline = g_born_ms + START_WAIT_MS;
     int timeout = deadline < 0 ? -1 : deadline <= now ? 0 : (int)(deadline - now);
 
     int r = poll(pf, (nfds_t)n, timeout);

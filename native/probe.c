@@ -112,8 +112,7 @@ int cmd_probe(int argc, char **argv) {
   }
   int full = 0;
   if (uidmap) {
-    if (run_idmap_tool("newuidmap", pid, uidmap, idmap_msg, sizeof idmap_msg) == 0 &&
-        run_idmap_tool("newgidmap", pid, gidmap, idmap_msg, sizeof idmap_msg) == 0)
+    if (map_ids(pid, uidmap, gidmap, idmap_msg, sizeof idmap_msg) == 0)
       full = 1;
     else idmap_err = EPERM;
   }

@@ -1031,8 +1031,7 @@ int cmd_unpack(int argc, char **argv) {
   }
   if (uidmap) {
     char msg[512];
-    if (run_idmap_tool("newuidmap", pid, uidmap, msg, sizeof msg) < 0 ||
-        run_idmap_tool("newgidmap", pid, gidmap, msg, sizeof msg) < 0) {
+    if (map_ids(pid, uidmap, gidmap, msg, sizeof msg) < 0) {
       kill(pid, SIGKILL);
       waitpid(pid, NULL, 0);
       char what[600];

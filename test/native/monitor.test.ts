@@ -246,6 +246,27 @@ describe("monitor", () => {
     await until("monitor exit", () => !alive(ready.monitor_pid), 3000);
   });
 
+  test("the client that was to START goes away first (a killed CLI): the container starts anyway", async () => {
+    const c = newCtr(["sh", "-c", "echo started; exit 4"]);
+    const { ready } = start(c);
+    const a = await Client.open(c.sock);
+    await sleep(100);
+    expect(readFileSync(c.log, "utf8")).toBe("");
+    a.close(); // no START sent
+    expect((await exitJson(c)).exitCode).toBe(4);
+    expect(logLines(c).map((l) => l.text)).toEqual(["started"]);
+    await until("monitor exit", () => !alive(ready.monitor_pid), 3000);
+  });
+
+  test("nobody ever connects to START: the container starts after a grace period", async () => {
+    const c = newCtr(["sh", "-c", "exit 6"]);
+    const t0 = Date.now();
+    start(c);
+    const exit = await until("exit.json", () => existsSync(join(c.dir, "exit.json")) && JSON.parse(readFileSync(join(c.dir, "exit.json"), "utf8")), 12_000);
+    expect(exit.exitCode).toBe(6);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4500);
+  }, 15_000);
+
   test("stdin: 'i' bytes reach the container, 'e' closes its stdin", async () => {
     const c = newCtr(["cat"], { stdin: true });
     start(c);
