@@ -18,31 +18,46 @@ export interface ProgressSink {
   end(): void;
 }
 
+/** The lines both renderers print; blob lines are the plain renderer's own. */
+function announcer(err: NodeJS.WriteStream) {
+  let said = false;
+  return {
+    trying: (ref: string) => err.write(`Trying to pull ${ref}...\n`),
+    /** Podman's "Getting image source signatures", once, before the first blob */
+    signatures() {
+      if (!said) err.write("Getting image source signatures\n");
+      said = true;
+    },
+    config: (digest: string) => err.write(`Copying config ${short(digest)} done\n`),
+    manifest: () => err.write("Writing manifest to image destination\n"),
+  };
+}
+
+const blobState = (cached: boolean) => (cached ? "skipped: already exists" : "done");
+
 export function makeProgress(quiet: boolean): ProgressSink {
   const err = process.stderr;
   if (quiet) return { event() {}, end() {} };
+  const say = announcer(err);
   if (!err.isTTY) {
-    let said = false;
     return {
       event(e) {
         switch (e.type) {
           case "trying":
-            err.write(`Trying to pull ${e.ref}...\n`);
+            say.trying(e.ref);
             break;
           case "blob-start":
-            if (!said) err.write("Getting image source signatures\n");
-            said = true;
+            say.signatures();
             break;
           case "blob-done":
-            if (!said) err.write("Getting image source signatures\n");
-            said = true;
-            err.write(`Copying blob ${short(e.digest)} ${e.cached ? "skipped: already exists" : "done"}\n`);
+            say.signatures();
+            err.write(`Copying blob ${short(e.digest)} ${blobState(e.cached)}\n`);
             break;
           case "config":
-            err.write(`Copying config ${short(e.digest)} done\n`);
+            say.config(e.digest);
             break;
           case "manifest":
-            err.write("Writing manifest to image destination\n");
+            say.manifest();
             break;
         }
       },
@@ -65,19 +80,14 @@ export function makeProgress(quiet: boolean): ProgressSink {
     drawn = rows.length;
   };
   let timer: ReturnType<typeof setInterval> | undefined;
-  let said = false;
-  const signatures = () => {
-    if (!said) err.write("Getting image source signatures\n");
-    said = true;
-  };
   return {
     event(e) {
       switch (e.type) {
         case "trying":
-          err.write(`Trying to pull ${e.ref}...\n`);
+          say.trying(e.ref);
           break;
         case "blob-start":
-          signatures();
+          say.signatures();
           rows.push({ digest: e.digest, done: 0, size: e.size, state: "run" });
           timer ??= setInterval(draw, 100);
           draw();
@@ -88,11 +98,11 @@ export function makeProgress(quiet: boolean): ProgressSink {
           break;
         }
         case "blob-done": {
-          signatures();
+          say.signatures();
           let r = rows.find((x) => x.digest === e.digest);
           if (!r) rows.push((r = { digest: e.digest, done: e.size, size: e.size, state: "" }));
           r.done = e.size;
-          r.state = e.cached ? "skipped: already exists" : "done";
+          r.state = blobState(e.cached);
           draw();
           break;
         }
@@ -101,10 +111,10 @@ export function makeProgress(quiet: boolean): ProgressSink {
           timer = undefined;
           draw();
           drawn = 0;
-          err.write(`Copying config ${short(e.digest)} done\n`);
+          say.config(e.digest);
           break;
         case "manifest":
-          err.write("Writing manifest to image destination\n");
+          say.manifest();
           break;
       }
     },

@@ -16,6 +16,7 @@ import {
   validateAuthKey,
   writeFileAtomic,
 } from "../../src/image/auth.ts";
+import { thrown } from "../helpers/thrown.ts";
 
 let dir: string;
 let home: string;
@@ -37,14 +38,6 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 function writeJson(path: string, v: unknown) {
   mkdirSync(join(path, ".."), { recursive: true });
   writeFileSync(path, JSON.stringify(v));
-}
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("paths", () => {

@@ -34,18 +34,11 @@ import {
   sha256Digest,
   verifyDigest,
 } from "../../src/image/manifest.ts";
+import { thrown } from "../helpers/thrown.ts";
 
 const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
 const dg = (c: string) => `sha256:${c.repeat(64)}`;
 
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a throw");
-}
 
 describe("digests", () => {
   test("sha256Digest of known inputs", () => {

@@ -18,6 +18,7 @@ import {
   registryFor,
   resolveShortName,
 } from "../../src/image/registries.ts";
+import { thrown } from "../helpers/thrown.ts";
 
 let dir: string;
 let opts: LoadRegistriesOptions;
@@ -42,14 +43,6 @@ function write(rel: string, text: string): string {
   return p;
 }
 
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a throw");
-}
 
 const strs = (refs: { registry: string; repository: string; tag?: string; digest?: string }[]) =>
   refs.map((r) => refString({ ...r, fullyQualified: true }));
