@@ -16,6 +16,7 @@ export const CREATE_FLAGS: FlagDefs = {
   rm: { type: "boolean", description: "remove the container when it exits" },
   init: { type: "boolean", description: "run a built-in reaper as PID 1 that forwards signals" },
   "read-only": { type: "boolean", description: "mount the root filesystem read-only" },
+  "security-opt": { type: "string", multiple: true, description: "no-new-privileges (label=... is accepted and ignored: no SELinux here)" },
   network: { type: "string", aliases: ["net"], description: "pasta, slirp4netns, none, host or container:NAME (default: pasta if installed, else slirp4netns)" },
   publish: { type: "string", char: "p", multiple: true, description: "publish a port: [[IP:][HOSTPORT]:]CONTAINERPORT[/tcp|/udp], ranges like 8000-8002:80-82" },
   "publish-all": { type: "boolean", char: "P", description: "publish every port the image exposes on a free host port" },
@@ -50,6 +51,7 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
     rm: !!flags.rm,
     init: !!flags.init,
     readOnly: !!flags["read-only"],
+    noNewPrivileges: securityOpts(flags["security-opt"] ?? []),
     network: flags.network,
     publish: flags.publish ?? [],
     publishAll: !!flags["publish-all"],
@@ -64,4 +66,16 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
     labels: flags.label ?? [],
     quietPull: !!flags["quiet-pull"],
   };
+}
+
+/** --security-opt: no-new-privileges[=true|false]; label=... accepted as a no-op; anything else refused. */
+function securityOpts(opts: string[]): boolean {
+  let nnp = false;
+  for (const o of opts) {
+    const [k, v = "true"] = o.split(/[=:]/, 2);
+    if (k === "no-new-privileges" && (v === "true" || v === "false")) nnp = v === "true";
+    else if (k === "label") continue;
+    else throw new UsageError(`--security-opt ${o}: supported are no-new-privileges and label=...`);
+  }
+  return nnp;
 }

@@ -36,6 +36,7 @@ export interface CreateOptions {
   rm: boolean;
   init: boolean;
   readOnly: boolean;
+  noNewPrivileges?: boolean;
   /** undefined or "" = the default (pasta, else slirp4netns, else none) */
   network?: string;
   /** -p/--publish */
@@ -288,6 +289,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       autoRemove: o.rm,
       init: o.init,
       readOnly: o.readOnly,
+      noNewPrivileges: !!o.noNewPrivileges,
       network,
       networkOptions: np.net.options,
       ports: np.ports,

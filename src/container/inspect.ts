@@ -77,6 +77,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       PortBindings: portBindings(cfg.ports),
       NetworkOptions: cfg.networkOptions ?? [],
       ReadonlyRootfs: cfg.readOnly,
+      SecurityOpt: cfg.noNewPrivileges ? ["no-new-privileges"] : [],
       NetworkMode: cfg.network,
       Init: cfg.init,
       Memory: cfg.resources.memory ?? 0,

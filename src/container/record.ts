@@ -41,6 +41,8 @@ export interface ContainerConfig {
   autoRemove: boolean;
   init: boolean;
   readOnly: boolean;
+  /** --security-opt no-new-privileges */
+  noNewPrivileges?: boolean;
   /** none | host | pasta | slirp4netns | container:<full id> */
   network: string;
   /** pasta:OPTS / slirp4netns:OPTS */

@@ -102,6 +102,7 @@ export function buildSpec(i: SpecInput): Uint8Array {
     add("rootfs.work", join(i.dir, "work"));
   }
   if (cfg.readOnly) add("rootfs.readonly", "1");
+  if (cfg.noNewPrivileges) add("no_new_privs", "1");
   for (const m of cfg.mounts) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
   for (const p of MASKED_PATHS) add("masked", p);
   for (const p of READONLY_PATHS) add("readonly", p);

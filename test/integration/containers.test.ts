@@ -95,6 +95,18 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(host).toEqual(hostIfs);
   });
 
+  test("--security-opt no-new-privileges: set for the process and for exec; unknown options refused", async () => {
+    expect((await b.ok(["run", "--rm", "--network", "none", BB, "grep", "NoNewPrivs", "/proc/self/status"])).trim()).toBe("NoNewPrivs:\t0");
+    await b.ok(["run", "-d", "--name", "nnp", "--network", "none", "--security-opt", "no-new-privileges", BB, "sleep", "30"]);
+    expect((await b.ok(["exec", "nnp", "grep", "NoNewPrivs", "/proc/1/status"])).trim()).toBe("NoNewPrivs:\t1");
+    expect((await b.ok(["exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status"])).trim()).toBe("NoNewPrivs:\t1");
+    expect(JSON.parse(await b.ok(["inspect", "nnp"]))[0].HostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
+    await b.ok(["rm", "-f", "nnp"]);
+    const r = await b.run(["run", "--rm", "--security-opt", "seccomp=unconfined", BB, "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("--security-opt seccomp=unconfined");
+  });
+
   test("bad input: unknown flag, bad volume, missing image, bad user: one line, 125", async () => {
     const cases: [string[], RegExp][] = [
       [["run", "--no-such-flag", BB, "true"], /no-such-flag/],
