@@ -45,6 +45,14 @@ const impl: CommandImpl = {
       if (list.length) out(list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n"));
       return;
     }
+    // pod members share the pod's network: its published ports are theirs too (as Podman shows them)
+    const pods = list.some((c) => c.config.pod) ? new (await import("../../network/pods.ts")).PodStore(ctx) : undefined;
+    const podCache = new Map<string, any>();
+    const podPorts = (pod?: string) => {
+      if (!pod || !pods) return undefined;
+      if (!podCache.has(pod)) podCache.set(pod, pods.load(pod)?.ports);
+      return podCache.get(pod);
+    };
     const statusText = (c: (typeof list)[number]) => {
       const s = c.state;
       if (s.status === "running") return `Up ${since(s.startedAt ?? c.config.created).replace(/ ago$/, "")}`;
@@ -62,7 +70,7 @@ const impl: CommandImpl = {
       CreatedAt: c.config.created,
       Status: statusText(c),
       State: c.state.status,
-      Ports: formatPortsColumn(c.config.ports),
+      Ports: formatPortsColumn(c.config.ports?.length ? c.config.ports : podPorts(c.config.pod)),
       Pod: c.config.pod ? c.config.pod.slice(0, 12) : "",
       IsInfra: !!c.config.infra,
       Names: c.config.name,
