@@ -116,13 +116,3 @@ export function freeze(plan: CgroupPlan | undefined, frozen: boolean): boolean {
   }
 }
 
-/** Memory and pids as the cgroup sees them (for stats later). */
-export function cgroupMemory(plan: CgroupPlan | undefined): number | undefined {
-  if (!plan) return undefined;
-  try {
-    const f = plan.version === "v2" ? join(plan.dirs.unified, "memory.current") : join(plan.dirs.memory, "memory.usage_in_bytes");
-    return Number(readFileSync(f, "utf8").trim());
-  } catch {
-    return undefined;
-  }
-}

@@ -1,6 +1,6 @@
 // Creating a container: resolve the image (pulling per policy), work out the
 // command, user, mounts and files, reserve the name, write config and spec.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Context } from "../context.ts";
@@ -460,10 +460,3 @@ export function netRecordsFor(ctx: Context, id: string, dir: string, net: Networ
   return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless });
 }
 
-export function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}

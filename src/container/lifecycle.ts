@@ -2,7 +2,7 @@
 // monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
 // every other operation reads and fixes state on disk.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { ensureRunroot, log, trace } from "../context.ts";
@@ -337,10 +337,3 @@ export function readLog(path: string, offset = 0): { lines: LogLine[]; offset: n
   return { lines, offset: offset + Buffer.byteLength(text.slice(0, end + 1)) };
 }
 
-export function readTextFile(p: string): string | undefined {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return undefined;
-  }
-}

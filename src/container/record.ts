@@ -7,7 +7,7 @@
 //   <runroot>/sock/<id12>                the monitor's attach socket
 // The state is fixed on read: a "running" container whose monitor and process
 // are gone is exited, with the code the monitor recorded if it got that far.
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, readlinkSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
@@ -313,10 +313,3 @@ export function parseLogLine(line: string): LogLine | undefined {
   return { time: line.slice(0, a), stream, partial: line.slice(b + 1, c) === "P", text: line.slice(c + 1) };
 }
 
-export function readlinkSafe(p: string): string | undefined {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return undefined;
-  }
-}

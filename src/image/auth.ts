@@ -18,20 +18,9 @@
 // Credential helpers (credHelpers, credsStore) are not run.
 import { writeFileAtomic } from "../storage/atomic.ts";
 import { ownedDir } from "../context.ts";
-import {
-  closeSync,
-  fchmodSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { TspodError, errno } from "../errors.ts";
 
 export interface Credentials {

@@ -13,7 +13,7 @@ import { log, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
-import { parseReference, refString, type Reference } from "./reference.ts";
+import { refString, type Reference } from "./reference.ts";
 import { loadRegistriesConf, resolveShortName, registryFor } from "./registries.ts";
 import { parseManifest, selectManifest, hostPlatform, parsePlatform, sha256Digest, verifyDigest, layerCompression } from "./manifest.ts";
 import { getCredentials } from "./auth.ts";
@@ -95,7 +95,7 @@ function decompressor(kind: "gzip" | "zstd" | "none"): Transform {
 
 export class Puller {
   private store: Store;
-  constructor(private ctx: Context) {
+  constructor(ctx: Context) {
     this.store = new Store(ctx);
   }
 

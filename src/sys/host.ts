@@ -2,7 +2,7 @@
 import { accessSync, constants, openSync, closeSync, readFileSync, statSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { join, delimiter } from "node:path";
 import { helperPath } from "./native.ts";
-import { buildIdMap, idMapSpec, readSubIds, type IdRange } from "./idmap.ts";
+import { buildIdMap, idMapSpec, type IdRange } from "./idmap.ts";
 
 export function which(cmd: string): string | undefined {
   for (const dir of (process.env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter)) {

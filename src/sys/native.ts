@@ -5,7 +5,7 @@
 // write it.
 import rtEmbedded from "../../native/out/tspod-rt" with { type: "file" };
 import manifest from "../../native/out/manifest.json" with { type: "json" };
-import { existsSync, mkdirSync, writeFileSync, renameSync, chmodSync, statSync } from "node:fs";
+import { mkdirSync, writeFileSync, renameSync, chmodSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ensureRunroot, ctx } from "../context.ts";
 import { TspodError } from "../errors.ts";
@@ -47,6 +47,3 @@ function readEmbedded(name: string): Uint8Array {
   return fs.readFileSync(src);
 }
 
-export function helperExists(name: HelperName = "tspod-rt"): boolean {
-  return existsSync(join(ctx().runroot, "bin", `${name}-${manifest[name]}`));
-}
