@@ -1,14 +1,25 @@
 // The base every tspod command extends: global flags and error handling.
 import { Command, Flags, Interfaces } from "@oclif/core";
-import { makeContext, parseLogLevel, type Context } from "../context.ts";
-import { commandTail, leadingGlobals } from "./argv.ts";
+import type { Context } from "../context.ts";
+import { commandTail } from "./argv.ts";
+import { contextFromFlags, GLOBAL_FLAGS, type FlagDefs } from "./spec.ts";
 
-export const globalFlags = {
-  root: Flags.string({ helpGroup: "GLOBAL", description: "storage root (default $XDG_DATA_HOME/tspod, /var/lib/tspod as root)" }),
-  runroot: Flags.string({ helpGroup: "GLOBAL", description: "runtime state dir (default $XDG_RUNTIME_DIR/tspod, /run/tspod as root)" }),
-  "log-level": Flags.string({ helpGroup: "GLOBAL", description: "debug, info, warn or error", options: ["debug", "info", "warn", "error"] }),
-  "storage-driver": Flags.string({ helpGroup: "GLOBAL", description: "overlay, fuse-overlayfs or vfs (copy)", options: ["overlay", "fuse-overlayfs", "vfs"] }),
-};
+/** Plain flag definitions (spec.ts) as oclif flags. */
+export function toOclif(defs: FlagDefs): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const [name, d] of Object.entries(defs)) {
+    const common: any = { description: d.description, helpGroup: d.helpGroup };
+    if (d.char) common.char = d.char;
+    if (d.aliases) common.aliases = d.aliases;
+    if (d.type === "boolean") out[name] = Flags.boolean({ ...common, allowNo: !!d.allowNo, ...(d.default !== undefined ? { default: d.default as boolean } : {}) });
+    else if (d.type === "integer") out[name] = Flags.integer({ ...common, ...(d.multiple ? { multiple: true, multipleNonGreedy: true } : {}), ...(d.default !== undefined ? { default: d.default as number } : {}) });
+    else out[name] = Flags.string({ ...common, ...(d.options ? { options: d.options } : {}), ...(d.multiple ? { multiple: true, multipleNonGreedy: true } : {}), ...(d.default !== undefined ? { default: d.default as string } : {}) });
+  }
+  return out;
+}
+
+/** The global flags, from the same definitions the lean path parses. */
+export const globalFlags = toOclif(GLOBAL_FLAGS);
 
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)["baseFlags"] & T["flags"]>;
@@ -21,12 +32,7 @@ export abstract class BaseCommand extends Command {
   protected async setup<T extends typeof BaseCommand>(cls: T) {
     const parsed = await this.parse(cls as any);
     const f = parsed.flags as any;
-    this.context = makeContext({
-      root: f.root ?? leadingGlobals.root,
-      runroot: f.runroot ?? leadingGlobals.runroot,
-      logLevel: parseLogLevel(f["log-level"] ?? leadingGlobals["log-level"]),
-      storageDriver: f["storage-driver"] ?? leadingGlobals["storage-driver"],
-    });
+    this.context = contextFromFlags(f);
     // run/create/exec: the container's command was kept away from oclif (see oclif.ts)
     const argv = (cls as any).stopAtPositional ? [...(parsed.argv as string[]), ...commandTail] : (parsed.argv as string[]);
     return { ...parsed, argv } as { flags: any; args: any; argv: string[] };

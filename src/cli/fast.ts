@@ -4,9 +4,7 @@
 // straight from their flag definitions when the arguments parse cleanly;
 // anything unusual (--help, an unknown flag, a bad value) goes to oclif,
 // which also prints the help and the parse errors.
-import { makeContext, parseLogLevel } from "../context.ts";
-import { leadingGlobals } from "./argv.ts";
-import { GLOBAL_FLAGS, type CommandImpl, type FlagDefs } from "./spec.ts";
+import { contextFromFlags, GLOBAL_FLAGS, type CommandImpl, type FlagDefs } from "./spec.ts";
 import { exitWithError } from "./exit.ts";
 
 const FAST: Record<string, () => Promise<{ default: CommandImpl }>> = {
@@ -108,7 +106,7 @@ export function parseFlags(argv: string[], defs: FlagDefs, stopAtPositional = fa
 
 /** Runs argv through the lean path when it can; false means "use oclif". */
 export async function tryFast(argv: string[]): Promise<boolean> {
-  let key = argv.length > 1 && FAST[`${argv[0]} ${argv[1]}`] ? `${argv[0]} ${argv[1]}` : argv[0];
+  const key = argv.length > 1 && FAST[`${argv[0]} ${argv[1]}`] ? `${argv[0]} ${argv[1]}` : argv[0];
   const load = FAST[key];
   if (!load) return false;
   const impl = (await load()).default;
@@ -116,12 +114,7 @@ export async function tryFast(argv: string[]): Promise<boolean> {
   if (!parsed) return false;
   const f = parsed.flags;
   try {
-    const ctx = makeContext({
-      root: f.root ?? leadingGlobals.root,
-      runroot: f.runroot ?? leadingGlobals.runroot,
-      logLevel: parseLogLevel(f["log-level"] ?? leadingGlobals["log-level"]),
-      storageDriver: f["storage-driver"] ?? leadingGlobals["storage-driver"],
-    });
+    const ctx = contextFromFlags(f);
     const code = await impl.main(ctx, f, parsed.positionals);
     if (code) process.exitCode = code;
   } catch (e) {

@@ -1,20 +1,10 @@
 // Plain flag definitions (spec.ts) as oclif flags, and oclif commands around a CommandImpl.
-import { Args, Flags } from "@oclif/core";
-import { BaseCommand } from "./base.ts";
-import type { CommandImpl, FlagDefs } from "./spec.ts";
+import { Args } from "@oclif/core";
+import { BaseCommand, toOclif } from "./base.ts";
 
-export function toOclif(defs: FlagDefs): Record<string, any> {
-  const out: Record<string, any> = {};
-  for (const [name, d] of Object.entries(defs)) {
-    const common: any = { description: d.description, helpGroup: d.helpGroup };
-    if (d.char) common.char = d.char;
-    if (d.aliases) common.aliases = d.aliases;
-    if (d.type === "boolean") out[name] = Flags.boolean({ ...common, allowNo: !!d.allowNo, ...(d.default !== undefined ? { default: d.default as boolean } : {}) });
-    else if (d.type === "integer") out[name] = Flags.integer({ ...common, ...(d.multiple ? { multiple: true, multipleNonGreedy: true } : {}), ...(d.default !== undefined ? { default: d.default as number } : {}) });
-    else out[name] = Flags.string({ ...common, ...(d.options ? { options: d.options } : {}), ...(d.multiple ? { multiple: true, multipleNonGreedy: true } : {}), ...(d.default !== undefined ? { default: d.default as string } : {}) });
-  }
-  return out;
-}
+export { toOclif };
+import type { CommandImpl } from "./spec.ts";
+
 
 export interface CommandMeta {
   description: string;

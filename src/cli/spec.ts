@@ -1,7 +1,8 @@
 // Flag definitions in a plain form, with no oclif import: the hot commands'
 // implementations declare their flags here once; oclif gets them converted
 // (oclif-flags.ts) and the lean path (fast.ts) parses them directly.
-import type { Context } from "../context.ts";
+import { makeContext, parseLogLevel, type Context } from "../context.ts";
+import { leadingGlobals } from "./argv.ts";
 
 export interface FlagDef {
   type: "boolean" | "string" | "integer";
@@ -36,4 +37,14 @@ export interface CommandImpl {
 /** One line to stdout (adds the newline). */
 export function out(s: string): void {
   process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+}
+
+/** The context from parsed global flags, or those given before the command name. */
+export function contextFromFlags(f: Record<string, any>): Context {
+  return makeContext({
+    root: f.root ?? leadingGlobals.root,
+    runroot: f.runroot ?? leadingGlobals.runroot,
+    logLevel: parseLogLevel(f["log-level"] ?? leadingGlobals["log-level"]),
+    storageDriver: f["storage-driver"] ?? leadingGlobals["storage-driver"],
+  });
 }
