@@ -30,20 +30,9 @@ die() { echo "[bench-setup] error: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ packages
 
-install_packages() {
-  local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
-    [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
-  done
-  if ((${#missing[@]} == 0)); then
-    log "apt packages: all ${#APT_PACKAGES[@]} installed"
-    return
-  fi
-  log "apt packages missing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# shellcheck source=test/env/apt.sh
+source "$HERE/../test/env/apt.sh"
+install_packages() { apt_install_missing "${APT_PACKAGES[@]}"; }
 
 # ------------------------------------------------------------------ test user
 

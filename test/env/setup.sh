@@ -47,23 +47,9 @@ die() { echo "[env] error: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ packages
 
-install_packages() {
-  local missing=() p n st
-  local -A status=()
-  # One dpkg-query for all (it names each package it knows, installed or not).
-  while read -r n st; do status[$n]=$st; done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
-  for p in "${APT_PACKAGES[@]}"; do
-    [[ ${status[$p]:-} == installed ]] || missing+=("$p")
-  done
-  if ((${#missing[@]} == 0)); then
-    log "apt packages: all ${#APT_PACKAGES[@]} installed"
-    return
-  fi
-  log "apt packages missing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# shellcheck source=test/env/apt.sh
+source "$HERE/apt.sh"
+install_packages() { apt_install_missing "${APT_PACKAGES[@]}"; }
 
 install_bun() {
   if command -v bun >/dev/null; then
