@@ -18,6 +18,8 @@ const FAST: Record<string, () => Promise<{ default: CommandImpl }>> = {
   rm: () => import("./impl/rm.ts"),
   "container rm": () => import("./impl/rm.ts"),
   "container cleanup": () => import("./impl/cleanup.ts"),
+  pull: () => import("./impl/pull.ts"),
+  "image pull": () => import("./impl/pull.ts"),
 };
 
 export interface Parsed {
@@ -112,10 +114,13 @@ export async function tryFast(argv: string[]): Promise<boolean> {
   const impl = (await load()).default;
   const parsed = parseFlags(argv.slice(key.split(" ").length), { ...GLOBAL_FLAGS, ...impl.flags }, impl.stopAtPositional);
   if (!parsed) return false;
+  const [min, max] = impl.positionals ?? [0, Infinity];
+  if (parsed.positionals.length < min || parsed.positionals.length > max) return false;
   const f = parsed.flags;
   try {
     const ctx = contextFromFlags(f);
     const code = await impl.main(ctx, f, parsed.positionals);
+    (await import("../context.ts")).trace("cli: done");
     if (code) process.exitCode = code;
   } catch (e) {
     exitWithError(e);

@@ -1,6 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { readLine, tlsVerifyFlag } from "./flags.ts";
+import { tlsVerifyFlag } from "./flags.ts";
+import { readLine } from "./prompt.ts";
 import { UsageError } from "../errors.ts";
 
 export default class Login extends BaseCommand {

@@ -25,5 +25,11 @@ export default class Rmi extends BaseCommand {
     const r = images.remove(inputs, flags.force || flags.all);
     for (const u of r.untagged) this.out(`Untagged: ${u}`);
     for (const d of r.deleted) this.out(`Deleted: ${d}`);
+    if (!r.errors.length) return;
+    // every failure on its own line; the exit code is Podman's: 2 in use, else 1 unknown, else 125
+    for (const e of r.errors.slice(0, -1)) process.stderr.write(`Error: ${e.message}\n`);
+    const last = r.errors[r.errors.length - 1];
+    last.exitCode = r.errors.some((e) => e.exitCode === 2) ? 2 : r.errors.some((e) => e.exitCode === 1) ? 1 : 125;
+    throw last;
   }
 }

@@ -30,6 +30,8 @@ export interface CommandImpl {
   flags: FlagDefs;
   /** flags end at the first positional (run/exec: the rest is the container's command) */
   stopAtPositional?: boolean;
+  /** [min, max] positional arguments the lean path accepts; other counts go to oclif, which says what is wrong */
+  positionals?: [number, number];
   /** returns the exit code (undefined = 0) */
   main(ctx: Context, flags: Record<string, any>, argv: string[]): Promise<number | void>;
 }

@@ -131,12 +131,24 @@ export class Images {
    * names: refused unless force. Images containers use: refused unless force
    * (Podman also removes those containers then; tspod refuses always).
    */
-  remove(inputs: string[], force: boolean): { untagged: string[]; deleted: string[] } {
+  remove(inputs: string[], force: boolean): { untagged: string[]; deleted: string[]; errors: TspodError[] } {
     const untagged: string[] = [];
     const deleted: string[] = [];
+    const errors: TspodError[] = [];
     const seen = new Set<string>();
+    // Like Podman: every name is tried; the failures are reported after the rest is done
+    // (exit 1 for an unknown image, 2 for one in use); -f ignores unknown images.
     for (const input of inputs) {
-      const img = this.lookup(input);
+      let img: ImageRecord;
+      try {
+        img = this.lookup(input);
+      } catch (e) {
+        if (e instanceof NotFoundError) {
+          if (!force) errors.push(new TspodError(e.message, 1));
+          continue;
+        }
+        throw e;
+      }
       if (seen.has(img.id)) continue;
       const byName = !img.id.startsWith(input.replace(/^sha256:/, "")) && img.names.length > 1;
       if (byName) {
@@ -148,11 +160,13 @@ export class Images {
         }
       }
       if (img.names.length > 1 && !force) {
-        throw new TspodError(`unable to delete image "${img.id}" by ID with more than one tag (${img.names.join(", ")}): please force removal`);
+        errors.push(new TspodError(`unable to delete image "${img.id}" by ID with more than one tag (${img.names.join(", ")}): please force removal`));
+        continue;
       }
       const users = this.users(img.id);
       if (users.length) {
-        throw new TspodError(`image ${img.id.slice(0, 12)} is in use by container${users.length > 1 ? "s" : ""} ${users.map((u) => u.slice(0, 12)).join(", ")}: remove ${users.length > 1 ? "them" : "it"} first`);
+        errors.push(new TspodError(`image ${img.id.slice(0, 12)} is in use by container${users.length > 1 ? "s" : ""} ${users.map((u) => u.slice(0, 12)).join(", ")}: remove ${users.length > 1 ? "them" : "it"} first`, 2));
+        continue;
       }
       seen.add(img.id);
       this.store.deleteImageRecord(img.id);
@@ -160,7 +174,7 @@ export class Images {
       deleted.push(img.id);
     }
     if (deleted.length) this.collectGarbage();
-    return { untagged, deleted };
+    return { untagged, deleted, errors };
   }
 
   /** Remove layers and blobs no image record refers to. Skipped while a pull runs (it retries next time). */

@@ -183,8 +183,25 @@ describe.each(MODES)("local images (%s)", (mode) => {
     await b.ok(["rmi", "busybox"]);
     expect(readdirSync(join(b.root, "layers"))).toEqual([]);
     const r = await b.run(["rmi", "busybox"]);
-    expect(r.code).toBe(125);
-    expect(r.stderr).toContain("image not known");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("Error: busybox: image not known\n");
+  });
+
+  test("rmi of several names: an unknown one does not stop the others (exit 1; -f ignores it)", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    const r = await b.run(["rmi", img("busybox"), "nosuch:v1", img("multilayer"), "nosuch:v2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("Error: nosuch:v1: image not known\nError: nosuch:v2: image not known\n");
+    expect(r.stdout.match(/^Deleted: /gm)?.length).toBe(2);
+    // both images gone, and their layers and blobs collected
+    expect((await b.ok(["images", "-q"])).trim()).toBe("");
+    expect(readdirSync(join(b.root, "layers"))).toEqual([]);
+    expect(readdirSync(join(b.root, "blobs/sha256"))).toEqual([]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const f = await b.run(["rmi", "-f", "nosuch:v1", img("busybox")]);
+    expect([f.code, f.stderr]).toEqual([0, ""]);
+    expect(readdirSync(join(b.root, "layers"))).toEqual([]);
   });
 
   test("two pulls of the same image at once both succeed", async () => {
