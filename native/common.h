@@ -63,4 +63,8 @@ static inline void json_str(FILE *out, const char *s) {
   fputc('"', out);
 }
 
+/* rmtree.c: remove trees (never crossing mounts, never following symlinks) as
+   the calling user; report = print what failed. 0, or -1 with errno. */
+int rm_trees(int n, char **paths, int report);
+
 #endif

@@ -3,7 +3,7 @@
  *
  *   tspod-rt monitor --spec SPECFILE --dir CTRDIR --sock SOCKPATH --log LOGPATH
  *                    [--tty] [--stdin] [--start-now] [--stall-ms N] [--join-pid PID]
- *                    [--exit-cmd ARG...]
+ *                    [--trash PATH] [--exit-cmd ARG...]
  *
  * The invoked process forks; the child calls setsid() and forks the monitor,
  * then exits. The invoker waits on a readiness pipe, prints one JSON line
@@ -14,7 +14,8 @@
  * or the stdio pipes, writes the container's output to LOGPATH in k8s-file
  * format, serves attach clients on SOCKPATH, keeps the container behind a
  * start gate until START (or --start-now), records CTRDIR/exit.json, runs
- * --exit-cmd and exits. Everything is static buffers: no allocation.
+ * --exit-cmd (or, when the CLI has already renamed CTRDIR to --trash, deletes
+ * that itself) and exits. Everything is static buffers: no allocation.
  *
  * Network (see net.c): with net.helper in the spec, the monitor checks the
  * published host ports are free, starts pasta (right after the clone) or
@@ -72,14 +73,14 @@
 /* ---- options and state ---- */
 
 static struct {
-  const char *spec, *dir, *sock, *log;
+  const char *spec, *dir, *sock, *log, *trash;
   int tty, stdin_open, start_now;
   long stall_ms;
   long join_pid;
   char **exit_cmd;
 } O;
 
-static char p_spec[4096], p_dir[4096], p_sock[4096], p_log[4096], p_netns[64], p_userns[64];
+static char p_spec[4096], p_dir[4096], p_sock[4096], p_log[4096], p_trash[4096], p_netns[64], p_userns[64];
 static struct spec g_spec;
 
 static int g_dirfd = -1;
@@ -215,14 +216,14 @@ static const char *absolute(const char *path, char *buf, size_t n) {
   return buf;
 }
 
-/* Writes CTRDIR/name atomically: temp file, fsync, rename. */
+/* Writes CTRDIR/name atomically: temp file, rename. Not fsynced, like every
+   container file (record.ts): after a power loss a container is gone anyway. */
 static int write_atomic(const char *name, const char *data) {
   char tmp[64];
   snprintf(tmp, sizeof tmp, ".%s.tmp", name);
   int fd = openat(g_dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
   int r = write_all(fd, data, strlen(data));
-  if (r == 0) r = fsync(fd);
   close(fd);
   if (r == 0) r = renameat(g_dirfd, tmp, g_dirfd, name);
   if (r < 0) {
@@ -656,6 +657,17 @@ static void finalize(void) {
 
 static void run_exit_cmd(void) {
   if (!O.exit_cmd || !O.exit_cmd[0]) return;
+  /* A CLI that ran the container with --rm took its directory away (one rename
+     to --trash) before it hung up: deleting the trash is then all the exit
+     command would do, and needs no tspod process. Files of subordinate ids can
+     only go inside the user namespace: then the exit command still runs. */
+  if (O.trash && access(O.dir, F_OK) < 0 && errno == ENOENT) {
+    if (rm_trees(1, (char **)&O.trash, 0) == 0) {
+      mlog("container removed by the CLI: trash deleted, no exit command");
+      return;
+    }
+    mlog("trash %s: %s: running the exit command", O.trash, strerror(errno));
+  }
   pid_t p = fork();
   if (p < 0) {
     mlog("exit command: fork: %s", strerror(errno));
@@ -1072,7 +1084,7 @@ pipe_fail:
 static int usage(const char *msg) {
   char m[512], line[700];
   snprintf(m, sizeof m, "monitor: %s (usage: tspod-rt monitor --spec FILE --dir DIR --sock PATH --log PATH "
-           "[--tty] [--stdin] [--start-now] [--stall-ms N] [--join-pid PID] [--exit-cmd ARG...])", msg);
+           "[--tty] [--stdin] [--start-now] [--stall-ms N] [--join-pid PID] [--trash PATH] [--exit-cmd ARG...])", msg);
   char e[600];
   json_esc(e, sizeof e, m);
   snprintf(line, sizeof line, "{\"error\":%s,\"errno\":%d,\"stage\":\"args\"}\n", e, EINVAL);
@@ -1110,7 +1122,8 @@ int cmd_monitor(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **val = !strcmp(a, "--spec") ? &O.spec : !strcmp(a, "--dir") ? &O.dir
-                     : !strcmp(a, "--sock") ? &O.sock : !strcmp(a, "--log") ? &O.log : NULL;
+                     : !strcmp(a, "--sock") ? &O.sock : !strcmp(a, "--log") ? &O.log
+                     : !strcmp(a, "--trash") ? &O.trash : NULL;
     if (val) {
       if (i + 1 >= argc) return usage("missing value");
       *val = argv[++i];
@@ -1139,6 +1152,7 @@ int cmd_monitor(int argc, char **argv) {
   O.spec = absolute(O.spec, p_spec, sizeof p_spec);
   O.dir = absolute(O.dir, p_dir, sizeof p_dir);
   O.sock = absolute(O.sock, p_sock, sizeof p_sock);
+  if (O.trash) O.trash = absolute(O.trash, p_trash, sizeof p_trash);
   O.log = absolute(O.log, p_log, sizeof p_log);
 
   /* Nothing the CLI leaked may reach the monitor or the container. */

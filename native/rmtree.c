@@ -46,6 +46,20 @@ static int rm_at(int parent, const char *name, dev_t dev) {
   return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+int rm_trees(int n, char **paths, int report) {
+  for (int i = 0; i < n; i++) {
+    struct stat st;
+    if (lstat(paths[i], &st) < 0) {
+      if (errno == ENOENT) continue;
+    } else if (rm_at(AT_FDCWD, paths[i], st.st_dev) == 0) continue;
+    int e = errno;
+    if (report) dprintf(2, "tspod-rt: rmtree: %s: %s\n", paths[i], strerror(e));
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
 struct rm_args {
   int n;
   char **paths;
@@ -53,19 +67,7 @@ struct rm_args {
 
 static int do_rm(void *p) {
   struct rm_args *a = p;
-  for (int i = 0; i < a->n; i++) {
-    struct stat st;
-    if (lstat(a->paths[i], &st) < 0) {
-      if (errno == ENOENT) continue;
-      dprintf(2, "tspod-rt: rmtree: %s: %s\n", a->paths[i], strerror(errno));
-      return 1;
-    }
-    if (rm_at(AT_FDCWD, a->paths[i], st.st_dev) < 0) {
-      dprintf(2, "tspod-rt: rmtree: %s: %s\n", a->paths[i], strerror(errno));
-      return 1;
-    }
-  }
-  return 0;
+  return rm_trees(a->n, a->paths, 1) < 0 ? 1 : 0;
 }
 
 int cmd_rmtree(int argc, char **argv) {

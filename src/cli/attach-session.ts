@@ -10,6 +10,8 @@ export interface SessionOptions {
   /** send START once connected (run/start -a) */
   start: boolean;
   detachKeys?: number[];
+  /** runs once the session has ended, before the socket closes (run --rm removes the container here) */
+  beforeClose?: (end: SessionEnd) => void;
 }
 
 export type SessionEnd = { kind: "exit"; code: number } | { kind: "detached" } | { kind: "error"; errno: number; message: string } | { kind: "lost" };
@@ -82,6 +84,10 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
   if (o.stdin) stdin.pause();
   stdin.removeAllListeners("data");
   if (o.tty && out.isTTY) out.off("resize", sendSize);
-  client.close();
+  try {
+    o.beforeClose?.(end);
+  } finally {
+    client.close();
+  }
   return end;
 }

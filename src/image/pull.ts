@@ -19,6 +19,7 @@ import { parseManifest, selectManifest, hostPlatform, parsePlatform, sha256Diges
 import { getCredentials } from "./auth.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs } from "../sys/idmap.ts";
+import { preloadLibc } from "../sys/libc.ts";
 
 export type PullEvent =
   | { type: "trying"; ref: string }
@@ -140,7 +141,9 @@ export class Puller {
     const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
 
     trace("pull: start");
-    const top = await client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
+    const topP = client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
+    preloadLibc(); // the store's locks need it; meanwhile the registry answers
+    const top = await topP;
     const topDigest = sha256Digest(top.bytes);
     if (ref.digest) verifyDigest(top.bytes, ref.digest);
     else if (top.digest && top.digest.startsWith("sha256:") && top.digest !== topDigest) {

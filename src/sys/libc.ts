@@ -25,6 +25,17 @@ function load(): Libc {
   return libc;
 }
 
+/**
+ * Load koffi and libc now: the first call otherwise pays ~2.5 ms (dlopen of the
+ * addon and libstdc++), measured. Callers use it while they wait for another
+ * process (the monitor setting a container up, a registry answering).
+ */
+export function preloadLibc(): void {
+  try {
+    load();
+  } catch {}
+}
+
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;

@@ -31,6 +31,17 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect((await b.ps()).length).toBe(0);
   });
 
+  test("run --rm leaves no files: the monitor deletes what the CLI discarded, subordinate-id files too", async () => {
+    await b.ok(["run", "--rm", BB, "true"]);
+    // a file of uid 33 in /tmp (sticky): rootless, only the user namespace may delete it
+    await b.ok(["run", "--rm", "-u", "33", BB, "touch", "/tmp/by-33"]);
+    const tmpDir = join(b.root, "tmp");
+    const deadline = Date.now() + 10_000;
+    while (readdirSync(tmpDir).length && Date.now() < deadline) await Bun.sleep(50);
+    expect(readdirSync(tmpDir)).toEqual([]);
+    expect(readdirSync(join(b.root, "containers"))).toEqual([]);
+  });
+
   test("inside: uid 0, image owners, own /proc, hostname, env, workdir, user", async () => {
     const out = await b.ok(["run", "--rm", "--hostname", "box1", "-e", "FOO=bar", "-w", "/tmp", BB, "sh", "-c",
       "id -u; stat -c %u /bin/busybox; stat -c %u:%g /home/www/index.html; echo /proc/[0-9]*; hostname; echo $FOO; pwd; cat /etc/hostname"]);

@@ -4,7 +4,7 @@
 // in these specs: a spec of only arg= records is a plain process).
 // Build first: `bun run build --native` (or point TSPOD_RT at another build).
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 
@@ -387,6 +387,63 @@ describe("monitor", () => {
     await until("cleaned", () => existsSync(join(c.dir, "cleaned")) && readFileSync(join(c.dir, "cleaned"), "utf8"));
     expect(JSON.parse(readFileSync(join(c.dir, "cleaned"), "utf8")).exitCode).toBe(4);
     await until("monitor exit", () => !alive(ready.monitor_pid));
+  });
+
+  // run --rm: the CLI renames the container's directory to the trash (lifecycle.ts
+  // discard) before it hangs up; the monitor then deletes the trash itself instead
+  // of starting the exit command (a whole tspod process), and falls back to it when
+  // it cannot delete everything.
+  async function trashRun(opts: { rename: boolean; prepare?: (dir: string) => void }) {
+    const c = newCtr(["sh", "-c", "exit 3"]);
+    const trash = join(tmp, `trash-${seq}`);
+    const marker = join(tmp, `exit-cmd-ran-${seq}`);
+    c.args.push("--trash", trash, "--exit-cmd", "/bin/sh", "-c", `touch ${marker}`);
+    const { ready } = start(c);
+    const a = await Client.open(c.sock);
+    a.send("s");
+    expect(await a.waitExit()).toBe(3);
+    // what overlayfs leaves in a container directory: work/work with mode 000
+    mkdirSync(join(c.dir, "work/work"), { recursive: true });
+    writeFileSync(join(c.dir, "work/work/f"), "x");
+    chmodSync(join(c.dir, "work/work"), 0);
+    opts.prepare?.(c.dir);
+    if (opts.rename) renameSync(c.dir, trash);
+    a.close();
+    await until("monitor exit", () => !alive(ready.monitor_pid), 3000);
+    return { dir: c.dir, trash, marker };
+  }
+
+  test("--trash: a directory renamed to the trash before the client hangs up is deleted by the monitor, no exit command", async () => {
+    const r = await trashRun({ rename: true });
+    expect(existsSync(r.trash)).toBe(false);
+    expect(existsSync(r.dir)).toBe(false);
+    expect(existsSync(r.marker)).toBe(false);
+  });
+
+  test("--trash: the directory still in place (no --rm, or the CLI died): the exit command runs", async () => {
+    const r = await trashRun({ rename: false });
+    await until("exit command", () => existsSync(r.marker));
+    expect(existsSync(r.dir)).toBe(true);
+    chmodSync(join(r.dir, "work/work"), 0o700);
+  });
+
+  test.if(process.getuid?.() === 0)("--trash: what the monitor cannot delete (a mount inside) is left to the exit command", async () => {
+    let mnt = "";
+    const r = await trashRun({
+      rename: true,
+      prepare: (dir) => {
+        mnt = join(dir, "mnt");
+        mkdirSync(mnt);
+        expect(Bun.spawnSync(["mount", "-t", "tmpfs", "tspod-test", mnt]).exitCode).toBe(0);
+      },
+    });
+    try {
+      await until("exit command", () => existsSync(r.marker));
+      // nothing under the mount was touched, and the trash is still there for the exit command
+      expect(existsSync(join(r.trash, "mnt"))).toBe(true);
+    } finally {
+      Bun.spawnSync(["umount", join(r.trash, "mnt")]);
+    }
   });
 
   test("partial lines: P records, nothing lost at exit; long lines split at 16 KiB", async () => {

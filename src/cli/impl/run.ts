@@ -43,10 +43,11 @@ const impl: CommandImpl = {
       await startOrRemove(false);
       return out(id);
     }
+    // loaded while the monitor sets the container up
+    const sessionModules = Promise.all([import("../attach-session.ts"), import("../detach-keys.ts")]);
     const started = await startOrRemove(true);
     trace("run: monitor ready");
-    const { attachSession } = await import("../attach-session.ts");
-    const { parseDetachKeys } = await import("../detach-keys.ts");
+    const [{ attachSession }, { parseDetachKeys }] = await sessionModules;
     // Signals to this CLI go to the container (sig-proxy), as with Podman.
     const forward = (sig: NodeJS.Signals) => {
       try {
@@ -55,6 +56,7 @@ const impl: CommandImpl = {
     };
     if (flags["sig-proxy"] && !opts.tty) for (const s of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const) process.on(s, forward);
     let end;
+    let removed = false;
     try {
       end = await attachSession({
         sock: lc.store.sockPath(id),
@@ -62,6 +64,15 @@ const impl: CommandImpl = {
         stdin: opts.interactive,
         start: true,
         detachKeys: parseDetachKeys(flags["detach-keys"]),
+        // --rm: the process is gone and its exit recorded; the container goes out of
+        // sight before the monitor sees us hang up, so the monitor deletes the files
+        // itself instead of starting the exit command (a whole tspod process).
+        beforeClose: (e) => {
+          if (!opts.rm || e.kind !== "exit") return;
+          const cur = lc.store.find(id);
+          if (cur) lc.discard(cur);
+          removed = true;
+        },
       });
     } catch (e) {
       // The container may have failed during setup and its monitor already gone: say why.
@@ -84,13 +95,13 @@ const impl: CommandImpl = {
     let code: number;
     if (end.kind === "exit") code = end.code;
     else code = await lc.wait(id);
-    if (opts.rm) {
+    if (opts.rm && !removed) {
       // The process is gone and its exit recorded: remove it now rather than wait for
       // the monitor's cleanup (which then finds nothing to do).
       const cur = lc.store.find(id);
       if (cur) lc.discard(cur);
-      trace("run: removed");
     }
+    trace("run: removed");
     return code;
   },
 };
