@@ -54,7 +54,10 @@ if (!nativeOnly) {
   mkdirSync(join(top, "dist"), { recursive: true });
   const r = await Bun.build({
     entrypoints: [join(top, "src/main.ts")],
-    compile: { outfile: join(top, "dist/tspod") },
+    // A compiled Bun program reads bunfig.toml and .env from the working directory
+    // by default: any directory tspod ran in could preload code into it or change
+    // its environment. tspod reads neither.
+    compile: { outfile: join(top, "dist/tspod"), autoloadBunfig: false, autoloadDotenv: false },
     minify: true,
     bytecode: true,
     format: "esm",

@@ -59,6 +59,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** skip --root/--runroot (to test defaults) */
   noStoreFlags?: boolean;
+  /** working directory (default /) */
+  cwd?: string;
   timeoutMs?: number;
 }
 
@@ -109,7 +111,7 @@ export class Sandbox {
       stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
       stdout: "pipe",
       stderr: "pipe",
-      cwd: "/",
+      cwd: opts.cwd ?? "/",
     });
     const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);

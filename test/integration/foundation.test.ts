@@ -38,6 +38,23 @@ describe("binary", () => {
     }
   });
 
+  test("a directory's bunfig.toml and .env are not read: no code from them runs, no setting changes", async () => {
+    const b = box("rootless");
+    const proj = join(b.dir, "untrusted-project");
+    require("node:fs").mkdirSync(proj, { recursive: true });
+    const marker = join(proj, "preload-ran");
+    writeFileSync(join(proj, "bunfig.toml"), 'preload = ["./evil.js"]\n');
+    writeFileSync(join(proj, "evil.js"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran")\n`);
+    writeFileSync(join(proj, ".env"), "TSPOD_TRACE=1\n");
+    chmodSync(proj, 0o777);
+    for (const args of [["--version"], ["ps", "-a"], ["info", "--format", "{{.Store.GraphRoot}}"], ["images"]]) {
+      const r = await b.run(args, { cwd: proj });
+      expect(r.code).toBe(0);
+      expect(r.stderr).not.toContain("[trace");
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
   test("global flags work before the command name", async () => {
     const b = box("rootless");
     const other = join(b.dir, "other-root");
