@@ -109,6 +109,20 @@ export function trace(what: string): void {
   if (tracing) process.stderr.write(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
 }
 
+let jitNormal = false;
+/**
+ * The binary starts with a JIT policy that keeps run-once start-up code in the
+ * interpreter (scripts/build.ts); work that turns out long or heavy (a big
+ * layer, a stream of output, logs -f) gets the normal JIT back.
+ */
+export function longRunning(): void {
+  if (jitNormal) return;
+  jitNormal = true;
+  try {
+    (Bun as any).unsafe?.setJITPolicy?.(1);
+  } catch {}
+}
+
 /** A warning shown once per runtime directory (i.e. once per boot), not at every run. */
 export function warnOnce(key: string, msg: string): void {
   const c = ctx();

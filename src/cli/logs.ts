@@ -56,6 +56,7 @@ export default class Logs extends BaseCommand {
     }
     emit(lines);
     if (!flags.follow) return;
+    (await import("../context.ts")).longRunning();
     for (;;) {
       const cur = lc.store.load(c.config.id);
       const running = cur && (cur.state.status === "running" || cur.state.status === "paused");

@@ -3,6 +3,7 @@
 //   client -> monitor: i stdin, e stdin EOF, r resize (rows u16, cols u16), s start, d detach
 //   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:message")
 import type { Socket } from "bun";
+import { longRunning } from "../context.ts";
 
 export interface AttachHandlers {
   stdout(data: Uint8Array): void;
@@ -94,7 +95,9 @@ export class AttachClient {
     this.sock?.end();
   }
 
+  private chunks = 0;
   private onData(d: Uint8Array): void {
+    if (++this.chunks === 64) longRunning();
     const merged = new Uint8Array(this.buf.length + d.length);
     merged.set(this.buf);
     merged.set(d, this.buf.length);

@@ -9,7 +9,7 @@ import { Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import type { Context } from "../context.ts";
-import { log, trace } from "../context.ts";
+import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
@@ -284,6 +284,7 @@ export class Puller {
         for await (const chunk of client.blobStream(repo, l.digest, l.size)) {
           cHash.update(chunk);
           onBytes(chunk.length);
+          if (done > 4 << 20) longRunning();
           if (done > l.size) throw new TspodError(`layer ${l.digest}: size mismatch: the registry sent more than the ${l.size} bytes the manifest says`);
           await Promise.all([writeTo(toFile, chunk), sinkAlive() ? writeTo(sink!, chunk) : undefined]);
           if (fileErr) throw fileErr;
