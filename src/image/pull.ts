@@ -169,26 +169,38 @@ export class Puller {
     if (parsed.kind !== "image") throw new TspodError(`${refString(ref)}: unexpected manifest`);
 
     trace("pull: manifest");
-    // Config: small, verified, stored.
+    // Config and layers are fetched at once: a layer needs its diff id (from the
+    // config) only to check what it unpacked, or, when its blob is stored already,
+    // to know whether the layer is too.
     const cfgDesc = parsed.config;
-    let cfgBytes: Uint8Array;
-    if (this.store.hasBlob(cfgDesc.digest)) cfgBytes = this.store.readBlob(cfgDesc.digest);
-    else {
-      cfgBytes = await client.getBlob(repo, cfgDesc.digest);
-      verifyDigest(cfgBytes, cfgDesc.digest);
-    }
-    const config = JSON.parse(new TextDecoder().decode(cfgBytes));
-    const diffIDs: string[] = config?.rootfs?.diff_ids ?? [];
-    if (diffIDs.length !== parsed.layers.length) {
-      throw new TspodError(`${refString(ref)}: config lists ${diffIDs.length} diff ids for ${parsed.layers.length} layers`);
-    }
-    if (config.os && platform.os && config.os !== platform.os) {
-      throw new TspodError(`${refString(ref)}: image is for ${config.os}, not ${platform.os}`);
-    }
-
-    trace("pull: config");
-    const layers = parsed.layers.map((l, i) => ({ ...l, diffID: diffIDs[i] as string }));
-    await bounded(layers, opts.jobs ?? 3, (l) => this.pullLayer(client, repo, l, opts));
+    const configP = (async () => {
+      let bytes: Uint8Array;
+      if (this.store.hasBlob(cfgDesc.digest)) bytes = this.store.readBlob(cfgDesc.digest);
+      else {
+        bytes = await client.getBlob(repo, cfgDesc.digest);
+        verifyDigest(bytes, cfgDesc.digest);
+      }
+      const config = JSON.parse(new TextDecoder().decode(bytes));
+      const diffIDs: string[] = config?.rootfs?.diff_ids ?? [];
+      if (diffIDs.length !== parsed.layers.length) {
+        throw new TspodError(`${refString(ref)}: config lists ${diffIDs.length} diff ids for ${parsed.layers.length} layers`);
+      }
+      if (config.os && platform.os && config.os !== platform.os) {
+        throw new TspodError(`${refString(ref)}: image is for ${config.os}, not ${platform.os}`);
+      }
+      trace("pull: config");
+      return { bytes, config, diffIDs };
+    })();
+    let configErr: unknown;
+    configP.catch((e) => (configErr = e)); // awaited below; a failure stops the layers
+    const layerList = parsed.layers;
+    await bounded(
+      layerList.map((l, i) => ({ l, i })),
+      opts.jobs ?? 3,
+      ({ l, i }) => this.pullLayer(client, repo, l, { diffID: () => configP.then((c) => c.diffIDs[i]), failed: () => configErr }, opts),
+    );
+    const { bytes: cfgBytes, config, diffIDs } = await configP;
+    const layers = layerList.map((l, i) => ({ ...l, diffID: diffIDs[i] as string }));
 
     trace("pull: layers");
     opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
@@ -222,10 +234,19 @@ export class Puller {
     return { image: this.store.image(id)!, ref };
   }
 
-  private async pullLayer(client: Registry, repo: string, l: Descriptor & { diffID: string }, opts: PullOptions): Promise<void> {
+  /**
+   * One layer: blob kept, content unpacked. diffIDOf gives the layer's diff id
+   * once the config is there. A stored blob waits for it (is the layer stored
+   * too?); a missing one is fetched and unpacked at once, and the diff id is
+   * awaited to check the result (a layer another pull committed meanwhile, or
+   * one stored from a blob compressed differently, is dropped at commit). A
+   * config that fails stops the download.
+   */
+  private async pullLayer(client: Registry, repo: string, l: Descriptor, cfg: { diffID: () => Promise<string>; failed: () => unknown }, opts: PullOptions): Promise<void> {
     const store = this.store;
-    const haveLayer = store.hasLayer(l.diffID);
+    const diffIDOf = cfg.diffID;
     const haveBlob = store.hasBlob(l.digest);
+    const haveLayer = haveBlob && store.hasLayer(await diffIDOf());
     if (haveLayer && haveBlob) {
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: true });
       return;
@@ -285,6 +306,7 @@ export class Puller {
           cHash.update(chunk);
           onBytes(chunk.length);
           if (done > 4 << 20) longRunning();
+          if (cfg.failed() !== undefined) throw cfg.failed();
           if (done > l.size) throw new TspodError(`layer ${l.digest}: size mismatch: the registry sent more than the ${l.size} bytes the manifest says`);
           await Promise.all([writeTo(toFile, chunk), sinkAlive() ? writeTo(sink!, chunk) : undefined]);
           if (fileErr) throw fileErr;
@@ -312,11 +334,12 @@ export class Puller {
         throw e instanceof TspodError ? e : new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
       }
       if (tmpLayer) {
+        const diffID = await diffIDOf();
         const diff = `sha256:${uHash.digest("hex")}`;
-        if (diff !== l.diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${l.diffID}, content is ${diff}`);
+        if (diff !== diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${diffID}, content is ${diff}`);
         const stats = JSON.parse(unpackOut || "{}");
-        store.commitLayer(tmpLayer, { diffID: l.diffID, size: stats.bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
-      }
+        store.commitLayer(tmpLayer, { diffID, size: stats.bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
+      } else await diffIDOf(); // the config must be good before the blob is kept
       store.commitBlobFile(l.digest, tmpBlob);
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: false });
     } catch (e) {

@@ -20,9 +20,9 @@ const box = sandboxes();
 // Everything this file pushed, removed from the registry's storage at the end (blobs only
 // when no other repository links them).
 const pushed: (BuiltImage & { name: string })[] = [];
-function push(what: string, layers: Uint8Array[], tag = "latest"): BuiltImage & { ref: string; name: string } {
+function push(what: string, layers: Uint8Array[], tag = "latest", config?: Record<string, unknown>): BuiltImage & { ref: string; name: string } {
   const name = uniqueRepo(what);
-  const img = { ...pushImage(name, layers, { tag }), name };
+  const img = { ...pushImage(name, layers, { tag, config }), name };
   pushed.push(img);
   return img;
 }
@@ -280,6 +280,31 @@ describe.each(MODES)("corrupted blobs in the registry (%s)", (mode) => {
     } finally {
       restore();
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3b. A config that does not fit its manifest. The config is fetched while the
+// layers download (pull.ts): its failure must stop them and leave nothing.
+
+describe.each(MODES)("configs that do not fit (%s)", (mode) => {
+  const b = box(mode);
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", NOTLS, `${REGISTRY}/busybox:latest`]);
+  });
+  const layer = () => new TarWriter().file(`payload-${S}.bin`, randomBytes(4 << 20)).end();
+  test.each([
+    ["another OS", { os: "windows" }, /image is for windows, not linux/],
+    ["fewer diff ids than layers", { rootfs: { type: "layers", diff_ids: [] } }, /config lists 0 diff ids for 1 layers/],
+    ["a wrong diff id", { rootfs: { type: "layers", diff_ids: [`sha256:${"0".repeat(64)}`] } }, /diff id mismatch/],
+  ] as const)("%s: one clear error, exit 125, store unchanged", async (_what, config, re) => {
+    const img = push(`badcfg-${mode}`, [layer()], "latest", config as Record<string, unknown>);
+    const before = snapshot(b);
+    const r = await b.run(["pull", NOTLS, img.ref]);
+    expectOneError(r, re);
+    expect(snapshot(b)).toEqual(before);
+    expect(before.tmp).toEqual([]);
+    expect((await b.run(["image", "exists", img.ref])).code).toBe(1);
   });
 });
 
