@@ -3,12 +3,16 @@
  * network namespace exists, the process waits at its start gate) and opening
  * the gate, so the container's first instruction already has a network:
  *
- *   pasta        `pasta --config-net ... --netns NS`: configures the namespace's
- *                interface, binds the published ports (-t/-u) on the host,
- *                then forks to the background and its parent exits: that exit
- *                is the readiness signal. The daemon, orphaned, is reparented
- *                to the monitor (a subreaper), which kills it when the
- *                container ends.
+ *   pasta        `pasta --foreground --config-net --pid CTRDIR/net.ready ...
+ *                --netns NS`: configures the namespace's interface, binds the
+ *                published ports (-t/-u) on the host, then writes its pid to
+ *                its "pid file", a symlink to /proc/self/fd/3, a pipe: that
+ *                line is the readiness signal (and the path names the
+ *                container on pasta's command line). (Not an inotify watch on a real file: closing an
+ *                inotify instance waits for an RCU grace period, ~15 ms here,
+ *                measured.) It stays the monitor's child with
+ *                PR_SET_PDEATHSIG, so it dies with the monitor however the
+ *                monitor ends, like slirp4netns below.
  *   slirp4netns  `slirp4netns --configure --ready-fd=3 --exit-fd=4 ... PID tap0`
  *                stays in the foreground as the monitor's child; it writes "1"
  *                on fd 3 when the interface is up and exits when fd 4 reads
@@ -28,6 +32,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -35,7 +40,8 @@
 
 #define READY_TIMEOUT_MS 15000
 
-static pid_t g_helper = -1;     /* pasta's daemon or slirp4netns */
+static pid_t g_helper = -1;     /* pasta or slirp4netns, the monitor's child */
+static pid_t g_monitor = -1;    /* the helper's parent, checked after PR_SET_PDEATHSIG */
 static int g_exit_w = -1;       /* slirp4netns --exit-fd: closing it ends slirp4netns */
 static const char *g_pidfile;
 static int g_killed;                /* SIGKILL sent, not yet reaped */
@@ -168,7 +174,9 @@ static void log_tail(int log_fd, char *out, size_t outlen) {
 #define HELPER_NETNS_FD 5
 #define HELPER_USERNS_FD 6
 
-/* argv with "@PID@", "@NETNS@" and "@USERNS@" replaced; static storage. */
+/* argv with "@PID@", "@NETNS@", "@USERNS@" and "@READY@" replaced; static storage. */
+static char g_ready_path[4096];
+
 static char **helper_argv(const struct spec *s, pid_t ctr) {
   static char *argv[SPEC_MAX_LIST + 1];
   static char pidbuf[16], netns[32], userns[32];
@@ -178,7 +186,8 @@ static char **helper_argv(const struct spec *s, pid_t ctr) {
   int n = 0;
   for (int i = 0; i < s->nnet_args; i++) {
     char *a = s->net_args[i];
-    argv[n++] = !strcmp(a, "@PID@") ? pidbuf : !strcmp(a, "@NETNS@") ? netns : !strcmp(a, "@USERNS@") ? userns : a;
+    argv[n++] = !strcmp(a, "@PID@") ? pidbuf : !strcmp(a, "@NETNS@") ? netns : !strcmp(a, "@USERNS@") ? userns
+              : !strcmp(a, "@READY@") ? g_ready_path : a;
   }
   argv[n] = NULL;
   return argv;
@@ -196,21 +205,11 @@ __attribute__((noreturn)) static void exec_helper(char **argv, int log_fd, const
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  /* dies with the monitor, however it ends (the monitor is single-threaded) */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != g_monitor) _exit(127);
   execvp(argv[0], argv);
   dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
   _exit(127);
-}
-
-static pid_t read_pidfile(const char *path) {
-  char buf[32] = "";
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  pid_t p = (pid_t)atoi(buf);
-  return p > 0 ? p : -1;
 }
 
 static void write_pidfile(const char *path, pid_t pid) {
@@ -268,8 +267,8 @@ static int slirp_api(const char *sock, const char *req, char *err, size_t errlen
 
 static int g_state = NET_NONE;
 static const struct spec *g_s;
-static pid_t g_launcher = -1;   /* pasta's first process: it exits once the namespace is configured */
-static int g_ready_r = -1;      /* slirp4netns --ready-fd (read end) */
+static int g_ready_r = -1;      /* the helper's fd 3 (read end): slirp4netns --ready-fd, pasta --pid */
+static int g_pasta;
 static int g_log = -1;          /* the helper's log, for error messages */
 static long long g_deadline = -1;
 
@@ -319,40 +318,49 @@ int net_launch(const struct spec *s, pid_t ctr, int netns_fd, int userns_fd, int
   g_deadline = mono_ms() + READY_TIMEOUT_MS;
   unlink(s->net_pidfile);
   char **argv = helper_argv(s, ctr);
-  int pasta = !strcmp(s->net_helper, "pasta");
+  int pasta = g_pasta = !strcmp(s->net_helper, "pasta");
   int ready[2] = {-1, -1}, ex[2] = {-1, -1};
-  if (!pasta) {
-    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0) {
-      int e = errno;
-      for (int i = 0; i < 2; i++) {
-        if (ready[i] >= 0) close(ready[i]);
-        if (ex[i] >= 0) close(ex[i]);
-      }
-      return fail(e, err, errlen, "pipe: %s", strerror(e));
+  if (pasta) {
+    /* @READY@: CTRDIR/net.ready -> /proc/self/fd/3 (see the top of this file) */
+    snprintf(g_ready_path, sizeof g_ready_path, "%s", s->net_pidfile);
+    char *slash = strrchr(g_ready_path, '/');
+    snprintf(slash ? slash + 1 : g_ready_path, sizeof g_ready_path - (size_t)(slash ? slash + 1 - g_ready_path : 0), "net.ready");
+    unlink(g_ready_path);
+    if (symlink("/proc/self/fd/3", g_ready_path) < 0) return fail(errno, err, errlen, "symlink %s: %s", g_ready_path, strerror(errno));
+  }
+  /* ready: pasta's pid line or slirp4netns's "1"; ex: slirp4netns's --exit-fd */
+  if (pipe2(ready, O_CLOEXEC) < 0 || (!pasta && pipe2(ex, O_CLOEXEC) < 0)) {
+    int e = errno;
+    for (int i = 0; i < 2; i++) {
+      if (ready[i] >= 0) close(ready[i]);
+      if (ex[i] >= 0) close(ex[i]);
     }
+    return fail(e, err, errlen, "pipe: %s", strerror(e));
+  }
+  if (!pasta) {
     if (s->net_api) unlink(s->net_api);
   }
+  g_monitor = getpid();
   pid_t p = fork();
   if (p < 0) {
     int e = errno;
-    if (!pasta) close(ready[0]), close(ready[1]), close(ex[0]), close(ex[1]);
+    close(ready[0]), close(ready[1]);
+    if (!pasta) close(ex[0]), close(ex[1]);
     return fail(e, err, errlen, "fork for %s: %s", s->net_helper, strerror(e));
   }
   if (p == 0) {
-    /* slirp4netns: fd 3 = ready (write end), fd 4 = exit (read end); 5 and 6 the namespaces */
+    /* fd 3 = ready (write end; pasta's --pid), fd 4 = slirp4netns's exit (read end); 5 and 6 the namespaces */
     int want[7] = {-1, -1, -1, ready[1], ex[0], g_ns_fd[0], g_ns_fd[1]};
     exec_helper(argv, log_fd, want);
   }
   g_state = NET_STARTING;
-  if (pasta) {
-    g_launcher = p;
-  } else {
-    close(ready[1]);
+  g_helper = p;
+  close(ready[1]);
+  g_ready_r = ready[0];
+  write_pidfile(s->net_pidfile, p);
+  if (!pasta) {
     close(ex[0]);
-    g_helper = p;
-    g_ready_r = ready[0];
     g_exit_w = ex[1];
-    write_pidfile(s->net_pidfile, p);
   }
   return 0;
 }
@@ -379,36 +387,29 @@ static int slirp_ports(char *err, size_t errlen) {
 int net_event(pid_t p, int status, char *err, size_t errlen) {
   if (g_state != NET_STARTING) return 0;
   char tail[512];
-  if (p > 0 && p == g_launcher) {
-    g_launcher = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      g_helper = read_pidfile(g_s->net_pidfile);
-      log_tail(g_log, tail, sizeof tail);
-      return fail(EIO, err, errlen, "pasta failed (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
-                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail[0] ? ": " : "", tail);
-    }
-    g_helper = read_pidfile(g_s->net_pidfile);
-    if (g_helper <= 0) return fail(EIO, err, errlen, "pasta wrote no pid to %s", g_s->net_pidfile);
-    return became_ready();
-  }
-  if (p > 0 && p == g_helper) { /* slirp4netns died before it was ready */
+  if (p > 0 && p == g_helper) { /* died before it was ready */
     g_helper = -1;
     log_tail(g_log, tail, sizeof tail);
+    if (g_pasta)
+      return fail(EIO, err, errlen, "pasta failed (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail[0] ? ": " : "", tail);
     return fail(EIO, err, errlen, "slirp4netns failed%s%s", tail[0] ? ": " : "", tail);
   }
   if (p == 0 && g_ready_r >= 0) {
-    char c;
+    char buf[32];
     ssize_t n;
-    do n = read(g_ready_r, &c, 1);
+    do n = read(g_ready_r, buf, sizeof buf - 1);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) return 0;
     close(g_ready_r);
     g_ready_r = -1;
-    if (n != 1) {
+    /* pasta: "PID\n" in one write; slirp4netns: "1" */
+    int ok = n > 0 && (g_pasta ? (buf[n] = 0, (pid_t)atoi(buf) == g_helper) : n == 1);
+    if (!ok) {
       log_tail(g_log, tail, sizeof tail);
-      return fail(EIO, err, errlen, "slirp4netns failed%s%s", tail[0] ? ": " : "", tail);
+      return fail(EIO, err, errlen, "%s failed%s%s", g_s->net_helper, tail[0] ? ": " : "", tail);
     }
-    if (slirp_ports(err, errlen) < 0) return -1;
+    if (!g_pasta && slirp_ports(err, errlen) < 0) return -1;
     return became_ready();
   }
   if (p < 0 && mono_ms() >= g_deadline)
@@ -420,12 +421,6 @@ void net_stop(int wait) {
   if (g_exit_w >= 0) {
     close(g_exit_w);
     g_exit_w = -1;
-  }
-  if (g_launcher > 0) { /* still starting: pasta's launcher goes, and its daemon if there is one already */
-    kill(g_launcher, SIGKILL);
-    while (waitpid(g_launcher, NULL, 0) < 0 && errno == EINTR) {}
-    g_launcher = -1;
-    if (g_helper <= 0 && g_pidfile) g_helper = read_pidfile(g_pidfile);
   }
   if (g_state == NET_STARTING) {
     if (g_ready_r >= 0) close(g_ready_r);

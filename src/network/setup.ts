@@ -102,12 +102,13 @@ export function helperRecords(i: HelperInput): [string, string][] {
     const udp = i.ports.filter((p) => p.protocol === "udp");
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
     argv = [
-      i.helper, "--config-net", "--quiet",
+      // in the foreground: the monitor's child, dying with it (native/net.c)
+      i.helper, "--foreground", "--config-net", "--quiet",
       ...(tcp.length ? tcp.flatMap((p) => ["-t", fwd(p)]) : ["-t", "none"]),
       ...(udp.length ? udp.flatMap((p) => ["-u", fwd(p)]) : ["-u", "none"]),
       "-T", "none", "-U", "none",
       "--dns-forward", PASTA_DNS,
-      "--pid", pidfile,
+      "--pid", "@READY@", // <dir>/net.ready, a symlink to a pipe to the monitor: readiness (native/net.c)
       ...i.net.options.filter((o) => o !== "--map-gw"),
       // the namespaces come as fds the monitor holds (native/net.c); as root, pasta
       // keeps uid 0 (as nobody it could not enter a namespace root owns)
