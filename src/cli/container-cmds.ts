@@ -132,6 +132,7 @@ export class Rename extends BaseCommand {
     const cfg = { ...c.config, name: args.name };
     lc.store.saveConfig(cfg);
     lc.store.releaseName(c.config.name, c.config.id);
+    lc.renameInHosts(c, args.name);
   }
 }
 

@@ -11,7 +11,7 @@ import { preloadLibc } from "../sys/libc.ts";
 import { Store } from "../storage/store.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
-import { killStrayHelper } from "../network/setup.ts";
+import { killStrayHelper, renameInOwnHosts } from "../network/setup.ts";
 import { PodStore } from "../network/pods.ts";
 
 export interface StartResult {
@@ -286,6 +286,19 @@ export class Lifecycle {
       const pod = new PodStore(this.ctx).load(c.config.pod);
       if (pod) new PodStore(this.ctx).updateHosts(pod, this.store.path(owner, "userdata", "hosts"), c.config.name, undefined);
     }
+  }
+
+  /** After a rename: the name in /etc/hosts, the pod's shared one for a pod member, else the container's own. */
+  renameInHosts(c: Container, newName: string): void {
+    const owner = c.config.network.startsWith("container:") ? c.config.network.slice(10) : undefined;
+    if (c.config.pod && !c.config.infra && owner) {
+      const pods = new PodStore(this.ctx);
+      const pod = pods.load(c.config.pod);
+      if (!pod) return;
+      const hosts = this.store.path(owner, "userdata", "hosts");
+      pods.updateHosts(pod, hosts, c.config.name, undefined);
+      pods.updateHosts(pod, hosts, newName, c.config.hostname);
+    } else if (!owner) renameInOwnHosts(this.store.path(c.config.id, "userdata", "hosts"), c.config.hostname, c.config.name, newName);
   }
 
   /** The monitor's exit command: --rm removal once the process is gone, and leftovers of discard(). */

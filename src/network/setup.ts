@@ -59,6 +59,15 @@ export function hostsFile(net: NetworkChoice, a: NetAddresses, hostname: string,
   return `${LOCALHOST}${a.ip ? `${a.ip}\t${self}\n` : `127.0.1.1\t${self}\n`}${hostGw}`;
 }
 
+/**
+ * rename: the container's own line in its /etc/hosts names it anew (in place:
+ * the file is bind-mounted into the running container).
+ */
+export function renameInOwnHosts(hostsPath: string, hostname: string, oldName: string, newName: string): void {
+  const from = names(hostname, oldName), to = names(hostname, newName);
+  rewriteInPlace(hostsPath, (old) => old.split("\n").map((l) => (l.endsWith(`\t${from}`) ? l.slice(0, l.length - from.length) + to : l)).join("\n"));
+}
+
 function names(hostname: string, name: string): string {
   return hostname === name ? name : `${name} ${hostname}`;
 }

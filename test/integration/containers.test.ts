@@ -26,6 +26,12 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect((await b.run(["container", "exists", id.slice(0, 8)])).code).toBe(0);
     await b.ok(["create", "--name", "c1", BB, "true"]); // the old name is free again
     await b.ok(["run", "-d", "--name", "r1", BB, "sh", "-c", "echo run; sleep 30"]);
+    // rename of a running container: its /etc/hosts names it anew
+    await b.ok(["rename", "r1", "r2"]);
+    const hosts = await b.ok(["exec", "r2", "cat", "/etc/hosts"]);
+    expect(hosts).toMatch(/\tr2 [0-9a-f]{12}$/m);
+    expect(hosts).not.toMatch(/\br1\b/);
+    await b.ok(["rename", "r2", "r1"]);
     const pid1 = JSON.parse(await b.ok(["inspect", "r1"]))[0].State.Pid;
     await b.ok(["restart", "-t", "0", "r1"]);
     const st = JSON.parse(await b.ok(["inspect", "r1"]))[0].State;

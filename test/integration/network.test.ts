@@ -318,6 +318,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(out).toMatch(/^127\.0\.0\.1\tsrv [0-9a-f]{12}$/m);
     // the client left the pod's hosts file when it was removed
     expect(await b.ok(["exec", "srv", "cat", "/etc/hosts"])).not.toMatch(/\bclient\b/);
+    // a renamed member is reached by its new name only
+    await b.ok(["rename", "echo1", "echo2"]);
+    const hosts = await b.ok(["exec", "srv", "cat", "/etc/hosts"]);
+    expect(hosts).toMatch(/^127\.0\.0\.1\techo2 [0-9a-f]{12}$/m);
+    expect(hosts).not.toMatch(/\becho1\b/);
+    expect(await b.ok(["exec", "srv", "sh", "-c", "nc echo2 7000 </dev/null"])).toBe("from-echo1\n");
     expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
     expect(await b.ok(["port", "srv"])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
     expect(JSON.parse(await b.ok(["inspect", "srv"]))[0].NetworkSettings.Ports).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
