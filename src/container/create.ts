@@ -202,6 +202,11 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const r = await new Puller(ctx).pull(o.image, { tlsVerify: o.tlsVerify, onEvent: o.onPullEvent });
     image = r.image;
   }
+  // layers missing, or unpacked before the user's id map changed: unpacked again from the stored blobs
+  if (image.layers.some((l) => !images.store.hasCurrentLayer(l.diffID))) {
+    const { Puller } = await import("../image/pull.ts");
+    await new Puller(ctx).refreshLayers(image, { onEvent: o.onPullEvent });
+  }
   const icfg = images.config(image);
   const c = icfg.config ?? {};
   const entrypoint: string[] = o.entrypoint !== undefined ? (o.entrypoint === "" ? [] : o.entrypoint.startsWith("[") ? JSON.parse(o.entrypoint) : [o.entrypoint]) : (c.Entrypoint ?? []);

@@ -197,7 +197,7 @@ export class Puller {
     await bounded(
       layerList.map((l, i) => ({ l, i })),
       opts.jobs ?? 3,
-      ({ l, i }) => this.pullLayer(client, repo, l, { diffID: () => configP.then((c) => c.diffIDs[i]), failed: () => configErr }, opts),
+      ({ l, i }) => this.pullLayer(() => client.blobStream(repo, l.digest, l.size), l, { diffID: () => configP.then((c) => c.diffIDs[i]), failed: () => configErr }, opts),
     );
     const { bytes: cfgBytes, config, diffIDs } = await configP;
     const layers = layerList.map((l, i) => ({ ...l, diffID: diffIDs[i] as string }));
@@ -235,6 +235,23 @@ export class Puller {
   }
 
   /**
+   * Unpack again, from the stored blobs, the layers of an image that are missing
+   * or were unpacked with another id map (the user's /etc/subuid range changed):
+   * run does this before it uses the image. A blob that is gone means a pull.
+   */
+  async refreshLayers(image: ImageRecord, opts: PullOptions = {}): Promise<number> {
+    const stale = image.layers.filter((l) => !this.store.hasCurrentLayer(l.diffID));
+    const name = image.names[0] ?? image.id.slice(0, 12);
+    for (const l of stale) {
+      if (!this.store.hasBlob(l.digest)) throw new TspodError(`image ${name}: layer ${l.digest.slice(7, 19)} must be unpacked again and its blob is gone: pull the image again`);
+    }
+    await bounded(stale, opts.jobs ?? 3, (l) =>
+      this.pullLayer(() => Bun.file(this.store.blobPath(l.digest)).stream() as unknown as AsyncIterable<Uint8Array>, l, { diffID: async () => l.diffID, failed: () => undefined }, opts),
+    );
+    return stale.length;
+  }
+
+  /**
    * One layer: blob kept, content unpacked. diffIDOf gives the layer's diff id
    * once the config is there. A stored blob waits for it (is the layer stored
    * too?); a missing one is fetched and unpacked at once, and the diff id is
@@ -242,11 +259,11 @@ export class Puller {
    * one stored from a blob compressed differently, is dropped at commit). A
    * config that fails stops the download.
    */
-  private async pullLayer(client: Registry, repo: string, l: Descriptor, cfg: { diffID: () => Promise<string>; failed: () => unknown }, opts: PullOptions): Promise<void> {
+  private async pullLayer(source: () => AsyncIterable<Uint8Array>, l: Descriptor, cfg: { diffID: () => Promise<string>; failed: () => unknown }, opts: PullOptions): Promise<void> {
     const store = this.store;
     const diffIDOf = cfg.diffID;
     const haveBlob = store.hasBlob(l.digest);
-    const haveLayer = haveBlob && store.hasLayer(await diffIDOf());
+    const haveLayer = haveBlob && store.hasCurrentLayer(await diffIDOf());
     if (haveLayer && haveBlob) {
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: true });
       return;
@@ -302,7 +319,7 @@ export class Puller {
       }
       const sinkAlive = () => sink !== undefined && sinkErr === undefined && !sink.destroyed;
       try {
-        for await (const chunk of client.blobStream(repo, l.digest, l.size)) {
+        for await (const chunk of source()) {
           cHash.update(chunk);
           onBytes(chunk.length);
           if (done > 4 << 20) longRunning();

@@ -114,9 +114,32 @@ export class Store {
   hasLayer(diffID: string): boolean {
     return this.layer(diffID) !== undefined;
   }
-  /** Put an unpacked temp layer dir in place; if another process won the race, drop ours. */
+  /**
+   * Present, and unpacked with the id map this user has now: after the user's
+   * /etc/subuid range changed, files unpacked before have the wrong owners.
+   */
+  hasCurrentLayer(diffID: string): boolean {
+    const l = this.layer(diffID);
+    return l !== undefined && (l.idmap === undefined || l.idmap === this.idmapKey());
+  }
+  /**
+   * Put an unpacked temp layer dir in place; if another process won the race,
+   * drop ours. One unpacked with another id map is replaced (and deleted if
+   * this user still can: files of ids no longer mapped stay in tmp/).
+   */
   commitLayer(tmpDir: string, rec: LayerRecord): void {
     writeJsonAtomic(join(tmpDir, "layer.json"), rec);
+    const old = this.layer(rec.diffID);
+    if (old && old.idmap !== undefined && old.idmap !== rec.idmap) {
+      const stale = this.tempPath("stale-layer");
+      try {
+        renameSync(this.layerDir(rec.diffID), stale);
+        log("info", `layer ${rec.diffID.slice(7, 19)} was unpacked with another id map (${old.idmap}): replaced`);
+        this.removeTree(stale);
+      } catch (e) {
+        log("warn", `layer ${rec.diffID.slice(7, 19)}: the copy unpacked with another id map could not be removed: ${(e as Error).message}`);
+      }
+    }
     try {
       renameSync(tmpDir, this.layerDir(rec.diffID));
     } catch (e: any) {
@@ -143,7 +166,12 @@ export class Store {
     });
     if (stale.length) {
       log("debug", `removing ${stale.length} stale temp entries`);
-      this.removeTree(...stale.map((n) => join(this.root, "tmp", n)));
+      try {
+        this.removeTree(...stale.map((n) => join(this.root, "tmp", n)));
+      } catch (e) {
+        // (files of ids this user no longer maps: left, said, never in the way)
+        log("debug", `stale temp entries: ${(e as Error).message}`);
+      }
     }
     // Atomic writes (atomic.ts tempName: `.tmp-<name>-<pid>-...`) of a process killed mid-write.
     for (const d of ["blobs/sha256", "images"]) {

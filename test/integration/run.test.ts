@@ -42,6 +42,39 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(readdirSync(join(b.root, "containers"))).toEqual([]);
   });
 
+  test("a layer unpacked with another id map (the user's subuid range changed) is unpacked again: by run from the blob, by pull", async () => {
+    const diffID: string = JSON.parse(await b.ok(["image", "inspect", BB]))[0].RootFS.Layers[0];
+    const dir = join(b.root, "layers", diffID.slice(7));
+    const rec = () => JSON.parse(readFileSync(join(dir, "layer.json"), "utf8"));
+    const current = rec().idmap;
+    const makeStale = () => {
+      writeFileSync(join(dir, "layer.json"), JSON.stringify({ ...rec(), idmap: "0:4242:1" }));
+      writeFileSync(join(dir, "diff", "stale-marker"), "old");
+    };
+    // run: unpacked again from the stored blob (no registry involved), then used
+    makeStale();
+    expect(await b.ok(["run", "--rm", "--pull", "never", BB, "sh", "-c", "ls /stale-marker 2>&1; stat -c %u /bin/busybox"])).toMatch(/No such file[\s\S]*\n0\n$/);
+    expect(rec().idmap).toBe(current);
+    expect(existsSync(join(dir, "diff", "stale-marker"))).toBe(false);
+    // the blob gone as well: run says to pull; pull fetches and replaces the layer
+    makeStale();
+    // the layer's blob: the one big blob (config and manifest are small)
+    const blob = readdirSync(join(b.root, "blobs/sha256")).find((n) => statSync(join(b.root, "blobs/sha256", n)).size > 100_000)!;
+    expect(blob).toMatch(/^[0-9a-f]{64}$/);
+    const saved = readFileSync(join(b.root, "blobs/sha256", blob));
+    require("node:fs").rmSync(join(b.root, "blobs/sha256", blob));
+    const r = await b.run(["run", "--rm", "--pull", "never", BB, "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/must be unpacked again and its blob is gone: pull the image again/);
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    expect(rec().idmap).toBe(current);
+    expect(existsSync(join(dir, "diff", "stale-marker"))).toBe(false);
+    expect(readFileSync(join(b.root, "blobs/sha256", blob))).toEqual(saved);
+    const deadline = Date.now() + 5000;
+    while (readdirSync(join(b.root, "tmp")).length && Date.now() < deadline) await Bun.sleep(50);
+    expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
+  });
+
   test("inside: uid 0, image owners, own /proc, hostname, env, workdir, user", async () => {
     const out = await b.ok(["run", "--rm", "--hostname", "box1", "-e", "FOO=bar", "-w", "/tmp", BB, "sh", "-c",
       "id -u; stat -c %u /bin/busybox; stat -c %u:%g /home/www/index.html; echo /proc/[0-9]*; hostname; echo $FOO; pwd; cat /etc/hostname"]);
