@@ -130,6 +130,28 @@ static int port_free(const struct port *p, int port, char *err, size_t errlen) {
     errno = e;
     return -1;
   }
+  /* no address given: pasta binds the port on IPv6 too ([::], v6 only beside the
+     IPv4 socket), so one taken there is in use as well; a host without IPv6 is fine */
+  if (!p->ip[0]) {
+    struct sockaddr_in6 any6;
+    memset(&any6, 0, sizeof any6);
+    any6.sin6_family = AF_INET6;
+    any6.sin6_port = htons((uint16_t)port);
+    any6.sin6_addr = in6addr_any;
+    int fd6 = socket(AF_INET6, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd6 >= 0) {
+      setsockopt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      if (!udp) setsockopt(fd6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      int r6 = bind(fd6, (struct sockaddr *)&any6, sizeof any6);
+      int e6 = errno;
+      close(fd6);
+      if (r6 < 0 && e6 == EADDRINUSE) {
+        snprintf(err, errlen, "cannot publish port [::]:%d/%s: the host port is already in use", port, p->proto);
+        errno = e6;
+        return -1;
+      }
+    }
+  }
   return 0;
 }
 

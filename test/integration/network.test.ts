@@ -234,6 +234,19 @@ describe.each(MODES)("network (%s)", (mode) => {
     } finally {
       await new Promise((res) => srv.close(res));
     }
+    // ... also when the process holds it on IPv6 only (pasta binds both families)
+    const srv6 = createServer();
+    const held6: number = await new Promise((res, rej) => {
+      srv6.once("error", rej);
+      srv6.listen({ port: 0, host: "::", ipv6Only: true }, () => res((srv6.address() as any).port));
+    });
+    try {
+      r = await b.run(["run", "--rm", "-p", `${held6}:80`, BB, "true"]);
+      expect([r.code, r.stderr]).toEqual([125, `Error: cannot publish port [::]:${held6}/tcp: the host port is already in use\n`]);
+      expect((await b.ps()).length).toBe(before);
+    } finally {
+      await new Promise((res) => srv6.close(res));
+    }
 
     await b.ok(["rm", "-f", "web"]);
     expect(helperProcs(id)).toEqual([]);
