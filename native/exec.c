@@ -72,6 +72,8 @@ int cmd_exec(int argc, char **argv) {
   }
   if (!specpath || target <= 0 || i >= argc) die(125, "usage: tspod-rt exec --spec SPEC --pid PID [options] -- ARG...");
   ensure_sealed_self(argv - 1);
+  /* the caller's error channel never reaches the process in the container */
+  if (errfd > 2) fcntl(errfd, F_SETFD, FD_CLOEXEC);
   static struct spec s;
   if (spec_load(specpath, &s) < 0) return 125;
   if (have_uid) s.uid = uid, s.ngroups = 0;
@@ -90,13 +92,31 @@ int cmd_exec(int argc, char **argv) {
     slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) die(125, "exec: open pty");
   }
+  /* --detach: the caller returns once the process has started (exit 0) or
+     failed to (its error on errfd, 125/126/127 as usual); the process goes on in
+     its own session with stdio on /dev/null, reaped by the helper that started
+     it, which leaves with it. */
+  int result_w = -1;
   if (detach) {
+    int rp[2];
+    if (pipe2(rp, O_CLOEXEC) < 0) die(125, "exec: pipe");
     pid_t p = fork();
     if (p < 0) die(125, "exec: fork");
-    if (p > 0) return 0;
+    if (p > 0) {
+      close(rp[1]);
+      int code = 125;
+      ssize_t n;
+      do n = read(rp[0], &code, sizeof code);
+      while (n < 0 && errno == EINTR);
+      while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+      return n == (ssize_t)sizeof code ? code : 125;
+    }
+    close(rp[0]);
+    result_w = rp[1];
     setsid();
     int dn = open("/dev/null", O_RDWR);
-    dup2(dn, 0), dup2(dn, 1), dup2(dn, 2);
+    dup2(dn, 0), dup2(dn, 1);
+    if (errfd != 2) dup2(dn, 2);
     if (fork() > 0) _exit(0);
   }
   /* Join the namespaces: user first (rootless) so the others may be joined. */
@@ -135,7 +155,16 @@ int cmd_exec(int argc, char **argv) {
   if (e) {
     waitpid(child, NULL, 0);
     dprintf(errfd, "tspod-rt: %s\n", msg);
-    return exit_code_for(e);
+    int code = exit_code_for(e);
+    if (result_w >= 0) write_all(result_w, &code, sizeof code);
+    return code;
+  }
+  if (result_w >= 0) {
+    /* started: the caller may go (the error channel first, so it sees EOF) */
+    if (errfd > 2) close(errfd);
+    int zero = 0;
+    write_all(result_w, &zero, sizeof zero);
+    close(result_w);
   }
   if (tty) {
     /* proxy between our stdio and the pty; keep the window size in step */

@@ -49,17 +49,31 @@ export default class Exec extends BaseCommand {
     const restore = () => raw && process.stdin.setRawMode(false);
     process.on("exit", restore);
     try {
-      // Start errors come on fd 3; the process's own stderr passes straight through.
-      const { spawn } = await import("node:child_process");
-      const p = spawn(helperPath(), args, { stdio: [flags.interactive ? "inherit" : "ignore", "inherit", "inherit", "pipe"] });
-      let errText = "";
-      (p.stdio[3] as any).on("data", (d: Buffer) => (errText += d));
-      const code = await new Promise<number>((res) => p.on("close", (c, sig) => res(c ?? 128 + (sig ? 9 : 0))));
+      // Start errors come on fd 3 (a pipe read once the helper is done); the
+      // process's own stdout and stderr pass straight through.
+      const p = Bun.spawn([helperPath(), ...args], { stdio: [flags.interactive && !flags.detach ? "inherit" : "ignore", "inherit", "inherit", "pipe"] });
+      const errFd = (p as any).stdio[3] as number;
+      const code = await p.exited;
       restore();
-      if (errText.trim()) throw new TspodError(errText.trim().split("\n").pop()!.replace(/^tspod-rt: /, ""), code >= 125 ? code : 125);
+      const errText = readAll(errFd);
+      if (errText.trim()) throw new TspodError(errText.trim().split("\n").pop()!.replace(/^tspod-rt: (exec: )?/, ""), code >= 125 ? code : 125);
       if (code !== 0) this.exit(code);
     } finally {
       restore();
     }
   }
+}
+
+/** Everything left in a pipe whose writers are gone. */
+function readAll(fd: number): string {
+  const { readSync, closeSync } = require("node:fs") as typeof import("node:fs");
+  const buf = Buffer.alloc(64 * 1024);
+  let out = "";
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) out += buf.toString("utf8", 0, n);
+  } catch {}
+  try {
+    closeSync(fd);
+  } catch {}
+  return out;
 }

@@ -234,7 +234,24 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect((await b.ok(["exec", "host1", "cat", "/proc/1/cmdline"])).replace(/\0/g, " ").trim()).toBe("sleep 30");
     expect((await b.ok(["exec", "-u", "33", "-w", "/tmp", "-e", "A=b", "host1", "sh", "-c", "id -u; pwd; echo $A"])).split("\n")).toEqual(["33", "/tmp", "b", ""]);
     expect((await b.run(["exec", "host1", "sh", "-c", "exit 4"])).code).toBe(4);
-    expect((await b.run(["exec", "host1", "nope"])).code).toBe(127);
+    const nope = await b.run(["exec", "host1", "nope"]);
+    expect([nope.code, nope.stderr]).toEqual([127, "Error: exec nope: No such file or directory\n"]);
+    const nodir = await b.run(["exec", "-w", "/nonexist", "host1", "pwd"]);
+    expect(nodir.code).toBe(127);
+    expect(nodir.stderr).toBe("Error: chdir /nonexist: No such file or directory\n");
+    // -d: back at once, the process runs on in the container
+    const t0 = Date.now();
+    const det = await b.run(["exec", "-d", "host1", "sh", "-c", "sleep 1; echo done > /tmp/detached; sleep 20"]);
+    expect([det.code, det.stdout, det.stderr]).toEqual([0, "", ""]);
+    expect(Date.now() - t0).toBeLessThan(10_000); // not detached: 21 s
+    let found = "";
+    for (let i = 0; i < 50 && !found; i++) {
+      await Bun.sleep(100);
+      found = (await b.run(["exec", "host1", "cat", "/tmp/detached"])).stdout;
+    }
+    expect(found).toBe("done\n");
+    const detNope = await b.run(["exec", "-d", "host1", "nope"]);
+    expect([detNope.code, detNope.stderr]).toEqual([127, "Error: exec nope: No such file or directory\n"]);
     expect(await b.ok(["exec", "-i", "host1", "cat"], { stdin: "piped\n" })).toBe("piped\n");
     // rmi refuses an image a container uses (exit 2, as Podman)
     const r = await b.run(["rmi", BB]);
