@@ -43,6 +43,25 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["rm", "-f", "r1"]);
   });
 
+  test("ps filters: one key's values are alternatives (label: all), different keys all apply", async () => {
+    await b.ok(["create", "--name", "pf1", "--label", "a=1", BB, "true"]);
+    await b.ok(["run", "-d", "--name", "pf2", "--label", "a=1", "--label", "b=2", BB, "sleep", "30"]);
+    expect((await b.run(["run", "--name", "pf3", "--label", "b=2", BB, "sh", "-c", "exit 3"])).code).toBe(3);
+    const names = async (...filters: string[]) =>
+      (await b.ok(["ps", "-a", "--format", "{{.Names}}", ...filters.flatMap((f) => ["--filter", f])])).trim().split("\n").filter(Boolean).sort();
+    expect(await names("name=pf1", "name=pf2")).toEqual(["pf1", "pf2"]);
+    expect(await names("status=exited", "status=running")).toEqual(["pf2", "pf3"]);
+    expect(await names("name=pf", "status=running")).toEqual(["pf2"]);
+    expect(await names("label=a=1", "label=b=2")).toEqual(["pf2"]);
+    expect(await names("label=b")).toEqual(["pf2", "pf3"]);
+    expect(await names("exited=3")).toEqual(["pf3"]);
+    expect(await names("status=created", "name=pf")).toEqual(["pf1"]);
+    const bad = await b.run(["ps", "-a", "--filter", "status=bogus"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/^Error: invalid filter "status=bogus": unknown container state .*\n$/);
+    await b.ok(["rm", "-f", "pf1", "pf2", "pf3"]);
+  });
+
   test("logs: --tail, -t, --since, stderr kept apart", async () => {
     await b.ok(["run", "--name", "lg", BB, "sh", "-c", "echo one; echo two >&2; echo three"]);
     const all = await b.run(["logs", "lg"]);

@@ -4,6 +4,9 @@ import { alignColumns, formatList } from "../format.ts";
 import { UsageError } from "../../errors.ts";
 import { out, type CommandImpl } from "../spec.ts";
 
+/** The states a container can be in (status= filter values). */
+const STATES = ["created", "running", "paused", "stopping", "exited"];
+
 const impl: CommandImpl = {
   flags: {
     all: { type: "boolean", char: "a", description: "show all containers" },
@@ -21,23 +24,31 @@ const impl: CommandImpl = {
     const { formatPortsColumn } = await import("../../network/ports.ts");
     let list = new ContainerStore(ctx).list();
     if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter((c) => c.state.status === "running" || c.state.status === "paused");
+    // Like Podman: values of one key are alternatives (any may match), except label
+    // (every one must); different keys must all match.
+    const byKey = new Map<string, string[]>();
     for (const f of (flags.filter ?? []) as string[]) {
       const i = f.indexOf("=");
       if (i < 0) throw new UsageError(`invalid filter "${f}": use KEY=VALUE`);
       const k = f.slice(0, i), v = f.slice(i + 1);
-      const pred: Record<string, (c: (typeof list)[number]) => boolean> = {
-        id: (c) => c.config.id.startsWith(v),
-        name: (c) => new RegExp(v).test(c.config.name),
-        status: (c) => c.state.status === v,
-        label: (c) => {
+      if (k === "status" && !STATES.includes(v)) throw new UsageError(`invalid filter "status=${v}": unknown container state (use ${STATES.join(", ")})`);
+      byKey.set(k, [...(byKey.get(k) ?? []), v]);
+    }
+    for (const [k, values] of byKey) {
+      const pred: Record<string, (c: (typeof list)[number], v: string) => boolean> = {
+        id: (c, v) => c.config.id.startsWith(v),
+        name: (c, v) => new RegExp(v).test(c.config.name),
+        status: (c, v) => c.state.status === v,
+        label: (c, v) => {
           const j = v.indexOf("=");
           return j < 0 ? v in c.config.labels : c.config.labels[v.slice(0, j)] === v.slice(j + 1);
         },
-        ancestor: (c) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
-        exited: (c) => c.state.status === "exited" && String(c.state.exitCode) === v,
+        ancestor: (c, v) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
+        exited: (c, v) => c.state.status === "exited" && String(c.state.exitCode) === v,
       };
-      if (!pred[k]) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);
-      list = list.filter(pred[k]);
+      const p = pred[k];
+      if (!p) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);
+      list = list.filter((c) => (k === "label" ? values.every((v) => p(c, v)) : values.some((v) => p(c, v))));
     }
     if (flags.latest) list = list.slice(0, 1);
     if (flags.last !== undefined) list = list.slice(0, flags.last);
