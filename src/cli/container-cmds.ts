@@ -183,7 +183,8 @@ export class ContainerPrune extends BaseCommand {
     await this.setup(ContainerPrune);
     const lc = await lifecycle(this.context);
     for (const c of lc.store.list()) {
-      if (c.state.status === "exited" || c.state.status === "created") {
+      // a pod's infra goes with its pod only; a container others share the network of stays
+      if ((c.state.status === "exited" || c.state.status === "created") && !c.config.infra && !lc.dependents(c).length) {
         lc.destroy(c);
         this.out(c.config.id);
       }

@@ -207,7 +207,7 @@ export class Lifecycle {
       const deps = this.dependents(c);
       if (deps.length && c.config.infra) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}, which has containers: remove the pod instead (tspod pod rm -f)`);
       if (deps.length) throw new TspodError(`container ${c.config.name} has dependent containers which must be removed first: ${deps.map((d) => d.config.name).join(", ")}`);
-      if (c.config.infra && !force) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}: remove the pod instead (tspod pod rm), or force it`);
+      if (c.config.infra) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)} and cannot be removed without removing the pod (tspod pod rm)`);
     }
     if (c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping") {
       if (!force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);

@@ -159,6 +159,7 @@ export function sandboxes(): (mode: Mode) => Sandbox {
   const made: Sandbox[] = [];
   afterAll(() => {
     for (const b of made) {
+      Bun.spawnSync(b.tspodArgs(["pod", "rm", "-f", "-a"]));
       Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
       b.cleanup();
     }

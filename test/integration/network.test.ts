@@ -348,8 +348,17 @@ describe.each(MODES)("network (%s)", (mode) => {
     // containers of a pod publish nothing themselves and use the pod's network
     expect((await b.run(["run", "--rm", "--pod", "pd", "-p", "81:81", BB, "true"])).code).toBe(125);
     expect((await b.run(["run", "--rm", "--pod", "pd", "--network", "none", BB, "true"])).code).toBe(125);
-    // the infra goes only with its pod
+    // the infra goes only with its pod: not by rm -f, rm -a or container prune
     expect((await b.run(["rm", "-f", infra])).stderr).toMatch(/infra container of pod/);
+    await b.ok(["pod", "create", "--name", "idle"]);
+    const idleInfra = JSON.parse(await b.ok(["pod", "inspect", "idle"])).InfraContainerID;
+    const rmInfra = await b.run(["rm", "-f", idleInfra]);
+    expect([rmInfra.code, rmInfra.stderr]).toEqual([125, expect.stringMatching(/^Error: .* is the infra container of pod [0-9a-f]{12} and cannot be removed without removing the pod/)]);
+    expect(await b.ok(["container", "prune", "-f"])).not.toContain(idleInfra);
+    expect((await b.run(["pod", "exists", "idle"])).code).toBe(0);
+    expect((await b.run(["container", "exists", idleInfra])).code).toBe(0);
+    await b.ok(["pod", "rm", "idle"]);
+    expect((await b.run(["container", "exists", idleInfra])).code).toBe(1);
 
     await b.ok(["pod", "stop", "-t", "0", "pd"]);
     expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");

@@ -11,7 +11,8 @@ const impl: CommandImpl = {
   async main(ctx: Context, flags, argv) {
     const { Lifecycle } = await import("../../container/lifecycle.ts");
     const lc = new Lifecycle(ctx);
-    const names = flags.all ? lc.store.list().map((c) => c.config.id) : argv;
+    // --all: pods' infra containers go with their pods (pod rm), not here
+    const names = flags.all ? lc.store.list().filter((c) => !c.config.infra).map((c) => c.config.id) : argv;
     if (flags.all && !names.length) return;
     // A --rm container killed here removes itself meanwhile: that is a removal, not an error.
     const existed = new Set(names.filter((n) => lc.store.find(n)));
