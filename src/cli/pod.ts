@@ -81,7 +81,9 @@ export class PodRm extends BaseCommand {
     const names = flags.all ? store.list().map((p) => p.id) : argv;
     if (flags.all && !names.length) return;
     if (!names.length) throw new UsageError("at least one pod name or ID is required (or --all)");
+    // like Podman: with -f a pod that is not there is no error (cleanup scripts)
     await each(names, async (n) => {
+      if (flags.force && !store.find(n)) return;
       const p = store.lookup(n);
       await removePod(this.context, p, !!flags.force);
       return p.id;

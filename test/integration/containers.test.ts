@@ -62,6 +62,26 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["rm", "-f", "pf1", "pf2", "pf3"]);
   });
 
+  test("rm exit codes as Podman's: 1 no such container (-f: none), 2 running, each failure reported", async () => {
+    await b.ok(["run", "-d", "--name", "rmrun", BB, "sleep", "30"]);
+    await b.ok(["create", "--name", "rmc", BB, "true"]);
+    let r = await b.run(["rm", "nosuch"]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^Error: no container with name or ID "nosuch" found.*\n$/)]);
+    r = await b.run(["rm", "-f", "nosuch"]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "", ""]);
+    r = await b.run(["rm", "rmrun"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^Error: .*running.*\n$/);
+    // several names: the others are removed, every failure has its line, the worst code wins
+    r = await b.run(["rm", "nosuch", "rmc", "rmrun"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("rmc\n");
+    expect(r.stderr.trim().split("\n")).toHaveLength(2);
+    r = await b.run(["pod", "rm", "-f", "nosuchpod"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    await b.ok(["rm", "-f", "rmrun"]);
+  });
+
   test("logs: --tail, -t, --since, stderr kept apart", async () => {
     await b.ok(["run", "--name", "lg", BB, "sh", "-c", "echo one; echo two >&2; echo three"]);
     const all = await b.run(["logs", "lg"]);

@@ -1,6 +1,7 @@
 // rm: remove containers (lean path and oclif share this).
 import type { Context } from "../../context.ts";
 import { each } from "../each.ts";
+import { TspodError } from "../../errors.ts";
 import type { CommandImpl } from "../spec.ts";
 
 const impl: CommandImpl = {
@@ -27,14 +28,24 @@ const impl: CommandImpl = {
         }
       }
     }
+    // Exit codes as Podman's: 1 no such container (-f: not an error), 2 running, else 125.
     await each(names, async (n) => {
       const c = lc.store.find(n);
       if (!c) {
-        if (existed.has(n)) return n;
-        lc.store.lookup(n); // throws the usual "no such container"
+        if (existed.has(n) || flags.force) return existed.has(n) ? n : undefined;
+        try {
+          lc.store.lookup(n); // throws the usual "no such container"
+        } catch (e) {
+          throw new TspodError((e as Error).message, 1);
+        }
         return;
       }
-      await lc.remove(c, flags.force);
+      try {
+        await lc.remove(c, flags.force);
+      } catch (e) {
+        if (e instanceof TspodError && /container state improper/.test(e.message)) throw new TspodError(e.message, 2);
+        throw e;
+      }
       return flags.all ? c.config.id : n;
     });
   },
