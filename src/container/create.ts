@@ -230,6 +230,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   const cgInfo = probeCgroups();
 
   const np = await planNetwork(ctx, store, o, Object.keys(c.ExposedPorts ?? {}));
+  // a pod's members have the pod's host name, as with Podman (which shares the pod's UTS namespace)
+  if (np.pod && o.hostname !== undefined) throw new UsageError("cannot set hostname when joining the pod UTS namespace: set it on the pod (pod create --hostname)");
   const network = np.net.mode === "container" ? `container:${np.join!.config.id}` : np.net.mode;
 
   const id = randomBytes(32).toString("hex");
@@ -247,7 +249,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     }
     const layerDirs = [...image.layers].reverse().map((l) => images.store.diffPath(l.diffID));
     const user = resolveUser(o.user ?? (c.User || "0"), layerDirs);
-    const hostname = o.hostname ?? id.slice(0, 12);
+    const hostname = o.hostname ?? np.pod?.hostname ?? id.slice(0, 12);
     const env = mergeEnv(
       ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
       c.Env ?? [],
@@ -333,7 +335,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       mkdirSync(join(np.join.dir, "dependents"), { recursive: true, mode: 0o700 });
       writeFileSync(join(np.join.dir, "dependents", id), "");
     }
-    if (np.pod) new PodStore(ctx).updateHosts(np.pod, join(netFiles, "hosts"), name, hostname);
+    if (np.pod) new PodStore(ctx).updateHosts(np.pod, join(netFiles, "hosts"), name, name);
     return { id, name, image };
   } catch (e) {
     removeCgroups(plan);

@@ -297,7 +297,7 @@ export class Lifecycle {
       if (!pod) return;
       const hosts = this.store.path(owner, "userdata", "hosts");
       pods.updateHosts(pod, hosts, c.config.name, undefined);
-      pods.updateHosts(pod, hosts, newName, c.config.hostname);
+      pods.updateHosts(pod, hosts, newName, newName);
     } else if (!owner) renameInOwnHosts(this.store.path(c.config.id, "userdata", "hosts"), c.config.hostname, c.config.name, newName);
   }
 
