@@ -12,7 +12,7 @@ export const tlsVerifyFlag = Flags.boolean({
  * Boolean flags users write Go-style (`--tls-verify=false`, `--rm=true`): run.ts
  * rewrites those spellings to oclif's `--no-x` / `--x` before parsing.
  */
-export const GO_STYLE_BOOLEANS = new Set(["tls-verify", "rm", "detach", "interactive", "tty", "init", "read-only", "privileged", "sig-proxy", "quiet", "all", "force"]);
+export const GO_STYLE_BOOLEANS = new Set(["tls-verify", "rm", "detach", "interactive", "tty", "init", "read-only", "read-only-tmpfs", "privileged", "sig-proxy", "quiet", "all", "force"]);
 
 export function goStyleBooleans(argv: string[]): string[] {
   const out: string[] = [];

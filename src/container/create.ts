@@ -36,6 +36,8 @@ export interface CreateOptions {
   rm: boolean;
   init: boolean;
   readOnly: boolean;
+  /** with readOnly: tmpfs on /tmp, /var/tmp and /run (Podman's read-only-tmpfs, on by default) */
+  readOnlyTmpfs?: boolean;
   noNewPrivileges?: boolean;
   /** undefined or "" = the default (pasta, else slirp4netns, else none) */
   network?: string;
@@ -274,6 +276,9 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       ...o.volumes.map(parseVolume),
       ...o.tmpfs.map(parseTmpfs),
     ];
+    if (o.readOnly && o.readOnlyTmpfs !== false) {
+      for (const d of ["/tmp", "/var/tmp", "/run"]) if (!mounts.some((m) => m.destination === d)) mounts.push(parseTmpfs(d));
+    }
     const labels: Record<string, string> = { ...(c.Labels ?? {}) };
     for (const l of o.labels) {
       const i = l.indexOf("=");

@@ -97,6 +97,10 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect((await b.ok(["run", "--rm", "--tmpfs", "/scratch", BB, "sh", "-c", "mount | grep ' /scratch '"])).length).toBeGreaterThan(0);
     const ro = await b.run(["run", "--rm", "--read-only", BB, "touch", "/x"]);
     expect(ro.code).toBe(1);
+    // --read-only keeps /tmp, /var/tmp and /run writable (tmpfs), as Podman's read-only-tmpfs does
+    expect(await b.ok(["run", "--rm", "--read-only", BB, "sh", "-c", "touch /tmp/a /var/tmp/b /run/c && echo ok; touch /etc/x 2>/dev/null || echo etc-ro"])).toBe("ok\netc-ro\n");
+    const off = await b.run(["run", "--rm", "--read-only", "--read-only-tmpfs=false", BB, "touch", "/tmp/a"]);
+    expect(off.code).toBe(1);
   });
 
   test("whiteouts of the multi-layer image are honoured at run time", async () => {
