@@ -18,6 +18,6 @@ c tspod ru; c tspod image ex; c tspod run --rea; c tspod ps -`;
   const lines = r.stdout.toString().split("\n");
   expect(lines[0]).toBe("run");
   expect(lines[1]).toBe("exists");
-  expect(lines[2]).toBe("--read-only");
+  expect(lines[2]).toBe("--read-only --read-only-tmpfs");
   expect(lines[3].split(" ")).toContain("-a");
 });
