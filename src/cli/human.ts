@@ -1,22 +1,25 @@
 // Human-readable times and sizes as Podman prints them; no heavy imports (ps uses these).
 
-/** Go's units.HumanDuration + " ago", as Podman prints CREATED. */
+/** Go's units.HumanDuration + " ago", as Podman prints CREATED (its integer arithmetic, its rounding). */
 export function since(iso: string, now = Date.now()): string {
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return "";
-  const s = Math.max(0, (now - t) / 1000);
-  const m = s / 60, h = m / 60, d = h / 24;
+  const ms = Math.max(0, now - t);
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(ms / 60_000);
+  const hours = Math.round(ms / 3_600_000); // d.Round(time.Hour).Hours()
   let out: string;
-  if (s < 1) out = "Less than a second";
-  else if (s < 60) out = `${Math.floor(s)} seconds`;
-  else if (Math.round(m) === 1) out = "About a minute";
-  else if (m < 60) out = `${Math.round(m)} minutes`;
-  else if (Math.round(h) === 1) out = "About an hour";
-  else if (h < 48) out = `${Math.round(h)} hours`;
-  else if (h < 24 * 7 * 2) out = `${Math.round(d)} days`;
-  else if (h < 24 * 30 * 2) out = `${Math.round(d / 7)} weeks`;
-  else if (h < 24 * 365 * 2) out = `${Math.round(d / 30)} months`;
-  else out = `${Math.round(d / 365)} years`;
+  if (seconds < 1) out = "Less than a second";
+  else if (seconds === 1) out = "1 second";
+  else if (seconds < 60) out = `${seconds} seconds`;
+  else if (minutes === 1) out = "About a minute";
+  else if (minutes < 60) out = `${minutes} minutes`;
+  else if (hours === 1) out = "About an hour";
+  else if (hours < 48) out = `${hours} hours`;
+  else if (hours < 24 * 7 * 2) out = `${Math.floor(hours / 24)} days`;
+  else if (hours < 24 * 30 * 2) out = `${Math.floor(hours / 24 / 7)} weeks`;
+  else if (hours < 24 * 365 * 2) out = `${Math.floor(hours / 24 / 30)} months`;
+  else out = `${Math.floor(Math.floor(ms / 3_600_000) / 24 / 365)} years`;
   return `${out} ago`;
 }
 

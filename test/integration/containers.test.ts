@@ -56,6 +56,10 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(await names("label=b")).toEqual(["pf2", "pf3"]);
     expect(await names("exited=3")).toEqual(["pf3"]);
     expect(await names("status=created", "name=pf")).toEqual(["pf1"]);
+    // Podman's other --format fields
+    expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Names}} {{.Exited}} {{.ExitCode}} {{.AutoRemove}} {{.Networks}} {{.Mounts}} {{.PodName}}|"])).toBe("pf3 true 3 false [pasta] [] |\n");
+    expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.RunningFor}}|{{.CreatedHuman}}"])).toMatch(/^(\S.* ago)\|\1\n$/);
+    expect(await b.ok(["images", "--filter", `reference=${BB}`, "--format", "{{.Size}}={{.VirtualSize}} {{.Containers}} {{.ReadOnly}}"])).toMatch(/^(\S+ \S+)=\1 3 false\n$/);
     const bad = await b.run(["ps", "-a", "--filter", "status=bogus"]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/^Error: invalid filter "status=bogus": unknown container state .*\n$/);

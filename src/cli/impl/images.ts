@@ -35,6 +35,9 @@ const impl: CommandImpl = {
       if (ids.length) out(ids.join("\n"));
       return;
     }
+    const wantLabels = /\.Labels\b/.test(flags.format ?? "");
+    const wantContainers = /\.Containers\b/.test(flags.format ?? "");
+    const users = wantContainers ? (await import("../../image/users.ts")).imageUsers(ctx) : () => [];
     const rows = list.flatMap((i) => {
       const names = i.names.length ? i.names : ["<none>:<none>"];
       return names.map((n) => {
@@ -51,6 +54,13 @@ const impl: CommandImpl = {
           Size: humanSize(i.size),
           Names: i.names,
           Dangling: i.names.length === 0,
+          VirtualSize: humanSize(i.size),
+          SharedSize: humanSize(0),
+          ReadOnly: false,
+          History: i.names.join(", "),
+          // read from the image's config only when the template asks
+          ...(wantLabels ? { Labels: images.config(i)?.config?.Labels ?? {} } : {}),
+          ...(wantContainers ? { Containers: users(i.id).length } : {}),
         };
       });
     });

@@ -59,11 +59,13 @@ const impl: CommandImpl = {
     // pod members share the pod's network: its published ports are theirs too (as Podman shows them)
     const pods = list.some((c) => c.config.pod) ? new (await import("../../network/pods.ts")).PodStore(ctx) : undefined;
     const podCache = new Map<string, any>();
-    const podPorts = (pod?: string) => {
+    const podOf = (pod?: string) => {
       if (!pod || !pods) return undefined;
-      if (!podCache.has(pod)) podCache.set(pod, pods.load(pod)?.ports);
+      if (!podCache.has(pod)) podCache.set(pod, pods.load(pod));
       return podCache.get(pod);
     };
+    const podPorts = (pod?: string) => podOf(pod)?.ports;
+    const unix = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
     const statusText = (c: (typeof list)[number]) => {
       const s = c.state;
       if (s.status === "running") return `Up ${since(s.startedAt ?? c.config.created).replace(/ ago$/, "")}`;
@@ -83,10 +85,19 @@ const impl: CommandImpl = {
       State: c.state.status,
       Ports: formatPortsColumn(c.config.ports?.length ? c.config.ports : podPorts(c.config.pod)),
       Pod: c.config.pod ? c.config.pod.slice(0, 12) : "",
+      PodName: podOf(c.config.pod)?.name ?? "",
       IsInfra: !!c.config.infra,
       Names: c.config.name,
       Pid: c.state.pid,
       ExitCode: c.state.exitCode ?? 0,
+      Exited: c.state.status === "exited",
+      ExitedAt: unix(c.state.finishedAt),
+      StartedAt: unix(c.state.startedAt),
+      RunningFor: since(c.config.created),
+      CreatedHuman: since(c.config.created),
+      AutoRemove: !!c.config.autoRemove,
+      Networks: c.config.network.startsWith("container:") ? [] : [c.config.network],
+      Mounts: c.config.mounts.filter((m) => m.type === "bind" && !m.source.startsWith(c.dir)).map((m) => m.destination),
       Labels: c.config.labels,
     }));
     if (flags.format === "json") {
