@@ -8,8 +8,22 @@ export function exitWithError(err: unknown): never {
     process.exit(err.exitCode);
   }
   // anything else (oclif parse errors: unknown flag, missing arg) is a usage error: 125 like Podman
-  const msg = String(e?.message ?? err).split("\n")[0];
+  const msg = oneLine(String(e?.message ?? err));
   if (process.env.TSPOD_DEBUG && e?.stack) process.stderr.write(e.stack + "\n");
   process.stderr.write(`Error: ${msg}\n`);
   process.exit(125);
+}
+
+/**
+ * oclif's parse errors span lines ("Missing 1 required arg:" / "container" /
+ * "See more help with --help"): one line that still says what is wrong.
+ */
+export function oneLine(message: string): string {
+  const lines = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^See more help with/.test(l));
+  let msg = lines[0] ?? "";
+  if (lines.length > 1 && (/:$/.test(msg) || /^Parsing --\S+$/.test(msg))) msg = `${msg.replace(/:$/, "")}: ${lines[1]}`;
+  return msg.replace(/^command (\S+) not found/, (_m, id: string) => `command ${id.replace(/:/g, " ")} not found`);
 }

@@ -21,18 +21,24 @@ function ignoreStdinForArgs(): void {
 
 export async function runCli(argv: string[]): Promise<void> {
   ignoreStdinForArgs();
-  argv = endFlagsAtPositional(goStyleBooleans(argv));
+  argv = endFlagsAtPositional(goStyleBooleans(helpShortFlag(argv)));
   const root = "/";
   const plugin = new Plugin({ root, pjson: pjson as any, isRoot: true, ignoreManifest: true });
   (plugin as any).commandCache = COMMANDS;
   // The manifest is computed at build time (scripts/gen-manifest.ts), not at every start.
   (plugin as any)._manifest = async () => manifest;
   await plugin.load();
-  const config = await Config.load({ root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
-  (config as any).userAgent = `tspod version ${pjson.version}`;
+  // run() loads the Config itself (given a loaded Config it would load it again:
+  // measured, ~5 ms); the VERSION line of the help names Bun, not the Node
+  // version Bun reports for compatibility.
+  const load = Config.prototype.load;
+  Config.prototype.load = async function (this: any, ...a: any[]) {
+    await load.apply(this, a as any);
+    this.userAgent = `tspod/${pjson.version} ${process.platform}-${process.arch} bun-${Bun.version}`;
+  };
   trace("cli: loaded");
   try {
-    await run(argv, config);
+    await run(argv, { root, pjson: pjson as any, plugins: new Map([[pjson.name, plugin]]) } as any);
     await flush();
     trace("cli: done");
     if (process.env.TSPOD_TRACE) {
@@ -42,6 +48,17 @@ export async function runCli(argv: string[]): Promise<void> {
   } catch (err) {
     handleError(err);
   }
+}
+
+/** `-h` is --help for commands that have no -h of their own (run's -h is --hostname, as Podman's). */
+function helpShortFlag(argv: string[]): string[] {
+  const i = argv.indexOf("-h");
+  if (i < 0 || argv.indexOf("--") >= 0 && argv.indexOf("--") < i) return argv;
+  const found = findCommand(argv);
+  const flags = { ...(found?.cls?.baseFlags ?? {}), ...(found?.cls?.flags ?? {}) };
+  if (Object.values<any>(flags).some((f) => f.char === "h")) return argv;
+  if (found?.cls?.stopAtPositional && argv.slice(found.words, i).some((a) => !a.startsWith("-"))) return argv; // after the image: the container's
+  return argv.map((a, j) => (j === i ? "--help" : a));
 }
 
 /** The command a token list names: the longest prefix that is a command id or alias ("container run" -> run). */

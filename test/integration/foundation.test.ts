@@ -55,6 +55,20 @@ describe("binary", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  test("oclif's parse errors come out as one line that says what is wrong; -h is --help where no -h exists", async () => {
+    const b = box("rootless");
+    for (const [args, want] of [
+      [["logs"], "Error: Missing 1 required arg: container\n"],
+      [["stop", "-t", "abc", "x"], "Error: Parsing --time: Expected an integer but received: abc\n"],
+      [["container", "bogus"], "Error: command container bogus not found\n"],
+    ] as const) {
+      const r = await b.run([...args]);
+      expect([args, r.code, r.stderr]).toEqual([args, 125, want]);
+    }
+    expect(await b.ok(["ps", "-h"])).toContain("USAGE");
+    expect(await b.ok(["images", "-h"])).toContain("USAGE");
+  });
+
   test("global flags work before the command name", async () => {
     const b = box("rootless");
     const other = join(b.dir, "other-root");
