@@ -135,6 +135,18 @@ export function parseTmpfs(t: string): MountSpec {
   return { type: "tmpfs", source: "tmpfs", destination: dst, options };
 }
 
+/** --entrypoint: "" clears it; a JSON array of strings is the command; anything else is one word (as Podman). */
+export function parseEntrypoint(e: string): string[] {
+  if (e === "") return [];
+  if (e.startsWith("[")) {
+    try {
+      const v = JSON.parse(e);
+      if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v;
+    } catch {}
+  }
+  return [e];
+}
+
 /** Podman's size strings: 512m, 1g, 1024 (bytes). */
 export function parseBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(s.trim());
@@ -211,7 +223,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   }
   const icfg = images.config(image);
   const c = icfg.config ?? {};
-  const entrypoint: string[] = o.entrypoint !== undefined ? (o.entrypoint === "" ? [] : o.entrypoint.startsWith("[") ? JSON.parse(o.entrypoint) : [o.entrypoint]) : (c.Entrypoint ?? []);
+  const entrypoint: string[] = o.entrypoint !== undefined ? parseEntrypoint(o.entrypoint) : (c.Entrypoint ?? []);
   const cmd: string[] = o.command.length ? o.command : o.entrypoint !== undefined ? [] : (c.Cmd ?? []);
   const command = [...entrypoint, ...cmd];
   if (!command.length) throw new UsageError(`no command specified for ${o.image}: give one after the image name`);

@@ -61,9 +61,9 @@ export function podContainers(lc: Lifecycle, pod: PodConfig): { infra?: Containe
 
 const up = (c: Container) => c.state.status === "running" || c.state.status === "paused";
 
-/** Podman's pod states: Created, Running, Degraded (some running), Exited. */
+/** Podman's pod states over all its containers, the infra too: Created, Running, Degraded (some running), Exited. */
 export function podStatus(infra: Container | undefined, members: Container[]): string {
-  const list = members.length ? members : infra ? [infra] : [];
+  const list = infra ? [infra, ...members] : members;
   if (!list.length) return "Created";
   const running = list.filter(up).length;
   if (running === list.length) return "Running";

@@ -29,7 +29,7 @@ function portRange(s: string, what: string, spec: string): [number, number] {
   if (!m) throw new UsageError(`invalid port "${spec}": ${what} "${s}" is not a port or a range`);
   const a = Number(m[1]);
   const b = m[2] !== undefined ? Number(m[2]) : a;
-  if (a < 1 || a > 65535 || b < 1 || b > 65535) throw new UsageError(`invalid port "${spec}": ${what} ports must be 1-65535`);
+  if (a < 1 || a > 65535 || b < 1 || b > 65535) throw new UsageError(`invalid port "${spec}": ${what} ${s} is not in 1-65535`);
   if (b < a) throw new UsageError(`invalid port "${spec}": range ${s} ends before it starts`);
   return [a, b - a + 1];
 }

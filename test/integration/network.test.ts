@@ -345,6 +345,10 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(await b.ok(["port", "srv"])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
     expect(JSON.parse(await b.ok(["inspect", "srv"]))[0].NetworkSettings.Ports).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
     expect((await b.ok(["pod", "ps", "--format", "{{.Name}} {{.Status}} {{.NumberOfContainers}}"])).trim()).toBe("pd Running 3");
+    // one member stopped, the rest running: Degraded, as Podman says
+    await b.ok(["stop", "-t", "0", "echo2"]);
+    expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Degraded");
+    await b.ok(["start", "echo2"]);
     // members show the pod's published ports in ps, as with Podman
     expect((await b.ok(["ps", "--filter", "name=srv", "--format", "{{.Ports}}"])).trim()).toBe(`0.0.0.0:${port}->80/tcp`);
     const infra = JSON.parse(await b.ok(["pod", "inspect", "pd"])).InfraContainerID;

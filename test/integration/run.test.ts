@@ -29,6 +29,15 @@ describe.each(MODES)("run (%s)", (mode) => {
     // flags after the image belong to the command
     expect(await b.ok(["run", "--rm", BB, "ls", "-d", "/etc"])).toBe("/etc\n");
     expect((await b.ps()).length).toBe(0);
+    // -d: a command that cannot run leaves the container, exited with its code, as the foreground does
+    r = await b.run(["run", "-d", "--name", "keep127", BB, "no-such-command"]);
+    expect(r.code).toBe(127);
+    expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.ExitCode}} {{.State}}"])).toBe("keep127 127 exited\n");
+    await b.ok(["rm", "keep127"]);
+    // an --entrypoint that is not a JSON array of strings is one word, as with Podman
+    r = await b.run(["run", "--rm", "--entrypoint", "[not json", BB]);
+    expect([r.code, r.stderr]).toEqual([127, "Error: exec [not json: No such file or directory\n"]);
+    expect(await b.ok(["run", "--rm", "--entrypoint", '["echo","a b"]', BB])).toBe("a b\n");
   });
 
   test("run --rm leaves no files: the monitor deletes what the CLI discarded, subordinate-id files too", async () => {

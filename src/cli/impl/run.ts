@@ -29,13 +29,15 @@ const impl: CommandImpl = {
     const lc = new Lifecycle(ctx);
     const c = lc.store.lookup(id);
     // A container this run created and could not start (a host port in use, a
-    // network helper that failed) is not left behind.
+    // network helper that failed) is not left behind. One whose command could not
+    // be run (126, 127) stays, exited with that code, as in the foreground.
     const startOrRemove = async (attach: boolean) => {
       try {
         return await lc.start(c, { attach, stdin: opts.interactive });
       } catch (e) {
+        const code = e instanceof TspodError ? e.exitCode : 125;
         const cur = lc.store.find(id);
-        if (cur && cur.state.status !== "running" && cur.state.status !== "paused") lc.destroy(cur);
+        if (cur && cur.state.status !== "running" && cur.state.status !== "paused" && (opts.rm || (code !== 126 && code !== 127))) lc.destroy(cur);
         throw e;
       }
     };
