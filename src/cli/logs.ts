@@ -45,11 +45,12 @@ export default class Logs extends BaseCommand {
     };
     let { lines, offset } = readLog(path);
     if (flags.tail !== undefined && flags.tail >= 0) {
-      // count full lines from the end (partial chunks belong to the next full one)
+      // count lines from the end: a full record with the partial chunks before it,
+      // or, at the very end, partial chunks of a line not finished (yet)
       let n = 0, i = lines.length;
       while (i > 0 && n < flags.tail) {
         i--;
-        if (!lines[i].partial) n++;
+        n++;
         while (i > 0 && lines[i - 1].partial) i--;
       }
       lines = flags.tail === 0 ? [] : lines.slice(i);

@@ -100,6 +100,11 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(await b.ok(["logs", "--since", "1h", "lg"])).toBe("one\nthree\n");
     expect(await b.ok(["logs", "--since", "2999-01-01T00:00:00Z", "lg"])).toBe("");
     await b.ok(["rm", "lg"]);
+    // a last line without a newline is a line for --tail too
+    await b.ok(["run", "--name", "lg2", BB, "sh", "-c", "echo l4; echo l5; printf noeol"]);
+    expect(await b.ok(["logs", "--tail", "2", "lg2"])).toBe("l5\nnoeol");
+    expect(await b.ok(["logs", "--tail", "1", "lg2"])).toBe("noeol");
+    await b.ok(["rm", "lg2"]);
   });
 
   test("--env-file, --entrypoint, -e KEY from the host, kill -s, --init reaps and forwards", async () => {
