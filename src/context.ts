@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { mkdirSync, statSync } from "node:fs";
 import { TspodError } from "./errors.ts";
+import { writeErr } from "./output.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -99,14 +100,14 @@ export function ensureRunroot(c: Context = ctx()): string {
 export function log(level: LogLevel, msg: string): void {
   const c = ctx();
   if (LEVELS.indexOf(level) < LEVELS.indexOf(c.logLevel)) return;
-  process.stderr.write(`${level.toUpperCase()}[tspod] ${msg}\n`);
+  writeErr(`${level.toUpperCase()}[tspod] ${msg}\n`);
 }
 
 const t0 = performance.now();
 const tracing = !!process.env.TSPOD_TRACE;
 /** TSPOD_TRACE=1 prints milliseconds since start at marked points (for tuning start-up and pulls). */
 export function trace(what: string): void {
-  if (tracing) process.stderr.write(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
+  if (tracing) writeErr(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
 }
 
 let jitNormal = false;

@@ -2,6 +2,7 @@
 // container's monitor; raw mode and window size for -t; detach keys ctrl-p
 // ctrl-q; the terminal is restored on every way out.
 import { AttachClient } from "../container/attach.ts";
+import { writeErr, writeOut } from "../output.ts";
 
 export interface SessionOptions {
   sock: string;
@@ -17,8 +18,8 @@ export interface SessionOptions {
 export type SessionEnd = { kind: "exit"; code: number } | { kind: "detached" } | { kind: "error"; errno: number; message: string } | { kind: "lost" };
 
 export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
-  const out = process.stdout;
-  const err = process.stderr;
+  // process.stdout costs ~4.5 ms to set up (see output.ts): only a terminal session needs it
+  const out = o.tty ? process.stdout : undefined;
   let resolveEnd!: (e: SessionEnd) => void;
   const ended = new Promise<SessionEnd>((r) => (resolveEnd = r));
   let done = false;
@@ -29,8 +30,8 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
     }
   };
   const client = new AttachClient(o.sock, {
-    stdout: (d) => out.write(d),
-    stderr: (d) => err.write(d),
+    stdout: (d) => (out ? out.write(d) : writeOut(d)),
+    stderr: (d) => writeErr(d),
     exit: (code) => finish({ kind: "exit", code }),
     error: (errno, message) => finish({ kind: "error", errno, message }),
     // the exit frame may still be in flight when the socket closes: give it a moment,
@@ -40,24 +41,25 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
     },
   });
   await client.connect();
-  const stdin = process.stdin;
-  const raw = o.tty && stdin.isTTY;
+  // (process.stdin, like process.stdout, is only set up when it is used)
+  const stdin = o.stdin || o.tty ? process.stdin : undefined;
+  const raw = o.tty && !!stdin?.isTTY;
   const restore = () => {
     if (raw) {
       try {
-        stdin.setRawMode(false);
+        stdin!.setRawMode(false);
       } catch {}
     }
   };
   process.on("exit", restore);
   const sendSize = () => {
-    if (o.tty && out.isTTY) client.resize(out.rows ?? 24, out.columns ?? 80);
+    if (out?.isTTY) client.resize(out.rows ?? 24, out.columns ?? 80);
   };
   sendSize();
-  if (o.tty && out.isTTY) out.on("resize", sendSize);
+  if (out?.isTTY) out.on("resize", sendSize);
   const keys = o.detachKeys ?? [0x10, 0x11];
   let matched = 0;
-  if (o.stdin) {
+  if (o.stdin && stdin) {
     if (raw) stdin.setRawMode(true);
     stdin.on("data", (chunk: Buffer) => {
       let data: Uint8Array = chunk;
@@ -81,9 +83,9 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
   if (o.start) client.start();
   const end = await ended;
   restore();
-  if (o.stdin) stdin.pause();
-  stdin.removeAllListeners("data");
-  if (o.tty && out.isTTY) out.off("resize", sendSize);
+  if (o.stdin) stdin?.pause();
+  stdin?.removeAllListeners("data");
+  if (out?.isTTY) out.off("resize", sendSize);
   try {
     o.beforeClose?.(end);
   } finally {

@@ -3,6 +3,7 @@ import { Command, Flags, Interfaces } from "@oclif/core";
 import type { Context } from "../context.ts";
 import { commandTail } from "./argv.ts";
 import { contextFromFlags, GLOBAL_FLAGS, type FlagDefs } from "./spec.ts";
+import { writeOut } from "../output.ts";
 
 /** Plain flag definitions (spec.ts) as oclif flags. */
 export function toOclif(defs: FlagDefs): Record<string, any> {
@@ -39,7 +40,7 @@ export abstract class BaseCommand extends Command {
   }
 
   protected out(s: string): void {
-    process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+    writeOut(s.endsWith("\n") ? s : s + "\n");
   }
 
   protected override async catch(err: any): Promise<any> {

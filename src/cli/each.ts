@@ -1,5 +1,6 @@
 // Acting on several containers: every failure is reported, the last one decides the exit.
 import { TspodError, UsageError } from "../errors.ts";
+import { writeOut, writeErr } from "../output.ts";
 
 /**
  * Run fn for every named container; report each failure on stderr. The exit
@@ -12,13 +13,13 @@ export async function each(names: string[], fn: (name: string) => Promise<string
   for (const n of names) {
     try {
       const out = await fn(n);
-      if (out !== undefined) process.stdout.write(out + "\n");
+      if (out !== undefined) writeOut(out + "\n");
     } catch (e: any) {
       errors.push({ message: e.message, code: e instanceof TspodError ? e.exitCode : 125 });
     }
   }
   if (!errors.length) return;
-  for (const e of errors.slice(0, -1)) process.stderr.write(`Error: ${e.message}\n`);
+  for (const e of errors.slice(0, -1)) writeErr(`Error: ${e.message}\n`);
   const codes = errors.map((e) => e.code);
   throw new TspodError(errors[errors.length - 1].message, codes.includes(125) ? 125 : Math.max(...codes));
 }

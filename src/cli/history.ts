@@ -1,6 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList } from "./format.ts";
+import { writeOut } from "../output.ts";
 
 export default class History extends BaseCommand {
   static override description = "Show the history of an image";
@@ -28,7 +29,7 @@ export default class History extends BaseCommand {
       Size: flags.human ? humanSize(r.Size) : String(r.Size),
       Comment: r.Comment,
     }));
-    if (flags.format) return void process.stdout.write(formatList(view, flags.format));
-    process.stdout.write(alignColumns(["ID\tCREATED\tCREATED BY\tSIZE\tCOMMENT", ...view.map((r) => [r.ID, r.Created, r.CreatedBy, r.Size, r.Comment].join("\t"))]));
+    if (flags.format) return void writeOut(formatList(view, flags.format));
+    writeOut(alignColumns(["ID\tCREATED\tCREATED BY\tSIZE\tCOMMENT", ...view.map((r) => [r.ID, r.Created, r.CreatedBy, r.Size, r.Comment].join("\t"))]));
   }
 }

@@ -5,6 +5,7 @@ import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList, renderTemplate } from "./format.ts";
 import { each } from "./each.ts";
 import { UsageError } from "../errors.ts";
+import { writeOut } from "../output.ts";
 
 async function pods(ctx: any) {
   const { PodStore } = await import("../network/pods.ts");
@@ -139,10 +140,10 @@ export class PodPs extends BaseCommand {
       };
     });
     if (flags.format === "json") return this.out(JSON.stringify(rows.map(({ ID: _, ...r }) => ({ ...r, Id: r.Id, InfraId: r.InfraID })), null, 4));
-    if (flags.format) return void process.stdout.write(formatList(rows, flags.format, { ID: "POD ID", Name: "NAME" }));
+    if (flags.format) return void writeOut(formatList(rows, flags.format, { ID: "POD ID", Name: "NAME" }));
     const head = "POD ID\tNAME\tSTATUS\tCREATED\tINFRA ID\t# OF CONTAINERS";
     const lines = rows.map((r) => [r.ID, r.Name, r.Status, r.Created, r.InfraID, String(r.NumberOfContainers)].join("\t"));
-    process.stdout.write(alignColumns(flags.noheading ? lines : [head, ...lines]));
+    writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
   }
 }
 

@@ -1,6 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { UsageError } from "../errors.ts";
+import { writeErr } from "../output.ts";
 
 export default class Rmi extends BaseCommand {
   static override description = "Remove images (a name with other names left only untags it)";
@@ -27,7 +28,7 @@ export default class Rmi extends BaseCommand {
     for (const d of r.deleted) this.out(`Deleted: ${d}`);
     if (!r.errors.length) return;
     // every failure on its own line; the exit code is Podman's: 2 in use, else 1 unknown, else 125
-    for (const e of r.errors.slice(0, -1)) process.stderr.write(`Error: ${e.message}\n`);
+    for (const e of r.errors.slice(0, -1)) writeErr(`Error: ${e.message}\n`);
     const last = r.errors[r.errors.length - 1];
     last.exitCode = r.errors.some((e) => e.exitCode === 2) ? 2 : r.errors.some((e) => e.exitCode === 1) ? 1 : 125;
     throw last;

@@ -3,6 +3,7 @@
 // (oclif-flags.ts) and the lean path (fast.ts) parses them directly.
 import { makeContext, parseLogLevel, type Context } from "../context.ts";
 import { leadingGlobals } from "./argv.ts";
+import { writeOut } from "../output.ts";
 
 export interface FlagDef {
   type: "boolean" | "string" | "integer";
@@ -38,7 +39,7 @@ export interface CommandImpl {
 
 /** One line to stdout (adds the newline). */
 export function out(s: string): void {
-  process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+  writeOut(s.endsWith("\n") ? s : s + "\n");
 }
 
 /** The context from parsed global flags, or those given before the command name. */

@@ -2,6 +2,7 @@ import { Args } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns } from "./format.ts";
 import { TspodError } from "../errors.ts";
+import { writeOut } from "../output.ts";
 
 export default class Top extends BaseCommand {
   static override description = "Show the processes of a container (read from /proc)";
@@ -16,6 +17,6 @@ export default class Top extends BaseCommand {
     const c = new ContainerStore(this.context).lookup(args.container);
     if (c.state.status !== "running" && c.state.status !== "paused") throw new TspodError(`top can only be used on running containers: container state improper`);
     const rows = processRows(containerPids(c.state.pid));
-    process.stdout.write(alignColumns(["USER\tPID\tPPID\t%CPU\tELAPSED\tTTY\tTIME\tCOMMAND", ...rows.map((r) => [r.user, r.pid, r.ppid, r.cpu, r.elapsed, r.tty, r.time, r.command].join("\t"))]));
+    writeOut(alignColumns(["USER\tPID\tPPID\t%CPU\tELAPSED\tTTY\tTIME\tCOMMAND", ...rows.map((r) => [r.user, r.pid, r.ppid, r.cpu, r.elapsed, r.tty, r.time, r.command].join("\t"))]));
   }
 }

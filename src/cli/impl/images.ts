@@ -3,6 +3,7 @@ import type { Context } from "../../context.ts";
 import { alignColumns, formatList } from "../format.ts";
 import { UsageError } from "../../errors.ts";
 import { out, type CommandImpl } from "../spec.ts";
+import { writeOut } from "../../output.ts";
 
 const impl: CommandImpl = {
   flags: {
@@ -68,11 +69,11 @@ const impl: CommandImpl = {
       const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: i.manifest.digest, Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
-    if (flags.format) return void process.stdout.write(formatList(rows, flags.format));
+    if (flags.format) return void writeOut(formatList(rows, flags.format));
     const cols = ["Repository", "Tag", ...(flags.digests ? ["Digest"] : []), "ID", "Created", "Size"];
     const head = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
     const lines = rows.map((r) => cols.map((c) => String((r as any)[c])).join("\t"));
-    process.stdout.write(alignColumns(flags.noheading ? lines : [head.join("\t"), ...lines]));
+    writeOut(alignColumns(flags.noheading ? lines : [head.join("\t"), ...lines]));
   },
 };
 export default impl;

@@ -1,0 +1,30 @@
+// Writing to stdout and stderr without process.stdout / process.stderr: in a
+// compiled Bun binary the first use of either builds a Node stream, ~4.5 ms
+// (measured: a program that prints one line, 11.2 ms with process.stdout.write,
+// 6.5 ms with fs.writeSync). Writes are synchronous, whole, and in order; a
+// reader that went away (`tspod ps | head -1`) ends the output quietly.
+import { writeSync } from "node:fs";
+
+function writeAll(fd: number, data: string | Uint8Array): void {
+  let buf = typeof data === "string" ? Buffer.from(data) : data;
+  while (buf.length) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (e: any) {
+      if (e?.code === "EAGAIN") {
+        Bun.sleepSync(1); // a non-blocking pipe that is full: wait for the reader
+        continue;
+      }
+      if (e?.code === "EPIPE") return;
+      throw e;
+    }
+  }
+}
+
+export function writeOut(data: string | Uint8Array): void {
+  writeAll(1, data);
+}
+
+export function writeErr(data: string | Uint8Array): void {
+  writeAll(2, data);
+}
