@@ -1,7 +1,6 @@
 // Pull/push progress: bars per blob when stderr is a terminal, plain lines otherwise.
 import type { PullEvent } from "../image/pull.ts";
-import { isatty } from "node:tty";
-import { writeErr } from "../output.ts";
+import { isTerminal, writeErr } from "../output.ts";
 
 const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
 
@@ -39,7 +38,7 @@ const blobState = (cached: boolean) => (cached ? "skipped: already exists" : "do
 
 export function makeProgress(quiet: boolean): ProgressSink {
   if (quiet) return { event() {}, end() {} };
-  if (!isatty(2)) {
+  if (!isTerminal(2)) {
     // plain lines, without process.stderr (~4.5 ms to set up, see output.ts)
     const err = { write: writeErr };
     const say = announcer(err);

@@ -2,7 +2,7 @@
 // command, user, mounts and files, reserve the name, write config and spec.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomHex } from "../sys/random.ts";
 import type { Context } from "../context.ts";
 import { log, warnOnce } from "../context.ts";
 import { TspodError, UsageError } from "../errors.ts";
@@ -248,7 +248,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   if (np.pod && o.hostname !== undefined) throw new UsageError("cannot set hostname when joining the pod UTS namespace: set it on the pod (pod create --hostname)");
   const network = np.net.mode === "container" ? `container:${np.join!.config.id}` : np.net.mode;
 
-  const id = randomBytes(32).toString("hex");
+  const id = randomHex(32);
   const plan = cgroupPlan(id, cgInfo);
   checkLimits(resources, plan, cgInfo);
   const name = o.name ?? randomName();
@@ -371,7 +371,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
  */
 export function createInfraContainer(ctx: Context, pod: { id: string; name: string; hostname: string; net: NetworkChoice; ports: PortMapping[]; labels: Record<string, string> }): string {
   const store = new ContainerStore(ctx);
-  const id = randomBytes(32).toString("hex");
+  const id = randomHex(32);
   const name = `${pod.id.slice(0, 12)}-infra`;
   store.reserveName(name, id);
   try {

@@ -1,7 +1,7 @@
 // Pod operations over the container lifecycle: create (the pod and its infra
 // container), start, stop, remove, status. The infra starts first and stops
 // last: it holds the network namespace every member joins.
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../sys/random.ts";
 import type { Context } from "../context.ts";
 import { TspodError, UsageError } from "../errors.ts";
 import type { Container } from "../container/record.ts";
@@ -28,7 +28,7 @@ export async function createPod(ctx: Context, o: PodCreateOptions): Promise<PodC
   if (ports.length && net.mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
   ports = await assignHostPorts(ports);
   checkConflicts(ports);
-  const id = randomBytes(32).toString("hex");
+  const id = randomHex(32);
   const name = o.name ?? `pod_${id.slice(0, 8)}`;
   const labels: Record<string, string> = {};
   for (const l of o.labels) {
