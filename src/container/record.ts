@@ -137,6 +137,9 @@ export class ContainerStore {
    */
   reserveName(name: string, id: string): void {
     if (!NAME_RE.test(name)) throw new TspodError(`invalid container name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    // pods and containers share one name space, as in Podman (pods.ts checks the other way)
+    const podOwner = readFirstLine(join(this.ctx.root, "pods", "names", name));
+    if (podOwner && existsSync(join(this.ctx.root, "pods", podOwner))) throw new TspodError(`the name "${name}" is already in use by pod ${podOwner.slice(0, 12)}: that name is already in use`);
     const p = join(this.ctx.root, "names", name);
     const tmp = join(this.ctx.root, "names", `.tmp-${id}-${process.pid}`);
     writeFileSync(tmp, `${id}\n${process.pid}\n`, { mode: 0o600 });
@@ -313,3 +316,10 @@ export function parseLogLine(line: string): LogLine | undefined {
   return { time: line.slice(0, a), stream, partial: line.slice(b + 1, c) === "P", text: line.slice(c + 1) };
 }
 
+function readFirstLine(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").split("\n")[0].trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

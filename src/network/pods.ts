@@ -87,6 +87,15 @@ export class PodStore {
   /** Reserve the name (atomically) and create the pod's directory. */
   reserve(name: string, id: string): void {
     if (!NAME_RE.test(name)) throw new TspodError(`invalid pod name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    // pods and containers share one name space, as in Podman (record.ts checks the other way)
+    const ctrOwner = (() => {
+      try {
+        return readFileSync(join(this.ctx.root, "names", name), "utf8").split("\n")[0].trim();
+      } catch {
+        return "";
+      }
+    })();
+    if (ctrOwner && existsSync(join(this.ctx.root, "containers", ctrOwner, "config.json"))) throw new TspodError(`the name "${name}" is already in use by container ${ctrOwner.slice(0, 12)}: that name is already in use`);
     mkdirSync(join(this.dir, "names"), { recursive: true, mode: 0o700 });
     const p = join(this.dir, "names", name);
     const tmp = join(this.dir, "names", `.tmp-${id}-${process.pid}`);

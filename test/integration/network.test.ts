@@ -358,6 +358,11 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect((await b.run(["run", "--rm", "--pod", "pd", "--network", "none", BB, "true"])).code).toBe(125);
     // the infra goes only with its pod: not by rm -f, rm -a or container prune
     expect((await b.run(["rm", "-f", infra])).stderr).toMatch(/infra container of pod/);
+    // pods and containers share one name space (as in Podman)
+    let clash = await b.run(["pod", "create", "--name", "srv"]);
+    expect([clash.code, clash.stderr]).toEqual([125, expect.stringMatching(/^Error: the name "srv" is already in use by container [0-9a-f]{12}/)]);
+    clash = await b.run(["create", "--name", "pd", BB, "true"]);
+    expect([clash.code, clash.stderr]).toEqual([125, expect.stringMatching(/^Error: the name "pd" is already in use by pod [0-9a-f]{12}/)]);
     await b.ok(["pod", "create", "--name", "idle"]);
     const idleInfra = JSON.parse(await b.ok(["pod", "inspect", "idle"])).InfraContainerID;
     const rmInfra = await b.run(["rm", "-f", idleInfra]);
