@@ -23,6 +23,12 @@ export interface ProcRow {
   tty: string;
   time: string;
   command: string;
+  /** the program's name (/proc/PID/comm) */
+  comm: string;
+  /** pid and uid on the host */
+  hpid: string;
+  huser: string;
+  state: string;
 }
 
 export function processRows(pids: number[]): ProcRow[] {
@@ -70,8 +76,29 @@ export function processRows(pids: number[]): ProcRow[] {
         tty,
         time: fmtCpuTime(cpuSec),
         command: cmd,
+        comm: readFileSync(`/proc/${pid}/comm`, "utf8").trim(),
+        hpid: String(pid),
+        huser: String(hostUid),
+        state: rest[0],
       });
     } catch {}
   }
   return out;
 }
+
+/** ps descriptors `top` takes, as Podman's: descriptor -> [header, value]. */
+export const TOP_DESCRIPTORS: Record<string, [string, (r: ProcRow) => string]> = {
+  user: ["USER", (r) => r.user],
+  pid: ["PID", (r) => r.pid],
+  ppid: ["PPID", (r) => r.ppid],
+  pcpu: ["%CPU", (r) => r.cpu],
+  etime: ["ELAPSED", (r) => r.elapsed],
+  tty: ["TTY", (r) => r.tty],
+  time: ["TIME", (r) => r.time],
+  args: ["COMMAND", (r) => r.command],
+  comm: ["COMMAND", (r) => r.comm],
+  state: ["STATE", (r) => r.state],
+  hpid: ["HPID", (r) => r.hpid],
+  huser: ["HUSER", (r) => r.huser],
+};
+export const TOP_DEFAULT = ["user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args"];

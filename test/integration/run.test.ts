@@ -185,6 +185,13 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(top[0]).toMatch(/^USER\s+PID\s+PPID\s+%CPU\s+ELAPSED\s+TTY\s+TIME\s+COMMAND$/);
     expect(top.some((l) => /^root\s+1\s+0\s/.test(l))).toBe(true);
     expect(top.some((l) => /\ssleep 30$/.test(l))).toBe(true);
+    // ps descriptors, as Podman's top takes them: separate or comma-separated; the host's view too
+    const d = (await b.ok(["top", "tp", "pid,comm", "hpid", "huser"])).trim().split("\n");
+    expect(d[0]).toMatch(/^PID\s+COMMAND\s+HPID\s+HUSER$/);
+    const state = JSON.parse(await b.ok(["inspect", "tp"]))[0].State;
+    expect(d).toContainEqual(expect.stringMatching(new RegExp(`^1\\s+sh\\s+${state.Pid}\\s+${b.uid}$`)));
+    const badDesc = await b.run(["top", "tp", "nosuch"]);
+    expect([badDesc.code, badDesc.stderr]).toEqual([125, expect.stringMatching(/^Error: unknown descriptor: nosuch/)]);
     const p = Bun.spawn(b.tspodArgs(["attach", "tp"]), { stdout: "pipe", stderr: "pipe" });
     await Bun.sleep(700);
     await b.ok(["kill", "tp"]);
