@@ -206,6 +206,22 @@ export function resolveUser(spec: string, layerDirs: string[]): ResolvedUser {
   return { uid, gid, groups: [gid, ...extra], home };
 }
 
+/** The image's /etc/passwd and /etc/group with entries for a uid or gid they lack (Podman's format); none when they have them. */
+export function userEntries(layerDirs: string[], user: ResolvedUser, home: string): { file: string; destination: string; content: string }[] {
+  const out: { file: string; destination: string; content: string }[] = [];
+  const ids = (text: string, field: number) => new Set(text.split("\n").map((l) => l.split(":")[field]).filter((v) => v !== undefined));
+  const passwd = readImageFile(layerDirs, "etc/passwd");
+  if (user.uid === 0) return out;
+  if (passwd !== undefined && !ids(passwd, 2).has(String(user.uid))) {
+    out.push({ file: "passwd", destination: "/etc/passwd", content: `${passwd}${passwd.endsWith("\n") || !passwd ? "" : "\n"}${user.uid}:*:${user.uid}:${user.gid}:container user:${home}:/bin/sh\n` });
+  }
+  const group = readImageFile(layerDirs, "etc/group");
+  if (group !== undefined && !ids(group, 2).has(String(user.gid))) {
+    out.push({ file: "group", destination: "/etc/group", content: `${group}${group.endsWith("\n") || !group ? "" : "\n"}${user.gid}:x:${user.gid}:\n` });
+  }
+  return out;
+}
+
 export async function createContainer(ctx: Context, o: CreateOptions): Promise<{ id: string; name: string; image: ImageRecord }> {
   const store = new ContainerStore(ctx);
   const images = new Images(ctx, (id) => store.usersOf(id));
@@ -264,11 +280,14 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const layerDirs = [...image.layers].reverse().map((l) => images.store.diffPath(l.diffID));
     const user = resolveUser(o.user ?? (c.User || "0"), layerDirs);
     const hostname = o.hostname ?? np.pod?.hostname ?? id.slice(0, 12);
+    // A user the image's /etc/passwd does not know gets HOME=<workdir> and an entry
+    // in a copy of the image's passwd (and group) mounted over it, as with Podman.
+    const workdir = o.workdir ?? (c.WorkingDir || "/");
+    const home = user.home !== undefined ? user.home || "/root" : user.uid === 0 ? "/root" : workdir;
     const env = mergeEnv(
-      ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
       c.Env ?? [],
-      o.tty ? ["TERM=xterm"] : [],
-      ["container=tspod", `HOSTNAME=${hostname}`, `HOME=${user.home || "/root"}`],
+      ["container=tspod", `HOSTNAME=${hostname}`, `HOME=${home}`],
       parseEnv(o.env, o.envFiles),
     );
     const ud = join(dir, "userdata");
@@ -288,6 +307,11 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       ...o.volumes.map(parseVolume),
       ...o.tmpfs.map(parseTmpfs),
     ];
+    for (const extra of userEntries(layerDirs, user, home)) {
+      if (mounts.some((m) => m.destination === extra.destination)) continue;
+      writeFileAtomic(join(ud, extra.file), extra.content, 0o644, false);
+      mounts.push({ type: "bind", source: join(ud, extra.file), destination: extra.destination, options: [] });
+    }
     if (o.readOnly && o.readOnlyTmpfs !== false) {
       for (const d of ["/tmp", "/var/tmp", "/run"]) if (!mounts.some((m) => m.destination === d)) mounts.push(parseTmpfs(d));
     }

@@ -91,6 +91,11 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(out.split("\n")).toEqual(["0", "0", "33:33", "/proc/1", "box1", "bar", "/tmp", "box1", ""]);
     expect((await b.ok(["run", "--rm", "-u", "www-data", BB, "id"])).trim()).toBe("uid=33(www-data) gid=33(www-data) groups=33(www-data)");
     expect((await b.ok(["run", "--rm", "-u", "1234:5678", BB, "id", "-u"])).trim()).toBe("1234");
+    // a uid the image does not know: an entry in a copy of its passwd and group, HOME the workdir, as Podman
+    const imageUsers = Number((await b.ok(["run", "--rm", BB, "grep", "-c", "", "/etc/passwd"])).trim());
+    expect(await b.ok(["run", "--rm", "-u", "1234:5678", "-w", "/tmp", BB, "sh", "-c", "id; echo $HOME $TERM; whoami; grep -c '' /etc/passwd"])).toBe(
+      `uid=1234(1234) gid=5678(5678) groups=5678(5678)\n/tmp xterm\n1234\n${imageUsers + 1}\n`,
+    );
     expect((await b.ok(["run", "--rm", BB, "sh", "-c", "grep Cap[EB][fn][fd] /proc/self/status"])).trim()).toBe("CapEff:\t00000000800405fb\nCapBnd:\t00000000800405fb");
   });
 
