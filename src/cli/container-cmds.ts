@@ -112,9 +112,7 @@ export class Restart extends BaseCommand {
     const { flags, argv } = await this.setup(Restart);
     const lc = await lifecycle(this.context);
     await each(argv as string[], async (n) => {
-      const c = lc.store.lookup(n);
-      await lc.stop(c, flags.time);
-      await lc.start(lc.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
+      await lc.restart(lc.store.lookup(n), flags.time);
       return n;
     });
   }

@@ -1,7 +1,7 @@
 // Container lifecycle without a daemon: start hands the container to its
 // monitor (native/monitor.c, double-forked, so the CLI may exit or die), and
 // every other operation reads and fixes state on disk.
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, openSync, readSync, closeSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { ensureRunroot, log, trace } from "../context.ts";
@@ -222,6 +222,26 @@ export class Lifecycle {
     this.destroy(c);
   }
 
+  /** stop, then start again; a --rm container is kept meanwhile (as Podman's restart does). */
+  async restart(c: Container, timeoutSec?: number): Promise<void> {
+    const marker = join(c.dir, "restarting");
+    writeFileSync(marker, `${process.pid}\n`);
+    try {
+      await this.stop(c, timeoutSec);
+      await this.start(this.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
+    } finally {
+      rmSync(marker, { force: true });
+    }
+  }
+
+  private restarting(c: Container): boolean {
+    try {
+      return pidAlive(Number(readFileSync(join(c.dir, "restarting"), "utf8").trim()));
+    } catch {
+      return false;
+    }
+  }
+
   /** Where destroy() and discard() move a container's directory before its files are deleted. */
   trashPath(id: string): string {
     return join(this.ctx.root, "tmp", `trash-${id}`);
@@ -304,7 +324,8 @@ export class Lifecycle {
   /** The monitor's exit command: --rm removal once the process is gone, and leftovers of discard(). */
   cleanup(id: string): void {
     const c = this.store.load(id);
-    if (c?.config.autoRemove) this.destroy(c);
+    // --rm: removed once it has exited, unless a restart is under way (restart())
+    if (c?.config.autoRemove && c.state.status === "exited" && !this.restarting(c)) this.destroy(c);
     const trash = this.trashPath(id);
     if (existsSync(trash)) {
       try {

@@ -37,6 +37,16 @@ describe.each(MODES)("containers (%s)", (mode) => {
     const st = JSON.parse(await b.ok(["inspect", "r1"]))[0].State;
     expect(st.Status).toBe("running");
     expect(st.Pid).not.toBe(pid1);
+    // a --rm container survives a restart (as with Podman) and goes once it exits for good
+    await b.ok(["run", "-d", "--rm", "--name", "rr", BB, "sleep", "30"]);
+    const rrPid = JSON.parse(await b.ok(["inspect", "rr"]))[0].State.Pid;
+    await b.ok(["restart", "-t", "0", "rr"]);
+    await Bun.sleep(1500); // past the old monitor's cleanup
+    const rr = JSON.parse(await b.ok(["inspect", "rr"]))[0].State;
+    expect([rr.Status, rr.Pid === rrPid]).toEqual(["running", false]);
+    await b.ok(["stop", "-t", "0", "rr"]);
+    for (let i = 0; i < 50 && (await b.run(["container", "exists", "rr"])).code === 0; i++) await Bun.sleep(100);
+    expect((await b.run(["container", "exists", "rr"])).code).toBe(1);
     const pruned = (await b.ok(["container", "prune", "-f"])).trim().split("\n").sort();
     expect(pruned.length).toBe(2); // c2 (exited) and c1 (created); r1 runs
     expect((await b.ok(["ps", "-a", "--format", "{{.Names}}"])).trim()).toBe("r1");
