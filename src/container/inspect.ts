@@ -62,7 +62,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       EndpointID: "",
       Gateway: net.netAddresses?.gateway ?? "",
       IPAddress: net.netAddresses?.ip ?? "",
-      IPPrefixLen: 0,
+      IPPrefixLen: net.netAddresses?.prefixLen ?? 0,
       MacAddress: "",
       Bridge: "",
       SandboxID: "",

@@ -106,6 +106,12 @@ export function ifaceIPv4(iface: string): string | undefined {
   return networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.address;
 }
 
+/** The prefix length of an interface's IPv4 address (from its netmask). */
+export function ifacePrefixLen(iface: string): number | undefined {
+  const cidr = networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.cidr;
+  return cidr ? Number(cidr.split("/")[1]) : undefined;
+}
+
 /** The host's main address: the one on the default route's interface. */
 export function hostAddress(): string | undefined {
   const r = defaultRoute();

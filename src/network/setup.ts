@@ -3,7 +3,7 @@
 // native/net.c), and cleaning up a helper whose monitor died.
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { defaultRoute, hostAddress, type NetworkChoice } from "./mode.ts";
+import { defaultRoute, hostAddress, ifacePrefixLen, type NetworkChoice } from "./mode.ts";
 import type { PortMapping } from "./ports.ts";
 
 /** pasta answers DNS queries sent here by forwarding them to the host's resolver (like Podman 5). */
@@ -16,6 +16,8 @@ export const SLIRP_HOST_LOOPBACK = "10.0.2.2";
 export interface NetAddresses {
   /** the container's own address (pasta: a copy of the host's; slirp4netns: 10.0.2.100) */
   ip?: string;
+  /** the prefix length of ip's network */
+  prefixLen?: number;
   gateway?: string;
   /** what host.containers.internal resolves to */
   hostGateway?: string;
@@ -29,12 +31,12 @@ export function addressesFor(net: NetworkChoice): NetAddresses {
       // reach the host itself (its loopback): that is host.containers.internal.
       const r = defaultRoute();
       const mapGw = !net.options.includes("--no-map-gw");
-      return { ip: hostAddress(), gateway: r?.gateway, hostGateway: mapGw ? r?.gateway : hostAddress(), dns: PASTA_DNS };
+      return { ip: hostAddress(), prefixLen: r ? ifacePrefixLen(r.iface) : undefined, gateway: r?.gateway, hostGateway: mapGw ? r?.gateway : hostAddress(), dns: PASTA_DNS };
     }
     case "slirp4netns": {
       const loop = net.options.includes("allow_host_loopback=true");
       // with the host's loopback closed (the default), the host is reached on its own address
-      return { ip: SLIRP_IP, gateway: "10.0.2.2", hostGateway: loop ? SLIRP_HOST_LOOPBACK : (hostAddress() ?? SLIRP_HOST_LOOPBACK), dns: SLIRP_DNS };
+      return { ip: SLIRP_IP, prefixLen: 24, gateway: "10.0.2.2", hostGateway: loop ? SLIRP_HOST_LOOPBACK : (hostAddress() ?? SLIRP_HOST_LOOPBACK), dns: SLIRP_DNS };
     }
     case "host":
       return { hostGateway: hostAddress() ?? "127.0.0.1" };

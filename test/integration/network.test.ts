@@ -168,7 +168,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     try {
       const id = (await b.ok(["create", "--name", "dflt", BB, "sh", "-c",
         `ip -o -4 addr show scope global | wc -l; cat /etc/resolv.conf; cat /etc/hosts; hostname; wget -qO- http://host.containers.internal:${srv.port}/`])).trim();
-      expect(JSON.parse(await b.ok(["inspect", "dflt"]))[0].HostConfig.NetworkMode).toBe("pasta");
+      const ins = JSON.parse(await b.ok(["inspect", "dflt"]))[0];
+      expect(ins.HostConfig.NetworkMode).toBe("pasta");
+      // the host's address and its prefix (pasta copies them), as `ip` shows the host's
+      const hostIp = Bun.spawnSync(["ip", "-o", "-4", "route", "get", "1.1.1.1"]).stdout.toString().match(/ src (\S+)/)?.[1];
+      const hostCidr = Bun.spawnSync(["ip", "-o", "-4", "addr", "show"]).stdout.toString().match(new RegExp(` inet ${hostIp}/(\\d+)`))?.[1];
+      expect([ins.NetworkSettings.IPAddress, ins.NetworkSettings.IPPrefixLen]).toEqual(hostIp ? [hostIp, Number(hostCidr)] : ["", 0]);
       const r = await b.run(["start", "-a", "dflt"]);
       expect(r.code).toBe(0);
       const lines = r.stdout.split("\n");
