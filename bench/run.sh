@@ -180,24 +180,67 @@ trap 'exit 130' INT TERM
 
 # hf ID [hyperfine options and commands]: hyperfine as the test user, JSON to
 # $WORK/json/ID.json. Name each command with -n; report looks them up by name.
+#
+# With two or more commands, the runs are split into BENCH_ROUNDS rounds
+# (default 3) that alternate the commands (warm-up in the first round only)
+# and the samples are merged: hyperfine runs all of one command before the
+# next, so on a shared machine whose speed drifts over minutes a ratio would
+# compare two different moments; interleaved, both see the same drift.
 hf() {
   local id=$1
   shift
-  log "  hyperfine $id"
+  local -a args=("$@")
+  local runs=0 ncmd=0 i rounds=${BENCH_ROUNDS:-3}
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    [[ ${args[i]} == --runs ]] && runs=${args[i + 1]}
+    [[ ${args[i]} == -n ]] && ncmd=$((ncmd + 1))
+  done
+  if ((ncmd < 2 || rounds < 2 || runs < 2 * rounds)); then
+    hf_once "$id" "$id" "${args[@]}"
+    return
+  fi
+  local per=$(((runs + rounds - 1) / rounds)) r
+  local -a files=()
+  for ((r = 1; r <= rounds; r++)); do
+    local -a a=()
+    for ((i = 0; i < ${#args[@]}; i++)); do
+      case ${args[i]} in
+        --runs) a+=(--runs "$per"); i=$((i + 1)) ;;
+        --warmup) ((r == 1)) && a+=(--warmup "${args[i + 1]}"); i=$((i + 1)) ;;
+        *) a+=("${args[i]}") ;;
+      esac
+    done
+    hf_once "$id" "$id.r$r" "${a[@]}" || return 1
+    files+=("$WORK/json/$id.r$r.json")
+  done
+  # Merge: every sample of a command, mean and (sample) standard deviation over all of them.
+  jq -s '{results: ([.[].results[]] | group_by(.command) | map(
+      (map(.times) | add) as $t | ($t | add / length) as $m |
+      {command: .[0].command, times: $t, mean: $m,
+       stddev: (if ($t | length) > 1 then (($t | map((. - $m) * (. - $m)) | add) / (($t | length) - 1) | sqrt) else 0 end),
+       user: (map(.user) | add / length), system: (map(.system) | add / length)}))}' \
+    "${files[@]}" >"$WORK/json/$id.json"
+}
+
+# hf_once ID JSON_NAME [hyperfine options and commands]: one hyperfine run.
+hf_once() {
+  local id=$1 json=$2
+  shift 2
+  log "  hyperfine $json"
   {
-    echo "=== $id"
+    echo "=== $json"
     printf '%q ' hyperfine "$@"
     echo
   } >>"$HFLOG"
   local rc=0
   if [[ ${BENCH_VERBOSE:-} == 1 ]]; then
-    as_user hyperfine --style basic --export-json "$WORK/json/$id.json" "$@" 2>&1 | tee -a "$HFLOG" >&2 || rc=$?
+    as_user hyperfine --style basic --export-json "$WORK/json/$json.json" "$@" 2>&1 | tee -a "$HFLOG" >&2 || rc=$?
   else
-    as_user hyperfine --style basic --export-json "$WORK/json/$id.json" "$@" >>"$HFLOG" 2>&1 || rc=$?
+    as_user hyperfine --style basic --export-json "$WORK/json/$json.json" "$@" >>"$HFLOG" 2>&1 || rc=$?
   fi
   if ((rc != 0)); then
-    log "  hyperfine $id failed (exit $rc); its output:"
-    sed -n "/^=== $id\$/,\$p" "$HFLOG" | tail -n 25 >&2
+    log "  hyperfine $json failed (exit $rc); its output:"
+    sed -n "/^=== $json\$/,\$p" "$HFLOG" | tail -n 25 >&2
     return 1
   fi
 }

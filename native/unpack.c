@@ -20,12 +20,20 @@
  * `.wh.NAME` -> char device 0:0 NAME; `.wh..wh..opq` -> user.overlay.opaque=y
  * on the directory (and trusted.overlay.opaque=y as real root).
  *
+ * --input tar|gzip|zstd (a pull): stdin is the layer blob as downloaded; it is
+ * copied to --blob FILE, decompressed here, and the SHA-256 of the tar (the
+ * diff id) and the byte counts are added to the JSON line.
+ *
  * Prints one JSON line of counters on success; on error one line
  * `tspod-rt: unpack: <entry>: <what failed>: <strerror>` and exit 1.
  */
 #include "common.h"
 #include "idmap.h"
+#include "sha256.h"
+#include <zlib.h>
+#include <zstd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -99,6 +107,17 @@ static char *xstrndup(const char *s, size_t n) {
   return p;
 }
 
+/* TSPOD_TRACE set: `[rt EPOCH_MS] what` lines on stderr at marked points (the
+ * CLI shows them on its own time line). */
+static int tracing = -1;
+static void rt_trace(const char *what) {
+  if (tracing < 0) tracing = getenv("TSPOD_TRACE") != NULL;
+  if (!tracing) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  dprintf(2, "[rt %.3f] %s\n", (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6, what);
+}
+
 /* ---------- input ---------- */
 
 static unsigned char *ibuf;
@@ -112,6 +131,206 @@ static void wait_in(void) {
   while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
 }
 
+/*
+ * What stdin carries (--input): a plain tar read as it comes (IN_RAW, the
+ * default: splice/copy_file_range for file data), or, for a pull, the layer
+ * blob as downloaded: IN_TAR, IN_GZIP or IN_ZSTD. Then every input byte is
+ * counted and copied to the --blob file, the tar is decompressed here (in
+ * parallel with the CLI, which only moves bytes), and the SHA-256 of the
+ * whole uncompressed stream (the layer's diff id) is reported.
+ */
+enum { IN_RAW, IN_TAR, IN_GZIP, IN_ZSTD };
+static int in_kind = IN_RAW;
+static int blob_fd = -1;
+static unsigned long long raw_total, tar_total;
+static struct sha256 tar_hash;
+#define ZIN (256u << 10)
+static unsigned char *zin;
+static int zin_eof;
+static z_stream zs;
+static int gz_member_done, gz_started;
+static ZSTD_DStream *zd;
+static ZSTD_inBuffer zsin;
+static size_t zstd_last = 0;
+
+/* Bytes from stdin as they are, copied to the blob file. 0 at end of input. */
+static size_t raw_read(unsigned char *dst, size_t cap) {
+  for (;;) {
+    ssize_t n = read(0, dst, cap);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        wait_in();
+        continue;
+      }
+      fail(NULL, "read stdin", errno);
+    }
+    if (n > 0) {
+      if (!raw_total) rt_trace("first input");
+      raw_total += (unsigned long long)n;
+      if (blob_fd >= 0 && write_all(blob_fd, dst, (size_t)n) < 0) fail(NULL, "write blob file", errno);
+    }
+    return (size_t)n;
+  }
+}
+
+static void zin_refill(void) {
+  size_t n = raw_read(zin, ZIN);
+  if (!n) zin_eof = 1;
+  zs.next_in = zin, zs.avail_in = (uInt)n;
+  zsin = (ZSTD_inBuffer){zin, n, 0};
+}
+
+/* gzip, one member after another (as Go's reader reads them); anything after a
+ * member that is not another one is an error. */
+static size_t gz_read(unsigned char *dst, size_t cap) {
+  for (;;) {
+    if (zs.avail_in == 0 && !zin_eof) zin_refill();
+    if (gz_member_done || !gz_started) {
+      if (zs.avail_in == 0) {
+        if (zin_eof) {
+          if (!gz_started) fail("layer blob", "empty gzip stream", 0);
+          return 0;
+        }
+        continue;
+      }
+      if (gz_started && inflateReset(&zs) != Z_OK) fail("layer blob", "gzip reset", 0);
+      gz_started = 1, gz_member_done = 0;
+    }
+    zs.next_out = dst, zs.avail_out = (uInt)cap;
+    int r = inflate(&zs, Z_NO_FLUSH);
+    size_t got = cap - zs.avail_out;
+    if (r == Z_STREAM_END) gz_member_done = 1;
+    else if (r != Z_OK && r != Z_BUF_ERROR) {
+      char what[160];
+      snprintf(what, sizeof what, "bad gzip data (%s)", zs.msg ? zs.msg : "inflate failed");
+      fail("layer blob", what, 0);
+    }
+    if (got) return got;
+    if (!gz_member_done && zin_eof && zs.avail_in == 0) fail("layer blob", "truncated gzip stream", 0);
+  }
+}
+
+static size_t zstd_read(unsigned char *dst, size_t cap) {
+  for (;;) {
+    if (zsin.pos == zsin.size && !zin_eof) zin_refill();
+    ZSTD_outBuffer out = {dst, cap, 0};
+    if (zsin.pos < zsin.size || zstd_last) {
+      size_t r = ZSTD_decompressStream(zd, &out, &zsin);
+      if (ZSTD_isError(r)) {
+        char what[160];
+        snprintf(what, sizeof what, "bad zstd data (%s)", ZSTD_getErrorName(r));
+        fail("layer blob", what, 0);
+      }
+      zstd_last = r;
+    }
+    if (out.pos) return out.pos;
+    if (zin_eof && zsin.pos == zsin.size) {
+      if (zstd_last) fail("layer blob", "truncated zstd stream", 0);
+      return 0;
+    }
+  }
+}
+
+static void input_init(const char *kind) {
+  if (!kind) return;
+  if (!strcmp(kind, "tar")) in_kind = IN_TAR;
+  else if (!strcmp(kind, "gzip")) in_kind = IN_GZIP;
+  else if (!strcmp(kind, "zstd")) in_kind = IN_ZSTD;
+  else fail(kind, "unknown --input (tar, gzip or zstd)", 0);
+  sha256_init(&tar_hash);
+  if (in_kind == IN_TAR) return;
+  zin = xmalloc(ZIN);
+  if (in_kind == IN_GZIP && inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) fail(NULL, "gzip init", ENOMEM);
+  if (in_kind == IN_ZSTD && (!(zd = ZSTD_createDStream()) || ZSTD_isError(ZSTD_initDStream(zd))))
+    fail(NULL, "zstd init", ENOMEM);
+}
+
+/* The decompressed stream's next bytes into dst, digested: 0 at its end. */
+static size_t decoded_read(unsigned char *dst, size_t cap) {
+  size_t n;
+  switch (in_kind) {
+  case IN_GZIP: n = gz_read(dst, cap); break;
+  case IN_ZSTD: n = zstd_read(dst, cap); break;
+  default: n = raw_read(dst, cap); break;
+  }
+  sha256_update(&tar_hash, dst, n);
+  tar_total += n;
+  return n;
+}
+
+/*
+ * With --input, a second thread reads, keeps, decompresses and digests the
+ * blob while this one creates files: on this kind of work the two take about
+ * as long as each other (zlib inflates ~150 MB/s here; creating small files
+ * is kernel time), so a pull is bounded by the slower, not their sum. They
+ * meet in a ring of QN buffers; a failure in either ends the process.
+ */
+#define QN 8
+#define QBUF (256u << 10)
+static struct {
+  unsigned char *buf;
+  size_t len;
+} ring[QN];
+static unsigned long q_filled, q_used; /* buffers produced / consumed so far */
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static size_t q_pos; /* read position in ring[q_used % QN] */
+
+static void *producer(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&q_mu);
+    while (q_filled - q_used == QN) pthread_cond_wait(&q_cv, &q_mu);
+    unsigned slot = (unsigned)(q_filled % QN);
+    pthread_mutex_unlock(&q_mu);
+    size_t n = 0, r = 1;
+    while (n < QBUF && r) n += r = decoded_read(ring[slot].buf + n, QBUF - n); /* full buffers: fewer hand-overs */
+    pthread_mutex_lock(&q_mu);
+    ring[slot].len = n;
+    q_filled++;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+    if (!n) {
+      rt_trace("input decompressed");
+      return NULL;
+    }
+  }
+}
+
+static void producer_start(void) {
+  for (int i = 0; i < QN; i++) ring[i].buf = xmalloc(QBUF);
+  pthread_t t;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&a, 256u << 10);
+  int e = pthread_create(&t, &a, producer, NULL);
+  if (e) fail(NULL, "start decompression thread", e);
+}
+
+/* The tar stream's next bytes into dst: 0 at its end. */
+static size_t tar_read(unsigned char *dst, size_t cap) {
+  if (in_kind == IN_RAW) return raw_read(dst, cap);
+  pthread_mutex_lock(&q_mu);
+  while (q_filled == q_used) pthread_cond_wait(&q_cv, &q_mu);
+  unsigned slot = (unsigned)(q_used % QN);
+  pthread_mutex_unlock(&q_mu);
+  size_t left = ring[slot].len - q_pos;
+  if (!ring[slot].len) return 0; /* the end: the slot stays, so every later call ends too */
+  size_t k = left < cap ? left : cap;
+  memcpy(dst, ring[slot].buf + q_pos, k);
+  q_pos += k;
+  if (q_pos == ring[slot].len) {
+    q_pos = 0;
+    pthread_mutex_lock(&q_mu);
+    q_used++;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+  }
+  return k;
+}
+
 /* Make at least `need` (<= BUFSZ) bytes available; returns what is available. */
 static size_t fill(size_t need) {
   if (ilen - ipos >= need) return ilen - ipos;
@@ -121,17 +340,9 @@ static size_t fill(size_t need) {
     ipos = 0;
   }
   while (ilen - ipos < need) {
-    ssize_t n = read(0, ibuf + ilen, BUFSZ - ilen);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        wait_in();
-        continue;
-      }
-      fail(NULL, "read stdin", errno);
-    }
+    size_t n = tar_read(ibuf + ilen, BUFSZ - ilen);
     if (n == 0) break;
-    ilen += (size_t)n;
+    ilen += n;
   }
   return ilen - ipos;
 }
@@ -185,7 +396,7 @@ static void copy_data(int fd, unsigned long long n, const char *path) {
       continue;
     }
     /* Buffer empty: stdin's offset is exactly the stream position. */
-    if (n >= BIG_COPY && (in_pipe || in_reg)) {
+    if (n >= BIG_COPY && in_kind == IN_RAW && (in_pipe || in_reg)) {
       size_t want = n > (1ull << 30) ? (1u << 30) : (size_t)n;
       ssize_t r = in_pipe ? splice(0, NULL, fd, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE)
                           : copy_file_range(0, NULL, fd, NULL, want, 0);
@@ -976,28 +1187,44 @@ static int apply(void) {
   int fl = fcntl(0, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
   cache_init();
+  rt_trace("unpacking");
+  if (in_kind != IN_RAW) producer_start();
   unpack_stream();
   dtime_apply();
+  rt_trace("unpacked");
   printf("{\"entries\":%llu,\"bytes\":%llu,\"squashed\":%llu,\"skipped_devices\":%llu,\"skipped_xattrs\":%llu,"
-         "\"skipped_other\":%llu}\n",
+         "\"skipped_other\":%llu",
          cnt.entries, cnt.bytes, cnt.squashed, cnt.skipped_devices, cnt.skipped_xattrs, cnt.skipped_other);
+  if (in_kind != IN_RAW) {
+    char hex[65];
+    sha256_hex(&tar_hash, hex);
+    if (blob_fd >= 0 && close(blob_fd) < 0) fail(NULL, "write blob file", errno);
+    printf(",\"diff_id\":\"sha256:%s\",\"tar_bytes\":%llu,\"input_bytes\":%llu", hex, tar_total, raw_total);
+  }
+  printf("}\n");
   if (fflush(stdout) != 0) fail(NULL, "write result", errno);
   return 0;
 }
 
 int cmd_unpack(int argc, char **argv) {
-  const char *uidmap = NULL, *gidmap = NULL, *dest = NULL;
+  const char *uidmap = NULL, *gidmap = NULL, *dest = NULL, *input = NULL, *blob = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--uidmap") && i + 1 < argc) uidmap = argv[++i];
     else if (!strcmp(argv[i], "--gidmap") && i + 1 < argc) gidmap = argv[++i];
+    else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
+    else if (!strcmp(argv[i], "--blob") && i + 1 < argc) blob = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1]) dest = NULL, i = argc + 1;
     else if (!dest) dest = argv[i];
     else dest = NULL, i = argc + 1;
   }
-  if (!dest || !uidmap != !gidmap) {
-    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC] DEST < layer.tar\n");
+  if (!dest || !uidmap != !gidmap || (blob && !input)) {
+    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC] [--input tar|gzip|zstd [--blob FILE]] DEST < layer\n");
     return 125;
   }
+  input_init(input);
+  /* Made here, outside any user namespace: the blob file belongs to the caller. */
+  if (blob && (blob_fd = open(blob, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) fail(blob, "create blob file", errno);
+  rt_trace("start");
   rootfd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail(dest, "open destination directory", errno);
   if (!uidmap && geteuid() == 0) {

@@ -21,12 +21,35 @@ async function pickCC(): Promise<string> {
   throw new Error("no C compiler: install musl-tools (preferred) or gcc");
 }
 
+/**
+ * zlib and zstd (layer decompression in `tspod-rt unpack`), linked statically
+ * from Debian's zlib1g-dev and libzstd-dev. musl-gcc does not look in the
+ * system's include and library directories (they are glibc's), so the three
+ * headers are copied into native/out/include and the archives named by path;
+ * both libraries need nothing from libc but memory and string functions.
+ */
+const LIBDIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"];
+function staticLib(name: string, pkg: string): string {
+  for (const d of LIBDIRS) if (existsSync(`${d}/lib${name}.a`)) return `${d}/lib${name}.a`;
+  throw new Error(`lib${name}.a not found: install ${pkg}`);
+}
+function copyHeaders(dir: string, headers: Record<string, string>) {
+  mkdirSync(dir, { recursive: true });
+  for (const [h, pkg] of Object.entries(headers)) {
+    if (!existsSync(`/usr/include/${h}`)) throw new Error(`/usr/include/${h} not found: install ${pkg}`);
+    writeFileSync(join(dir, h), readFileSync(`/usr/include/${h}`));
+  }
+}
+
 const cc = process.env.CC ?? (await pickCC());
 mkdirSync(join(top, "native/out"), { recursive: true });
+const incDir = join(top, "native/out/include");
+copyHeaders(incDir, { "zlib.h": "zlib1g-dev", "zconf.h": "zlib1g-dev", "zstd.h": "libzstd-dev" });
+const libs = [staticLib("z", "zlib1g-dev"), staticLib("zstd", "libzstd-dev")];
 const hashes: Record<string, string> = {};
 for (const [name, srcs] of Object.entries(PROGRAMS)) {
   const out = join(top, "native/out", name);
-  await $`${cc} -static -Os -s -Wall -Wextra -Werror -o ${out}.tmp ${srcs}`.cwd(top);
+  await $`${cc} -static -Os -s -Wall -Wextra -Werror -I${incDir} -o ${out}.tmp ${srcs} ${libs}`.cwd(top);
   renameSync(`${out}.tmp`, out);
   hashes[name] = createHash("sha256").update(readFileSync(out)).digest("hex").slice(0, 16);
 }

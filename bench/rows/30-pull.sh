@@ -47,7 +47,7 @@ pull_row() {
 
 row_pull_busybox() { pull_row pull-busybox busybox 10 2 0.3; }
 row_pull_multilayer() { pull_row pull-multilayer multilayer 10 2 0.3; }
-row_pull_big() { pull_row pull-big big 3 1 0.6; }
+row_pull_big() { pull_row pull-big big 6 1 0.6; }
 register row_pull_busybox pull-busybox
 register row_pull_multilayer pull-multilayer
 register row_pull_big pull-big

@@ -14,7 +14,7 @@ row_unpack_big() {
     hf unpack-big --warmup 1 --runs 4 --prepare "$prep" -n tar "$tarcmd" || return 1
     report_skip unpack-big "GNU tar" "ratio 1.0" "tspod-rt has no \`unpack\` mode yet" unpack-big tar
   else
-    hf unpack-big --warmup 1 --runs 5 \
+    hf unpack-big --warmup 1 --runs 6 \
       --prepare "$prep" -n tspod "$TSPOD_RT_BIN unpack $d < $layer" \
       --prepare "$prep" -n tar "$tarcmd" || return 1
     report unpack-big unpack-big tspod "GNU tar" tar "ratio 1.0"

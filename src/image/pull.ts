@@ -1,13 +1,9 @@
 // Pull: resolve a reference, fetch manifest (choosing the platform from an
-// index), config and layers; each layer is streamed once: download -> digest ->
-// decompress -> diff-id digest -> native unpack, with the compressed bytes kept
-// for a byte-identical push. Layers are fetched in parallel (bounded).
-import { spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { mkdirSync, rmSync } from "node:fs";
-import { Transform, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import zlib from "node:zlib";
+// index), config and layers; each layer is streamed once: download -> digest
+// -> native helper, which keeps the compressed bytes (for a byte-identical
+// push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
+// fetched in parallel (bounded).
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
@@ -61,37 +57,26 @@ async function bounded<T>(items: T[], n: number, fn: (t: T) => Promise<void>): P
   if (failed !== undefined) throw failed;
 }
 
-function hashing(hasher: Bun.CryptoHasher, onBytes?: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk, _enc, cb) {
-      hasher.update(chunk);
-      onBytes?.(chunk.length);
-      cb(null, chunk);
-    },
-  });
+
+/** The helper's TSPOD_TRACE lines (`[rt EPOCH_MS] what`) shown on our time line; the rest returned. */
+function helperTrace(stderr: string, layer: string): string {
+  if (!stderr.includes("[rt ")) return stderr;
+  const rest: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^\[rt ([\d.]+)\] (.*)$/.exec(line);
+    if (m) trace(`layer ${layer}: helper ${m[2]} at ${(Number(m[1]) - performance.timeOrigin).toFixed(1)}ms`);
+    else rest.push(line);
+  }
+  return rest.join("\n");
 }
 
-/** Write with backpressure; settles (without throwing) when the stream fails or closes instead. */
-function writeTo(w: Writable, chunk: Uint8Array): Promise<void> {
-  if (w.destroyed || w.writableEnded) return Promise.resolve();
-  if (w.write(chunk)) return Promise.resolve();
-  return new Promise((res) => {
-    const done = () => {
-      w.off("drain", done);
-      w.off("close", done);
-      w.off("error", done);
-      res();
-    };
-    w.on("drain", done);
-    w.on("close", done);
-    w.on("error", done);
-  });
-}
-
-function decompressor(kind: "gzip" | "zstd" | "none"): Transform {
-  if (kind === "gzip") return zlib.createGunzip({ chunkSize: 256 * 1024 });
-  if (kind === "zstd") return (zlib as any).createZstdDecompress({ chunkSize: 256 * 1024 });
-  return new Transform({ transform: (c, _e, cb) => cb(null, c) });
+/** The whole chunk into fd (a regular file: short writes only on errors). */
+function writeAllSync(fd: number, chunk: Uint8Array, path: string): void {
+  try {
+    for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+  } catch (e: any) {
+    throw new TspodError(`writing ${path}: ${e?.message ?? e}`);
+  }
 }
 
 export class Puller {
@@ -270,10 +255,11 @@ export class Puller {
     }
     opts.onEvent?.({ type: "blob-start", digest: l.digest, size: l.size, cached: false });
     const kind = layerCompression(l.mediaType);
-    const tmpBlob = store.tempPath("blob");
+    // The blob file is written by the helper while it unpacks, or here when only
+    // the blob is missing; a stored blob is not written again.
+    const tmpBlob = haveBlob ? undefined : store.tempPath("blob");
     const tmpLayer = haveLayer ? undefined : store.tempPath("layer");
     const cHash = new Bun.CryptoHasher("sha256");
-    const uHash = new Bun.CryptoHasher("sha256");
     let done = 0;
     let lastEmit = 0;
     const onBytes = (n: number) => {
@@ -284,87 +270,114 @@ export class Puller {
         opts.onEvent?.({ type: "blob-progress", digest: l.digest, done, size: l.size });
       }
     };
-    let unpackOut = "";
-    let unpackErr = "";
-    let child: ReturnType<typeof spawn> | undefined;
+    let child: Bun.Subprocess<"pipe", "pipe", "pipe"> | undefined;
+    let blobFd: number | undefined;
+    // The request goes out first: the helper starts while the registry answers.
+    const chunks = source()[Symbol.asyncIterator]();
+    let next: Promise<IteratorResult<Uint8Array>> | undefined = chunks.next();
+    next.catch(() => {}); // awaited below
     try {
       trace(`layer ${l.digest.slice(7, 19)}: start`);
-      const toFile = createWriteStream(tmpBlob, { mode: 0o644 });
-      let fileErr: unknown;
-      const fileClosed = new Promise<void>((res, rej) => {
-        toFile.on("close", res);
-        toFile.on("error", (e) => rej((fileErr = new TspodError(`writing ${tmpBlob}: ${e.message}`))));
-      });
-      fileClosed.catch(() => {});
-      // The unpack side: decompress -> diff-id digest -> native unpacker. It may fail
-      // before the download ends (bad compression, a refused entry); the download still
-      // runs to the end so that a blob that is not what the manifest says is reported as
-      // a digest mismatch, the real cause, rather than as whatever the garbage broke.
-      let sink: Writable | undefined;
+      // The helper gets the bytes as downloaded: it keeps the blob, decompresses,
+      // digests the tar (the diff id) and unpacks it, on its own core. It may fail
+      // before the download ends (bad compression, a refused entry); the download
+      // still runs to the end so that a blob that is not what the manifest says is
+      // reported as a digest mismatch, the real cause, rather than as whatever the
+      // garbage broke.
       let sinkErr: unknown;
-      let sinkDone: Promise<void> = Promise.resolve();
       let exited: Promise<number> = Promise.resolve(0);
+      let out: Promise<string> = Promise.resolve("");
+      let err: Promise<string> = Promise.resolve("");
       if (tmpLayer) {
         mkdirSync(`${tmpLayer}/diff`, { recursive: true, mode: 0o755 });
-        const c = spawn(helperPath(), ["unpack", ...mapArgs(), `${tmpLayer}/diff`], { stdio: ["pipe", "pipe", "pipe"] });
+        const blobArgs = tmpBlob ? ["--blob", tmpBlob] : [];
+        const c = Bun.spawn([helperPath(), "unpack", ...mapArgs(), "--input", kind === "none" ? "tar" : kind, ...blobArgs, `${tmpLayer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
         child = c;
-        c.stdout!.on("data", (d) => (unpackOut += d));
-        c.stderr!.on("data", (d) => (unpackErr += d));
-        exited = new Promise<number>((res) => c.on("close", (code) => res(code ?? 1)));
-        const dec = decompressor(kind);
-        sink = dec;
-        sinkDone = pipeline(dec, hashing(uHash), c.stdin!).catch((e) => {
-          sinkErr ??= e;
-        });
+        out = new Response(c.stdout).text();
+        err = new Response(c.stderr).text();
+        exited = c.exited;
+      } else if (tmpBlob) {
+        blobFd = openSync(tmpBlob, "wx", 0o644);
       }
-      const sinkAlive = () => sink !== undefined && sinkErr === undefined && !sink.destroyed;
+      // A helper that has ended (or failed) gets nothing more; writes to it throw
+      // EPIPE at once, and a flush waiting on a full pipe ends when it exits.
+      let sinkOpen = child !== undefined;
+      const feed = async (chunk: Uint8Array) => {
+        try {
+          child!.stdin.write(chunk);
+          const f = child!.stdin.flush();
+          if (f instanceof Promise) await Promise.race([f, exited]);
+          if (child!.exitCode !== null || child!.signalCode !== null) sinkOpen = false;
+        } catch (e) {
+          sinkErr ??= e;
+          sinkOpen = false;
+        }
+      };
       try {
-        for await (const chunk of source()) {
+        while (next) {
+          const r = await next;
+          if (r.done) break;
+          next = chunks.next();
+          next.catch(() => {});
+          const chunk = r.value;
           cHash.update(chunk);
           onBytes(chunk.length);
           if (done > 4 << 20) longRunning();
           if (cfg.failed() !== undefined) throw cfg.failed();
           if (done > l.size) throw new TspodError(`layer ${l.digest}: size mismatch: the registry sent more than the ${l.size} bytes the manifest says`);
-          await Promise.all([writeTo(toFile, chunk), sinkAlive() ? writeTo(sink!, chunk) : undefined]);
-          if (fileErr) throw fileErr;
+          if (blobFd !== undefined) writeAllSync(blobFd, chunk, tmpBlob!);
+          else if (sinkOpen) await feed(chunk);
         }
       } catch (e) {
-        sink?.destroy();
-        toFile.destroy();
+        if (next) {
+          await next.catch(() => {}); // a generator takes return() only between chunks
+          await chunks.return?.(undefined).catch(() => {});
+        }
         throw e;
       }
-      toFile.end();
-      await fileClosed;
-      if (sinkAlive()) sink!.end();
-      await sinkDone;
+      if (blobFd !== undefined) {
+        closeSync(blobFd);
+        blobFd = undefined;
+      }
+      if (sinkOpen) {
+        try {
+          await child!.stdin.end();
+        } catch (e) {
+          sinkErr ??= e;
+        }
+      }
       trace(`layer ${l.digest.slice(7, 19)}: streamed`);
       const code = await exited;
+      const unpackOut = await out;
+      const unpackErr = helperTrace(await err, l.digest.slice(7, 19));
       trace(`layer ${l.digest.slice(7, 19)}: unpacked`);
       const gotDigest = `sha256:${cHash.digest("hex")}`;
       if (gotDigest !== l.digest) throw new TspodError(`layer ${l.digest}: digest mismatch: downloaded content has ${gotDigest}`);
       if (done !== l.size) throw new TspodError(`layer ${l.digest}: size mismatch: expected ${l.size} bytes, got ${done}`);
-      if (tmpLayer && (sinkErr !== undefined || code !== 0)) {
+      if (tmpLayer && code !== 0) {
         const why = unpackErr.trim().split("\n")[0].replace(/^tspod-rt: unpack: /, "");
         if (why) throw new TspodError(`layer ${l.digest}: ${why}`);
         const e: any = sinkErr;
-        if (e === undefined || e?.code === "EPIPE" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") throw new TspodError(`layer ${l.digest}: unpacking failed${code ? ` (exit ${code})` : ""}`);
-        throw e instanceof TspodError ? e : new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
+        if (e === undefined || e?.code === "EPIPE") throw new TspodError(`layer ${l.digest}: unpacking failed${code ? ` (exit ${code})` : ""}`);
+        throw new TspodError(`layer ${l.digest}: ${e?.message ?? e}`);
       }
       if (tmpLayer) {
-        const diffID = await diffIDOf();
-        const diff = `sha256:${uHash.digest("hex")}`;
-        if (diff !== diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${diffID}, content is ${diff}`);
         const stats = JSON.parse(unpackOut || "{}");
+        // Every byte reached the helper (and the blob file): the digest above is the file's.
+        if (stats.input_bytes !== done) throw new TspodError(`layer ${l.digest}: unpacking failed: the helper read ${stats.input_bytes} of ${done} bytes`);
+        const diffID = await diffIDOf();
+        if (stats.diff_id !== diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${diffID}, content is ${stats.diff_id}`);
         store.commitLayer(tmpLayer, { diffID, size: stats.bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
       } else await diffIDOf(); // the config must be good before the blob is kept
-      store.commitBlobFile(l.digest, tmpBlob);
+      if (tmpBlob) store.commitBlobFile(l.digest, tmpBlob);
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: false });
     } catch (e) {
       if (child && child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");
-        await new Promise((res) => child!.once("close", res));
+        await child.exited;
       }
-      rmSync(tmpBlob, { force: true });
+      if (blobFd !== undefined) closeSync(blobFd);
+      if (tmpBlob) rmSync(tmpBlob, { force: true });
       if (tmpLayer) {
         try {
           store.removeTree(tmpLayer);

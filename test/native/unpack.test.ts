@@ -723,3 +723,109 @@ describe("malformed input: exit 1 and one line on stderr", () => {
     refused(unpack(join(base, "no-such-dir"), new TarWriter().end()), /open destination directory: No such file or directory/);
   });
 });
+
+// ---------------------------------------------------------------------------
+// --input tar|gzip|zstd [--blob FILE]: the pull's path. The helper keeps the blob
+// as it came, decompresses it and reports the SHA-256 of the tar (the diff id).
+
+const gzip = (b: Uint8Array): Uint8Array => Bun.gzipSync(b as Uint8Array<ArrayBuffer>);
+const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+function zstdOf(b: Uint8Array): Uint8Array {
+  const p = Bun.spawnSync(["zstd", "-q", "-c", "-3"], { stdin: b, stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`zstd: ${p.stderr}`);
+  return new Uint8Array(p.stdout);
+}
+function packed(kind: string, tar: Uint8Array): Uint8Array {
+  return kind === "gzip" ? gzip(tar) : kind === "zstd" ? zstdOf(tar) : tar;
+}
+interface Decoded extends Counters {
+  diff_id: string;
+  tar_bytes: number;
+  input_bytes: number;
+}
+
+describe("--input: decompression, the blob file and the diff id", () => {
+  // Enough files, and one big one, that the decompressing thread and the
+  // unpacking one hand over many buffers, with both input paths.
+  const big = new Uint8Array(3_000_000).map((_, i) => (i * 7919) >> 5);
+  const tarOf = () => {
+    const w = new TarWriter();
+    for (let i = 0; i < 300; i++) w.file(`d${i % 7}/f${i}`, `file ${i} `.repeat(i % 50));
+    return w.file("big.bin", big).symlink("link", "big.bin").end();
+  };
+
+  for (const kind of ["gzip", "zstd", "tar"]) {
+    test(`${kind}: tree, blob file byte-exact, diff id = sha256 of the tar (memfd and pipe)`, async () => {
+      const tar = tarOf();
+      const blob = packed(kind, tar);
+      for (const piped of [false, true]) {
+        const [d, c] = fresh();
+        const args = ["--input", kind, "--blob", join(c, "blob")];
+        const r = piped ? await unpackPiped(d, blob, { args }) : unpack(d, blob, { args });
+        const j = ok(r) as Decoded;
+        expect(j.diff_id).toBe(`sha256:${sha256(tar)}`);
+        expect(j.tar_bytes).toBe(tar.length);
+        expect(j.input_bytes).toBe(blob.length);
+        expect(Buffer.from(blob).equals(readFileSync(join(c, "blob")))).toBe(true);
+        expect(statSync(join(c, "blob")).mode & 0o777).toBe(0o644);
+        expect(readFileSync(join(d, "d3/f10"), "utf8")).toBe("file 10 ".repeat(10));
+        expect(sha256(readFileSync(join(d, "big.bin")))).toBe(sha256(big));
+        expect(readlinkSync(join(d, "link"))).toBe("big.bin");
+        expect(j.entries).toBe(302);
+      }
+    });
+  }
+
+  test("the SHA-256 agrees with sha256sum's, accelerated or not, at every length around a block", () => {
+    for (const env of [{}, { TSPOD_SHA256_PORTABLE: "1" }]) {
+      for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 70001]) {
+        const data = new Uint8Array(len).map((_, i) => (i * 31 + len) & 255);
+        const [d] = fresh();
+        // a "tar" that is all data: the digest covers the whole input even when it is not a tar
+        const t = concat([new TarWriter().end(), data]);
+        const p = Bun.spawnSync([RT, "unpack", "--input", "tar", d], { stdin: t, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+        expect(p.exitCode).toBe(0);
+        const want = Bun.spawnSync(["sha256sum"], { stdin: t }).stdout.toString().slice(0, 64);
+        expect(JSON.parse(p.stdout.toString()).diff_id).toBe(`sha256:${want}`);
+      }
+    }
+  });
+
+  test("gzip members one after another are one stream (as Go's reader)", () => {
+    const a = new TarWriter().file("a", "aaa").end(true);
+    const b = new TarWriter().file("b", "bbb").end();
+    const [d, c] = fresh();
+    const j = ok(unpack(d, concat([gzip(a), gzip(b)]), { args: ["--input", "gzip", "--blob", join(c, "blob")] })) as Decoded;
+    expect(j.diff_id).toBe(`sha256:${sha256(concat([a, b]))}`);
+    expect(tree(d)).toEqual(["a", "b"]);
+  });
+
+  test("bad and truncated compressed data, garbage after the stream: one line each, no success", () => {
+    const tar = tarOf();
+    const gz = gzip(tar);
+    const zs = zstdOf(tar);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["gzip", gz.subarray(0, gz.length >> 1), /^tspod-rt: unpack: layer blob: truncated gzip stream$/],
+      ["gzip", concat([gz, new TextEncoder().encode("trailing garbage")]), /^tspod-rt: unpack: layer blob: bad gzip data/],
+      ["gzip", tar, /^tspod-rt: unpack: layer blob: bad gzip data/],
+      ["gzip", new Uint8Array(0), /empty gzip stream/],
+      ["zstd", zs.subarray(0, zs.length >> 1), /^tspod-rt: unpack: layer blob: truncated zstd stream$/],
+      ["zstd", gz, /^tspod-rt: unpack: layer blob: bad zstd data/],
+    ];
+    for (const [kind, input, why] of cases) {
+      const [d] = fresh();
+      refused(unpack(d, input, { args: ["--input", kind] }), why);
+    }
+    const [d] = fresh();
+    refused(unpack(d, gz, { args: ["--input", "lz4"] }), /unknown --input/);
+    const p = Bun.spawnSync([RT, "unpack", "--blob", "/tmp/x", d], { stdin: gz, stderr: "pipe" });
+    expect(p.exitCode).toBe(125); // --blob only with --input
+  });
+
+  test("the blob file is never overwritten: an existing name is an error", () => {
+    const [d, c] = fresh();
+    writeFileSync(join(c, "blob"), "keep");
+    refused(unpack(d, gzip(new TarWriter().end()), { args: ["--input", "gzip", "--blob", join(c, "blob")] }), /create blob file: File exists/);
+    expect(readFileSync(join(c, "blob"), "utf8")).toBe("keep");
+  });
+});
