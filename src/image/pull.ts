@@ -289,6 +289,7 @@ export class Puller {
       let out: Promise<string> = Promise.resolve("");
       let err: Promise<string> = Promise.resolve("");
       if (tmpLayer) {
+        store.spreadTemp();
         mkdirSync(`${tmpLayer}/diff`, { recursive: true, mode: 0o755 });
         const blobArgs = tmpBlob ? ["--blob", tmpBlob] : [];
         const c = Bun.spawn([helperPath(), "unpack", ...mapArgs(), "--input", kind === "none" ? "tar" : kind, ...blobArgs, `${tmpLayer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });

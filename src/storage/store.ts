@@ -7,7 +7,7 @@
 // Everything lands by rename, so an interrupted pull leaves only tmp/ entries (and
 // `.tmp-*` names of atomic writes beside blobs and images), which the next pull
 // removes once their owner is gone.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log } from "../context.ts";
@@ -16,6 +16,7 @@ import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 import { withLockSync } from "./lock.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs, userNsMaps } from "../sys/idmap.ts";
+import { setTopDir } from "../sys/libc.ts";
 
 export interface Descriptor {
   mediaType: string;
@@ -149,6 +150,29 @@ export class Store {
   }
 
   // ---- temp
+  private tempSpread = false;
+  /**
+   * Layers are unpacked in tmp/ under fresh random names: with tmp/ marked as
+   * the top of hierarchies, ext4 puts each one in a block group of its own
+   * choosing instead of next to tmp/. Measured on this kind of host (ext4
+   * without a journal, where a new inode is never one freed in the last 30 s
+   * and skipping those costs a look at each, ~70% of create time in perf):
+   * unpacking the 115 MiB Debian layer right after removing one took 2.3-3.0 s
+   * next to it, 0.17-0.22 s in a group of its own.
+   */
+  spreadTemp(): void {
+    if (this.tempSpread) return;
+    this.tempSpread = true;
+    let fd: number | undefined;
+    try {
+      fd = openSync(join(this.root, "tmp"), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+      setTopDir(fd);
+    } catch {
+      // a hint only
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
   tempPath(kind: string): string {
     return join(this.root, "tmp", `${kind}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   }

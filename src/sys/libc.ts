@@ -6,6 +6,7 @@ import { TspodError } from "../errors.ts";
 type Fn = (...args: any[]) => any;
 interface Libc {
   flock: Fn;
+  ioctl: Fn;
   errno: () => number;
   strerror: Fn;
 }
@@ -19,6 +20,7 @@ function load(): Libc {
   const lib = koffi.load("libc.so.6");
   libc = {
     flock: lib.func("int flock(int fd, int op)"),
+    ioctl: lib.func("int ioctl(int fd, unsigned long request, ...)"),
     errno: () => koffi.errno(),
     strerror: lib.func("const char *strerror(int errnum)"),
   };
@@ -53,4 +55,22 @@ export function flock(fd: number, op: number): boolean {
     if (e === EWOULDBLOCK && op & LOCK_NB) return false;
     throw new TspodError(`flock: ${l.strerror(e)}`);
   }
+}
+
+const FS_IOC_GETFLAGS = 0x80086601; // _IOR('f', 1, long)
+const FS_IOC_SETFLAGS = 0x40086602; // _IOW('f', 2, long)
+const FS_TOPDIR_FL = 0x00020000;
+
+/**
+ * Mark a directory as the top of directory hierarchies (ext4's FS_TOPDIR_FL,
+ * `chattr +T`): the Orlov allocator then spreads the directories made in it
+ * over block groups, as it does for those in /. A hint: false when the
+ * filesystem has no such flag or refuses it.
+ */
+export function setTopDir(fd: number): boolean {
+  const l = load();
+  const flags = [0];
+  if (l.ioctl(fd, FS_IOC_GETFLAGS, "int *", flags) !== 0) return false;
+  if (flags[0]! & FS_TOPDIR_FL) return true;
+  return l.ioctl(fd, FS_IOC_SETFLAGS, "int *", [flags[0]! | FS_TOPDIR_FL]) === 0;
 }

@@ -47,6 +47,15 @@ describe.each(MODES)("pull (%s)", (mode) => {
     expect(info.RootFS.Layers).toEqual(JSON.parse(rawCfg).rootfs.diff_ids);
   });
 
+  test("layers are unpacked in tmp/, marked as the top of hierarchies (ext4 spreads them over block groups)", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    // lsattr (e2fsprogs) reads the flag independently; filesystems without inode flags: nothing to check
+    const parent = Bun.spawnSync(["lsattr", "-d", b.dir], { stderr: "pipe" });
+    if (parent.exitCode !== 0) return;
+    const attrs = Bun.spawnSync(["lsattr", "-d", join(b.root, "tmp")]).stdout.toString().split(" ")[0];
+    expect(attrs).toContain("T");
+  });
+
   test("multiarch: host platform by default, --platform picks another; the index digest is kept", async () => {
     const raw = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img("multiarch")}`]));
     const amd = raw.manifests.find((m: any) => m.platform.architecture === "amd64").digest;
