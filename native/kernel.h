@@ -1,6 +1,6 @@
 /*
  * Kernel ABI bits musl's headers lack (musl-gcc does not see linux/ headers):
- * openat2(2) and capset(2). Values from the kernel's uapi headers.
+ * openat2(2), capset(2), inode flags. Values from the kernel's uapi headers.
  */
 #ifndef TSPOD_KERNEL_H
 #define TSPOD_KERNEL_H
@@ -31,4 +31,8 @@ struct kernel_cap_data {
   uint32_t permitted;
   uint32_t inheritable;
 };
+/* linux/fs.h: FS_IOC_GETFLAGS/SETFLAGS (_IOR/_IOW('f', 1/2, long)), FS_TOPDIR_FL */
+#define TSPOD_FS_IOC_GETFLAGS 0x80086601UL
+#define TSPOD_FS_IOC_SETFLAGS 0x40086602UL
+#define TSPOD_FS_TOPDIR_FL 0x00020000
 #endif

@@ -39,6 +39,7 @@
  * client is dropped at once, so a slow or dead client cannot hold the container.
  */
 #include "common.h"
+#include "kernel.h"
 #include "sealed.h"
 #include "spec.h"
 #include <poll.h>
@@ -928,6 +929,27 @@ __attribute__((noreturn)) static void fail_before_start(const char *stage, int e
   _exit(0);
 }
 
+/*
+ * The directory that holds the containers' directories is the top of
+ * directory hierarchies (FS_TOPDIR_FL, `chattr +T`): ext4 then puts each new
+ * container's directory in a block group of its own, away from the inodes of
+ * the containers just removed, which on ext4 without a journal cost a look
+ * each for 30 s after they are freed (see Store.spreadTemp in the CLI). Done
+ * once per store (the flag stays); a hint, nothing happens where refused.
+ */
+static void mark_parent_top(const char *dir) {
+  char parent[4096];
+  if (snprintf(parent, sizeof parent, "%s/..", dir) >= (int)sizeof parent) return;
+  int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  int flags;
+  if (ioctl(fd, TSPOD_FS_IOC_GETFLAGS, &flags) == 0 && !(flags & TSPOD_FS_TOPDIR_FL)) {
+    flags |= TSPOD_FS_TOPDIR_FL;
+    if (ioctl(fd, TSPOD_FS_IOC_SETFLAGS, &flags) < 0) mlog("mark %s as top directory: %s", parent, strerror(errno));
+  }
+  close(fd);
+}
+
 /* The monitor proper (the grandchild). Never returns. */
 static void monitor_main(void) {
   char err[1024];
@@ -957,6 +979,7 @@ static void monitor_main(void) {
     dup2(0, 2);
   }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) mlog("subreaper: %s", strerror(errno));
+  mark_parent_top(O.dir);
 
   /* Handlers, not SIG_IGN: handlers are reset by exec, SIG_IGN would be inherited. */
   if (pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) {

@@ -51,6 +51,13 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(readdirSync(join(b.root, "containers"))).toEqual([]);
   });
 
+  test("containers/ is marked as the top of hierarchies (each container's directory in a block group of its own on ext4)", async () => {
+    await b.ok(["run", "--rm", "--network", "none", BB, "true"]);
+    // lsattr (e2fsprogs) reads the flag independently; filesystems without inode flags: nothing to check
+    if (Bun.spawnSync(["lsattr", "-d", b.dir], { stderr: "pipe" }).exitCode !== 0) return;
+    expect(Bun.spawnSync(["lsattr", "-d", join(b.root, "containers")]).stdout.toString().split(" ")[0]).toContain("T");
+  });
+
   test("a layer unpacked with another id map (the user's subuid range changed) is unpacked again: by run from the blob, by pull", async () => {
     const diffID: string = JSON.parse(await b.ok(["image", "inspect", BB]))[0].RootFS.Layers[0];
     const dir = join(b.root, "layers", diffID.slice(7));
