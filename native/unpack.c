@@ -20,7 +20,7 @@
  * `.wh.NAME` -> char device 0:0 NAME; `.wh..wh..opq` -> user.overlay.opaque=y
  * on the directory (and trusted.overlay.opaque=y as real root).
  *
- * --input tar|gzip|zstd (a pull): stdin is the layer blob as downloaded; it is
+ * --input tar|gzip|zstd|auto (a pull): stdin is the layer blob as downloaded; it is
  * copied to --blob FILE, decompressed here, and the SHA-256 of the tar (the
  * diff id) and the byte counts are added to the JSON line.
  *
@@ -139,7 +139,8 @@ static void wait_in(void) {
  * parallel with the CLI, which only moves bytes), and the SHA-256 of the
  * whole uncompressed stream (the layer's diff id) is reported.
  */
-enum { IN_RAW, IN_TAR, IN_GZIP, IN_ZSTD };
+enum { IN_RAW, IN_TAR, IN_GZIP, IN_ZSTD, IN_AUTO };
+static const char *const in_names[] = {"raw", "tar", "gzip", "zstd", "auto"};
 static int in_kind = IN_RAW;
 static int blob_fd = -1;
 static unsigned long long raw_total, tar_total;
@@ -152,6 +153,7 @@ static int gz_member_done, gz_started;
 static ZSTD_DStream *zd;
 static ZSTD_inBuffer zsin;
 static size_t zstd_last = 0;
+static size_t pend_pos, pend_len; /* tar bytes read while looking at the start (auto) */
 
 /* Bytes from stdin as they are, copied to the blob file. 0 at end of input. */
 static size_t raw_read(unsigned char *dst, size_t cap) {
@@ -232,27 +234,58 @@ static size_t zstd_read(unsigned char *dst, size_t cap) {
   }
 }
 
-static void input_init(const char *kind) {
-  if (!kind) return;
-  if (!strcmp(kind, "tar")) in_kind = IN_TAR;
-  else if (!strcmp(kind, "gzip")) in_kind = IN_GZIP;
-  else if (!strcmp(kind, "zstd")) in_kind = IN_ZSTD;
-  else fail(kind, "unknown --input (tar, gzip or zstd)", 0);
-  sha256_init(&tar_hash);
-  if (in_kind == IN_TAR) return;
-  zin = xmalloc(ZIN);
+static void decoder_init(void) {
   if (in_kind == IN_GZIP && inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) fail(NULL, "gzip init", ENOMEM);
   if (in_kind == IN_ZSTD && (!(zd = ZSTD_createDStream()) || ZSTD_isError(ZSTD_initDStream(zd))))
     fail(NULL, "zstd init", ENOMEM);
 }
 
+static void input_init(const char *kind) {
+  if (!kind) return;
+  if (!strcmp(kind, "tar")) in_kind = IN_TAR;
+  else if (!strcmp(kind, "gzip")) in_kind = IN_GZIP;
+  else if (!strcmp(kind, "zstd")) in_kind = IN_ZSTD;
+  else if (!strcmp(kind, "auto")) in_kind = IN_AUTO;
+  else fail(kind, "unknown --input (tar, gzip, zstd or auto)", 0);
+  sha256_init(&tar_hash);
+  if (in_kind == IN_TAR) return;
+  zin = xmalloc(ZIN);
+  decoder_init();
+}
+
+/* --input auto (a helper started before the manifest said what the layer is):
+ * what the first bytes are, as containers/image detects it: gzip and zstd by
+ * their magic numbers, anything else is taken as a tar. The CLI checks the
+ * answer against the layer's media type. */
+static void detect_input(void) {
+  size_t n = 0, r = 1;
+  while (n < 4 && r) n += r = raw_read(zin + n, ZIN - n);
+  if (!r) zin_eof = 1;
+  if (n >= 2 && zin[0] == 0x1f && zin[1] == 0x8b) in_kind = IN_GZIP;
+  else if (n >= 4 && zin[0] == 0x28 && zin[1] == 0xb5 && zin[2] == 0x2f && zin[3] == 0xfd) in_kind = IN_ZSTD;
+  else in_kind = IN_TAR;
+  decoder_init();
+  zs.next_in = zin, zs.avail_in = (uInt)n;
+  zsin = (ZSTD_inBuffer){zin, n, 0};
+  if (in_kind == IN_TAR) pend_pos = 0, pend_len = n;
+}
+
 /* The decompressed stream's next bytes into dst, digested: 0 at its end. */
 static size_t decoded_read(unsigned char *dst, size_t cap) {
   size_t n;
+  if (in_kind == IN_AUTO) detect_input();
   switch (in_kind) {
   case IN_GZIP: n = gz_read(dst, cap); break;
   case IN_ZSTD: n = zstd_read(dst, cap); break;
-  default: n = raw_read(dst, cap); break;
+  default:
+    if (pend_pos < pend_len) {
+      n = pend_len - pend_pos < cap ? pend_len - pend_pos : cap;
+      memcpy(dst, zin + pend_pos, n);
+      pend_pos += n;
+    } else {
+      n = raw_read(dst, cap);
+    }
+    break;
   }
   sha256_update(&tar_hash, dst, n);
   tar_total += n;
@@ -1199,7 +1232,8 @@ static int apply(void) {
     char hex[65];
     sha256_hex(&tar_hash, hex);
     if (blob_fd >= 0 && close(blob_fd) < 0) fail(NULL, "write blob file", errno);
-    printf(",\"diff_id\":\"sha256:%s\",\"tar_bytes\":%llu,\"input_bytes\":%llu", hex, tar_total, raw_total);
+    printf(",\"diff_id\":\"sha256:%s\",\"tar_bytes\":%llu,\"input_bytes\":%llu,\"input\":\"%s\"", hex, tar_total,
+           raw_total, in_names[in_kind]);
   }
   printf("}\n");
   if (fflush(stdout) != 0) fail(NULL, "write result", errno);
@@ -1218,7 +1252,7 @@ int cmd_unpack(int argc, char **argv) {
     else dest = NULL, i = argc + 1;
   }
   if (!dest || !uidmap != !gidmap || (blob && !input)) {
-    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC] [--input tar|gzip|zstd [--blob FILE]] DEST < layer\n");
+    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC] [--input tar|gzip|zstd|auto [--blob FILE]] DEST < layer\n");
     return 125;
   }
   input_init(input);

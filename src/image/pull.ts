@@ -79,10 +79,42 @@ function writeAllSync(fd: number, chunk: Uint8Array, path: string): void {
   }
 }
 
+/** A running `tspod-rt unpack` and the temp layer dir (and blob file) it writes. */
+interface Unpacker {
+  child: Bun.Subprocess<"pipe", "pipe", "pipe">;
+  out: Promise<string>;
+  err: Promise<string>;
+  layer: string;
+  blob?: string;
+}
+
 export class Puller {
   private store: Store;
+  /** A helper started while the manifest is on its way (input auto): the first layer takes it. */
+  private spare: Unpacker | undefined;
   constructor(ctx: Context) {
     this.store = new Store(ctx);
+  }
+
+  /** Start an unpack helper into a new tmp/layer-NAME/diff, keeping the blob in a new tmp/blob-NAME if asked. */
+  private startUnpacker(input: string, keepBlob: boolean): Unpacker {
+    const store = this.store;
+    store.spreadTemp();
+    const layer = store.tempPath("layer");
+    const blob = keepBlob ? store.tempPath("blob") : undefined;
+    mkdirSync(`${layer}/diff`, { recursive: true, mode: 0o755 });
+    const c = Bun.spawn([helperPath(), "unpack", ...mapArgs(), "--input", input, ...(blob ? ["--blob", blob] : []), `${layer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    return { child: c, out: new Response(c.stdout).text(), err: new Response(c.stderr).text(), layer, blob };
+  }
+
+  /** Stop a helper and remove what it made (nothing was committed from it). */
+  private async discardUnpacker(u: Unpacker): Promise<void> {
+    if (u.child.exitCode === null && u.child.signalCode === null) u.child.kill("SIGKILL");
+    await u.child.exited;
+    if (u.blob) rmSync(u.blob, { force: true });
+    try {
+      this.store.removeTree(u.layer);
+    } catch {}
   }
 
   async pull(name: string, opts: PullOptions = {}): Promise<PullResult> {
@@ -127,7 +159,21 @@ export class Puller {
 
     trace("pull: start");
     const topP = client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
+    topP.catch(() => {}); // awaited below
     preloadLibc(); // the store's locks need it; meanwhile the registry answers
+    // So does the first layer's helper start: its user namespace is ready when the
+    // layer comes (before the manifest says whether one is needed, and which).
+    this.spare ??= this.startUnpacker("auto", true);
+    try {
+      return await this.pullManifest(ref, client, repo, platform, topP, opts);
+    } finally {
+      const spare = this.spare;
+      this.spare = undefined;
+      if (spare) await this.discardUnpacker(spare);
+    }
+  }
+
+  private async pullManifest(ref: Reference, client: Registry, repo: string, platform: ReturnType<typeof hostPlatform>, topP: ReturnType<Registry["getManifest"]>, opts: PullOptions): Promise<PullResult> {
     const top = await topP;
     const topDigest = sha256Digest(top.bytes);
     if (ref.digest) verifyDigest(top.bytes, ref.digest);
@@ -255,10 +301,21 @@ export class Puller {
     }
     opts.onEvent?.({ type: "blob-start", digest: l.digest, size: l.size, cached: false });
     const kind = layerCompression(l.mediaType);
+    const input = kind === "none" ? "tar" : kind;
+    // The request goes out first: a helper started now starts while the registry answers.
+    const chunks = source()[Symbol.asyncIterator]();
+    let next: Promise<IteratorResult<Uint8Array>> | undefined = chunks.next();
+    next.catch(() => {}); // awaited below
     // The blob file is written by the helper while it unpacks, or here when only
-    // the blob is missing; a stored blob is not written again.
-    const tmpBlob = haveBlob ? undefined : store.tempPath("blob");
-    const tmpLayer = haveLayer ? undefined : store.tempPath("layer");
+    // the blob is missing (a stored blob is not written again; one the spare
+    // helper wrote anyway is dropped at commit).
+    let u: Unpacker | undefined;
+    if (!haveLayer) {
+      u = this.spare ?? this.startUnpacker("auto", !haveBlob); // it says what it found; checked below
+      this.spare = undefined;
+    }
+    const tmpLayer = u?.layer;
+    const tmpBlob = u ? u.blob : haveBlob ? undefined : store.tempPath("blob");
     const cHash = new Bun.CryptoHasher("sha256");
     let done = 0;
     let lastEmit = 0;
@@ -270,12 +327,8 @@ export class Puller {
         opts.onEvent?.({ type: "blob-progress", digest: l.digest, done, size: l.size });
       }
     };
-    let child: Bun.Subprocess<"pipe", "pipe", "pipe"> | undefined;
+    const child = u?.child;
     let blobFd: number | undefined;
-    // The request goes out first: the helper starts while the registry answers.
-    const chunks = source()[Symbol.asyncIterator]();
-    let next: Promise<IteratorResult<Uint8Array>> | undefined = chunks.next();
-    next.catch(() => {}); // awaited below
     try {
       trace(`layer ${l.digest.slice(7, 19)}: start`);
       // The helper gets the bytes as downloaded: it keeps the blob, decompresses,
@@ -288,15 +341,10 @@ export class Puller {
       let exited: Promise<number> = Promise.resolve(0);
       let out: Promise<string> = Promise.resolve("");
       let err: Promise<string> = Promise.resolve("");
-      if (tmpLayer) {
-        store.spreadTemp();
-        mkdirSync(`${tmpLayer}/diff`, { recursive: true, mode: 0o755 });
-        const blobArgs = tmpBlob ? ["--blob", tmpBlob] : [];
-        const c = Bun.spawn([helperPath(), "unpack", ...mapArgs(), "--input", kind === "none" ? "tar" : kind, ...blobArgs, `${tmpLayer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-        child = c;
-        out = new Response(c.stdout).text();
-        err = new Response(c.stderr).text();
-        exited = c.exited;
+      if (u) {
+        out = u.out;
+        err = u.err;
+        exited = u.child.exited;
       } else if (tmpBlob) {
         blobFd = openSync(tmpBlob, "wx", 0o644);
       }
@@ -364,6 +412,7 @@ export class Puller {
       }
       if (tmpLayer) {
         const stats = JSON.parse(unpackOut || "{}");
+        if (stats.input !== input) throw new TspodError(`layer ${l.digest}: the blob is ${stats.input === "tar" ? "not compressed" : stats.input} but the manifest says ${l.mediaType}`);
         // Every byte reached the helper (and the blob file): the digest above is the file's.
         if (stats.input_bytes !== done) throw new TspodError(`layer ${l.digest}: unpacking failed: the helper read ${stats.input_bytes} of ${done} bytes`);
         const diffID = await diffIDOf();

@@ -18,6 +18,8 @@ export interface LayerSpec {
   tar: Uint8Array;
   /** how the blob is stored; default gzip */
   compression?: "gzip" | "none";
+  /** the media type the manifest gives it, when it should not be the true one */
+  mediaType?: string;
 }
 
 export interface BuiltLayer {
@@ -67,7 +69,7 @@ export function buildLayout(layers: (Uint8Array | LayerSpec)[], opts: ImageOptio
     const blob = gz ? Bun.gzipSync(spec.tar as Uint8Array<ArrayBuffer>) : spec.tar;
     const digest = writeBlob(dir, blob);
     return {
-      mediaType: gz ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar",
+      mediaType: spec.mediaType ?? (gz ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar"),
       digest,
       size: blob.length,
       diffID: sha256(spec.tar),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { deleteFromRegistry, pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage } from "../helpers/oci.ts";
+import { deleteFromRegistry, pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage, type LayerSpec } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
 import { ENV, MODES, REGISTRY, sandboxes, type Sandbox, type Result } from "../helpers/tspod.ts";
 
@@ -20,7 +20,7 @@ const box = sandboxes();
 // Everything this file pushed, removed from the registry's storage at the end (blobs only
 // when no other repository links them).
 const pushed: (BuiltImage & { name: string })[] = [];
-function push(what: string, layers: Uint8Array[], tag = "latest", config?: Record<string, unknown>): BuiltImage & { ref: string; name: string } {
+function push(what: string, layers: (Uint8Array | LayerSpec)[], tag = "latest", config?: Record<string, unknown>): BuiltImage & { ref: string; name: string } {
   const name = uniqueRepo(what);
   const img = { ...pushImage(name, layers, { tag, config }), name };
   pushed.push(img);
@@ -304,6 +304,37 @@ describe.each(MODES)("configs that do not fit (%s)", (mode) => {
     expectOneError(r, re);
     expect(snapshot(b)).toEqual(before);
     expect(before.tmp).toEqual([]);
+    expect((await b.run(["image", "exists", img.ref])).code).toBe(1);
+  });
+});
+
+describe.each(MODES)("layers that are not what the manifest says (%s)", (mode) => {
+  const b = box(mode);
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", NOTLS, `${REGISTRY}/busybox:latest`]);
+  });
+  const tar = (n: string) => new TarWriter().file(`${n}-${S}.bin`, randomBytes(200_000)).end();
+  const GZ = "application/vnd.oci.image.layer.v1.tar+gzip";
+  const ZST = "application/vnd.oci.image.layer.v1.tar+zstd";
+  const TAR = "application/vnd.oci.image.layer.v1.tar";
+  // The helper says what the bytes are (gzip, zstd or tar, by their magic numbers,
+  // as containers/image does); the first layer's helper starts before the manifest
+  // is read, later ones after: both are checked the same way.
+  test.each([
+    ["first layer: a plain tar called gzip", () => [{ tar: tar("a"), compression: "none", mediaType: GZ }], /the blob is not compressed but the manifest says application\/vnd.oci.image.layer.v1.tar\+gzip/],
+    ["second layer: gzip called a plain tar", () => [tar("b"), { tar: tar("c"), mediaType: TAR }], /the blob is gzip but the manifest says application\/vnd.oci.image.layer.v1.tar$/],
+    ["gzip called zstd", () => [{ tar: tar("d"), mediaType: ZST }], /the blob is gzip but the manifest says application\/vnd.oci.image.layer.v1.tar\+zstd/],
+  ] as const)("%s: one clear error, exit 125, store unchanged", async (_what, layers, re) => {
+    const img = push(`mediatype-${mode}`, layers() as (Uint8Array | LayerSpec)[]);
+    const before = snapshot(b);
+    const r = await b.run(["pull", NOTLS, img.ref]);
+    expectOneError(r, re);
+    const after = snapshot(b);
+    // A good layer of the same image may be kept (as containers/storage keeps it): no
+    // image record, no temp files; with one layer, nothing at all.
+    if (img.layers.length === 1) expect(after).toEqual(before);
+    expect(after.images).toEqual(before.images);
+    expect(after.tmp).toEqual([]);
     expect((await b.run(["image", "exists", img.ref])).code).toBe(1);
   });
 });

@@ -791,6 +791,22 @@ describe("--input: decompression, the blob file and the diff id", () => {
     }
   });
 
+  test("--input auto says what the blob was (gzip and zstd by magic, else tar) and gives the same tree", () => {
+    const tar = new TarWriter().file("x/y", "auto").end();
+    for (const kind of ["gzip", "zstd", "tar"]) {
+      const [d, c] = fresh();
+      const blob = packed(kind, tar);
+      const j = ok(unpack(d, blob, { args: ["--input", "auto", "--blob", join(c, "blob")] })) as Decoded & { input: string };
+      expect(j.input).toBe(kind);
+      expect(j.diff_id).toBe(`sha256:${sha256(tar)}`);
+      expect(Buffer.from(blob).equals(readFileSync(join(c, "blob")))).toBe(true);
+      expect(readFileSync(join(d, "x/y"), "utf8")).toBe("auto");
+    }
+    // shorter than any magic number: a (truncated) tar
+    const [d] = fresh();
+    refused(unpack(d, new Uint8Array([0x1f]), { args: ["--input", "auto"] }), /truncated tar stream/);
+  });
+
   test("gzip members one after another are one stream (as Go's reader)", () => {
     const a = new TarWriter().file("a", "aaa").end(true);
     const b = new TarWriter().file("b", "bbb").end();
