@@ -807,6 +807,25 @@ describe("--input: decompression, the blob file and the diff id", () => {
     refused(unpack(d, new Uint8Array([0x1f]), { args: ["--input", "auto"] }), /truncated tar stream/);
   });
 
+  test("gzip larger than what is inflated whole (8 MiB) streams through zlib, with the same result", async () => {
+    const rnd = new Uint8Array(9 << 20);
+    for (let i = 0; i < rnd.length; i += 65536) crypto.getRandomValues(rnd.subarray(i, i + 65536));
+    const tar = new TarWriter().file("small", "s").file("random.bin", rnd).end();
+    const gz = gzip(tar);
+    expect(gz.length).toBeGreaterThan(8 << 20);
+    for (const piped of [false, true]) {
+      const [d, c] = fresh();
+      const args = ["--input", "auto", "--blob", join(c, "blob")];
+      const j = ok(piped ? await unpackPiped(d, gz, { args }) : unpack(d, gz, { args })) as Decoded;
+      expect(j.diff_id).toBe(`sha256:${sha256(tar)}`);
+      expect(j.input_bytes).toBe(gz.length);
+      expect(sha256(readFileSync(join(d, "random.bin")))).toBe(sha256(rnd));
+      expect(Buffer.from(gz).equals(readFileSync(join(c, "blob")))).toBe(true);
+    }
+    const [d] = fresh();
+    refused(unpack(d, gz.subarray(0, gz.length - 100), { args: ["--input", "gzip"] }), /truncated gzip stream/);
+  });
+
   test("gzip members one after another are one stream (as Go's reader)", () => {
     const a = new TarWriter().file("a", "aaa").end(true);
     const b = new TarWriter().file("b", "bbb").end();
