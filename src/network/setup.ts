@@ -169,7 +169,7 @@ export function killStrayHelper(dir: string, id: string): void {
     return;
   }
   const exe = cmdline[0]?.split("/").pop() ?? "";
-  if (!/^(pasta|passt|passt\.avx2|slirp4netns)$/.test(exe)) return;
+  if (!/^(pasta|pasta\.avx2|passt|passt\.avx2|slirp4netns)$/.test(exe)) return;
   if (!cmdline.some((a) => a.includes(id.slice(0, 12)))) return;
   try {
     process.kill(pid, "SIGKILL");

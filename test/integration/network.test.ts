@@ -3,7 +3,7 @@
 // whose members talk by name, and no helper process or held port left behind.
 // Root and rootless, real pasta / slirp4netns, busybox from the local registry.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ function helperProcs(id: string): string[] {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      if (/(^|\/)(pasta|slirp4netns)$/.test(argv[0]) && argv.some((a) => a.includes(id.slice(0, 12)))) out.push(`${p} ${argv.join(" ")}`);
+      if (/(^|\/)(pasta|pasta\.avx2|passt|passt\.avx2|slirp4netns)$/.test(argv[0]) && argv.some((a) => a.includes(id.slice(0, 12)))) out.push(`${p} ${argv.join(" ")}`);
     } catch {}
   }
   return out;
@@ -217,6 +217,9 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(ins.NetworkSettings.Ports).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
     expect(ins.HostConfig.PortBindings).toEqual({ "80/tcp": [{ HostIp: "", HostPort: String(port) }] });
     expect(helperProcs(id).length).toBe(1);
+    // pasta.avx2 beside pasta, on a CPU with AVX2: run directly (pasta would re-execute itself as it)
+    const avx2 = existsSync("/usr/bin/pasta.avx2") && /^flags\s*:.*\bavx2\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
+    expect(helperProcs(id)[0]!.split(" ")[1]).toMatch(avx2 ? /\/pasta\.avx2$/ : /\/pasta$/);
 
     // a second container asking for the same port: exit 125, a clear message, nothing left
     const before = (await b.ps()).length;
