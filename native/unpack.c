@@ -335,31 +335,23 @@ static void detect_input(void) {
   if (in_kind == IN_TAR) pend_pos = 0, pend_len = n;
 }
 
+/* Up to cap bytes of src[*pos..len) into dst. */
+static size_t take(unsigned char *dst, size_t cap, const unsigned char *src, size_t *pos, size_t len) {
+  size_t n = len - *pos < cap ? len - *pos : cap;
+  memcpy(dst, src + *pos, n);
+  *pos += n;
+  return n;
+}
+
 /* The decompressed stream's next bytes into dst, digested: 0 at its end. */
 static size_t decoded_read(unsigned char *dst, size_t cap) {
   size_t n;
   if (in_kind == IN_AUTO) detect_input();
   if (in_kind == IN_GZIP && !gz_decided) gz_decided = 1, gz_whole = gz_try_whole();
   switch (in_kind) {
-  case IN_GZIP:
-    if (gz_whole) {
-      n = whole_len - whole_pos < cap ? whole_len - whole_pos : cap;
-      memcpy(dst, whole + whole_pos, n);
-      whole_pos += n;
-    } else {
-      n = gz_read(dst, cap);
-    }
-    break;
+  case IN_GZIP: n = gz_whole ? take(dst, cap, whole, &whole_pos, whole_len) : gz_read(dst, cap); break;
   case IN_ZSTD: n = zstd_read(dst, cap); break;
-  default:
-    if (pend_pos < pend_len) {
-      n = pend_len - pend_pos < cap ? pend_len - pend_pos : cap;
-      memcpy(dst, zin + pend_pos, n);
-      pend_pos += n;
-    } else {
-      n = raw_read(dst, cap);
-    }
-    break;
+  default: n = pend_pos < pend_len ? take(dst, cap, zin, &pend_pos, pend_len) : raw_read(dst, cap); break;
   }
   sha256_update(&tar_hash, dst, n);
   tar_total += n;
