@@ -38,6 +38,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -1334,11 +1335,14 @@ int cmd_unpack(int argc, char **argv) {
   int ready[2], go[2];
   if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) fail(dest, "pipe", errno);
   fflush(stdout);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) fail(dest, "fork", errno);
   if (pid == 0) {
     close(ready[0]);
     close(go[1]);
+    /* killed with the parent (the CLI kills only the process it started) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(1);
     int err = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
     if (write(ready[1], &err, sizeof err) != (ssize_t)sizeof err || err) _exit(1);
     close(ready[1]);

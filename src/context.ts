@@ -1,7 +1,7 @@
 // Where tspod keeps things, resolved once per invocation from flags and XDG.
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { mkdirSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { TspodError } from "./errors.ts";
 import { writeErr } from "./output.ts";
 
@@ -93,7 +93,8 @@ export function ensureRunroot(c: Context = ctx()): string {
   mkdirSync(c.runroot, { recursive: true, mode: 0o700 });
   const st = statSync(c.runroot);
   if (st.uid !== c.uid) throw new TspodError(`runtime directory ${c.runroot} is owned by uid ${st.uid}, not ${c.uid}`);
-  if ((st.mode & 0o077) !== 0) throw new TspodError(`runtime directory ${c.runroot} is accessible to others (mode ${(st.mode & 0o777).toString(8)})`);
+  // Ours but open to others (made by hand, say): ours to close, as Podman uses it as it is.
+  if ((st.mode & 0o077) !== 0) chmodSync(c.runroot, 0o700);
   return c.runroot;
 }
 

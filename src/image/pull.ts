@@ -99,11 +99,12 @@ export class Puller {
   /** Start an unpack helper into a new tmp/layer-NAME/diff, keeping the blob in a new tmp/blob-NAME if asked. */
   private startUnpacker(input: string, keepBlob: boolean): Unpacker {
     const store = this.store;
+    const helper = helperPath(); // first: it may refuse (a bad runtime directory) before anything is made
     store.spreadTemp();
     const layer = store.tempPath("layer");
     const blob = keepBlob ? store.tempPath("blob") : undefined;
     mkdirSync(`${layer}/diff`, { recursive: true, mode: 0o755 });
-    const c = Bun.spawn([helperPath(), "unpack", ...mapArgs(), "--input", input, ...(blob ? ["--blob", blob] : []), `${layer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const c = Bun.spawn([helper, "unpack", ...mapArgs(), "--input", input, ...(blob ? ["--blob", blob] : []), `${layer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     return { child: c, out: new Response(c.stdout).text(), err: new Response(c.stderr).text(), layer, blob };
   }
 

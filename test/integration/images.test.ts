@@ -1,7 +1,7 @@
 // Images against the real registry (docker-registry on 127.0.0.1), checked with
 // skopeo and util-linux where an independent tool exists; root and rootless.
 import { describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 
@@ -54,6 +54,13 @@ describe.each(MODES)("pull (%s)", (mode) => {
     if (parent.exitCode !== 0) return;
     const attrs = Bun.spawnSync(["lsattr", "-d", join(b.root, "tmp")]).stdout.toString().split(" ")[0];
     expect(attrs).toContain("T");
+  });
+
+  test("a runtime directory of ours open to others is closed (0700) and used, as Podman uses it", async () => {
+    chmodSync(b.runroot, 0o755);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    expect(statSync(b.runroot).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
   });
 
   test("multiarch: host platform by default, --platform picks another; the index digest is kept", async () => {

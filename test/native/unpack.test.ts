@@ -9,6 +9,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
   chownSync,
+  closeSync,
+  openSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -676,6 +678,40 @@ describe.if(!rootlessWhy)("rootless (as the test user, in a user namespace)", ()
     const [d] = fresh(user);
     const r = unpack(d, new TarWriter().file("f").end(), { user, args: ["--uidmap", "0:0:1", "--gidmap", "0:0:1"] });
     refused(r, /map user namespace ids/);
+  });
+
+  test("the child in the user namespace dies with the helper (a pull kills only the helper)", async () => {
+    const [d, c] = fresh(user);
+    // stdin a FIFO this test keeps open for writing: without PDEATHSIG the orphaned
+    // child would wait for input for ever (a pipe from Bun would be closed at exit)
+    const fifo = join(c, "in.fifo");
+    expect(Bun.spawnSync(["mkfifo", "-m", "0666", fifo]).exitCode).toBe(0);
+    const keep = openSync(fifo, "r+");
+    const cmd = argv(d, { user, args: maps() }).map((a) => `'${a}'`).join(" ");
+    const p = Bun.spawn(["sh", "-c", `exec ${cmd} < ${fifo}`], { stdout: "pipe", stderr: "pipe" });
+    // sh and setpriv exec in place: p.pid is the helper; its child applies the layer
+    const childOf = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    let kids: number[] = [];
+    for (let i = 0; i < 100 && !kids.length; i++) {
+      await Bun.sleep(20);
+      kids = childOf(p.pid).filter((k) => readFileSync(`/proc/${k}/cmdline`, "utf8").includes("unpack"));
+    }
+    expect(kids.length).toBe(1);
+    process.kill(p.pid, "SIGKILL");
+    await p.exited;
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      await Bun.sleep(20);
+      alive = existsSync(`/proc/${kids[0]}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${kids[0]}/status`, "utf8"));
+    }
+    closeSync(keep);
+    expect(alive).toBe(false);
   });
 });
 
