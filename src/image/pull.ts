@@ -4,9 +4,11 @@
 // push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
 // fetched in parallel (bounded).
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
+import { FileLock } from "../storage/lock.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
 import { refString, type Reference } from "./reference.ts";
@@ -165,13 +167,26 @@ export class Puller {
     // So does the first layer's helper start: its user namespace is ready when the
     // layer comes (before the manifest says whether one is needed, and which).
     this.spare ??= this.startUnpacker("auto", true);
+    const gc = this.holdLayers();
     try {
       return await this.pullManifest(ref, client, repo, platform, topP, opts);
     } finally {
       const spare = this.spare;
       this.spare = undefined;
       if (spare) await this.discardUnpacker(spare);
+      gc.unlock();
+      gc.close();
     }
+  }
+
+  /**
+   * Layers and blobs already stored are used, not fetched: garbage collection
+   * (rmi, image prune) must not remove them until the image that uses them is
+   * saved. It takes this lock exclusively and waits for no one: while any pull
+   * holds it shared, it is put off to the next time (images.ts).
+   */
+  private holdLayers(): FileLock {
+    return new FileLock(join(this.store.root, "locks/gc.lock")).lock(true);
   }
 
   private async pullManifest(ref: Reference, client: Registry, repo: string, platform: ReturnType<typeof hostPlatform>, topP: ReturnType<Registry["getManifest"]>, opts: PullOptions): Promise<PullResult> {
@@ -277,9 +292,16 @@ export class Puller {
     for (const l of stale) {
       if (!this.store.hasBlob(l.digest)) throw new TspodError(`image ${name}: layer ${l.digest.slice(7, 19)} must be unpacked again and its blob is gone: pull the image again`);
     }
-    await bounded(stale, opts.jobs ?? 3, (l) =>
-      this.pullLayer(() => Bun.file(this.store.blobPath(l.digest)).stream() as unknown as AsyncIterable<Uint8Array>, l, { diffID: async () => l.diffID, failed: () => undefined }, opts),
-    );
+    if (!stale.length) return 0;
+    const gc = this.holdLayers();
+    try {
+      await bounded(stale, opts.jobs ?? 3, (l) =>
+        this.pullLayer(() => Bun.file(this.store.blobPath(l.digest)).stream() as unknown as AsyncIterable<Uint8Array>, l, { diffID: async () => l.diffID, failed: () => undefined }, opts),
+      );
+    } finally {
+      gc.unlock();
+      gc.close();
+    }
     return stale.length;
   }
 

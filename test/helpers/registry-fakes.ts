@@ -148,7 +148,7 @@ export interface ProxyRequest {
   bodyBytes?: number;
 }
 
-export type ProxyAction = { answer: number } | { cutAfter: number } | { watch: true } | void;
+export type ProxyAction = { answer: number } | { cutAfter: number } | { watch: true } | { hold: Promise<unknown> } | void;
 
 export interface ProxyConn {
   id: number;
@@ -167,7 +167,8 @@ export interface Proxy {
  * A TCP proxy to 127.0.0.1:upstreamPort. Plain-HTTP requests are parsed (request
  * line and headers; no request bodies: enough for pulls) and handed to `rule`,
  * which may answer one itself with a status, cut its response after N body bytes
- * (the client sees the connection close mid-body) or watch it (record the status).
+ * (the client sees the connection close mid-body), watch it (record the status)
+ * or hold it (forward it only once a promise settles).
  * Anything else (TLS) is passed through untouched.
  */
 export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: ProxyRequest[]) => ProxyAction = () => {}): Promise<Proxy> {
@@ -229,6 +230,13 @@ export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: Pr
           req.action = "answer";
           req.status = act.answer;
           client.write(`HTTP/1.1 ${act.answer} Injected By Test Proxy\r\nContent-Length: 0\r\n\r\n`);
+          continue;
+        }
+        if (act && "hold" in act) {
+          act.hold.then(
+            () => up.write(head),
+            () => up.write(head),
+          );
           continue;
         }
         if (act && "cutAfter" in act) {

@@ -9,6 +9,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, re
 import { join } from "node:path";
 import { deleteFromRegistry, pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage, type LayerSpec } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
+import { startProxy } from "../helpers/registry-fakes.ts";
 import { ENV, MODES, REGISTRY, sandboxes, type Sandbox, type Result } from "../helpers/tspod.ts";
 
 const NOTLS = "--tls-verify=false";
@@ -349,6 +350,34 @@ const bigImage = () => (big ??= push("big", [new TarWriter().dir("big/").file("b
 
 describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
   const b = box(mode);
+
+  test("rmi during a pull that uses a stored layer: the layer stays until the pulled image is saved", async () => {
+    const shared = new TarWriter().file(`shared-${S}-${mode}`, randomBytes(50_000)).end();
+    const first = push(`shared-a-${mode}`, [shared]);
+    const second = push(`shared-b-${mode}`, [shared, new TarWriter().file(`own-${S}-${mode}`, randomBytes(300_000)).end()]);
+    expect(second.layers[0].digest).toBe(first.layers[0].digest);
+    await b.ok(["pull", "-q", NOTLS, first.ref]);
+    // the second image through a proxy that holds its own layer's download until rmi is done
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const ownPath = `/v2/${second.name}/blobs/${second.layers[1].digest}`;
+    const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === ownPath ? { hold: held } : undefined));
+    servers.push({ stop: () => void proxy.stop() });
+    const ref = `127.0.0.1:${proxy.port}/${second.name}:latest`;
+    const p = Bun.spawn(b.tspodArgs(["pull", "-q", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
+    for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === ownPath); i++) await Bun.sleep(10);
+    expect(proxy.requests.some((r) => r.path === ownPath)).toBe(true);
+    // the first image goes; its layer is the pulled image's first
+    await b.ok(["rmi", first.ref]);
+    release();
+    const [out, err, code] = [await new Response(p.stdout).text(), await new Response(p.stderr).text(), await p.exited];
+    expect([code, err]).toEqual([0, ""]);
+    expect(out.trim()).toBe(second.id);
+    for (const l of second.layers) expect([l.diffID, existsSync(join(layerDir(b, l.diffID), "diff"))]).toEqual([l.diffID, true]);
+    // and with the pulled image gone too, the collection that was put off happens
+    await b.ok(["rmi", ref]);
+    for (const l of second.layers) expect([l.diffID, existsSync(layerDir(b, l.diffID))]).toEqual([l.diffID, false]);
+  });
 
   test("kill -9 in the middle, then the same pull succeeds and cleans the dead pull's temp files", async () => {
     const img = bigImage();
