@@ -1155,12 +1155,15 @@ static void field(const unsigned char *h, int off, int n, long long *v, const ch
 static void unpack_stream(void) {
   struct pax g = {0}, x = {0};
   char *gnu_name = NULL, *gnu_link = NULL;
-  int seen = 0;
+  int pending = 0; /* a pax or GNU long-name header waits for its entry */
   for (;;) {
     size_t a = fill(512);
     if (a == 0) {
-      if (!seen) break; /* empty input: an empty layer */
-      truncated(NULL);
+      /* The end, at a header boundary, without the two zero blocks: the end of the
+       * archive, as Go's archive/tar (Podman) and GNU tar read it; an empty input
+       * is an empty layer. Not after a header that announces an entry. */
+      if (pending) truncated(NULL);
+      break;
     }
     if (a < 512) truncated(NULL);
     unsigned char h[512];
@@ -1171,7 +1174,6 @@ static void unpack_stream(void) {
     }
     check_sum(h);
     consume(512);
-    seen = 1;
     char type = (char)h[156];
     long long size, v;
     field(h, 124, 12, &size, "size");
@@ -1179,6 +1181,7 @@ static void unpack_stream(void) {
       char *d = read_meta(size, "pax");
       parse_pax(type == 'x' ? &x : &g, d, (size_t)size);
       free(d);
+      pending |= type == 'x';
       continue;
     }
     if (type == 'L' || type == 'K') {
@@ -1186,8 +1189,10 @@ static void unpack_stream(void) {
       d[strnlen(d, (size_t)size)] = 0;
       if (type == 'L') free(gnu_name), gnu_name = d;
       else free(gnu_link), gnu_link = d;
+      pending = 1;
       continue;
     }
+    pending = 0;
     struct entry e = {0};
     e.type = type;
     e.g = &g;

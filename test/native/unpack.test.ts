@@ -724,11 +724,23 @@ describe("malformed input: exit 1 and one line on stderr", () => {
     refused(unpack(d, t.subarray(0, 512 + 512 + 512 + 1000)), /^tspod-rt: unpack: b: truncated tar stream/);
   });
 
-  test("truncated inside a header, and without the end-of-archive blocks", async () => {
+  test("truncated inside a header, or after a header that announces an entry", async () => {
     const [d] = fresh();
     refused(unpack(d, good().subarray(0, 1024 + 300)), /truncated tar stream/);
-    const [d2] = fresh();
-    refused(await unpackPiped(d2, new TarWriter().file("a", "aaaa").end(true)), /truncated tar stream/);
+    for (const dangling of [new TarWriter().file("a", "aaaa").pax({ path: "p" }), new TarWriter().file("a", "aaaa").entry({ name: "././@LongLink", type: "L", data: "long/name\0" })]) {
+      const [d2] = fresh();
+      refused(await unpackPiped(d2, dangling.end(true)), /truncated tar stream/);
+    }
+  });
+
+  test("an archive that ends at an entry boundary without the two zero blocks is whole (as Go's archive/tar, GNU tar)", async () => {
+    const [d] = fresh();
+    expect(ok(await unpackPiped(d, new TarWriter().file("a", "aaaa").file("b", "x".repeat(3000)).end(true))).entries).toBe(2);
+    expect(readFileSync(join(d, "b"), "utf8")).toBe("x".repeat(3000));
+    const [d2, c2] = fresh();
+    const tar = new TarWriter().file("z", "zz").end(true);
+    const j = ok(unpack(d2, gzip(tar), { args: ["--input", "auto", "--blob", join(c2, "blob")] })) as Decoded;
+    expect(j.diff_id).toBe(`sha256:${sha256(tar)}`);
   });
 
   test("bad header checksum", () => {
