@@ -913,17 +913,33 @@ static void apply_xattrs(const struct entry *e, int fd, int pfd, const char *nam
 
 static int has_xattrs(const struct entry *e) { return e->g->nxa || e->x->nxa; }
 
+/* With the user's subordinate ids (--uidmap/--gidmap): an owner outside them is
+ * an error, as in Podman; squashing it to root could, say, turn a setuid binary
+ * of an unprivileged user into a setuid-root one. Without (a single-id map),
+ * every owner but root is squashed and counted, as documented. */
+static int ids_strict;
+
+__attribute__((noreturn)) static void unmapped(const struct entry *e) {
+  char what[200];
+  snprintf(what, sizeof what,
+           "owner %lld:%lld is outside the user namespace's ids: the user's ranges in /etc/subuid and /etc/subgid are too small for this image",
+           e->uid, e->gid);
+  fail(e->path, what, 0);
+}
+
 /* Owner: skip the call when a fresh inode already has it. init_uid < 0: unknown. */
 static void set_owner(const struct entry *e, int fd, int pfd, const char *name, long long init_uid,
                       long long init_gid) {
   if (e->uid == init_uid && e->gid == init_gid) return;
   if (e->uid < 0 || e->gid < 0 || e->uid >= 0xffffffffLL || e->gid >= 0xffffffffLL) {
+    if (ids_strict) unmapped(e);
     cnt.squashed++;
     return;
   }
   int r = fd >= 0 ? fchown(fd, (uid_t)e->uid, (gid_t)e->gid)
                   : fchownat(pfd, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW);
   if (r < 0) {
+    if (errno == EINVAL && ids_strict) unmapped(e);
     if (errno == EINVAL || (errno == EPERM && !real_root)) cnt.squashed++;
     else fail(e->path, "chown", errno);
   }
@@ -1328,6 +1344,7 @@ int cmd_unpack(int argc, char **argv) {
     return 125;
   }
   input_init(input);
+  ids_strict = uidmap != NULL;
   /* Made here, outside any user namespace: the blob file belongs to the caller. */
   if (blob && (blob_fd = open(blob, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) fail(blob, "create blob file", errno);
   rt_trace("start");

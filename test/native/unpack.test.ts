@@ -674,6 +674,17 @@ describe.if(!rootlessWhy)("rootless (as the test user, in a user namespace)", ()
     expect(tree(d3)).toEqual(["up", "x", "y"]);
   });
 
+  test("with the subuid map, an owner outside it is refused (as Podman); root is never what it becomes", () => {
+    const outside = subu![1] + 1; // the map covers 0..count
+    for (const o of [{ uid: outside, gid: 0 }, { uid: 0, gid: subg![1] + 5 }]) {
+      const [d] = fresh(user);
+      const r = unpack(d, new TarWriter().file("ok", "x").file("bin/su", "#!", { ...o, mode: 0o4755 }).end(), { user, args: maps() });
+      refused(r, new RegExp(`^tspod-rt: unpack: bin/su: owner ${o.uid}:${o.gid} is outside the user namespace's ids`));
+      // stopped before its mode was applied: never a setuid file of root's
+      if (existsSync(join(d, "bin/su"))) expect(statSync(join(d, "bin/su")).mode & 0o6000).toBe(0);
+    }
+  });
+
   test("a bad map is one clear error", () => {
     const [d] = fresh(user);
     const r = unpack(d, new TarWriter().file("f").end(), { user, args: ["--uidmap", "0:0:1", "--gidmap", "0:0:1"] });
