@@ -238,6 +238,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     await new Puller(ctx).refreshLayers(image, { onEvent: o.onPullEvent });
   }
   const icfg = images.config(image);
+  const imageName = images.nameFor(image, o.image);
   const c = icfg.config ?? {};
   const entrypoint: string[] = o.entrypoint !== undefined ? parseEntrypoint(o.entrypoint) : (c.Entrypoint ?? []);
   const cmd: string[] = o.command.length ? o.command : o.entrypoint !== undefined ? [] : (c.Cmd ?? []);
@@ -298,7 +299,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name), 0o644, false);
       writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses), 0o644, false);
     }
-    writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${image.names[0] ?? image.id}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
+    writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${imageName}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
     const mounts: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
       { type: "bind", source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] },
@@ -324,7 +325,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       id,
       name,
       created: new Date().toISOString(),
-      image: { id: image.id, name: image.names[0] ?? image.id },
+      image: { id: image.id, name: imageName },
       command,
       entrypoint,
       cmd,

@@ -84,6 +84,27 @@ export class Images {
     return undefined;
   }
 
+  /**
+   * The name of image that input (which found it) stands for: the stored name
+   * it matched, the repo digest it gave, else the first name (an ID was given).
+   * What a container records as its image, as Podman does.
+   */
+  nameFor(image: ImageRecord, input: string): string {
+    const fallback = image.names[0] ?? image.id;
+    let ref: Reference;
+    try {
+      ref = parseReference(input);
+    } catch {
+      return fallback;
+    }
+    if (ref.digest) return image.repoDigests.find((d) => d.endsWith(`@${ref.digest}`) && (!ref.fullyQualified || d.startsWith(`${ref.registry}/${ref.repository}@`))) ?? fallback;
+    const full = refString(withDefaultTag(ref));
+    if (image.names.includes(full)) return full;
+    const tag = ref.tag ?? "latest";
+    const repo = ref.repository.startsWith("library/") && !input.includes("library/") ? ref.repository.slice(8) : ref.repository;
+    return image.names.find((n) => n.endsWith(`/${repo}:${tag}`) || n.endsWith(`/library/${repo}:${tag}`)) ?? fallback;
+  }
+
   /** Normalise a name to store as a tag: short names become localhost/NAME like Podman's tag. */
   normaliseTag(name: string): string {
     const ref = parseReference(name);
@@ -185,6 +206,7 @@ export class Images {
         log("debug", "a pull is running: garbage collection postponed");
         return { layers: 0, blobs: 0 };
       }
+      this.store.cleanTemp(); // what interrupted pulls (or dead monitors) left in tmp/ goes too
       const keepLayers = new Set<string>();
       const keepBlobs = new Set<string>();
       for (const i of this.list()) {

@@ -3,7 +3,7 @@
 // -> native helper, which keeps the compressed bytes (for a byte-identical
 // push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
 // fetched in parallel (bounded).
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
@@ -107,6 +107,8 @@ export class Puller {
     const blob = keepBlob ? store.tempPath("blob") : undefined;
     mkdirSync(`${layer}/diff`, { recursive: true, mode: 0o755 });
     const c = Bun.spawn([helper, "unpack", ...mapArgs(), "--input", input, ...(blob ? ["--blob", blob] : []), `${layer}/diff`], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    this.running.add(c);
+    c.exited.then(() => this.running.delete(c));
     return { child: c, out: new Response(c.stdout).text(), err: new Response(c.stderr).text(), layer, blob };
   }
 
@@ -125,17 +127,48 @@ export class Puller {
     const conf = loadRegistriesConf();
     const candidates = resolveShortName(name, conf);
     let lastErr: unknown;
-    for (const ref of candidates) {
-      opts.onEvent?.({ type: "trying", ref: refString(ref) });
-      try {
-        return await this.pullRef(ref, opts, conf);
-      } catch (e) {
-        lastErr = e;
-        // Only a missing image lets a short name try the next search registry.
-        if (candidates.length === 1 || !(e as any)?.status || (e as any).status !== 404) throw e;
+    const stop = this.onInterrupt();
+    try {
+      for (const ref of candidates) {
+        opts.onEvent?.({ type: "trying", ref: refString(ref) });
+        try {
+          return await this.pullRef(ref, opts, conf);
+        } catch (e) {
+          lastErr = e;
+          // Only a missing image lets a short name try the next search registry.
+          if (candidates.length === 1 || !(e as any)?.status || (e as any).status !== 404) throw e;
+        }
       }
+      throw lastErr;
+    } finally {
+      stop();
     }
-    throw lastErr;
+  }
+
+  /** Helpers running now (the spare one and the layers'), killed on an interrupt. */
+  private running = new Set<Bun.Subprocess>();
+
+  /**
+   * Ctrl-C or SIGTERM in the middle of a pull: the helpers are killed and this
+   * process's temp files removed before it exits (130 or 143, as a shell says),
+   * rather than left for the next pull to find. Returns the way to stop listening.
+   */
+  private onInterrupt(): () => void {
+    const handler = (sig: NodeJS.Signals) => {
+      for (const c of this.running) c.kill("SIGKILL");
+      const tmp = join(this.store.root, "tmp");
+      try {
+        const mine = readdirSync(tmp).filter((n) => n.includes(`-${process.pid}-`));
+        if (mine.length) this.store.removeTree(...mine.map((n) => join(tmp, n)));
+      } catch {}
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    };
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
   }
 
   /** Try the mirrors registries.conf lists, then the primary location. */
@@ -234,6 +267,12 @@ export class Puller {
       }
       if (config.os && platform.os && config.os !== platform.os) {
         throw new TspodError(`${refString(ref)}: image is for ${config.os}, not ${platform.os}`);
+      }
+      // An architecture other than the one asked for (a single-platform image, or an
+      // index that lies): pulled, with Podman's warning.
+      if (config.architecture && (config.architecture !== platform.architecture || (platform.variant && config.variant && config.variant !== platform.variant))) {
+        const show = (o: string, a: string, v?: string) => [o, a, v].filter(Boolean).join("/");
+        log("warn", `image platform (${show(config.os ?? platform.os, config.architecture, config.variant)}) does not match the expected platform (${show(platform.os, platform.architecture, platform.variant)})`);
       }
       trace("pull: config");
       return { bytes, config, diffIDs };
@@ -440,7 +479,7 @@ export class Puller {
         if (stats.input_bytes !== done) throw new TspodError(`layer ${l.digest}: unpacking failed: the helper read ${stats.input_bytes} of ${done} bytes`);
         const diffID = await diffIDOf();
         if (stats.diff_id !== diffID) throw new TspodError(`layer ${l.digest}: diff id mismatch: config says ${diffID}, content is ${stats.diff_id}`);
-        store.commitLayer(tmpLayer, { diffID, size: stats.bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
+        store.commitLayer(tmpLayer, { diffID, size: stats.tar_bytes ?? 0, entries: stats.entries ?? 0, idmap: store.idmapKey(), created: new Date().toISOString() });
       } else await diffIDOf(); // the config must be good before the blob is kept
       if (tmpBlob) store.commitBlobFile(l.digest, tmpBlob);
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: false });

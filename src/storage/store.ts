@@ -26,7 +26,7 @@ export interface Descriptor {
 
 export interface LayerRecord {
   diffID: string;
-  /** bytes of regular files in the unpacked layer */
+  /** bytes of the uncompressed layer (the tar), as containers/storage counts a layer's size */
   size: number;
   entries: number;
   /** the uid map the layer was unpacked with */
@@ -185,8 +185,18 @@ export class Store {
       return;
     }
     const stale = names.filter((n) => {
-      const pid = Number(n.split("-")[1]);
-      return !Number.isInteger(pid) || pid <= 0 || !pidAlive(pid);
+      // KIND-PID-RANDOM (tempPath): the process that made it is gone
+      const m = /^[a-z-]+?-(\d+)-[a-z0-9]+$/.exec(n);
+      if (m) return !pidAlive(Number(m[1]));
+      // trash-ID: a container's files, deleted by its monitor (if the monitor is gone, by us)
+      if (/^trash-[a-f0-9]{64}$/.test(n)) {
+        let pid = 0;
+        try {
+          pid = Number(readFileSync(join(this.root, "tmp", n, "monitor.pid"), "utf8").trim());
+        } catch {}
+        return !(pid > 0 && pidAlive(pid));
+      }
+      return false;
     });
     if (stale.length) {
       log("debug", `removing ${stale.length} stale temp entries`);

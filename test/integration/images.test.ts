@@ -45,6 +45,16 @@ describe.each(MODES)("pull (%s)", (mode) => {
     const rawCfg = skopeo(["inspect", "--tls-verify=false", "--config", "--raw", `docker://${img(name)}`]);
     expect(new Bun.CryptoHasher("sha256").update(rawCfg).digest("hex")).toBe(id);
     expect(info.RootFS.Layers).toEqual(JSON.parse(rawCfg).rootfs.diff_ids);
+    // Size: the uncompressed layers (their tars), as containers/storage counts it;
+    // each blob's digest is checked, so this is the registry's data
+    const manifest = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img(name)}`]));
+    let tarBytes = 0;
+    for (const l of manifest.layers) {
+      const blob = readFileSync(join(b.root, "blobs/sha256", l.digest.slice(7)));
+      expect(new Bun.CryptoHasher("sha256").update(blob).digest("hex")).toBe(l.digest.slice(7));
+      tarBytes += l.mediaType.endsWith("gzip") ? Bun.gunzipSync(blob).length : l.mediaType.endsWith("zstd") ? Bun.zstdDecompressSync(blob).length : blob.length;
+    }
+    expect(info.Size).toBe(tarBytes);
   });
 
   test("layers are unpacked in tmp/, marked as the top of hierarchies (ext4 spreads them over block groups)", async () => {
@@ -63,6 +73,12 @@ describe.each(MODES)("pull (%s)", (mode) => {
     expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
   });
 
+  test("--platform that a single-platform image is not: pulled, with Podman's warning", async () => {
+    const r = await b.run(["pull", "-q", NOTLS, "--platform", "linux/arm64", img("busybox")]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("WARN[tspod] image platform (linux/amd64) does not match the expected platform (linux/arm64)\n");
+  });
+
   test("multiarch: host platform by default, --platform picks another; the index digest is kept", async () => {
     const raw = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img("multiarch")}`]));
     const amd = raw.manifests.find((m: any) => m.platform.architecture === "amd64").digest;
@@ -72,7 +88,8 @@ describe.each(MODES)("pull (%s)", (mode) => {
     expect(info.Digest).toBe(amd);
     expect(info.Architecture).toBe("amd64");
     expect(info.RepoDigests).toContain(`${REGISTRY}/multiarch@${digests.multiarch}`);
-    await b.ok(["pull", "-q", NOTLS, "--platform", "linux/arm64", img("multiarch")]);
+    const armPull = await b.run(["pull", "-q", NOTLS, "--platform", "linux/arm64", img("multiarch")]);
+    expect([armPull.code, armPull.stderr]).toEqual([0, ""]); // the index has it: no warning
     info = JSON.parse(await b.ok(["image", "inspect", img("multiarch")]))[0];
     expect(info.Digest).toBe(arm);
     expect(info.Architecture).toBe("arm64");

@@ -351,6 +351,61 @@ const bigImage = () => (big ??= push("big", [new TarWriter().dir("big/").file("b
 describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
   const b = box(mode);
 
+  test("Ctrl-C (SIGINT) in the middle: exit 130, helpers gone, this pull's temp files removed", async () => {
+    const img = push(`sigint-${mode}`, [new TarWriter().file(`sigint-${S}-${mode}`, randomBytes(200_000)).end()]);
+    const blobPath = `/v2/${img.name}/blobs/${img.layers[0].digest}`;
+    const never = new Promise<void>(() => {});
+    const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === blobPath ? { hold: never } : undefined));
+    servers.push({ stop: () => void proxy.stop() });
+    const ref = `127.0.0.1:${proxy.port}/${img.name}:latest`;
+    const tmp = join(b.root, "tmp");
+    const p = Bun.spawn(b.tspodArgs(["pull", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
+    for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === blobPath); i++) await Bun.sleep(10);
+    expect(proxy.requests.some((r) => r.path === blobPath)).toBe(true);
+    expect(readdirSync(tmp).some((n) => n.includes(`-${p.pid}-`))).toBe(true); // the helper's layer dir, its blob file
+    const helpers = () =>
+      readdirSync("/proc").filter((d) => {
+        try {
+          return /^\d+$/.test(d) && readFileSync(`/proc/${d}/cmdline`, "utf8").includes(`${tmp}/layer-${p.pid}-`);
+        } catch {
+          return false;
+        }
+      });
+    expect(helpers().length).toBeGreaterThan(0);
+    p.kill("SIGINT");
+    expect(await p.exited).toBe(130);
+    expect(readdirSync(tmp)).toEqual([]);
+    for (let i = 0; i < 50 && helpers().length; i++) await Bun.sleep(20);
+    expect(helpers()).toEqual([]);
+    expect((await b.run(["image", "exists", img.ref])).code).toBe(1);
+  });
+
+  test("garbage collection also takes what dead processes left in tmp/, and nothing of live ones", async () => {
+    const img = push(`gc-tmp-${mode}`, [new TarWriter().file(`gc-${S}-${mode}`, "x").end()]);
+    await b.ok(["pull", "-q", NOTLS, img.ref]);
+    const tmp = join(b.root, "tmp");
+    const dead = Bun.spawnSync(["true"]).pid; // gone (and reaped) by now
+    const made = {
+      [`layer-${dead}-abcdefgh`]: "dir",
+      [`blob-${dead}-abcdefgh`]: "file",
+      [`stale-layer-${dead}-abcdefgh`]: "dir",
+      [`layer-${process.pid}-abcdefgh`]: "dir", // a live process's
+      [`trash-${"a".repeat(64)}`]: dead, // a container's files whose monitor died
+      [`trash-${"b".repeat(64)}`]: process.pid, // whose monitor still runs
+      "something-else": "dir", // not ours to judge
+    };
+    for (const [n, what] of Object.entries(made)) {
+      const pth = join(tmp, n);
+      if (what === "file") writeFileSync(pth, "partial");
+      else mkdirSync(pth);
+      if (typeof what === "number") writeFileSync(join(pth, "monitor.pid"), `${what}\n`);
+    }
+    Bun.spawnSync(["chown", "-R", `${b.uid}:${b.gid}`, tmp]);
+    await b.ok(["rmi", img.ref]);
+    expect(readdirSync(tmp).sort()).toEqual([`layer-${process.pid}-abcdefgh`, "something-else", `trash-${"b".repeat(64)}`].sort());
+    for (const n of readdirSync(tmp)) rmSync(join(tmp, n), { recursive: true, force: true });
+  });
+
   test("rmi during a pull that uses a stored layer: the layer stays until the pulled image is saved", async () => {
     const shared = new TarWriter().file(`shared-${S}-${mode}`, randomBytes(50_000)).end();
     const first = push(`shared-a-${mode}`, [shared]);

@@ -51,6 +51,22 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(readdirSync(join(b.root, "containers"))).toEqual([]);
   });
 
+  test("a container records the image name it was given (one image, several names), as Podman", async () => {
+    const other = `localhost/other-name-${mode}:1`;
+    await b.ok(["tag", BB, other]);
+    try {
+      for (const [given, recorded] of [[other, other], ["other-name-" + mode + ":1", other], [BB, BB]]) {
+        const id = (await b.ok(["create", given, "true"])).trim();
+        expect(await b.ok(["ps", "-a", "--filter", `id=${id}`, "--format", "{{.Image}}"])).toBe(`${recorded}\n`);
+        expect(JSON.parse(await b.ok(["inspect", id]))[0].ImageName).toBe(recorded);
+        expect(await b.ok(["run", "--rm", given, "sh", "-c", "grep ^image= /run/.containerenv"])).toBe(`image="${recorded}"\n`);
+        await b.ok(["rm", id]);
+      }
+    } finally {
+      await b.run(["untag", BB, other]);
+    }
+  });
+
   test("containers/ is marked as the top of hierarchies (each container's directory in a block group of its own on ext4)", async () => {
     await b.ok(["run", "--rm", "--network", "none", BB, "true"]);
     // lsattr (e2fsprogs) reads the flag independently; filesystems without inode flags: nothing to check
