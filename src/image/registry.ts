@@ -100,6 +100,8 @@ function networkMessage(e: any): string {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
   if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "connection timed out";
   if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return `connection lost (${e?.message ?? code})`;
+  if (code === "UND_ERR_HEADERS_TIMEOUT") return "it accepted the connection but sent no answer in time";
+  if (code === "UND_ERR_BODY_TIMEOUT") return "it stopped sending in the middle of an answer";
   if (isCertError(e)) return `TLS certificate not trusted: ${e?.message ?? code}`;
   return e?.message ?? String(e);
 }
@@ -214,7 +216,8 @@ export class Registry {
       );
     }
     const hint = this.tlsVerify && isTlsMismatch(lastErr) ? " (if it serves plain HTTP, use --tls-verify=false or mark it insecure in registries.conf)" : "";
-    throw new RegistryError(`registry ${this.registry} is not reachable: ${networkMessage(lastErr)}${hint}`);
+    const silent = ((lastErr as any)?.code ?? (lastErr as any)?.cause?.code) === "UND_ERR_HEADERS_TIMEOUT";
+    throw new RegistryError(`registry ${this.registry} ${silent ? "does not answer" : "is not reachable"}: ${networkMessage(lastErr)}${hint}`);
   }
 
   private basicAuth(): string | undefined {
