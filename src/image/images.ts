@@ -25,6 +25,14 @@ export interface ImageConfig {
 /** Who uses an image (containers): set by the container module once it exists. */
 export type ImageUsers = (imageId: string) => string[];
 
+/** Short name: "/<repo>:<tag>" at the end of a stored name; docker.io's library/ is optional. */
+function shortNameMatcher(ref: Reference, input: string): (name: string) => boolean {
+  const tag = ref.tag ?? "latest";
+  const repo = ref.repository.startsWith("library/") && !input.includes("library/") ? ref.repository.slice(8) : ref.repository;
+  const suffixes = [`/${repo}:${tag}`, `/library/${repo}:${tag}`];
+  return (n) => suffixes.some((sfx) => n.endsWith(sfx));
+}
+
 export class Images {
   readonly store: Store;
   constructor(readonly ctx: Context, readonly users: ImageUsers = () => []) {
@@ -74,11 +82,8 @@ export class Images {
     const exact = all.find((i) => i.names.includes(full));
     if (exact) return exact;
     if (ref.fullyQualified) return undefined;
-    // Short name: match "/<repo>:<tag>" at the end of stored names; docker.io's library/ is optional.
-    const tag = ref.tag ?? "latest";
-    const repo = ref.repository.startsWith("library/") && !input.includes("library/") ? ref.repository.slice(8) : ref.repository;
-    const suffixes = [`/${repo}:${tag}`, `/library/${repo}:${tag}`];
-    const hits = all.filter((i) => i.names.some((n) => suffixes.some((sfx) => n.endsWith(sfx))));
+    const matches = shortNameMatcher(ref, input);
+    const hits = all.filter((i) => i.names.some(matches));
     if (hits.length === 1) return hits[0];
     if (hits.length > 1) throw new TspodError(`${input}: short name matches several images (${hits.flatMap((h) => h.names).join(", ")}): use the full name`);
     return undefined;
@@ -100,9 +105,7 @@ export class Images {
     if (ref.digest) return image.repoDigests.find((d) => d.endsWith(`@${ref.digest}`) && (!ref.fullyQualified || d.startsWith(`${ref.registry}/${ref.repository}@`))) ?? fallback;
     const full = refString(withDefaultTag(ref));
     if (image.names.includes(full)) return full;
-    const tag = ref.tag ?? "latest";
-    const repo = ref.repository.startsWith("library/") && !input.includes("library/") ? ref.repository.slice(8) : ref.repository;
-    return image.names.find((n) => n.endsWith(`/${repo}:${tag}`) || n.endsWith(`/library/${repo}:${tag}`)) ?? fallback;
+    return image.names.find(shortNameMatcher(ref, input)) ?? fallback;
   }
 
   /** Normalise a name to store as a tag: short names become localhost/NAME like Podman's tag. */
