@@ -4,15 +4,16 @@
 // Only the parts tspod uses are loaded: undici/index.js also loads fetch,
 // WebSocket, the mock agents and the SQLite cache store, which cost ~20 ms of
 // every pull's start-up in the compiled binary (measured: importing this module
-// took 20-23 ms with index.js). The Dispatcher gets the request API exactly as
-// index.js gives it, and request(url, opts) does what index.js's does for the
-// options tspod passes (a dispatcher is always given).
+// took 20-23 ms with index.js). The Dispatcher gets request() exactly as
+// index.js gives it (its stream/pipeline/upgrade/connect APIs, which tspod does
+// not use, are not loaded: ~1.5 ms), and request(url, opts) does what
+// index.js's does for the options tspod passes (a dispatcher is always given).
 import type { Dispatcher, Agent } from "undici";
 /* eslint-disable @typescript-eslint/no-require-imports */
 const AgentClass = require("undici/lib/dispatcher/agent.js") as typeof import("undici").Agent;
 const DispatcherClass = require("undici/lib/dispatcher/dispatcher.js");
 const buildConnector = require("undici/lib/core/connect.js") as typeof import("undici").buildConnector;
-Object.assign(DispatcherClass.prototype, require("undici/lib/api/index.js"));
+DispatcherClass.prototype.request = require("undici/lib/api/api-request.js");
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type RequestOptions = Omit<Dispatcher.RequestOptions, "origin" | "path" | "method"> & { method?: Dispatcher.HttpMethod; dispatcher: Dispatcher };
