@@ -945,7 +945,9 @@ static void mark_parent_top(const char *dir) {
   int flags;
   if (ioctl(fd, TSPOD_FS_IOC_GETFLAGS, &flags) == 0 && !(flags & TSPOD_FS_TOPDIR_FL)) {
     flags |= TSPOD_FS_TOPDIR_FL;
-    if (ioctl(fd, TSPOD_FS_IOC_SETFLAGS, &flags) < 0) mlog("mark %s as top directory: %s", parent, strerror(errno));
+    /* filesystems without the flag say so in several ways: nothing to report */
+    if (ioctl(fd, TSPOD_FS_IOC_SETFLAGS, &flags) < 0 && errno != EOPNOTSUPP && errno != EINVAL && errno != ENOTTY)
+      mlog("mark %s as top directory: %s", parent, strerror(errno));
   }
   close(fd);
 }
