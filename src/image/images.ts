@@ -214,7 +214,13 @@ export class Images {
       const keepBlobs = new Set<string>();
       for (const i of this.list()) {
         keepBlobs.add(hexOf(i.manifest.digest));
-        for (const m of i.manifests ?? []) keepBlobs.add(hexOf(m.digest));
+        // Every manifest the image was pulled with (one per name, say a gzip and a zstd
+        // variant of the same config) keeps the blobs it names: each name can be
+        // pushed back byte-identical, not only the one pulled last.
+        for (const m of i.manifests ?? []) {
+          keepBlobs.add(hexOf(m.digest));
+          for (const d of this.blobsOfManifest(m.digest)) keepBlobs.add(hexOf(d));
+        }
         keepBlobs.add(hexOf(i.config.digest));
         if (i.index) keepBlobs.add(hexOf(i.index.digest));
         for (const l of i.layers) {
@@ -239,6 +245,16 @@ export class Images {
         flock((gc as any).fd, LOCK_UN);
       } catch {}
       gc.close();
+    }
+  }
+
+  /** The config and layer digests a stored image manifest names ([] for an index or a missing blob). */
+  private blobsOfManifest(digest: string): string[] {
+    try {
+      const m = JSON.parse(new TextDecoder().decode(this.store.readBlob(digest)));
+      return [m.config?.digest, ...(Array.isArray(m.layers) ? m.layers.map((l: any) => l?.digest) : [])].filter((d): d is string => typeof d === "string" && /^sha256:[a-f0-9]{64}$/.test(d));
+    } catch {
+      return [];
     }
   }
 

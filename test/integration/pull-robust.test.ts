@@ -309,6 +309,30 @@ describe.each(MODES)("configs that do not fit (%s)", (mode) => {
   });
 });
 
+describe.each(MODES)("one image, two manifests (%s)", (mode) => {
+  const b = box(mode);
+  test("the same config pulled as gzip under one name and uncompressed under another: garbage collection keeps both manifests' blobs", async () => {
+    const tar = new TarWriter().file(`two-${S}-${mode}`, randomBytes(100_000)).end();
+    const gz = push(`two-gz-${mode}`, [{ tar }]);
+    const plain = push(`two-plain-${mode}`, [{ tar, compression: "none" }]);
+    expect(plain.id).toBe(gz.id); // same config (same diff ids), another manifest
+    expect(plain.layers[0].digest).not.toBe(gz.layers[0].digest);
+    await b.ok(["pull", "-q", NOTLS, gz.ref]);
+    await b.ok(["pull", "-q", NOTLS, plain.ref]);
+    // something else comes and goes: a collection runs
+    const other = push(`two-other-${mode}`, [new TarWriter().file(`o-${S}`, "o").end()]);
+    await b.ok(["pull", "-q", NOTLS, other.ref]);
+    await b.ok(["rmi", other.ref]);
+    for (const img of [gz, plain]) {
+      for (const d of [img.manifest.digest, img.config.digest, img.layers[0].digest]) {
+        expect([d, existsSync(join(b.root, "blobs/sha256", d.slice(7)))]).toEqual([d, true]);
+      }
+    }
+    expect(existsSync(join(b.root, "blobs/sha256", other.layers[0].digest.slice(7)))).toBe(false);
+    await b.ok(["rmi", gz.ref, plain.ref]);
+  });
+});
+
 describe.each(MODES)("layers that are not what the manifest says (%s)", (mode) => {
   const b = box(mode);
   beforeAll(async () => {
