@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
-import { FileLock } from "../storage/lock.ts";
+import { withLock } from "../storage/lock.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
 import { refString, type Reference } from "./reference.ts";
@@ -200,15 +200,12 @@ export class Puller {
     // So does the first layer's helper start: its user namespace is ready when the
     // layer comes (before the manifest says whether one is needed, and which).
     this.spare ??= this.startUnpacker("auto", true);
-    const gc = this.holdLayers();
     try {
-      return await this.pullManifest(ref, client, repo, platform, topP, opts);
+      return await this.holdingLayers(() => this.pullManifest(ref, client, repo, platform, topP, opts));
     } finally {
       const spare = this.spare;
       this.spare = undefined;
       if (spare) await this.discardUnpacker(spare);
-      gc.unlock();
-      gc.close();
     }
   }
 
@@ -218,8 +215,8 @@ export class Puller {
    * saved. It takes this lock exclusively and waits for no one: while any pull
    * holds it shared, it is put off to the next time (images.ts).
    */
-  private holdLayers(): FileLock {
-    return new FileLock(join(this.store.root, "locks/gc.lock")).lock(true);
+  private holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.store.root, "locks/gc.lock"), fn, true);
   }
 
   private async pullManifest(ref: Reference, client: Registry, repo: string, platform: ReturnType<typeof hostPlatform>, topP: ReturnType<Registry["getManifest"]>, opts: PullOptions): Promise<PullResult> {
@@ -332,15 +329,11 @@ export class Puller {
       if (!this.store.hasBlob(l.digest)) throw new TspodError(`image ${name}: layer ${l.digest.slice(7, 19)} must be unpacked again and its blob is gone: pull the image again`);
     }
     if (!stale.length) return 0;
-    const gc = this.holdLayers();
-    try {
-      await bounded(stale, opts.jobs ?? 3, (l) =>
+    await this.holdingLayers(() =>
+      bounded(stale, opts.jobs ?? 3, (l) =>
         this.pullLayer(() => Bun.file(this.store.blobPath(l.digest)).stream() as unknown as AsyncIterable<Uint8Array>, l, { diffID: async () => l.diffID, failed: () => undefined }, opts),
-      );
-    } finally {
-      gc.unlock();
-      gc.close();
-    }
+      ),
+    );
     return stale.length;
   }
 
@@ -400,16 +393,8 @@ export class Puller {
       // reported as a digest mismatch, the real cause, rather than as whatever the
       // garbage broke.
       let sinkErr: unknown;
-      let exited: Promise<number> = Promise.resolve(0);
-      let out: Promise<string> = Promise.resolve("");
-      let err: Promise<string> = Promise.resolve("");
-      if (u) {
-        out = u.out;
-        err = u.err;
-        exited = u.child.exited;
-      } else if (tmpBlob) {
-        blobFd = openSync(tmpBlob, "wx", 0o644);
-      }
+      const exited = child?.exited ?? Promise.resolve(0);
+      if (!u && tmpBlob) blobFd = openSync(tmpBlob, "wx", 0o644);
       // A helper that has ended (or failed) gets nothing more; writes to it throw
       // EPIPE at once, and a flush waiting on a full pipe ends when it exits.
       let sinkOpen = child !== undefined;
@@ -459,8 +444,8 @@ export class Puller {
       }
       trace(`layer ${l.digest.slice(7, 19)}: streamed`);
       const code = await exited;
-      const unpackOut = await out;
-      const unpackErr = helperTrace(await err, l.digest.slice(7, 19));
+      const unpackOut = (await u?.out) ?? "";
+      const unpackErr = helperTrace((await u?.err) ?? "", l.digest.slice(7, 19));
       trace(`layer ${l.digest.slice(7, 19)}: unpacked`);
       const gotDigest = `sha256:${cHash.digest("hex")}`;
       if (gotDigest !== l.digest) throw new TspodError(`layer ${l.digest}: digest mismatch: downloaded content has ${gotDigest}`);

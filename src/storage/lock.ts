@@ -1,5 +1,7 @@
 // File locks (flock) for state shared between tspod processes. Locks are held
-// for short critical sections (index updates, renames), never during downloads.
+// for short critical sections (index updates, renames), never during downloads,
+// with one exception: a pull holds locks/gc.lock shared for its whole length,
+// which only keeps garbage collection (that never waits for it) away.
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { flock, LOCK_EX, LOCK_SH, LOCK_UN } from "../sys/libc.ts";
