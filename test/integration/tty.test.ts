@@ -1,5 +1,5 @@
 // -it is a real terminal: driven through tmux as a person would.
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
@@ -24,6 +24,13 @@ async function waitFor(s: string, re: RegExp, ms = 10_000): Promise<string> {
 }
 
 const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+// One session lives for the whole file: killing a test's session then never
+// makes the tmux server exit, which a next new-session could race (seen once in
+// CI: the next test's pane stayed empty).
+const KEEPER = `tspod-tty-keeper-${process.pid}`;
+beforeAll(() => void tmux("new-session", "-d", "-s", KEEPER, "sleep 3600"));
+afterAll(() => void tmux("kill-session", "-t", KEEPER));
 
 describe.each(MODES)("run -it under tmux (%s)", (mode) => {
   const b = box(mode);
