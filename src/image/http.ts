@@ -9,6 +9,9 @@
 // not use, are not loaded: ~1.5 ms), and request(url, opts) does what
 // index.js's does for the options tspod passes (a dispatcher is always given).
 import type { Dispatcher, Agent } from "undici";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { precompile } from "./llhttp.ts";
+precompile(); // first: JSC compiles llhttp while undici loads
 /* eslint-disable @typescript-eslint/no-require-imports */
 const AgentClass = require("undici/lib/dispatcher/agent.js") as typeof import("undici").Agent;
 const DispatcherClass = require("undici/lib/dispatcher/dispatcher.js");
@@ -27,7 +30,6 @@ const undici = { Agent: AgentClass, request, buildConnector };
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
-import { rootCertificates } from "node:tls";
 
 export { undici };
 export type { Dispatcher };
@@ -85,10 +87,34 @@ export function agentFor(host: string, tlsVerify: boolean): Dispatcher {
   let a = agents.get(key);
   if (!a) {
     const ca = tlsVerify ? certsFor(host) : [];
-    a = makeAgent({ rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...rootCertificates, ...ca] } : {}) });
+    // node:tls only when a CA is added (~4 ms of start-up; undici loads it itself for https).
+    const roots = () => (require("node:tls") as typeof import("node:tls")).rootCertificates;
+    a = makeAgent({ rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...roots(), ...ca] } : {}) });
     agents.set(key, a);
   }
   return a;
+}
+
+/**
+ * Run fn once the next request is on the wire (undici publishes
+ * `undici:request:bodySent` after writing it), so that work that can wait for
+ * the registry's answer is done while it comes, not before the request goes.
+ * fn runs at most once; the function returned stops waiting.
+ */
+export function whenRequestSent(fn: () => void): () => void {
+  const channel = "undici:request:bodySent";
+  let waiting = true;
+  const stop = () => {
+    if (waiting) unsubscribe(channel, onSent);
+    waiting = false;
+  };
+  const onSent = () => {
+    if (!waiting) return;
+    stop();
+    queueMicrotask(fn); // once undici has finished writing
+  };
+  subscribe(channel, onSent);
+  return stop;
 }
 
 export async function closeAgents(): Promise<void> {

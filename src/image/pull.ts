@@ -18,6 +18,7 @@ import { getCredentials } from "./auth.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs } from "../sys/idmap.ts";
 import { preloadLibc } from "../sys/libc.ts";
+import { whenRequestSent } from "./http.ts";
 
 export type PullEvent =
   | { type: "trying"; ref: string }
@@ -196,13 +197,26 @@ export class Puller {
     trace("pull: start");
     const topP = client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
     topP.catch(() => {}); // awaited below
-    preloadLibc(); // the store's locks need it; meanwhile the registry answers
-    // So does the first layer's helper start: its user namespace is ready when the
-    // layer comes (before the manifest says whether one is needed, and which).
-    this.spare ??= this.startUnpacker("auto", true);
+    // While the registry answers (once the request is on its way, not before):
+    // koffi and libc are loaded for the store's locks, and the first layer's
+    // helper starts, so that its user namespace is ready when the layer comes
+    // (before the manifest says whether one is needed, and which).
+    let earlyErr: unknown;
+    const stopWaiting = whenRequestSent(() => {
+      try {
+        preloadLibc();
+        this.spare ??= this.startUnpacker("auto", true);
+      } catch (e) {
+        earlyErr = e; // thrown below, here it would be an uncaught exception
+      }
+    });
     try {
+      await topP.catch(() => {}); // a failure is pullManifest's to report
+      stopWaiting();
+      if (earlyErr !== undefined) throw earlyErr;
       return await this.holdingLayers(() => this.pullManifest(ref, client, repo, platform, topP, opts));
     } finally {
+      stopWaiting();
       const spare = this.spare;
       this.spare = undefined;
       if (spare) await this.discardUnpacker(spare);
@@ -233,7 +247,6 @@ export class Puller {
     let index: Descriptor | undefined;
     if (parsed.kind === "index") {
       index = { mediaType: manifestType, digest: topDigest, size: top.bytes.length };
-      this.store.putBlob(topDigest, top.bytes);
       const chosen = selectManifest(parsed, platform);
       const m = await client.getManifest(repo, chosen.digest);
       verifyDigest(m.bytes, chosen.digest);
@@ -277,19 +290,39 @@ export class Puller {
     let configErr: unknown;
     configP.catch((e) => (configErr = e)); // awaited below; a failure stops the layers
     const layerList = parsed.layers;
-    await bounded(
-      layerList.map((l, i) => ({ l, i })),
-      opts.jobs ?? 3,
-      ({ l, i }) => this.pullLayer(() => client.blobStream(repo, l.digest, l.size), l, { diffID: () => configP.then((c) => c.diffIDs[i]), failed: () => configErr }, opts),
-    );
+    // The config and manifest (and index) blobs are written to temp files (an fsync each)
+    // once every layer has been downloaded, while the helpers unpack: not in the
+    // way of the downloads, nor after the unpacking. They are put in place with
+    // the layers; a pull that fails removes them, leaving the store as it was.
+    let downloading = layerList.length;
+    let downloaded!: () => void;
+    const allDownloaded = new Promise<void>((r) => (downloaded = r));
+    if (!downloading) downloaded();
+    const staged: { digest: string; tmp: string }[] = [];
+    let failed = false;
+    const blobsP = Promise.all([configP, allDownloaded]).then(([c]) => {
+      const blobs: [string, Uint8Array][] = [[cfgDesc.digest, c.bytes], [manifestDigest, manifestBytes]];
+      if (index) blobs.push([index.digest, top.bytes]);
+      for (const [digest, bytes] of blobs) {
+        if (!failed && !this.store.hasBlob(digest)) staged.push({ digest, tmp: this.store.stageBlob(bytes) });
+      }
+    });
+    blobsP.catch(() => {}); // awaited below
+    try {
+      await this.pullLayers(client, repo, layerList, configP, () => configErr, () => --downloading || downloaded(), opts);
+      await blobsP;
+    } catch (e) {
+      failed = true;
+      for (const b of staged) rmSync(b.tmp, { force: true });
+      throw e;
+    }
     const { bytes: cfgBytes, config, diffIDs } = await configP;
     const layers = layerList.map((l, i) => ({ ...l, diffID: diffIDs[i] as string }));
 
     trace("pull: layers");
     opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
-    this.store.putBlob(cfgDesc.digest, cfgBytes);
     opts.onEvent?.({ type: "manifest" });
-    this.store.putBlob(manifestDigest, manifestBytes);
+    staged.forEach((b, i) => this.store.commitBlobFile(b.digest, b.tmp, i === staged.length - 1));
 
     const id = hexOf(cfgDesc.digest);
     const name = `${ref.registry}/${ref.repository}`;
@@ -315,6 +348,23 @@ export class Puller {
     this.store.saveImage(rec);
     trace("pull: saved");
     return { image: this.store.image(id)!, ref };
+  }
+
+  /** Every layer of an image, fetched (bounded in parallel) and unpacked. */
+  private pullLayers(
+    client: Registry,
+    repo: string,
+    layers: Descriptor[],
+    configP: Promise<{ diffIDs: string[] }>,
+    configErr: () => unknown,
+    downloaded: () => void,
+    opts: PullOptions,
+  ): Promise<void> {
+    return bounded(
+      layers.map((l, i) => ({ l, i })),
+      opts.jobs ?? 3,
+      ({ l, i }) => this.pullLayer(() => client.blobStream(repo, l.digest, l.size), l, { diffID: () => configP.then((c) => c.diffIDs[i]), failed: configErr, downloaded }, opts),
+    );
   }
 
   /**
@@ -345,12 +395,18 @@ export class Puller {
    * one stored from a blob compressed differently, is dropped at commit). A
    * config that fails stops the download.
    */
-  private async pullLayer(source: () => AsyncIterable<Uint8Array>, l: Descriptor, cfg: { diffID: () => Promise<string>; failed: () => unknown }, opts: PullOptions): Promise<void> {
+  private async pullLayer(
+    source: () => AsyncIterable<Uint8Array>,
+    l: Descriptor,
+    cfg: { diffID: () => Promise<string>; failed: () => unknown; downloaded?: () => void },
+    opts: PullOptions,
+  ): Promise<void> {
     const store = this.store;
     const diffIDOf = cfg.diffID;
     const haveBlob = store.hasBlob(l.digest);
     const haveLayer = haveBlob && store.hasCurrentLayer(await diffIDOf());
     if (haveLayer && haveBlob) {
+      cfg.downloaded?.();
       opts.onEvent?.({ type: "blob-done", digest: l.digest, size: l.size, cached: true });
       return;
     }
@@ -443,6 +499,7 @@ export class Puller {
         }
       }
       trace(`layer ${l.digest.slice(7, 19)}: streamed`);
+      cfg.downloaded?.();
       const code = await exited;
       const unpackOut = (await u?.out) ?? "";
       const unpackErr = helperTrace((await u?.err) ?? "", l.digest.slice(7, 19));

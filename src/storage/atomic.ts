@@ -9,13 +9,14 @@ export function tempName(path: string): string {
   return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}-${seq++}`);
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, sync = true, mkdir = true): void {
-  const dir = dirname(path);
-  if (mkdir) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = tempName(path);
+/**
+ * A new file (it must not exist) with exactly this content and mode, fsynced
+ * when sync. On failure nothing is left under that name.
+ */
+export function writeNewFile(path: string, data: string | Uint8Array, mode = 0o644, sync = true): void {
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, "wx", mode);
+    fd = openSync(path, "wx", mode);
     fchmodSync(fd, mode); // the umask may have taken bits away: set exactly what was asked
     const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     let off = 0;
@@ -23,30 +24,45 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     if (sync) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    renameSync(tmp, path);
   } catch (e) {
     if (fd !== undefined) {
       try {
         closeSync(fd);
       } catch {}
+      try {
+        unlinkSync(path);
+      } catch {}
     }
+    throw e;
+  }
+}
+
+/** fsync of a directory (what was renamed into it stays there): best effort, some filesystems refuse it. */
+export function fsyncDir(dir: string): void {
+  try {
+    const dfd = openSync(dir, "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {}
+}
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, sync = true, mkdir = true): void {
+  const dir = dirname(path);
+  if (mkdir) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = tempName(path);
+  try {
+    writeNewFile(tmp, data, mode, sync);
+    renameSync(tmp, path);
+  } catch (e) {
     try {
       unlinkSync(tmp);
     } catch {}
     throw new TspodError(`cannot write ${path}: ${(e as Error).message}`);
   }
-  if (sync) {
-    try {
-      const dfd = openSync(dir, "r");
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
-      }
-    } catch {
-      // Directory fsync is best effort (some filesystems refuse it).
-    }
-  }
+  if (sync) fsyncDir(dir);
 }
 
 export function writeJsonAtomic(path: string, value: unknown, mode = 0o644, sync = true, mkdir = true): void {

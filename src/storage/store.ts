@@ -8,11 +8,11 @@
 // `.tmp-*` names of atomic writes beside blobs and images), which the next pull
 // removes once their owner is gone.
 import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Context } from "../context.ts";
 import { log } from "../context.ts";
 import { TspodError, NotFoundError } from "../errors.ts";
-import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+import { fsyncDir, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./atomic.ts";
 import { withLockSync } from "./lock.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs, userNsMaps } from "../sys/idmap.ts";
@@ -92,10 +92,23 @@ export class Store {
   putBlob(digest: string, bytes: Uint8Array): void {
     if (!this.hasBlob(digest)) writeFileAtomic(this.blobPath(digest), bytes, 0o644);
   }
-  /** Move a verified temp file into place. */
-  commitBlobFile(digest: string, tmp: string): void {
+  /** Verified bytes into a new temp file, fsynced, that commitBlobFile puts in place later. */
+  stageBlob(bytes: Uint8Array): string {
+    const tmp = this.tempPath("blob");
+    try {
+      writeNewFile(tmp, bytes, 0o644);
+    } catch (e) {
+      throw new TspodError(`cannot write ${tmp}: ${(e as Error).message}`);
+    }
+    return tmp;
+  }
+  /** Move a verified temp file into place (sync: and make the rename durable). */
+  commitBlobFile(digest: string, tmp: string, sync = false): void {
     if (this.hasBlob(digest)) rmSync(tmp, { force: true });
-    else renameSync(tmp, this.blobPath(digest));
+    else {
+      renameSync(tmp, this.blobPath(digest));
+      if (sync) fsyncDir(dirname(this.blobPath(digest)));
+    }
   }
 
   // ---- layers
