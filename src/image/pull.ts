@@ -198,7 +198,7 @@ export class Puller {
     const topP = client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
     topP.catch(() => {}); // awaited below
     // While the registry answers (once the request is on its way, not before):
-    // koffi and libc are loaded for the store's locks, and the first layer's
+    // libc's symbols are loaded for the store's locks, and the first layer's
     // helper starts, so that its user namespace is ready when the layer comes
     // (before the manifest says whether one is needed, and which).
     let earlyErr: unknown;
