@@ -205,7 +205,12 @@ export class Puller {
     const stopWaiting = whenRequestSent(() => {
       try {
         preloadLibc();
-        this.spare ??= this.startUnpacker("auto", true);
+        // Not for an image stored already under this name (or digest): such a
+        // pull most likely needs no layer (a layer it does need gets a helper then).
+        if (!this.stored(ref)) {
+          this.spare ??= this.startUnpacker("auto", true);
+          trace("pull: spare helper started");
+        }
       } catch (e) {
         earlyErr = e; // thrown below, here it would be an uncaught exception
       }
@@ -221,6 +226,12 @@ export class Puller {
       this.spare = undefined;
       if (spare) await this.discardUnpacker(spare);
     }
+  }
+
+  /** An image record has this reference's name (or, for a digest, that manifest digest). */
+  private stored(ref: Reference): boolean {
+    const name = `${ref.registry}/${ref.repository}`;
+    return this.store.images().some((r) => (ref.digest ? r.repoDigests.includes(`${name}@${ref.digest}`) : r.names.includes(`${name}:${ref.tag ?? "latest"}`)));
   }
 
   /**

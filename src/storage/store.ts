@@ -305,6 +305,10 @@ export class Store {
         const seen = new Set(rec.manifests.map((m) => m.digest));
         rec.manifests = [...rec.manifests, ...(old.manifests ?? []).filter((m) => !seen.has(m.digest))];
         rec.nameDigests = { ...(old.nameDigests ?? {}), ...rec.nameDigests };
+        // A pull that changed nothing (but the time) leaves the record as it is:
+        // no write, no fsyncs, no look at the other images (they cannot have its names).
+        const same = (r: ImageRecord) => JSON.stringify({ ...r, pulled: "" });
+        if (same(rec) === same(old)) return;
       }
       this.takeNames(rec.id, rec.names);
       this.writeImage(rec);

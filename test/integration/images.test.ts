@@ -57,6 +57,30 @@ describe.each(MODES)("pull (%s)", (mode) => {
     expect(info.Size).toBe(tarBytes);
   });
 
+  test("a pull of an image stored already: no helper started, its record not written again; a new name is added", async () => {
+    const ref = img("busybox");
+    const id = (await b.ok(["pull", "-q", NOTLS, ref])).trim();
+    const recPath = join(b.root, "images", `${id}.json`);
+    const before = statSync(recPath).mtimeMs;
+    const again = await b.run(["pull", "-q", NOTLS, ref], { env: { TSPOD_TRACE: "1" } });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("pull: saved");
+    expect(again.stderr).not.toContain("spare helper started");
+    expect(statSync(recPath).mtimeMs).toBe(before);
+    // the same image by digest: stored too
+    const byDigest = await b.run(["pull", "-q", NOTLS, `${REGISTRY}/busybox@${digests.busybox}`], { env: { TSPOD_TRACE: "1" } });
+    expect([byDigest.code, byDigest.stderr.includes("spare helper started")]).toEqual([0, false]);
+    // another name for it (busybox-docker is another image): a cold pull starts one
+    await b.ok(["rmi", "-f", img("busybox-docker")]);
+    const other = await b.run(["pull", "-q", NOTLS, img("busybox-docker")], { env: { TSPOD_TRACE: "1" } });
+    expect([other.code, other.stderr.includes("spare helper started")]).toEqual([0, true]);
+    // a tag of the stored image under a new name is added to its record (written)
+    await b.ok(["tag", ref, `${REGISTRY}/busybox:again`]);
+    await b.ok(["untag", ref, ref]); // that name only
+    await b.ok(["pull", "-q", NOTLS, ref]);
+    expect(JSON.parse(readFileSync(recPath, "utf8")).names).toEqual(expect.arrayContaining([ref, `${REGISTRY}/busybox:again`]));
+  });
+
   test("layers are unpacked in tmp/, marked as the top of hierarchies (ext4 spreads them over block groups)", async () => {
     await b.ok(["pull", "-q", NOTLS, img("busybox")]);
     // lsattr (e2fsprogs) reads the flag independently; filesystems without inode flags: nothing to check
@@ -68,6 +92,7 @@ describe.each(MODES)("pull (%s)", (mode) => {
 
   test("a runtime directory of ours open to others is closed (0700) and used, as Podman uses it", async () => {
     chmodSync(b.runroot, 0o755);
+    await b.ok(["rmi", "-f", img("busybox"), img("busybox-docker")]); // so that the pull needs the runtime directory
     await b.ok(["pull", "-q", NOTLS, img("busybox")]);
     expect(statSync(b.runroot).mode & 0o777).toBe(0o700);
     expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
