@@ -142,7 +142,10 @@ export class Store {
    * this user still can: files of ids no longer mapped stay in tmp/).
    */
   commitLayer(tmpDir: string, rec: LayerRecord): void {
-    writeJsonAtomic(join(tmpDir, "layer.json"), rec);
+    // Not fsynced: the layer's files are not either (as in containers/storage), so
+    // a synced layer.json would promise what it cannot. The rename below is what
+    // makes the layer appear whole or not at all when a process is killed.
+    writeJsonAtomic(join(tmpDir, "layer.json"), rec, 0o644, false);
     const old = this.layer(rec.diffID);
     if (old && old.idmap !== undefined && old.idmap !== rec.idmap) {
       const stale = this.tempPath("stale-layer");
