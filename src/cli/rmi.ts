@@ -9,7 +9,7 @@ export default class Rmi extends BaseCommand {
   static override strict = false;
   static override args = { image: Args.string({ description: "image name or ID", required: false }) };
   static override flags = {
-    force: Flags.boolean({ char: "f", description: "remove an image with several names by ID" }),
+    force: Flags.boolean({ char: "f", description: "remove the containers that use the image, and an image with several names by ID" }),
     all: Flags.boolean({ char: "a", description: "remove all images" }),
   };
 
@@ -23,7 +23,16 @@ export default class Rmi extends BaseCommand {
       if (flags.all) return;
       throw new UsageError("image name or ID must be specified");
     }
-    const r = images.remove(inputs, flags.force || flags.all);
+    // -f: the containers using an image go first (killed if running), as with Podman's rmi --force
+    const removeUsers = async (ids: string[]) => {
+      const { Lifecycle } = await import("../container/lifecycle.ts");
+      const lc = new Lifecycle(this.context);
+      for (const id of ids) {
+        const c = lc.store.find(id);
+        if (c) await lc.remove(c, true);
+      }
+    };
+    const r = await images.remove(inputs, flags.force || flags.all, flags.force ? removeUsers : undefined);
     for (const u of r.untagged) this.out(`Untagged: ${u}`);
     for (const d of r.deleted) this.out(`Deleted: ${d}`);
     if (!r.errors.length) return;

@@ -152,10 +152,15 @@ export class Images {
 
   /**
    * rmi. By name with several names: untag that name only. By ID with several
-   * names: refused unless force. Images containers use: refused unless force
-   * (Podman also removes those containers then; tspod refuses always).
+   * names: refused unless force. Images containers use: refused, unless
+   * removeUsers is given (rmi -f), which removes those containers first, as
+   * Podman's rmi --force does.
    */
-  remove(inputs: string[], force: boolean): { untagged: string[]; deleted: string[]; errors: TspodError[] } {
+  async remove(
+    inputs: string[],
+    force: boolean,
+    removeUsers?: (containerIds: string[]) => Promise<void>,
+  ): Promise<{ untagged: string[]; deleted: string[]; errors: TspodError[] }> {
     const untagged: string[] = [];
     const deleted: string[] = [];
     const errors: TspodError[] = [];
@@ -187,7 +192,16 @@ export class Images {
         errors.push(new TspodError(`unable to delete image "${img.id}" by ID with more than one tag (${img.names.join(", ")}): please force removal`));
         continue;
       }
-      const users = this.users(img.id);
+      let users = this.users(img.id);
+      if (users.length && removeUsers) {
+        try {
+          await removeUsers(users);
+        } catch (e) {
+          errors.push(e instanceof TspodError ? e : new TspodError(String((e as Error)?.message ?? e)));
+          continue;
+        }
+        users = this.users(img.id);
+      }
       if (users.length) {
         errors.push(new TspodError(`image ${img.id.slice(0, 12)} is in use by container${users.length > 1 ? "s" : ""} ${users.map((u) => u.slice(0, 12)).join(", ")}: remove ${users.length > 1 ? "them" : "it"} first`, 2));
         continue;

@@ -262,6 +262,37 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect(readdirSync(join(b.root, "layers"))).toEqual([]);
   });
 
+  test("rmi of an image containers use: refused (exit 2, also with -a); -f removes those containers first, as Podman", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    const created = (await b.ok(["create", "--network", "none", img("multilayer"), "true"])).trim();
+    const running = (await b.ok(["run", "-d", "--network", "none", img("multilayer"), "sleep", "60"])).trim();
+    const st = JSON.parse(await b.ok(["inspect", running]))[0].State;
+    const pids = [st.Pid, st.ConmonPid].filter(Boolean) as number[];
+    expect(pids.length).toBe(2);
+    for (const args of [["rmi", img("multilayer")], ["rmi", "-a"]]) {
+      const r = await b.run(args);
+      expect([args, r.code, r.stderr]).toEqual([args, 2, expect.stringMatching(/^Error: image [0-9a-f]{12} is in use by containers? /)]);
+    }
+    expect((await b.ps()).sort()).toEqual([created, running].map((id) => id.slice(0, 12)).sort());
+    const f = await b.run(["rmi", "-f", img("multilayer")]);
+    expect([f.code, f.stderr]).toEqual([0, ""]);
+    expect(f.stdout).toContain(`Untagged: ${img("multilayer")}`);
+    expect(f.stdout).toMatch(/^Deleted: [a-f0-9]{64}$/m);
+    expect(await b.ps()).toEqual([]);
+    expect((await b.ok(["images", "-q"])).trim()).toBe("");
+    expect(readdirSync(join(b.root, "layers"))).toEqual([]);
+    // the container's process and its monitor are gone (a zombie awaiting its reaper counts as gone)
+    const alive = (pid: number) => {
+      try {
+        return !"ZX".includes(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1][0]);
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && pids.some(alive); i++) await Bun.sleep(20);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
   test("two pulls of the same image at once both succeed", async () => {
     const [a, c] = await Promise.all([b.run(["pull", "-q", NOTLS, img("multilayer")]), b.run(["pull", "-q", NOTLS, img("multilayer")])]);
     expect(a.stderr + c.stderr).toBe("");
