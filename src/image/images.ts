@@ -33,6 +33,11 @@ function shortNameMatcher(ref: Reference, input: string): (name: string) => bool
   return (n) => suffixes.some((sfx) => n.endsWith(sfx));
 }
 
+/** No name at all, by tag or by digest: what dangling means to Podman (and what image prune removes). */
+export function isDangling(i: ImageRecord): boolean {
+  return i.names.length === 0 && !i.digestRefs?.length;
+}
+
 export class Images {
   readonly store: Store;
   constructor(readonly ctx: Context, readonly users: ImageUsers = () => []) {
@@ -61,18 +66,27 @@ export class Images {
   find(input: string): ImageRecord | undefined {
     const all = this.list();
     const s = input.startsWith("sha256:") ? input.slice(7) : input;
-    if (/^[a-f0-9]{3,64}$/.test(s)) {
+    const hex = /^[a-f0-9]{3,64}$/.test(s);
+    // A name wins over an ID prefix (as Podman and Docker look up): `tag X 689c`
+    // then `rmi 689c` must untag that name, not delete an image whose ID starts so.
+    // A full ID, or sha256:..., is an ID.
+    const byId = () => {
       const hits = all.filter((i) => i.id.startsWith(s));
-      if (hits.length === 1) return hits[0];
       if (hits.length > 1 && !isImageIdLike(s)) throw new TspodError(`${input}: ambiguous image ID prefix (${hits.length} images)`);
-    }
-    let ref: Reference;
+      return hits.length === 1 ? hits[0] : undefined;
+    };
+    if (hex && (s.length === 64 || s !== input)) return byId();
+    let named: ImageRecord | undefined;
     try {
-      ref = parseReference(input);
+      named = this.findByName(all, input);
     } catch (e) {
-      if (/^[a-f0-9]{3,64}$/.test(s)) return undefined;
-      throw e;
+      if (!hex) throw e;
     }
+    return named ?? (hex ? byId() : undefined);
+  }
+
+  private findByName(all: ImageRecord[], input: string): ImageRecord | undefined {
+    const ref = parseReference(input);
     if (ref.digest) {
       const byDigest = all.filter((i) => i.repoDigests.some((d) => d.endsWith(`@${ref.digest}`) && (!ref.fullyQualified || d === `${ref.registry}/${ref.repository}@${ref.digest}`)));
       if (byDigest.length) return byDigest[0];
@@ -112,7 +126,9 @@ export class Images {
   normaliseTag(name: string): string {
     const ref = parseReference(name);
     if (ref.digest) throw new UsageError(`${name}: a tag cannot contain a digest`);
-    const r = ref.fullyQualified ? ref : { ...ref, registry: "localhost", repository: ref.repository.replace(/^library\//, "") };
+    // docker.io's implied library/ is not part of a local name; one the user typed is
+    const typedLibrary = name.startsWith("library/");
+    const r = ref.fullyQualified ? ref : { ...ref, registry: "localhost", repository: typedLibrary ? ref.repository : ref.repository.replace(/^library\//, "") };
     return refString(withDefaultTag(r));
   }
 
@@ -134,7 +150,7 @@ export class Images {
         return full;
       });
     }
-    this.store.updateImage(img.id, (r) => ({ ...r, names: r.names.filter((n) => !drop.includes(n)) }));
+    this.store.updateImage(img.id, (r) => ({ ...r, names: r.names.filter((n) => !drop.includes(n)), ...(names.length ? {} : { digestRefs: [] }) }));
     return drop;
   }
 
@@ -279,7 +295,7 @@ export class Images {
 
   /** image prune: dangling images (no names) unused by containers; with all, every unused image. */
   prune(all: boolean): string[] {
-    const victims = this.list().filter((i) => (all || i.names.length === 0) && this.users(i.id).length === 0);
+    const victims = this.list().filter((i) => (all || isDangling(i)) && this.users(i.id).length === 0);
     for (const v of victims) this.store.deleteImageRecord(v.id);
     if (victims.length) this.collectGarbage();
     return victims.map((v) => v.id);

@@ -338,12 +338,14 @@ export class Puller {
     const id = hexOf(cfgDesc.digest);
     const name = `${ref.registry}/${ref.repository}`;
     const names = ref.tag || !ref.digest ? [`${name}:${ref.tag ?? "latest"}`] : [];
+    const digestRefs = names.length ? undefined : [`${name}@${ref.digest}`];
     const manifest = { mediaType: manifestType, digest: manifestDigest, size: manifestBytes.length };
     const rec: ImageRecord = {
       id,
       names,
       manifests: [manifest, ...(index ? [index] : [])],
       nameDigests: Object.fromEntries(names.map((n) => [n, manifestDigest])),
+      ...(digestRefs ? { digestRefs } : {}),
       repoDigests: [`${name}@${manifestDigest}`, ...(index ? [`${name}@${index.digest}`] : [])],
       manifest,
       index,

@@ -45,6 +45,12 @@ export interface ImageRecord {
   manifests: Descriptor[];
   /** which manifest each name was pulled with, so a push can send it back byte-identical */
   nameDigests: Record<string, string>;
+  /**
+   * REPO@DIGEST references the image was pulled by (no tag): names too, as
+   * containers/storage keeps them, so such an image is not dangling; untagging
+   * all names removes them.
+   */
+  digestRefs?: string[];
   config: Descriptor;
   layers: (Descriptor & { diffID: string })[];
   created: string;
@@ -308,6 +314,7 @@ export class Store {
         const seen = new Set(rec.manifests.map((m) => m.digest));
         rec.manifests = [...rec.manifests, ...(old.manifests ?? []).filter((m) => !seen.has(m.digest))];
         rec.nameDigests = { ...(old.nameDigests ?? {}), ...rec.nameDigests };
+        if (old.digestRefs?.length || rec.digestRefs?.length) rec.digestRefs = [...new Set([...(old.digestRefs ?? []), ...(rec.digestRefs ?? [])])];
         // A pull that changed nothing (but the time) leaves the record as it is:
         // no write, no fsyncs, no look at the other images (they cannot have its names).
         const same = (r: ImageRecord) => JSON.stringify({ ...r, pulled: "" });

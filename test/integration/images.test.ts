@@ -293,6 +293,43 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect(pids.filter(alive)).toEqual([]);
   });
 
+  test("pulled by digest: REPO <none>, not dangling, kept by image prune; untagged: dangling", async () => {
+    const ref = `${REGISTRY}/busybox@${digests.busybox}`;
+    const id = (await b.ok(["pull", "-q", NOTLS, ref])).trim();
+    const rows = (await b.ok(["images", "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.Dangling}}"])).trim().split("\n");
+    expect(rows).toContain(`${REGISTRY}/busybox <none> ${digests.busybox} false`);
+    expect((await b.ok(["images", "-q", "--filter", "dangling=true"])).trim()).toBe("");
+    expect((await b.ok(["image", "prune"])).trim()).toBe("");
+    expect((await b.ok(["images", "-q"])).trim()).toBe(id.slice(0, 12));
+    await b.ok(["untag", ref]);
+    expect((await b.ok(["images", "-q", "--filter", "dangling=true"])).trim()).toBe(id.slice(0, 12));
+    expect((await b.ok(["image", "prune"])).trim()).toBe(id);
+  });
+
+  test("lookup: a name wins over an ID prefix; a typed library/ is kept; reference filters are alternatives; images NAME", async () => {
+    const bb = (await b.ok(["pull", "-q", NOTLS, img("busybox")])).trim();
+    const ml = (await b.ok(["pull", "-q", NOTLS, img("multilayer")])).trim();
+    // a local name that is also the start of the other image's ID
+    const prefix = ml.slice(0, 4);
+    await b.ok(["tag", img("busybox"), prefix]);
+    expect(JSON.parse(await b.ok(["image", "inspect", prefix]))[0].Id).toBe(bb);
+    expect(await b.ok(["rmi", prefix])).toBe(`Untagged: localhost/${prefix}:latest\n`);
+    expect((await b.ok(["images", "-q", "--no-trunc"])).trim().split("\n").sort()).toEqual([`sha256:${bb}`, `sha256:${ml}`].sort());
+    // with the name gone, the prefix is the ID again
+    expect(JSON.parse(await b.ok(["image", "inspect", prefix]))[0].Id).toBe(ml);
+    await b.ok(["tag", img("busybox"), "library/mylib:v1"]);
+    expect((await b.run(["image", "exists", "library/mylib:v1"])).code).toBe(0);
+    expect(await b.ok(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=library/mylib"])).toBe("localhost/library/mylib:v1\n");
+    expect(await b.ok(["rmi", "library/mylib:v1"])).toBe("Untagged: localhost/library/mylib:v1\n");
+    const two = await b.ok(["images", "-q", "--filter", `reference=${REGISTRY}/busybox`, "--filter", `reference=${REGISTRY}/multilayer`]);
+    expect(two.trim().split("\n").sort()).toEqual([bb.slice(0, 12), ml.slice(0, 12)].sort());
+    expect((await b.ok(["images", "-q", "multilayer"])).trim()).toBe(ml.slice(0, 12));
+    expect((await b.ok(["images", "-q", "nosuch"])).trim()).toBe("");
+    const extra = await b.run(["images", "a", "b"]);
+    expect([extra.code, extra.stderr.trim().split("\n").length]).toEqual([125, 1]);
+    await b.ok(["rmi", img("busybox"), img("multilayer")]);
+  });
+
   test("two pulls of the same image at once both succeed", async () => {
     const [a, c] = await Promise.all([b.run(["pull", "-q", NOTLS, img("multilayer")]), b.run(["pull", "-q", NOTLS, img("multilayer")])]);
     expect(a.stderr + c.stderr).toBe("");

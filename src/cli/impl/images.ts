@@ -6,6 +6,7 @@ import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
 
 const impl: CommandImpl = {
+  positionals: [0, 1],
   flags: {
     all: { type: "boolean", char: "a", description: "show all images (tspod keeps no intermediate images, so the same list)" },
     quiet: { type: "boolean", char: "q", description: "print only image IDs" },
@@ -15,22 +16,34 @@ const impl: CommandImpl = {
     format: { type: "string", description: "json or a Go template" },
     filter: { type: "string", char: "f", multiple: true, description: "dangling=true|false, reference=PATTERN" },
   },
-  async main(ctx: Context, flags) {
-    const { Images, since, humanSize, splitName } = await import("../../image/images.ts");
+  async main(ctx: Context, flags, argv) {
+    const { Images, since, humanSize, splitName, isDangling } = await import("../../image/images.ts");
     const images = new Images(ctx);
     let list = images.list();
+    const references: string[] = [];
     for (const f of (flags.filter ?? []) as string[]) {
       const [k, v] = [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)];
       if (k === "dangling") {
         if (v !== "true" && v !== "false") throw new UsageError(`invalid filter value dangling=${v}: use true or false`);
-        list = list.filter((i) => (i.names.length === 0) === (v === "true"));
-      } else if (k === "reference") {
-        // Like Docker: keep the images with a matching name, and show only the matching names.
-        const re = globToRegExp(v);
-        const match = (n: string) => re.test(n) || re.test(n.replace(/^[^/]+\//, "")) || re.test(splitName(n)[0]) || re.test(splitName(n)[0].replace(/^[^/]+\//, ""));
-        list = list.filter((i) => i.names.some(match)).map((i) => ({ ...i, names: i.names.filter(match) }));
-      } else throw new UsageError(`invalid image filter "${f}": supported are dangling, reference`);
+        list = list.filter((i) => isDangling(i) === (v === "true"));
+      } else if (k === "reference") references.push(v);
+      else throw new UsageError(`invalid image filter "${f}": supported are dangling, reference`);
     }
+    // Like Podman and Docker: several reference filters are alternatives; an image
+    // argument (`images busybox`) is one more condition. The images with a matching
+    // name are kept, showing only their matching names.
+    const byReference = (patterns: string[]) => {
+      const res = patterns.map(globToRegExp);
+      const match = (n: string) => {
+        const repo = n.includes("@") ? n.slice(0, n.indexOf("@")) : splitName(n)[0];
+        return res.some((re) => re.test(n) || re.test(n.replace(/^[^/]+\//, "")) || re.test(repo) || re.test(repo.replace(/^[^/]+\//, "")));
+      };
+      list = list
+        .filter((i) => [...i.names, ...(i.digestRefs ?? [])].some(match))
+        .map((i) => ({ ...i, names: i.names.filter(match), digestRefs: i.digestRefs?.filter(match) }));
+    };
+    if (references.length) byReference(references);
+    if (argv[0]) byReference([argv[0]]);
     if (flags.quiet) {
       const ids = [...new Set(list.map((i) => (flags["no-trunc"] ? `sha256:${i.id}` : i.id.slice(0, 12))))];
       if (ids.length) out(ids.join("\n"));
@@ -40,21 +53,23 @@ const impl: CommandImpl = {
     const wantContainers = /\.Containers\b/.test(flags.format ?? "");
     const users = wantContainers ? (await import("../../image/users.ts")).imageUsers(ctx) : () => [];
     const rows = list.flatMap((i) => {
-      const names = i.names.length ? i.names : ["<none>:<none>"];
+      // pulled by digest only: REPO <none> (as Podman shows it)
+      const names = i.names.length ? i.names : i.digestRefs?.length ? i.digestRefs : ["<none>:<none>"];
       return names.map((n) => {
-        const [repo, tag] = n === "<none>:<none>" ? ["<none>", "<none>"] : splitName(n);
+        const at = n.indexOf("@");
+        const [repo, tag] = n === "<none>:<none>" ? ["<none>", "<none>"] : at >= 0 ? [n.slice(0, at), "<none>"] : splitName(n);
         return {
           ID: flags["no-trunc"] ? `sha256:${i.id}` : i.id.slice(0, 12),
           Id: i.id,
           Repository: repo,
           Tag: tag,
-          Digest: i.nameDigests?.[n] ?? i.manifest.digest,
+          Digest: at >= 0 ? n.slice(at + 1) : (i.nameDigests?.[n] ?? i.manifest.digest),
           Created: since(i.created),
           CreatedSince: since(i.created),
           CreatedAt: i.created,
           Size: humanSize(i.size),
           Names: i.names,
-          Dangling: i.names.length === 0,
+          Dangling: isDangling(i),
           VirtualSize: humanSize(i.size),
           SharedSize: humanSize(0),
           ReadOnly: false,
