@@ -1,6 +1,6 @@
 // Where tspod keeps things, resolved once per invocation from flags and XDG.
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { TspodError } from "./errors.ts";
 import { writeErr } from "./output.ts";
@@ -70,17 +70,19 @@ export function makeContext(opts: GlobalOptions = {}): Context {
   const uid = process.getuid!();
   const gid = process.getgid!();
   const rr = opts.runroot ? { path: opts.runroot, fallback: false } : defaultRunroot(uid);
+  // Absolute, as Podman makes them: the monitor and the helpers work from other
+  // directories, and paths are written into container records.
   current = {
     uid,
     gid,
     rootless: uid !== 0,
-    root: opts.root ?? process.env.TSPOD_ROOT ?? defaultRoot(uid),
-    runroot: rr.path,
+    root: resolve(opts.root ?? process.env.TSPOD_ROOT ?? defaultRoot(uid)),
+    runroot: resolve(rr.path),
     runrootFallback: rr.fallback,
     logLevel: opts.logLevel ?? "warn",
     storageDriver: opts.storageDriver ?? process.env.TSPOD_STORAGE_DRIVER,
   };
-  if (opts.runroot === undefined && process.env.TSPOD_RUNROOT) current.runroot = process.env.TSPOD_RUNROOT;
+  if (opts.runroot === undefined && process.env.TSPOD_RUNROOT) current.runroot = resolve(process.env.TSPOD_RUNROOT);
   return current;
 }
 

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { binary, ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const box = sandboxes();
 
@@ -15,6 +15,26 @@ describe.each(MODES)("run (%s)", (mode) => {
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     await b.ok(["pull", "-q", "--tls-verify=false", ML]);
+  });
+
+  test("a relative --root and --runroot are taken from the working directory (made absolute, as Podman)", async () => {
+    const dir = mkdtempSync("/tmp/tspod-relroot-");
+    chownSync(dir, b.uid, b.gid);
+    const run = async (args: string[]) => {
+      const p = Bun.spawn(b.wrap([binary(), "--root", "rel-root", "--runroot", "rel-run", ...args]), { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      return { out: await new Response(p.stdout).text(), err: await new Response(p.stderr).text(), code: await p.exited };
+    };
+    try {
+      expect(await run(["pull", "-q", "--tls-verify=false", BB])).toEqual({ out: expect.stringMatching(/^[0-9a-f]{64}\n$/), err: "", code: 0 });
+      expect(await run(["run", "--rm", BB, "echo", "hi"])).toEqual({ out: "hi\n", err: "", code: 0 });
+      expect(await run(["run", "--rm", "--network", "none", BB, "echo", "hi"])).toEqual({ out: "hi\n", err: "", code: 0 });
+      expect(await run(["ps", "-aq"])).toEqual({ out: "", err: "", code: 0 });
+      const upper = JSON.parse((await run(["image", "inspect", BB])).out)[0].GraphDriver.Data.UpperDir;
+      expect(upper.startsWith(`${dir}/rel-root/`)).toBe(true);
+    } finally {
+      await run(["rmi", "-f", BB]);
+      Bun.spawnSync(["rm", "-rf", dir]);
+    }
   });
 
   test("echo, exit codes, missing and non-executable commands", async () => {
