@@ -91,6 +91,9 @@ interface Unpacker {
   blob?: string;
 }
 
+/** What ends a pull with its temp files removed, and the exit code's 128 + number. */
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 export class Puller {
   private store: Store;
   /** A helper started while the manifest is on its way (input auto): the first layer takes it. */
@@ -150,8 +153,8 @@ export class Puller {
   private running = new Set<Bun.Subprocess>();
 
   /**
-   * Ctrl-C or SIGTERM in the middle of a pull: the helpers are killed and this
-   * process's temp files removed before it exits (130 or 143, as a shell says),
+   * Ctrl-C, SIGTERM or SIGHUP (the terminal closed) in the middle of a pull: the helpers are killed and this
+   * process's temp files removed before it exits (129, 130 or 143, as a shell says),
    * rather than left for the next pull to find. Returns the way to stop listening.
    */
   private onInterrupt(): () => void {
@@ -162,13 +165,11 @@ export class Puller {
         const mine = readdirSync(tmp).filter((n) => n.includes(`-${process.pid}-`));
         if (mine.length) this.store.removeTree(...mine.map((n) => join(tmp, n)));
       } catch {}
-      process.exit(sig === "SIGINT" ? 130 : 143);
+      process.exit(128 + SIGNALS[sig]!);
     };
-    process.on("SIGINT", handler);
-    process.on("SIGTERM", handler);
+    for (const s of Object.keys(SIGNALS)) process.on(s, handler);
     return () => {
-      process.off("SIGINT", handler);
-      process.off("SIGTERM", handler);
+      for (const s of Object.keys(SIGNALS)) process.off(s, handler);
     };
   }
 

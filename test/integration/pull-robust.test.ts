@@ -375,8 +375,12 @@ const bigImage = () => (big ??= push("big", [new TarWriter().dir("big/").file("b
 describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
   const b = box(mode);
 
-  test("Ctrl-C (SIGINT) in the middle: exit 130, helpers gone, this pull's temp files removed", async () => {
-    const img = push(`sigint-${mode}`, [new TarWriter().file(`sigint-${S}-${mode}`, randomBytes(200_000)).end()]);
+  test.each([
+    ["SIGINT", 130],
+    ["SIGHUP", 129],
+    ["SIGTERM", 143],
+  ] as const)("%s in the middle (Ctrl-C, the terminal closed, kill): exit %d, helpers gone, this pull's temp files removed", async (sig, code) => {
+    const img = push(`${sig.toLowerCase()}-${mode}`, [new TarWriter().file(`${sig}-${S}-${mode}`, randomBytes(200_000)).end()]);
     const blobPath = `/v2/${img.name}/blobs/${img.layers[0].digest}`;
     const never = new Promise<void>(() => {});
     const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === blobPath ? { hold: never } : undefined));
@@ -396,8 +400,8 @@ describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
         }
       });
     expect(helpers().length).toBeGreaterThan(0);
-    p.kill("SIGINT");
-    expect(await p.exited).toBe(130);
+    p.kill(sig);
+    expect(await p.exited).toBe(code);
     expect(readdirSync(tmp)).toEqual([]);
     for (let i = 0; i < 50 && helpers().length; i++) await Bun.sleep(20);
     expect(helpers()).toEqual([]);
