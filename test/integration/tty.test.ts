@@ -1,6 +1,6 @@
 // -it is a real terminal: driven through tmux as a person would.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
@@ -31,6 +31,29 @@ const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 const KEEPER = `tspod-tty-keeper-${process.pid}`;
 beforeAll(() => void tmux("new-session", "-d", "-s", KEEPER, "sleep 3600"));
 afterAll(() => void tmux("kill-session", "-t", KEEPER));
+
+describe("login prompts under tmux (rootless)", () => {
+  const b = box("rootless");
+
+  test("user name, then password (not echoed), then Login Succeeded", async () => {
+    const s = `tspod-login-${process.pid}`;
+    const cmd = b.tspodArgs(["login", "--tls-verify=false", ENV.AUTH_REGISTRY]).map(q).join(" ");
+    tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "20", `sh -c ${q(`${cmd}; echo EXIT=$?; sleep 60`)}`);
+    try {
+      await waitFor(s, /Username:\s*$/m);
+      tmux("send-keys", "-t", s, ENV.AUTH_USER, "Enter");
+      await waitFor(s, /Password:\s*$/m);
+      tmux("send-keys", "-t", s, ENV.AUTH_PASS, "Enter");
+      const out = await waitFor(s, /EXIT=\d+/);
+      expect(out).toContain("Login Succeeded!");
+      expect(out).toContain("EXIT=0");
+      expect(out).not.toContain(ENV.AUTH_PASS);
+    } finally {
+      tmux("kill-session", "-t", s);
+      await b.run(["logout", ENV.AUTH_REGISTRY]);
+    }
+  });
+});
 
 describe.each(MODES)("run -it under tmux (%s)", (mode) => {
   const b = box(mode);
