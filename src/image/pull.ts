@@ -130,20 +130,23 @@ export class Puller {
     this.store.cleanTemp();
     const conf = loadRegistriesConf();
     const candidates = resolveShortName(name, conf);
-    let lastErr: unknown;
+    const failures: { ref: Reference; err: unknown }[] = [];
     const stop = this.onInterrupt();
     try {
+      // A short name tries each search registry in turn, whatever went wrong
+      // with the one before (down, no such image, credentials refused), as
+      // Podman does; only when all fail is it an error, naming each one's.
       for (const ref of candidates) {
         opts.onEvent?.({ type: "trying", ref: refString(ref) });
         try {
           return await this.pullRef(ref, opts, conf);
         } catch (e) {
-          lastErr = e;
-          // Only a missing image lets a short name try the next search registry.
-          if (candidates.length === 1 || !(e as any)?.status || (e as any).status !== 404) throw e;
+          if (candidates.length === 1 || !(e instanceof TspodError)) throw e;
+          failures.push({ ref, err: e });
         }
       }
-      throw lastErr;
+      const each = failures.map((f) => `${refString(f.ref)}: ${(f.err as Error).message.replace(`${refString(f.ref)}: `, "")}`);
+      throw new TspodError(`${name}: not pulled from any of the ${failures.length} search registries (${each.join("; ")})`);
     } finally {
       stop();
     }

@@ -672,6 +672,21 @@ describe.each(MODES)("registries.conf (%s)", (mode) => {
     await b.ok(["rmi", "busybox"]);
   });
 
+  test("search registries are tried in turn whatever failed before (a registry down); all failing: one line naming each", async () => {
+    writeRegistriesConf(
+      b,
+      `unqualified-search-registries = ["127.0.0.1:5999", "${REGISTRY}"]\n\n[[registry]]\nlocation = "127.0.0.1:5999"\ninsecure = true\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`,
+    );
+    const r = await b.run(["pull", "busybox"]);
+    expect([errorLines(r), r.code]).toEqual([[], 0]);
+    expect(r.stderr).toContain("Trying to pull 127.0.0.1:5999/busybox:latest...");
+    expect(r.stderr).toContain(`Trying to pull ${REGISTRY}/busybox:latest...`);
+    expect(await names(b)).toEqual([`${REGISTRY}/busybox:latest`]);
+    const none = await b.run(["pull", "no-such-image-anywhere"]);
+    expectOneError(none, /no-such-image-anywhere: not pulled from any of the 2 search registries \(127\.0\.0\.1:5999\/no-such-image-anywhere:latest: .*not reachable.*; 127\.0\.0\.1:5000\/no-such-image-anywhere:latest: .*not found\)/);
+    await b.ok(["rmi", `${REGISTRY}/busybox:latest`]);
+  });
+
   test("[aliases]: `pull bb` pulls 127.0.0.1:5000/busybox", async () => {
     writeRegistriesConf(b, `unqualified-search-registries = []\n\n[aliases]\n"bb" = "${REGISTRY}/busybox"\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
     const out = await b.ok(["pull", "-q", "bb"]);
