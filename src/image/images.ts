@@ -33,6 +33,16 @@ function shortNameMatcher(ref: Reference, input: string): (name: string) => bool
   return (n) => suffixes.some((sfx) => n.endsWith(sfx));
 }
 
+/**
+ * The digest shown for an image (or one of its names): that of what was pulled,
+ * an index when the image came from a multi-platform one, as Podman and skopeo
+ * show it. (The platform's manifest is a repo digest too.)
+ */
+export function shownDigest(i: ImageRecord, name?: string): string {
+  const d = (name && i.nameDigests?.[name]) || i.manifest.digest;
+  return i.index && d === i.manifest.digest ? i.index.digest : d;
+}
+
 /** No name at all, by tag or by digest: what dangling means to Podman (and what image prune removes). */
 export function isDangling(i: ImageRecord): boolean {
   return i.names.length === 0 && !i.digestRefs?.length;
@@ -314,7 +324,7 @@ export class Images {
     const layerDirs = img.layers.map((l) => this.store.diffPath(l.diffID)).filter((p) => existsSync(p));
     return {
       Id: img.id,
-      Digest: img.manifest.digest,
+      Digest: shownDigest(img),
       RepoTags: img.names,
       RepoDigests: img.repoDigests,
       Parent: "",

@@ -17,7 +17,7 @@ const impl: CommandImpl = {
     filter: { type: "string", char: "f", multiple: true, description: "dangling=true|false, reference=PATTERN" },
   },
   async main(ctx: Context, flags, argv) {
-    const { Images, since, humanSize, splitName, isDangling } = await import("../../image/images.ts");
+    const { Images, since, humanSize, splitName, isDangling, shownDigest } = await import("../../image/images.ts");
     const images = new Images(ctx);
     let list = images.list();
     const references: string[] = [];
@@ -63,7 +63,7 @@ const impl: CommandImpl = {
           Id: i.id,
           Repository: repo,
           Tag: tag,
-          Digest: at >= 0 ? n.slice(at + 1) : (i.nameDigests?.[n] ?? i.manifest.digest),
+          Digest: at >= 0 ? n.slice(at + 1) : shownDigest(i, n),
           Created: since(i.created),
           CreatedSince: since(i.created),
           CreatedAt: i.created,
@@ -81,7 +81,7 @@ const impl: CommandImpl = {
       });
     });
     if (flags.format === "json") {
-      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: i.manifest.digest, Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
+      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
     if (flags.format) return void writeOut(formatList(rows, flags.format));
