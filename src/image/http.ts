@@ -51,10 +51,10 @@ export function certsDirs(host: string): string[] {
   return [...new Set(dirs)];
 }
 
-/** CA certificates for a registry the way Podman finds them: certs.d/<host[:port]>/*.crt. */
-export function certsFor(host: string): string[] {
+/** CA certificates for a registry the way Podman finds them: certs.d/<host[:port]>/*.crt (or --cert-dir's). */
+export function certsFor(host: string, certDir?: string): string[] {
   const out: string[] = [];
-  for (const d of certsDirs(host)) {
+  for (const d of certDir ? [certDir] : certsDirs(host)) {
     let names: string[];
     try {
       names = readdirSync(d);
@@ -82,11 +82,11 @@ const agents = new Map<string, Dispatcher>();
  * One keep-alive agent per (host, tls-verify) so connections are reused across a pull.
  * CAs from certs.d are added to the system's (as Podman does), not put in their place.
  */
-export function agentFor(host: string, tlsVerify: boolean): Dispatcher {
-  const key = `${host}|${tlsVerify}`;
+export function agentFor(host: string, tlsVerify: boolean, certDir?: string): Dispatcher {
+  const key = `${host}|${tlsVerify}|${certDir ?? ""}`;
   let a = agents.get(key);
   if (!a) {
-    const ca = tlsVerify ? certsFor(host) : [];
+    const ca = tlsVerify ? certsFor(host, certDir) : [];
     // node:tls only when a CA is added (~4 ms of start-up; undici loads it itself for https).
     const roots = () => (require("node:tls") as typeof import("node:tls")).rootCertificates;
     a = makeAgent({ rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...roots(), ...ca] } : {}) });

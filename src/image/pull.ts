@@ -32,6 +32,10 @@ export interface PullOptions {
   platform?: string;
   tlsVerify?: boolean;
   creds?: Credentials;
+  /** --authfile: the only credentials file read */
+  authFile?: string;
+  /** --cert-dir: the registry's CA certificates */
+  certDir?: string;
   onEvent?: (e: PullEvent) => void;
   /** parallel layer downloads */
   jobs?: number;
@@ -193,8 +197,8 @@ export class Puller {
   }
 
   private async pullFrom(ref: Reference, src: Reference, tlsVerify: boolean, opts: PullOptions): Promise<PullResult> {
-    const creds = opts.creds ?? getCredentials(`${src.registry}/${src.repository}`);
-    const client = new Registry(src.registry, { tlsVerify, creds });
+    const creds = opts.creds ?? getCredentials(`${src.registry}/${src.repository}`, { authFile: opts.authFile });
+    const client = new Registry(src.registry, { tlsVerify, creds, certDir: opts.certDir });
     const repo = src.repository;
     const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
 

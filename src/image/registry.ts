@@ -17,6 +17,8 @@ export interface RegistryOptions {
   /** false: accept any certificate and fall back to plain HTTP (--tls-verify=false or insecure in registries.conf) */
   tlsVerify?: boolean;
   creds?: Credentials;
+  /** --cert-dir: CA certificates (*.crt) for this registry, instead of the certs.d directories */
+  certDir?: string;
 }
 
 export interface FetchedManifest {
@@ -125,6 +127,7 @@ export class Registry {
   private fromCache = false;
   private readonly tlsVerify: boolean;
   private readonly creds?: Credentials;
+  private readonly certDir?: string;
   private challenge?: Challenge;
   /** Bearer tokens by scope; a promise, so requests in parallel share one token request. */
   private tokens = new Map<string, Promise<string>>();
@@ -133,6 +136,7 @@ export class Registry {
     this.host = apiHost(registry);
     this.tlsVerify = opts.tlsVerify ?? true;
     this.creds = opts.creds;
+    this.certDir = opts.certDir;
   }
 
   /**
@@ -191,7 +195,7 @@ export class Registry {
     for (const scheme of schemes) {
       const url = `${scheme}://${this.host}/v2/`;
       try {
-        const res = await undici.request(url, { method: "GET", dispatcher: agentFor(this.host, this.tlsVerify), headersTimeout: 30_000 });
+        const res = await undici.request(url, { method: "GET", dispatcher: agentFor(this.host, this.tlsVerify, this.certDir), headersTimeout: 30_000 });
         await res.body.dump();
         if (res.statusCode === 401) this.challenge = parseChallenge(headerOf(res.headers, "www-authenticate"));
         else if (res.statusCode >= 400 && res.statusCode !== 404) throw new RegistryError(`pinging registry ${this.registry}: HTTP ${res.statusCode}`, res.statusCode);
@@ -292,7 +296,7 @@ export class Registry {
         const res = await undici.request(url, {
           method: opts.method as any,
           headers: opts.headers,
-          dispatcher: agentFor(host, this.tlsVerify),
+          dispatcher: agentFor(host, this.tlsVerify, host === this.host ? this.certDir : undefined),
           headersTimeout: 60_000,
           bodyTimeout: 120_000,
         });

@@ -1,7 +1,7 @@
 // Images against the real registry (docker-registry on 127.0.0.1), checked with
 // skopeo and util-linux where an independent tool exists; root and rootless.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 
@@ -366,5 +366,42 @@ describe("registry auth (rootless)", () => {
     // --creds works without a stored login
     await b.ok(["rmi", `${AUTH}/busybox:latest`]);
     await b.ok(["pull", "-q", NOTLS, "--creds", `${ENV.AUTH_USER}:${ENV.AUTH_PASS}`, `${AUTH}/busybox:latest`]);
+  });
+});
+
+describe.each(MODES)("pull options (%s)", (mode) => {
+  const b = box(mode);
+
+  test("--arch/--os pick the platform as --platform does (not both); several images are pulled in turn", async () => {
+    const raw = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img("multiarch")}`]));
+    const arm = raw.manifests.find((m: any) => m.platform.architecture === "arm64").digest;
+    await b.ok(["pull", "-q", NOTLS, "--arch", "arm64", "--os", "linux", img("multiarch")]);
+    const info = JSON.parse(await b.ok(["image", "inspect", img("multiarch")]))[0];
+    expect([info.Architecture, info.Os]).toEqual(["arm64", "linux"]);
+    expect(info.RepoDigests).toContain(`${REGISTRY}/multiarch@${arm}`);
+    const both = await b.run(["pull", NOTLS, "--platform", "linux/arm64", "--arch", "arm64", img("multiarch")]);
+    expect([both.code, both.stderr.trim().split("\n").length]).toEqual([125, 1]);
+    const two = await b.run(["pull", "-q", NOTLS, img("busybox"), img("multilayer")]);
+    expect(two.code).toBe(0);
+    const ids = two.stdout.trim().split("\n");
+    expect(ids).toHaveLength(2);
+    expect(JSON.parse(await b.ok(["image", "inspect", img("multilayer")]))[0].Id).toBe(ids[1]);
+    await b.ok(["rmi", img("busybox"), img("multilayer"), img("multiarch")]);
+  });
+
+  test("--authfile: the credentials of that file are used (login --authfile wrote it)", async () => {
+    const file = join(b.home, `auth-${mode}.json`);
+    const reg = ENV.AUTH_REGISTRY;
+    try {
+      await b.ok(["login", "--tls-verify=false", "--authfile", file, "-u", ENV.AUTH_USER, "-p", ENV.AUTH_PASS, reg]);
+      const without = await b.run(["pull", "-q", NOTLS, `${reg}/busybox:latest`]);
+      expect(without.code).toBe(125);
+      expect(without.stderr).toMatch(/authentication required/);
+      const id = (await b.ok(["pull", "-q", NOTLS, "--authfile", file, `${reg}/busybox:latest`])).trim();
+      expect(id).toMatch(/^[a-f0-9]{64}$/);
+      await b.ok(["rmi", `${reg}/busybox:latest`]);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });

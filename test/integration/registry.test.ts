@@ -203,6 +203,22 @@ describe.each(MODES)("TLS registry with a custom CA (%s)", (mode) => {
     }
   });
 
+  test("--cert-dir DIR: its *.crt are the registry's CAs (no certs.d needed)", async () => {
+    const dir = join(b.home, `certs-${mode}`);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(ENV.CA_CERT, join(dir, "ca.crt"));
+    chownSync(dir, b.uid, b.gid);
+    try {
+      const id = (await b.ok(["pull", "-q", "--cert-dir", dir, `${TLS}/busybox:latest`])).trim();
+      expect(JSON.parse(await b.ok(["image", "inspect", `${TLS}/busybox:latest`]))[0].Id).toBe(id);
+      await b.ok(["rmi", `${TLS}/busybox:latest`]);
+      // a directory without the CA: the certificate is not trusted
+      expectOneError(await b.run(["pull", "--cert-dir", join(dir, "none"), `${TLS}/busybox:latest`]), /certificate/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("--tls-verify=false: pulls over TLS without the CA", async () => {
     const proxy = await startProxy(port(TLS));
     try {

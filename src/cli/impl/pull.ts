@@ -2,29 +2,48 @@
 import type { Context } from "../../context.ts";
 import type { CommandImpl } from "../spec.ts";
 import { out } from "../spec.ts";
+import { UsageError } from "../../errors.ts";
 
 const impl: CommandImpl = {
-  positionals: [1, 1],
+  positionals: [1, Infinity],
   flags: {
     quiet: { type: "boolean", char: "q", description: "print only the image ID" },
     platform: { type: "string", description: "os/arch[/variant] to pull from a multi-platform image" },
+    os: { type: "string", description: "the operating system to pull (instead of the host's)" },
+    arch: { type: "string", description: "the architecture to pull (instead of the host's)" },
+    variant: { type: "string", description: "the architecture variant to pull (arm: v7, v8...)" },
     "tls-verify": { type: "boolean", allowNo: true, description: "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)" },
     creds: { type: "string", description: "USER[:PASSWORD] for the registry" },
+    authfile: { type: "string", description: "credentials file to use (instead of auth.json's usual places)" },
+    "cert-dir": { type: "string", description: "directory with the registry's CA certificates (*.crt)" },
   },
   async main(ctx: Context, flags, argv) {
     const [{ Puller }, { makeProgress }, { closeAgents }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts"), import("../../image/http.ts")]);
     const { trace } = await import("../../context.ts");
     trace("pull: modules loaded");
+    let platform: string | undefined = flags.platform;
+    if (flags.os || flags.arch || flags.variant) {
+      if (platform) throw new UsageError("--platform cannot be given with --os, --arch or --variant");
+      const { hostPlatform } = await import("../../image/manifest.ts");
+      const host = hostPlatform();
+      const variant = flags.variant ?? (flags.arch ? undefined : host.variant);
+      platform = [flags.os ?? host.os, flags.arch ?? host.architecture, variant].filter(Boolean).join("/");
+    }
     const creds = flags.creds ? await (await import("../prompt.ts")).parseCreds(flags.creds) : undefined;
     const progress = makeProgress(flags.quiet);
     try {
-      const r = await new Puller(ctx).pull(argv[0], {
-        platform: flags.platform,
-        tlsVerify: flags["tls-verify"],
-        creds,
-        onEvent: (e) => progress.event(e),
-      });
-      out(r.image.id);
+      // several images: one after another, as Podman pulls them; the first failure ends it
+      for (const name of argv) {
+        const r = await new Puller(ctx).pull(name, {
+          platform,
+          tlsVerify: flags["tls-verify"],
+          creds,
+          authFile: flags.authfile,
+          certDir: flags["cert-dir"],
+          onEvent: (e) => progress.event(e),
+        });
+        out(r.image.id);
+      }
     } finally {
       progress.end();
       await closeAgents();
