@@ -31,7 +31,7 @@ _tspod() {
     "image exists") flags="--log-level --root --runroot --storage-driver" ;;
     "image inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "image prune") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
-    "image pull") flags="--creds --log-level --platform --quiet --root --runroot --storage-driver --tls-verify -q" ;;
+    "image pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -a -f -n -q" ;;
     "info") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "inspect") flags="--format --log-level --root --runroot --storage-driver --type -f -t" ;;
@@ -49,7 +49,7 @@ _tspod() {
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
     "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -a -f -l -n -q" ;;
-    "pull") flags="--creds --log-level --platform --quiet --root --runroot --storage-driver --tls-verify -q" ;;
+    "pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;

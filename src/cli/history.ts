@@ -25,7 +25,10 @@ export default class History extends BaseCommand {
     const view = rows.map((r) => ({
       ID: r.ID === "<missing>" || flags["no-trunc"] ? r.ID : r.ID.slice(0, 12),
       Created: flags.human ? since(r.Created) : r.Created,
+      CreatedSince: since(r.Created),
+      CreatedAt: r.Created,
       CreatedBy: trunc(r.CreatedBy, 45),
+      Tags: "<none>",
       Size: flags.human ? humanSize(r.Size) : String(r.Size),
       Comment: r.Comment,
     }));

@@ -1,6 +1,9 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { renderTemplate } from "./format.ts";
+import { checkFormat, renderTemplate } from "./format.ts";
+
+/** The fields of an image's config (OCI image-spec ImageConfig) and their empty values. */
+const CONFIG_FIELDS = { User: "", ExposedPorts: {}, Env: [], Entrypoint: [], Cmd: [], Volumes: {}, WorkingDir: "", Labels: {}, StopSignal: "" };
 
 export default class ImageInspect extends BaseCommand {
   static override description = "Show details of images as JSON (Podman's shape)";
@@ -21,7 +24,13 @@ export default class ImageInspect extends BaseCommand {
         errors.push(e.message);
       }
     }
-    if (flags.format && flags.format !== "json") for (const o of out) this.out(renderTemplate(flags.format, o));
+    if (flags.format && flags.format !== "json") {
+      checkFormat(flags.format);
+      // Podman's Config is a struct: a template sees every field, empty ones too ({{.Config.ExposedPorts}} is map[])
+      const withConfig = (o: any) => ({ ...o, Config: { ...CONFIG_FIELDS, ...(o.Config ?? {}) } });
+      const text = out.map((o) => renderTemplate(flags.format!, withConfig(o)));
+      for (const t of text) this.out(t);
+    }
     else this.out(JSON.stringify(out, null, 4));
     if (errors.length) {
       const { TspodError } = await import("../errors.ts");

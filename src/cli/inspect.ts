@@ -32,7 +32,10 @@ export default class Inspect extends BaseCommand {
       if (i) out.push(images.inspect(i));
       else errors.push(`no such object: "${n}"`);
     }
-    if (flags.format && flags.format !== "json") for (const o of out) this.out(renderTemplate(flags.format, o));
+    if (flags.format && flags.format !== "json") {
+      const text = out.map((o) => renderTemplate(flags.format!, o)); // all or nothing
+      for (const t of text) this.out(t);
+    }
     else this.out(JSON.stringify(out, null, 4));
     if (errors.length) throw new TspodError(errors.join("; "));
   }

@@ -174,7 +174,10 @@ export class PodInspect extends BaseCommand {
         Containers: [...(v.infra ? [v.infra] : []), ...v.members].map((c) => ({ Id: c.config.id, Name: c.config.name, State: c.state.status })),
       };
     });
-    if (flags.format && flags.format !== "json") for (const o of out) this.out(renderTemplate(flags.format, o));
+    if (flags.format && flags.format !== "json") {
+      const text = out.map((o) => renderTemplate(flags.format!, o)); // all or nothing
+      for (const t of text) this.out(t);
+    }
     else this.out(JSON.stringify(argv.length === 1 ? out[0] : out, null, 4));
   }
 }

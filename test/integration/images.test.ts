@@ -296,6 +296,20 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect(pids.filter(alive)).toEqual([]);
   });
 
+  test("--format is a Go template: range, len, printf, pipes; empty config fields; a bad template is one error, exit 125", async () => {
+    const id = (await b.ok(["pull", "-q", NOTLS, img("multilayer")])).trim();
+    expect(await b.ok(["image", "inspect", img("multilayer"), "--format", '{{len .RootFS.Layers}} {{range .RepoTags}}<{{.}}>{{end}} {{.Id | printf "%.12s"}} {{.Config.ExposedPorts}}'])).toBe(
+      `5 <${img("multilayer")}> ${id.slice(0, 12)} map[]\n`,
+    );
+    expect(await b.ok(["images", "--format", "{{if eq .Tag \"latest\"}}{{.Repository | upper}}{{end}}", "multilayer"])).toBe(`${REGISTRY}/MULTILAYER\n`);
+    expect((await b.ok(["history", "multilayer", "--format", "{{.CreatedSince}}"])).trim().split("\n")[0]).toMatch(/ago$/);
+    for (const args of [["image", "inspect", img("multilayer"), "--format", "{{.Config.Cmd"], ["images", "--format", "{{.Repository}"], ["images", "--format", "{{nosuch .ID}}"]]) {
+      const r = await b.run(args);
+      expect([args, r.code, r.stdout, r.stderr.trim().split("\n").length]).toEqual([args, 125, "", 1]);
+    }
+    await b.ok(["rmi", img("multilayer")]);
+  });
+
   test("pulled by digest: REPO <none>, not dangling, kept by image prune; untagged: dangling", async () => {
     const ref = `${REGISTRY}/busybox@${digests.busybox}`;
     const id = (await b.ok(["pull", "-q", NOTLS, ref])).trim();

@@ -1,0 +1,459 @@
+// Go's text/template, the part `--format` users write (Podman's and Docker's
+// documentation and scripts): fields and variables, pipelines, parentheses,
+// if/else if/else, range (with else and $i, $v :=), with, {{- -}} trimming,
+// comments, and the functions json, upper, lower, title, join, index, len,
+// printf, print, println, eq, ne, lt, le, gt, ge, and, or, not, truncate.
+// A template that does not parse, or a function that does not exist, is an
+// error before anything is printed, as in Go.
+import { UsageError } from "../errors.ts";
+
+type Value = unknown;
+
+// ------------------------------------------------------------------ lexing
+
+type Tok =
+  | { k: "field"; path: string[] } // .A.B ("." alone: path [])
+  | { k: "var"; name: string; path: string[] } // $x.A
+  | { k: "str"; v: string }
+  | { k: "num"; v: number }
+  | { k: "bool"; v: boolean }
+  | { k: "nil" }
+  | { k: "ident"; v: string }
+  | { k: "pipe" }
+  | { k: "lparen" }
+  | { k: "rparen"; path: string[] } // ).A.B: a field of the parenthesized value
+  | { k: "decl" } // :=
+  | { k: "assign" } // =
+  | { k: "comma" };
+
+const fail = (msg: string): never => {
+  throw new UsageError(`template: ${msg}`);
+};
+
+function lexAction(src: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  const path = (): string[] => {
+    const p: string[] = [];
+    while (src[i] === "." && /[A-Za-z_]/.test(src[i + 1] ?? "")) {
+      i++;
+      const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i))!;
+      p.push(m[0]);
+      i += m[0].length;
+    }
+    return p;
+  };
+  while (i < src.length) {
+    const c = src[i]!;
+    if (/\s/.test(c)) {
+      i++;
+    } else if (c === "|") {
+      out.push({ k: "pipe" }), i++;
+    } else if (c === "(") {
+      out.push({ k: "lparen" }), i++;
+    } else if (c === ")") {
+      i++;
+      out.push({ k: "rparen", path: path() }); // (pipeline).Field
+    } else if (c === ",") {
+      out.push({ k: "comma" }), i++;
+    } else if (c === ":" && src[i + 1] === "=") {
+      out.push({ k: "decl" }), (i += 2);
+    } else if (c === "=") {
+      out.push({ k: "assign" }), i++;
+    } else if (c === '"') {
+      const m = /^"((?:[^"\\]|\\.)*)"/.exec(src.slice(i));
+      if (!m) fail(`unterminated quoted string in {{${src}}}`);
+      out.push({ k: "str", v: JSON.parse(m![0]) });
+      i += m![0].length;
+    } else if (c === "`") {
+      const end = src.indexOf("`", i + 1);
+      if (end < 0) fail(`unterminated raw quoted string in {{${src}}}`);
+      out.push({ k: "str", v: src.slice(i + 1, end) });
+      i = end + 1;
+    } else if (c === ".") {
+      if (/[A-Za-z_]/.test(src[i + 1] ?? "")) out.push({ k: "field", path: path() });
+      else out.push({ k: "field", path: [] }), i++;
+    } else if (c === "$") {
+      const m = /^\$[A-Za-z0-9_]*/.exec(src.slice(i))!;
+      i += m[0].length;
+      out.push({ k: "var", name: m[0], path: path() });
+    } else if (/[-+0-9]/.test(c)) {
+      const m = /^[-+]?(0x[0-9a-fA-F]+|\d+(\.\d+)?([eE][-+]?\d+)?)/.exec(src.slice(i));
+      if (!m) fail(`bad number syntax in {{${src}}}`);
+      out.push({ k: "num", v: Number(m![0]) });
+      i += m![0].length;
+    } else if (/[A-Za-z_]/.test(c)) {
+      const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i))!;
+      i += m[0].length;
+      const w = m[0];
+      out.push(w === "true" || w === "false" ? { k: "bool", v: w === "true" } : w === "nil" ? { k: "nil" } : { k: "ident", v: w });
+    } else fail(`unexpected "${c}" in {{${src}}}`);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ parsing
+
+type Arg = Tok | { k: "sub"; pipe: Pipeline; path: string[] };
+interface Cmd {
+  args: Arg[];
+}
+interface Pipeline {
+  decl?: string[]; // $x := / $i, $v :=
+  assign?: boolean;
+  cmds: Cmd[];
+}
+type Node =
+  | { t: "text"; v: string }
+  | { t: "out"; pipe: Pipeline }
+  | { t: "if" | "with"; pipe: Pipeline; then: Node[]; else: Node[] }
+  | { t: "range"; pipe: Pipeline; then: Node[]; else: Node[] };
+
+function parsePipeline(toks: Tok[], src: string): Pipeline {
+  let pos = 0;
+  const p: Pipeline = { cmds: [] };
+  // declarations: $x := ..., $i, $v := ..., $x = ...
+  const declEnd = toks.findIndex((t) => t.k === "decl" || t.k === "assign");
+  if (declEnd > 0 && toks.slice(0, declEnd).every((t) => t.k === "var" || t.k === "comma")) {
+    p.decl = toks.slice(0, declEnd).filter((t): t is Extract<Tok, { k: "var" }> => t.k === "var").map((t) => t.name);
+    p.assign = toks[declEnd]!.k === "assign";
+    pos = declEnd + 1;
+  }
+  const parseArgs = (end: (t: Tok) => boolean): Cmd[] => {
+    const cmds: Cmd[] = [];
+    let cur: Arg[] = [];
+    while (pos < toks.length && !end(toks[pos]!)) {
+      const t = toks[pos++]!;
+      if (t.k === "pipe") {
+        if (!cur.length) fail(`missing command in {{${src}}}`);
+        cmds.push({ args: cur });
+        cur = [];
+      } else if (t.k === "lparen") {
+        const inner = parseArgs((x) => x.k === "rparen");
+        const close = toks[pos++];
+        if (close?.k !== "rparen") fail(`unclosed left paren in {{${src}}}`);
+        cur.push({ k: "sub", pipe: { cmds: inner }, path: (close as Extract<Tok, { k: "rparen" }>).path });
+      } else if (t.k === "rparen") fail(`unexpected right paren in {{${src}}}`);
+      else if (t.k === "decl" || t.k === "assign" || t.k === "comma") fail(`unexpected "${t.k === "comma" ? "," : ":="}" in {{${src}}}`);
+      else cur.push(t);
+    }
+    if (cur.length) cmds.push({ args: cur });
+    else if (cmds.length) fail(`missing command after "|" in {{${src}}}`);
+    return cmds;
+  };
+  p.cmds = parseArgs(() => false);
+  if (!p.cmds.length) fail(`missing value in {{${src}}}`);
+  return p;
+}
+
+function parse(tpl: string): Node[] {
+  // split into text and actions, honouring {{- and -}} and comments
+  const parts: ({ t: "text"; v: string } | { t: "action"; v: string })[] = [];
+  let i = 0;
+  while (i < tpl.length) {
+    const open = tpl.indexOf("{{", i);
+    if (open < 0) {
+      parts.push({ t: "text", v: tpl.slice(i) });
+      break;
+    }
+    let text = tpl.slice(i, open);
+    let start = open + 2;
+    if (tpl[start] === "-" && /\s/.test(tpl[start + 1] ?? "")) {
+      text = text.replace(/\s+$/, "");
+      start += 1;
+    }
+    if (text) parts.push({ t: "text", v: text });
+    // the action ends at the first }} outside a quoted string
+    let j = start;
+    let quote = "";
+    for (; j < tpl.length; j++) {
+      const c = tpl[j]!;
+      if (quote) {
+        if (c === "\\" && quote === '"') j++;
+        else if (c === quote) quote = "";
+      } else if (c === '"' || c === "`") quote = c;
+      else if (c === "}" && tpl[j + 1] === "}") break;
+    }
+    if (j >= tpl.length) fail(`unclosed action: ${JSON.stringify(tpl.slice(open, open + 40))}`);
+    let body = tpl.slice(start, j);
+    let next = j + 2;
+    if (/\s-$/.test(body)) {
+      body = body.slice(0, -1);
+      const m = /^\s*/.exec(tpl.slice(next))!;
+      next += m[0].length;
+    }
+    body = body.trim();
+    if (!(body.startsWith("/*") && body.endsWith("*/"))) parts.push({ t: "action", v: body });
+    i = next;
+  }
+  let k = 0;
+  // {{if A}}..{{else if B}}..{{else}}..{{end}} is {{if A}}..{{else}}{{if B}}..{{else}}..{{end}}{{end}}
+  // with one {{end}}: the nested block takes it.
+  const control = (word: "if" | "with" | "range", pipeSrc: string, full: string): Node => {
+    const pipe = parsePipeline(lexAction(pipeSrc), full);
+    const then = block(["else", "end"]);
+    let elseNodes: Node[] = [];
+    if (then.stop === "else") {
+      const chained = /^(if|with)\b/.exec(then.rest)?.[1] as "if" | "with" | undefined;
+      if (chained && chained === word) elseNodes = [control(chained, then.rest.slice(chained.length), then.rest)];
+      else if (then.rest) fail(`unexpected "${then.rest}" after else in {{${full}}}`);
+      else {
+        const e = block(["end"]);
+        if (e.stop !== "end") fail(`missing {{end}} for {{${full}}}`);
+        elseNodes = e.nodes;
+      }
+    } else if (then.stop !== "end") fail(`missing {{end}} for {{${full}}}`);
+    return { t: word, pipe, then: then.nodes, else: elseNodes } as Node;
+  };
+  const block = (stops: string[]): { nodes: Node[]; stop: string; rest: string } => {
+    const nodes: Node[] = [];
+    while (k < parts.length) {
+      const part = parts[k++]!;
+      if (part.t === "text") {
+        nodes.push(part);
+        continue;
+      }
+      const a = part.v;
+      const word = /^[a-z]+/.exec(a)?.[0] ?? "";
+      if (stops.includes(word) && (word !== "else" || /^else\b/.test(a))) return { nodes, stop: word, rest: a.slice(word.length).trim() };
+      if (word === "if" || word === "with" || word === "range") {
+        nodes.push(control(word, a.slice(word.length), a));
+        continue;
+      }
+      if (word === "end" || word === "else") fail(`unexpected {{${a}}}`);
+      if (["define", "template", "block", "break", "continue"].includes(word) && !/^[a-z]+\s*\(/.test(a) && lexAction(a)[0]?.k === "ident")
+        fail(`{{${word}}} is not supported`);
+      nodes.push({ t: "out", pipe: parsePipeline(lexAction(a), a) });
+    }
+    return { nodes, stop: "", rest: "" };
+  };
+  return block([]).nodes;
+}
+
+// ------------------------------------------------------------------ values
+
+/** Go's %v of a value, as a template prints it. */
+export function show(v: Value): string {
+  if (v === undefined || v === null) return "<no value>";
+  if (Array.isArray(v)) return `[${v.map(show).join(" ")}]`;
+  if (typeof v === "object")
+    return `map[${Object.keys(v as object)
+      .sort()
+      .map((k) => `${k}:${show((v as any)[k])}`)
+      .join(" ")}]`;
+  return String(v);
+}
+
+function truthy(v: Value): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v as object).length > 0;
+  return true;
+}
+
+function field(obj: Value, name: string): Value {
+  if (obj === null || obj === undefined) return undefined;
+  if (typeof obj !== "object") fail(`can't evaluate field ${name} in type ${typeof obj}`);
+  const o = obj as Record<string, Value>;
+  if (name in o) return o[name];
+  // Podman accepts a few legacy spellings; field names are matched without case likewise
+  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
+  if (k === undefined) fail(`can't evaluate field ${name}`);
+  return o[k!];
+}
+
+const walk = (v: Value, path: string[]) => path.reduce((cur, p) => field(cur, p), v);
+
+/** Go's fmt verbs as printf uses them: %s %v %d %q %x %X %f %t %%, with flags, width and precision. */
+export function sprintf(format: string, args: Value[]): string {
+  let n = 0;
+  return format.replace(/%([-+ 0#]*)(\d+)?(?:\.(\d+))?([svdqxXftc%])/g, (_m, flags: string, width?: string, prec?: string, verb?: string) => {
+    if (verb === "%") return "%";
+    if (n >= args.length) return `%!${verb}(MISSING)`;
+    const a = args[n++];
+    let s: string;
+    switch (verb) {
+      case "d":
+        s = typeof a === "number" ? String(Math.trunc(a)) : `%!d(${typeof a}=${show(a)})`;
+        if (flags.includes("+") && typeof a === "number" && a >= 0) s = `+${s}`;
+        break;
+      case "f":
+        s = typeof a === "number" ? a.toFixed(prec === undefined ? 6 : Number(prec)) : `%!f(${show(a)})`;
+        break;
+      case "q":
+        s = JSON.stringify(typeof a === "string" ? a : show(a));
+        break;
+      case "x":
+      case "X":
+        s = typeof a === "number" ? a.toString(16) : Buffer.from(show(a)).toString("hex");
+        if (verb === "X") s = s.toUpperCase();
+        break;
+      case "c":
+        s = typeof a === "number" ? String.fromCodePoint(a) : show(a);
+        break;
+      default: // s, v, t
+        s = show(a);
+        if (prec !== undefined && verb !== "t") s = [...s].slice(0, Number(prec)).join("");
+    }
+    if (width !== undefined && [...s].length < Number(width)) {
+      const fill = (flags.includes("0") && !flags.includes("-") && /[dfxX]/.test(verb!) ? "0" : " ").repeat(Number(width) - [...s].length);
+      s = flags.includes("-") ? s + fill : fill + s;
+    }
+    return s;
+  });
+}
+
+function cmp(a: Value, b: Value, name: string): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  return fail(`${name}: incompatible types for comparison`);
+}
+
+const same = (a: Value, b: Value) => (a === null || a === undefined ? b === null || b === undefined : a === b);
+
+const FUNCS: Record<string, (...a: Value[]) => Value> = {
+  json: (v) => JSON.stringify(v ?? null),
+  upper: (v) => show(v).toUpperCase(),
+  lower: (v) => show(v).toLowerCase(),
+  title: (v) => show(v).replace(/\b\w/g, (c) => c.toUpperCase()),
+  join: (v, sep) => (Array.isArray(v) ? v.map(show).join(String(sep ?? "")) : show(v)),
+  index: (v, ...keys) => keys.reduce((cur: any, k) => (cur === null || cur === undefined ? undefined : cur[k as any]), v),
+  len: (v) => {
+    if (typeof v === "string" || Array.isArray(v)) return v.length;
+    if (v && typeof v === "object") return Object.keys(v).length;
+    return fail(`len of ${show(v)}`);
+  },
+  printf: (f, ...a) => sprintf(String(f), a),
+  print: (...a) => a.map(show).join(a.every((x) => typeof x === "string") ? "" : " "),
+  println: (...a) => a.map(show).join(" ") + "\n",
+  eq: (a, ...b) => {
+    if (!b.length) fail("eq: missing argument for comparison");
+    return b.some((x) => same(a, x));
+  },
+  ne: (a, b) => !same(a, b),
+  lt: (a, b) => cmp(a, b, "lt") < 0,
+  le: (a, b) => cmp(a, b, "le") <= 0,
+  gt: (a, b) => cmp(a, b, "gt") > 0,
+  ge: (a, b) => cmp(a, b, "ge") >= 0,
+  not: (a) => !truthy(a),
+  and: (...a) => a.find((x) => !truthy(x)) ?? a[a.length - 1],
+  or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
+  // Podman's: the first N characters
+  truncate: (s, n) => [...show(s)].slice(0, Number(n)).join(""),
+};
+
+// ------------------------------------------------------------------ evaluation
+
+type Scope = Map<string, Value>;
+
+function evalArg(a: Arg, dot: Value, vars: Scope, src: string): Value {
+  switch (a.k) {
+    case "field":
+      return walk(dot, a.path);
+    case "var": {
+      if (!vars.has(a.name)) fail(`undefined variable: ${a.name}`);
+      return walk(vars.get(a.name), a.path);
+    }
+    case "str":
+    case "num":
+    case "bool":
+      return a.v;
+    case "nil":
+      return undefined;
+    case "sub":
+      return walk(evalPipeline(a.pipe, dot, vars, src), a.path);
+    case "ident": {
+      const f = FUNCS[a.v] ?? fail(`function "${a.v}" not defined`);
+      return f!();
+    }
+    default:
+      return fail(`unexpected ${a.k} in {{${src}}}`);
+  }
+}
+
+function evalCmd(c: Cmd, dot: Value, vars: Scope, prev: Value[] | undefined, src: string): Value {
+  const [head, ...rest] = c.args;
+  if (head!.k === "ident") {
+    const f = FUNCS[head!.v] ?? fail(`function "${head!.v}" not defined`);
+    const args = rest.map((x) => evalArg(x, dot, vars, src));
+    return f!(...args, ...(prev ?? []));
+  }
+  if (rest.length || prev) fail(`can't give argument to non-function ${src}`);
+  return evalArg(head!, dot, vars, src);
+}
+
+function evalPipeline(p: Pipeline, dot: Value, vars: Scope, src = ""): Value {
+  let v: Value[] | undefined;
+  for (const c of p.cmds) v = [evalCmd(c, dot, vars, v, src)];
+  const out = v![0];
+  if (p.decl?.length === 1) vars.set(p.decl[0]!, out);
+  return out;
+}
+
+function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
+  for (const n of nodes) {
+    switch (n.t) {
+      case "text":
+        out.push(n.v);
+        break;
+      case "out": {
+        const v = evalPipeline(n.pipe, dot, vars);
+        if (!n.pipe.decl) out.push(show(v));
+        break;
+      }
+      case "if": {
+        const v = evalPipeline(n.pipe, dot, new Map(vars));
+        exec(truthy(v) ? n.then : n.else, dot, new Map(vars), out);
+        break;
+      }
+      case "with": {
+        const v = evalPipeline(n.pipe, dot, new Map(vars));
+        if (truthy(v)) exec(n.then, v, new Map(vars), out);
+        else exec(n.else, dot, new Map(vars), out);
+        break;
+      }
+      case "range": {
+        const decl = n.pipe.decl;
+        const v = evalPipeline({ cmds: n.pipe.cmds }, dot, vars);
+        const entries: [Value, Value][] = Array.isArray(v)
+          ? v.map((x, i) => [i, x])
+          : v && typeof v === "object"
+            ? Object.keys(v)
+                .sort()
+                .map((k) => [k, (v as any)[k]])
+            : typeof v === "number"
+              ? Array.from({ length: v }, (_, i) => [i, i])
+              : v === undefined || v === null
+                ? []
+                : fail(`range can't iterate over ${show(v)}`);
+        if (!entries.length) exec(n.else, dot, new Map(vars), out);
+        for (const [k, x] of entries) {
+          const inner = new Map(vars);
+          if (decl?.length === 1) inner.set(decl[0]!, x);
+          if (decl?.length === 2) inner.set(decl[0]!, k), inner.set(decl[1]!, x);
+          exec(n.then, x, inner, out);
+        }
+        break;
+      }
+    }
+  }
+}
+
+const cache = new Map<string, Node[]>();
+
+/** Render a template against data ($ is the data too). Errors are UsageErrors (exit 125). */
+export function execute(tpl: string, data: Value): string {
+  let nodes = cache.get(tpl);
+  if (!nodes) {
+    nodes = parse(tpl);
+    cache.set(tpl, nodes);
+  }
+  const out: string[] = [];
+  exec(nodes, data, new Map([["$", data]]), out);
+  return out.join("");
+}
+
+/** Parse only: a template that cannot work is refused before any output. */
+export function check(tpl: string): void {
+  if (!cache.has(tpl)) cache.set(tpl, parse(tpl));
+}

@@ -1,0 +1,89 @@
+// The Go text/template subset --format takes (src/cli/template.ts), checked
+// against what Go's text/template prints for the same template and data.
+import { describe, expect, test } from "bun:test";
+import { execute, sprintf } from "../../src/cli/template.ts";
+import { formatList, renderTemplate } from "../../src/cli/format.ts";
+
+const data = {
+  Id: "689c60ed049818f2833e970e3be9e3538a543748e1dc060632a050d4365b2a9d",
+  RepoTags: ["a:1", "b:2"],
+  Labels: { z: "last", a: "first" },
+  Config: { Env: ["A=1"], ExposedPorts: {}, Cmd: null },
+  State: { Running: true, ExitCode: 0, Pid: 42 },
+  Size: 2140160,
+  Name: "web",
+};
+const t = (tpl: string, d: unknown = data) => execute(tpl, d);
+
+describe("Go templates", () => {
+  test("fields, nested fields, $, printing of lists, maps and nil as Go prints them", () => {
+    expect(t("{{.Name}} {{.State.Pid}} {{$.Name}}")).toBe("web 42 web");
+    expect(t("{{.RepoTags}}")).toBe("[a:1 b:2]");
+    expect(t("{{.Labels}}")).toBe("map[a:first z:last]"); // keys sorted
+    expect(t("{{.Config.ExposedPorts}}|{{.Config.Cmd}}")).toBe("map[]|<no value>");
+    expect(t("{{.}}", "x")).toBe("x");
+  });
+
+  test("range over lists and maps, with variables, else, and over nothing", () => {
+    expect(t("{{range .RepoTags}}<{{.}}>{{end}}")).toBe("<a:1><b:2>");
+    expect(t("{{range $i, $x := .RepoTags}}{{$i}}={{$x}} {{end}}")).toBe("0=a:1 1=b:2 ");
+    expect(t("{{range $k, $v := .Labels}}{{$k}}:{{$v}};{{end}}")).toBe("a:first;z:last;");
+    expect(t("{{range .Config.Env}}{{.}}{{else}}none{{end}}")).toBe("A=1");
+    expect(t("{{range .Missing}}x{{else}}none{{end}}", { Missing: [] })).toBe("none");
+    expect(t("{{range .Config.Cmd}}x{{end}}.")).toBe(".");
+  });
+
+  test("if / else if / else, with, comparisons, and/or/not", () => {
+    expect(t("{{if .State.Running}}up{{else}}down{{end}}")).toBe("up");
+    expect(t("{{if eq .State.ExitCode 1}}one{{else if eq .State.ExitCode 0}}zero{{else}}other{{end}}")).toBe("zero");
+    expect(t("{{if not .State.Running}}down{{end}}.")).toBe(".");
+    expect(t("{{with .Labels.a}}{{.}}{{end}}|{{with .Config.Cmd}}x{{else}}no cmd{{end}}")).toBe("first|no cmd");
+    expect(t('{{if and .State.Running (eq .Name "web" "db")}}yes{{end}}')).toBe("yes");
+    expect(t("{{if or .Config.Cmd .Name}}{{or .Config.Cmd .Name}}{{end}}")).toBe("web");
+    expect(t("{{lt 1 2}} {{gt .Size 100}} {{ne .Name \"x\"}} {{le 2 2}} {{ge 1 2}}")).toBe("true true true true false");
+  });
+
+  test("functions and pipelines: len, printf, index, join, json, upper, lower, title, truncate, println", () => {
+    expect(t("{{len .RepoTags}} {{len .Labels}} {{len .Name}}")).toBe("2 2 3");
+    expect(t('{{printf "%.12s" .Id}}')).toBe("689c60ed0498");
+    expect(t('{{.Id | printf "%.12s"}}')).toBe("689c60ed0498");
+    expect(t('{{printf "%-6s|%5d|%05d|%q|%v|%x" .Name 42 42 .Name .State.Running 255}}')).toBe('web   |   42|00042|"web"|true|ff');
+    expect(t('{{index .Labels "z"}} {{index .RepoTags 1}}')).toBe("last b:2");
+    expect(t('{{join .RepoTags ", "}}')).toBe("a:1, b:2");
+    expect(t("{{json .Labels}}")).toBe('{"z":"last","a":"first"}');
+    expect(t("{{.Name | upper}} {{upper .Name | lower}} {{title .Name}}")).toBe("WEB web Web");
+    expect(t("{{truncate .Id 4}}")).toBe("689c");
+    expect(t('{{println "a" 1}}')).toBe("a 1\n");
+    expect(t("{{(index .RepoTags 0)}} {{(.State).Pid}}")).toBe("a:1 42");
+  });
+
+  test("whitespace trimming and comments", () => {
+    expect(t("a  {{- .Name -}}  b")).toBe("awebb");
+    expect(t("{{/* a comment */}}x")).toBe("x");
+    expect(t("{{- /* trimmed */ -}}  y")).toBe("y");
+  });
+
+  test("errors: one clear message, nothing half-printed", () => {
+    const bad = (tpl: string, re: RegExp) => expect(() => t(tpl)).toThrow(re);
+    bad("{{.Name", /unclosed action/);
+    bad("{{.Name}", /unclosed action/);
+    bad("{{nosuch .Name}}", /function "nosuch" not defined/);
+    bad("{{if .Name}}x", /missing \{\{end\}\}/);
+    bad("{{end}}", /unexpected \{\{end\}\}/);
+    bad("{{.Nope}}", /can't evaluate field Nope/);
+    bad("{{.Name extra junk}}", /can't give argument to non-function/);
+    bad("{{$x}}", /undefined variable/);
+    // a list rendering refuses a bad template even with nothing to render
+    expect(() => formatList([], "{{.Name")).toThrow(/unclosed action/);
+  });
+
+  test("\\t and \\n written as escapes (as Podman users type them), table headers", () => {
+    expect(renderTemplate("{{.Name}}\\t{{.Size}}\\n", data)).toBe("web\t2140160\n");
+    expect(formatList([data, { ...data, Name: "db" }], "table {{.Name}}\\t{{.Size}}")).toBe("NAME   SIZE\nweb    2140160\ndb     2140160\n");
+  });
+
+  test("sprintf: missing arguments and widths as Go prints them", () => {
+    expect(sprintf("%s %s", ["a"])).toBe("a %!s(MISSING)");
+    expect(sprintf("%6.2f|%%|%c", [3.14159, 65])).toBe("  3.14|%|A");
+  });
+});
