@@ -3,6 +3,7 @@
 // ctrl-q; the terminal is restored on every way out.
 import { AttachClient } from "../container/attach.ts";
 import { writeErr, writeOut } from "../output.ts";
+import { rawOutput } from "../sys/libc.ts";
 
 export interface SessionOptions {
   sock: string;
@@ -60,7 +61,10 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
   const keys = o.detachKeys ?? [0x10, 0x11];
   let matched = 0;
   if (o.stdin && stdin) {
-    if (raw) stdin.setRawMode(true);
+    if (raw) {
+      stdin.setRawMode(true);
+      rawOutput(0);
+    }
     stdin.on("data", (chunk: Buffer) => {
       let data: Uint8Array = chunk;
       if (o.tty && keys.length) {

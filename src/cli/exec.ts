@@ -1,6 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { TspodError } from "../errors.ts";
+import { rawOutput } from "../sys/libc.ts";
 
 export default class Exec extends BaseCommand {
   static override description = "Run a process in a running container";
@@ -45,7 +46,10 @@ export default class Exec extends BaseCommand {
     if (flags.detach) args.push("--detach");
     args.push("--errfd", "3", "--", ...command);
     const raw = flags.tty && process.stdin.isTTY;
-    if (raw) process.stdin.setRawMode(true);
+    if (raw) {
+      process.stdin.setRawMode(true);
+      rawOutput(0);
+    }
     const restore = () => raw && process.stdin.setRawMode(false);
     process.on("exit", restore);
     try {

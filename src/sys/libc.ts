@@ -15,6 +15,8 @@ interface Libc {
   ioctl: (fd: number, req: number, arr: number[]) => number;
   errno: () => number;
   strerror: (e: number) => string;
+  tcgetattr: (fd: number, buf: Uint8Array) => number;
+  tcsetattr: (fd: number, when: number, buf: Uint8Array) => number;
 }
 
 let libc: Libc | undefined;
@@ -28,6 +30,8 @@ function load(): Libc {
     ioctl: { args: [i32, u64, ptr], returns: i32 },
     __errno_location: { args: [], returns: ptr },
     strerror: { args: [i32], returns: cstring },
+    tcgetattr: { args: [i32, ptr], returns: i32 },
+    tcsetattr: { args: [i32, i32, ptr], returns: i32 },
   });
   // The main thread's errno, read right after a call that failed: nothing runs
   // between the two (no await), so nothing else can have set it.
@@ -42,6 +46,8 @@ function load(): Libc {
     },
     errno: () => read.i32(errnoAt, 0),
     strerror: (e) => String(lib.symbols.strerror(e)),
+    tcgetattr: (fd, buf) => lib.symbols.tcgetattr(fd, buf),
+    tcsetattr: (fd, when, buf) => lib.symbols.tcsetattr(fd, when, buf),
   };
   return libc;
 }
@@ -91,4 +97,23 @@ export function setTopDir(fd: number): boolean {
   if (l.ioctl(fd, FS_IOC_GETFLAGS, flags) !== 0) return false;
   if (flags[0]! & FS_TOPDIR_FL) return true;
   return l.ioctl(fd, FS_IOC_SETFLAGS, [flags[0]! | FS_TOPDIR_FL]) === 0;
+}
+
+const OPOST = 1;
+/**
+ * Output processing off on a terminal already in raw mode (Bun's setRawMode,
+ * like libuv's, leaves OPOST and ONLCR on): the container's own terminal has
+ * done it already, and a second pass turned its \r\n into \r\r\n and a bare
+ * \n (vi, less, top turn ONLCR off to move down a line) into \r\n. setRawMode(false)
+ * restores the terminal as it was. struct termios: c_oflag is the second u32.
+ */
+export function rawOutput(fd: number): void {
+  const l = load();
+  const t = new Uint8Array(64);
+  if (l.tcgetattr(fd, t) !== 0) return;
+  const v = new DataView(t.buffer);
+  const oflag = v.getUint32(4, true);
+  if (!(oflag & OPOST)) return;
+  v.setUint32(4, oflag & ~OPOST, true);
+  l.tcsetattr(fd, 0 /* TCSANOW */, t);
 }

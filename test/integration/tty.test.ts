@@ -1,6 +1,6 @@
 // -it is a real terminal: driven through tmux as a person would.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { binary, ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
@@ -89,6 +89,17 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
     } finally {
       tmux("kill-session", "-t", s);
     }
+  });
+
+  test("-it output reaches the terminal as the container wrote it (no second \\r), and the terminal is restored", async () => {
+    const inner = [binary(), "--root", b.root, "--runroot", b.runroot, "run", "--rm", "-it", BB, "sh", "-c", 'stty -onlcr; printf "a\\nb\\n"'].map(q).join(" ");
+    // script gives tspod a terminal; after it, the terminal's output processing is reported
+    const p = Bun.spawn(b.wrap(["script", "-qc", `${inner}; stty -a | grep -o -- '-\\?opost'`, "/dev/null"]), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(p.stdout).text();
+    expect(await p.exited).toBe(0);
+    expect(out).toContain("a\nb\n"); // vi, less and top turn onlcr off and mean a bare line feed
+    expect(out).not.toContain("a\r\nb");
+    expect(out).toMatch(/(^|[^-])opost\r?\n/);
   });
 
   test("detach with ctrl-p ctrl-q leaves the container running", async () => {
