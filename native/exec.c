@@ -86,12 +86,6 @@ int cmd_exec(int argc, char **argv) {
   char **args = argv + i;
 
   int master = -1, slave = -1;
-  if (tty) {
-    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die(125, "exec: allocate a pty");
-    slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) die(125, "exec: open pty");
-  }
   /* --detach: the caller returns once the process has started (exit 0) or
      failed to (its error on errfd, 125/126/127 as usual); the process goes on in
      its own session with stdio on /dev/null, reaped by the helper that started
@@ -127,6 +121,16 @@ int cmd_exec(int argc, char **argv) {
   } nss[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
   for (size_t k = 0; k < sizeof nss / sizeof nss[0]; k++)
     if (join_ns(target, nss[k].name, nss[k].type) < 0) die(125, "exec: join %s namespace of %d", nss[k].name, (int)target);
+  if (tty) {
+    /* The pty comes from the container's own /dev/pts (we are in its mount
+       namespace, at its root): its name is one the process can look up there
+       (tty, ttyname()), as with Podman. A host pty would be /dev/pts/N of a
+       devpts the container does not have. */
+    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die(125, "exec: allocate a pty in the container");
+    slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) die(125, "exec: open pty %s", ptsname(master));
+  }
   int errp[2];
   if (pipe2(errp, O_CLOEXEC) < 0) die(125, "exec: pipe");
   pid_t child = fork();

@@ -321,6 +321,8 @@ describe.each(MODES)("run (%s)", (mode) => {
     const detNope = await b.run(["exec", "-d", "host1", "nope"]);
     expect([detNope.code, detNope.stderr]).toEqual([127, "Error: exec nope: No such file or directory\n"]);
     expect(await b.ok(["exec", "-i", "host1", "cat"], { stdin: "piped\n" })).toBe("piped\n");
+    // -t: a terminal of the container's own /dev/pts (tty and ttyname() find it there)
+    expect((await b.ok(["exec", "-t", "host1", "sh", "-c", "tty && test -c $(tty) && echo ok"])).replace(/\r/g, "")).toMatch(/^\/dev\/pts\/\d+\nok\n$/);
     // rmi refuses an image a container uses (exit 2, as Podman)
     const r = await b.run(["rmi", BB]);
     expect(r.code).toBe(2);
