@@ -475,6 +475,11 @@ int net_event(pid_t p, int status, char *err, size_t errlen) {
   return 0;
 }
 
+/* slirp4netns's API socket goes with it (it leaves the file behind when killed) */
+static void unlink_api(void) {
+  if (g_s && g_s->net_api && !g_pasta) unlink(g_s->net_api);
+}
+
 void net_stop(int wait) {
   if (g_exit_w >= 0) {
     close(g_exit_w);
@@ -488,6 +493,7 @@ void net_stop(int wait) {
   if (g_helper > 0) {
     if (!g_killed) kill(g_helper, SIGKILL);
     g_killed = 1;
+    unlink_api();
     if (!wait) return;
     while (waitpid(g_helper, NULL, 0) < 0 && errno == EINTR) {}
     g_helper = -1;
@@ -498,6 +504,7 @@ void net_stop(int wait) {
 int net_reaped(pid_t p) {
   if (p <= 0 || p != g_helper) return 0;
   g_helper = -1;
+  unlink_api();
   if (g_pidfile) unlink(g_pidfile);
   return 1;
 }

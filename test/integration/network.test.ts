@@ -404,6 +404,8 @@ describe.each(MODES)("network (%s)", (mode) => {
     // slirp4netns: loopback clients arrive from its gateway, 10.0.2.2
     expect(await fetchText(`http://127.0.0.1:${port}/cgi-bin/ip`)).toMatch(/^remote=(\[::ffff:)?10\.0\.2\.2\]?\n$/);
     expect(helperProcs(id).length).toBe(1);
+    const api = join(b.runroot, "sock", `${id.slice(0, 12)}-net`);
+    expect(existsSync(api)).toBe(true); // slirp4netns's API socket, while it runs
     const out = await b.ok(["run", "--rm", "--network", "container:sweb", BB, "sh", "-c", "wget -qO- http://127.0.0.1/; cat /etc/resolv.conf; ip -o -4 addr show tap0"]);
     expect(out).toContain("hello from httpd\n");
     expect(out).toContain("nameserver 10.0.2.3");
@@ -416,9 +418,11 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/not running/);
     await b.ok(["rm", "side"]);
+    expect(existsSync(api)).toBe(false); // stopped: its helper's API socket is gone
     await b.ok(["rm", "-f", "sweb"]);
     expect(helperProcs(id)).toEqual([]);
     expect(await canBind(port)).toBe(true);
+    expect(existsSync(api)).toBe(false);
   });
 
   test("the helper dies with a killed monitor (pasta and slirp4netns) and frees its port; none and host keep working", async () => {
