@@ -1,5 +1,6 @@
 // Creating a container: resolve the image (pulling per policy), work out the
 // command, user, mounts and files, reserve the name, write config and spec.
+import { hostname as osHostname } from "node:os";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { randomBytes, randomHex } from "../sys/random.ts";
@@ -280,7 +281,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     }
     const layerDirs = [...image.layers].reverse().map((l) => images.store.diffPath(l.diffID));
     const user = resolveUser(o.user ?? (c.User || "0"), layerDirs);
-    const hostname = o.hostname ?? np.pod?.hostname ?? id.slice(0, 12);
+    // --network host: the host's name, as Podman and Docker give it
+    const hostname = o.hostname ?? np.pod?.hostname ?? (np.net.mode === "host" ? osHostname() : id.slice(0, 12));
     // A user the image's /etc/passwd does not know gets HOME=<workdir> and an entry
     // in a copy of the image's passwd (and group) mounted over it, as with Podman.
     const workdir = o.workdir ?? (c.WorkingDir || "/");

@@ -1,6 +1,7 @@
 // What a network mode means for one container: its /etc/hosts and
 // /etc/resolv.conf, the helper the monitor starts (spec records for
 // native/net.c), and cleaning up a helper whose monitor died.
+import { hostname as osHostname } from "node:os";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { defaultRoute, hostAddress, ifacePrefixLen, type NetworkChoice } from "./mode.ts";
@@ -55,7 +56,9 @@ export function hostsFile(net: NetworkChoice, a: NetAddresses, hostname: string,
     try {
       host = readFileSync("/etc/hosts", "utf8");
     } catch {}
-    return `${host.trimEnd()}\n127.0.1.1\t${hostname} ${name}\n${hostGw}`;
+    // the host's own file, as Podman gives it; a name of the container's own (--hostname) is added
+    const own = hostname === osHostname() ? "" : `127.0.1.1\t${hostname} ${name}\n`;
+    return `${host.trimEnd()}\n${own}${hostGw}`;
   }
   const self = names(hostname, name);
   return `${LOCALHOST}${a.ip ? `${a.ip}\t${self}\n` : `127.0.1.1\t${self}\n`}${hostGw}`;

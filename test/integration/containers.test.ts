@@ -157,6 +157,13 @@ describe.each(MODES)("containers (%s)", (mode) => {
     const hostIfs = require("node:fs").readdirSync("/sys/class/net").sort();
     const host = (await b.ok(["run", "--rm", "--network", "host", BB, "ls", "/sys/class/net"])).trim().split("\n").sort();
     expect(host).toEqual(hostIfs);
+    // --network host: the host's name and its /etc/hosts, as Podman gives them (--hostname adds its own line)
+    const hn = require("node:os").hostname();
+    const hostHosts = require("node:fs").readFileSync("/etc/hosts", "utf8").trimEnd();
+    const h = await b.ok(["run", "--rm", "--network", "host", BB, "sh", "-c", "hostname; cat /etc/hosts"]);
+    expect(h.startsWith(`${hn}\n${hostHosts}\n`)).toBe(true);
+    expect(h).not.toMatch(/^127\.0\.1\.1/m);
+    expect(await b.ok(["run", "--rm", "--network", "host", "--hostname", "other", "--name", "hn", BB, "sh", "-c", "hostname; grep other /etc/hosts"])).toBe("other\n127.0.1.1\tother hn\n");
   });
 
   test("--security-opt no-new-privileges: set for the process and for exec; unknown options refused", async () => {
