@@ -4,7 +4,7 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList, renderTemplate } from "./format.ts";
 import { each } from "./each.ts";
-import { UsageError } from "../errors.ts";
+import { TspodError, UsageError } from "../errors.ts";
 import { writeOut } from "../output.ts";
 
 async function pods(ctx: any) {
@@ -84,8 +84,17 @@ export class PodRm extends BaseCommand {
     if (!names.length) throw new UsageError("at least one pod name or ID is required (or --all)");
     // like Podman: with -f a pod that is not there is no error (cleanup scripts)
     await each(names, async (n) => {
-      if (flags.force && !store.find(n)) return;
-      const p = store.lookup(n);
+      const p = store.find(n);
+      if (!p) {
+        if (flags.force) return;
+        // exit 1, as Podman's pod rm of a pod that is not there
+        try {
+          store.lookup(n);
+        } catch (e) {
+          throw new TspodError((e as Error).message, 1);
+        }
+        return;
+      }
       await removePod(this.context, p, !!flags.force);
       return p.id;
     });

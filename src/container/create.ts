@@ -76,7 +76,8 @@ export function parseEnv(list: string[], files: string[]): string[] {
     try {
       text = readFileSync(f, "utf8");
     } catch (e: any) {
-      throw new UsageError(`--env-file ${f}: ${e.code ?? e.message}`);
+      const why = e.code === "ENOENT" ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code === "EISDIR" ? "is a directory" : (e.message ?? String(e));
+      throw new UsageError(`cannot read env file ${f}: ${why}`);
     }
     for (const raw of text.split("\n")) {
       const line = raw.replace(/\r$/, "");
@@ -187,7 +188,7 @@ export function resolveUser(spec: string, layerDirs: string[]): ResolvedUser {
     }
   } else {
     const e = pw.find((f) => f[0] === u);
-    if (!e) throw new TspodError(`unable to find user ${u}: no matching entries in passwd file`);
+    if (!e) throw new TspodError(`unable to find user ${u}: no matching entries in passwd file`, 126);
     uid = Number(e[2]);
     gid = Number(e[3]);
     name = u;
@@ -197,7 +198,7 @@ export function resolveUser(spec: string, layerDirs: string[]): ResolvedUser {
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
       const e = gr.find((f) => f[0] === g);
-      if (!e) throw new TspodError(`unable to find group ${g}: no matching entries in group file`);
+      if (!e) throw new TspodError(`unable to find group ${g}: no matching entries in group file`, 126);
       gid = Number(e[2]);
     }
   }

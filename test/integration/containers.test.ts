@@ -178,19 +178,22 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(r.stderr).toContain("--security-opt seccomp=unconfined");
   });
 
-  test("bad input: unknown flag, bad volume, missing image, bad user: one line, 125", async () => {
-    const cases: [string[], RegExp][] = [
-      [["run", "--no-such-flag", BB, "true"], /no-such-flag/],
-      [["run", "-v", "relative:/x", BB, "true"], /volume/],
-      [["run", "-v", "/nonexistent-dir-xyz:/x", BB, "true"], /no such file/],
-      [["run", "--pull", "never", "nope:latest", "true"], /image not known/],
-      [["run", "-u", "nosuchuser", BB, "true"], /nosuchuser/],
-      [["stop", "no-such-ctr"], /no such container/],
-      [["run", "--memory", "lots", BB, "true"], /invalid size/],
+  test("bad input: unknown flag, bad volume, missing image, bad user: one line, Podman's exit code", async () => {
+    const cases: [string[], RegExp, number][] = [
+      [["run", "--no-such-flag", BB, "true"], /no-such-flag/, 125],
+      [["run", "-v", "relative:/x", BB, "true"], /volume/, 125],
+      [["run", "-v", "/nonexistent-dir-xyz:/x", BB, "true"], /no such file/, 125],
+      [["run", "--pull", "never", "nope:latest", "true"], /image not known/, 125],
+      [["run", "-u", "nosuchuser", BB, "true"], /unable to find user nosuchuser/, 126],
+      [["run", "-u", "0:nosuchgroup", BB, "true"], /unable to find group nosuchgroup/, 126],
+      [["run", "--env-file", "/nonexistent-env-file", BB, "true"], /^Error: cannot read env file \/nonexistent-env-file: no such file or directory$/, 125],
+      [["stop", "no-such-ctr"], /no such container/, 125],
+      [["pod", "rm", "no-such-pod"], /no pod with name or ID "no-such-pod" found/, 1],
+      [["run", "--memory", "lots", BB, "true"], /invalid size/, 125],
     ];
-    for (const [args, re] of cases) {
+    for (const [args, re, code] of cases) {
       const r = await b.run(args);
-      expect(r.code).toBe(125);
+      expect([args, r.code]).toEqual([args, code]);
       const errs = r.stderr.trim().split("\n");
       expect(errs.length).toBe(1);
       expect(errs[0]).toMatch(re);
