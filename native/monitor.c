@@ -1079,6 +1079,8 @@ static void monitor_main(void) {
   mlog("container %d created", (int)g_ctr);
   if (g_spec.net_helper) {
     if (net_state() == NET_NONE) launch_network(g_ctr); /* slirp4netns: now that the id map is written */
+    /* published UDP ports: tspod's forwarder, in the namespaces now that the id map is written */
+    if (net_state() != NET_FAILED && net_udp_start(ctr_netns_fd, ctr_userns_fd, g_net_err, sizeof g_net_err) < 0) g_net_errno = errno ? errno : EIO;
     close_ns_fds();
     if (net_state() == NET_FAILED) {
       /* Nothing may stay behind: the container goes, its exit is recorded and

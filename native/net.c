@@ -37,6 +37,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +45,7 @@
 #define READY_TIMEOUT_MS 15000
 
 static pid_t g_helper = -1;     /* pasta or slirp4netns, the monitor's child */
+static pid_t g_udp = -1;        /* the UDP forwarder (udpfwd.c), the monitor's child */
 static pid_t g_monitor = -1;    /* the helper's parent, checked after PR_SET_PDEATHSIG */
 static int g_exit_w = -1;       /* slirp4netns --exit-fd: closing it ends slirp4netns */
 static const char *g_pidfile;
@@ -429,6 +431,7 @@ static int slirp_ports(char *err, size_t errlen) {
   for (int i = 0; i < s->nnet_ports; i++) {
     struct port pt;
     if (parse_port(s->net_ports[i], &pt) < 0) continue; /* checked before */
+    if (!strcmp(pt.proto, "udp")) continue;                /* tspod's forwarder (udpfwd.c) */
     for (int k = 0; k < pt.count; k++) {
       if (!s->net_api) return fail(EINVAL, err, errlen, "published ports with slirp4netns need net.api");
       char req[512];
@@ -480,7 +483,71 @@ static void unlink_api(void) {
   if (g_s && g_s->net_api && !g_pasta) unlink(g_s->net_api);
 }
 
+int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen) {
+  const struct spec *s = g_s;
+  int fds[64], ctrs[64], n = 0;
+  for (int i = 0; s && i < s->nnet_ports; i++) {
+    struct port pt;
+    if (parse_port(s->net_ports[i], &pt) < 0 || strcmp(pt.proto, "udp")) continue;
+    for (int k = 0; k < pt.count; k++) {
+      if (udpfwd_bind(pt.ip, pt.host + k, pt.ctr + k, fds, ctrs, &n, err, errlen) < 0) {
+        int e = errno;
+        for (int j = 0; j < n; j++) close(fds[j]);
+        return fail(e, err, errlen, "%s", err);
+      }
+    }
+  }
+  if (!n) return 0;
+  if (netns_fd < 0) return fail(EBADF, err, errlen, "no handle on the container's network namespace for the UDP forwarder");
+  g_monitor = getpid();
+  pid_t p = fork();
+  if (p < 0) {
+    int e = errno;
+    for (int j = 0; j < n; j++) close(fds[j]);
+    return fail(e, err, errlen, "fork for the UDP forwarder: %s", strerror(e));
+  }
+  if (p == 0) {
+    /* only its sockets and the namespaces: no copy of the monitor's pipes (a
+       held write end of the container's stdin would keep it from seeing EOF) */
+    int keep[64 + 2], nk = 0;
+    for (int j = 0; j < n; j++) keep[nk++] = fds[j];
+    keep[nk++] = netns_fd;
+    if (userns_fd >= 0) keep[nk++] = userns_fd;
+    int hi = 200;
+    for (int j = 0; j < nk; j++) {
+      int d = fcntl(keep[j], F_DUPFD_CLOEXEC, hi + j);
+      if (d < 0) _exit(123);
+      keep[j] = d;
+    }
+    for (int j = 0; j < nk; j++) {
+      if (dup3(keep[j], 3 + j, O_CLOEXEC) < 0) _exit(123);
+      keep[j] = 3 + j;
+    }
+    if (syscall(436 /* close_range */, 3 + nk, ~0U, 0) < 0)
+      for (int fd = 3 + nk; fd < 1024; fd++) close(fd);
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (nul >= 0) dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != g_monitor) _exit(127);
+    prctl(PR_SET_NAME, "tspod-udpfwd", 0, 0, 0);
+    udpfwd_run(keep, ctrs, n, keep[n], userns_fd >= 0 ? keep[n + 1] : -1);
+  }
+  for (int j = 0; j < n; j++) close(fds[j]);
+  g_udp = p;
+  return 0;
+}
+
 void net_stop(int wait) {
+  if (g_udp > 0) {
+    kill(g_udp, SIGKILL);
+    if (wait) {
+      while (waitpid(g_udp, NULL, 0) < 0 && errno == EINTR) {}
+      g_udp = -1;
+    }
+  }
   if (g_exit_w >= 0) {
     close(g_exit_w);
     g_exit_w = -1;
@@ -502,6 +569,10 @@ void net_stop(int wait) {
 }
 
 int net_reaped(pid_t p) {
+  if (p > 0 && p == g_udp) {
+    g_udp = -1;
+    return 1;
+  }
   if (p <= 0 || p != g_helper) return 0;
   g_helper = -1;
   unlink_api();

@@ -169,5 +169,15 @@ int net_event(pid_t p, int status, char *err, size_t errlen);
 void net_stop(int wait);
 /* From the monitor's reaper: 1 when p was the helper (it died on its own). */
 int net_reaped(pid_t p);
+/*
+ * Published UDP ports (pasta, slirp4netns): bind them on the host and start
+ * tspod's own forwarder (udpfwd.c) in ctr's namespaces, once the id map is
+ * written. 0 (also when there are none), or -1 with err (the network failed).
+ */
+int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen);
+
+/* udpfwd.c */
+int udpfwd_bind(const char *ip, int host, int ctr, int *fds, int *ctrs, int *n, char *err, size_t errlen);
+__attribute__((noreturn)) void udpfwd_run(int *fds, int *ctrs, int n, int netns_fd, int userns_fd);
 
 #endif

@@ -113,13 +113,13 @@ export function helperRecords(i: HelperInput): [string, string][] {
   let argv: string[];
   if (i.net.mode === "pasta") {
     const tcp = i.ports.filter((p) => p.protocol === "tcp");
-    const udp = i.ports.filter((p) => p.protocol === "udp");
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
     argv = [
       // in the foreground: the monitor's child, dying with it (native/net.c)
       i.helper, "--foreground", "--config-net", "--quiet",
       ...(tcp.length ? tcp.flatMap((p) => ["-t", fwd(p)]) : ["-t", "none"]),
-      ...(udp.length ? udp.flatMap((p) => ["-u", fwd(p)]) : ["-u", "none"]),
+      // UDP ports: tspod's own forwarder (native/udpfwd.c); this pasta loses the replies to a host loopback client
+      "-u", "none",
       "-T", "none", "-U", "none",
       "--dns-forward", PASTA_DNS,
       "--pid", "@READY@", // <dir>/net.ready, a symlink to a pipe to the monitor: readiness (native/net.c)
