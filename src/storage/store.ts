@@ -94,10 +94,6 @@ export class Store {
       throw new NotFoundError(`blob ${digest} is not in the store`);
     }
   }
-  /** Store bytes whose digest the caller has verified. */
-  putBlob(digest: string, bytes: Uint8Array): void {
-    if (!this.hasBlob(digest)) writeFileAtomic(this.blobPath(digest), bytes, 0o644);
-  }
   /** Verified bytes into a new temp file, fsynced, that commitBlobFile puts in place later. */
   stageBlob(bytes: Uint8Array): string {
     const tmp = this.tempPath("blob");

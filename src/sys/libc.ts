@@ -3,7 +3,7 @@
 // It is bun:ffi, not koffi (the FFI DESIGN.md proposes). Measured in a compiled
 // binary: loading koffi's addon, which brings libstdc++ with it, took 2.3-4.9 ms
 // of the main thread in every process that locks (pull, run, rm...); bun:ffi's
-// dlopen of libc with these four symbols takes 0.5-0.8 ms. Interleaved A/B of
+// dlopen of libc with the symbols below takes 0.5-0.8 ms. Interleaved A/B of
 // 25 cold busybox pulls: -4 ms wall and -5 ms CPU (mean); run --rm true:
 // 27.1 -> 21.6 ms. Loaded lazily: commands that never lock never pay for it.
 import { TspodError } from "../errors.ts";
