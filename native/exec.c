@@ -180,7 +180,8 @@ int cmd_exec(int argc, char **argv) {
       if (g_winch) {
         g_winch = 0;
         struct winsize ws;
-        if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+        /* the caller's terminal: stdin without -i is not it, stdout or stderr may be */
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(2, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
       }
       struct pollfd p[2] = {{master, POLLIN, 0}, {0, in_open ? POLLIN : 0, 0}};
       int r = poll(p, 2, -1);

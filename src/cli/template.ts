@@ -30,6 +30,16 @@ const fail = (msg: string): never => {
   throw new UsageError(`template: ${msg}`);
 };
 
+/** The body of a Go "..." string: its escapes (\t, \n, \xHH, \uHHHH, octal...) resolved; raw tabs allowed. */
+function goUnquote(body: string): string {
+  const simple: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\", '"': '"', "'": "'" };
+  return body.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)/g, (m, e: string) => {
+    if (e.length === 1) return simple[e] ?? fail(`invalid escape \\${e} in a quoted string`);
+    if (/^[0-7]{3}$/.test(e)) return String.fromCharCode(parseInt(e, 8));
+    return String.fromCodePoint(parseInt(e.slice(1), 16));
+  });
+}
+
 function lexAction(src: string): Tok[] {
   const out: Tok[] = [];
   let i = 0;
@@ -63,7 +73,7 @@ function lexAction(src: string): Tok[] {
     } else if (c === '"') {
       const m = /^"((?:[^"\\]|\\.)*)"/.exec(src.slice(i));
       if (!m) fail(`unterminated quoted string in {{${src}}}`);
-      out.push({ k: "str", v: JSON.parse(m![0]) });
+      out.push({ k: "str", v: goUnquote(m![1]!) });
       i += m![0].length;
     } else if (c === "`") {
       const end = src.indexOf("`", i + 1);
@@ -251,15 +261,22 @@ function truthy(v: Value): boolean {
   return true;
 }
 
+const fold = (k: string) => k.toLowerCase().replace(/_/g, "");
+
 function field(obj: Value, name: string): Value {
   if (obj === null || obj === undefined) return undefined;
   if (typeof obj !== "object") fail(`can't evaluate field ${name} in type ${typeof obj}`);
   const o = obj as Record<string, Value>;
   if (name in o) return o[name];
-  // Podman accepts a few legacy spellings; field names are matched without case likewise
-  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
-  if (k === undefined) fail(`can't evaluate field ${name}`);
-  return o[k!];
+  // Go's field names for what the data keeps under JSON's (CreatedBy: created_by),
+  // and Podman's legacy spellings: matched without case or underscores.
+  const keys = Object.keys(o);
+  const k = keys.find((x) => fold(x) === fold(name));
+  if (k !== undefined) return o[k];
+  // A struct (every key a Go field name) has no such field: an error, as in Go.
+  // A map (labels, annotations...) just lacks the key: <no value>, as in Go.
+  if (keys.length && keys.every((x) => /^[A-Z]/.test(x))) fail(`can't evaluate field ${name}`);
+  return undefined;
 }
 
 const walk = (v: Value, path: string[]) => path.reduce((cur, p) => field(cur, p), v);
@@ -317,14 +334,23 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   lower: (v) => show(v).toLowerCase(),
   title: (v) => show(v).replace(/\b\w/g, (c) => c.toUpperCase()),
   join: (v, sep) => (Array.isArray(v) ? v.map(show).join(String(sep ?? "")) : show(v)),
-  index: (v, ...keys) => keys.reduce((cur: any, k) => (cur === null || cur === undefined ? undefined : cur[k as any]), v),
+  index: (v, ...keys) =>
+    keys.reduce((cur: any, k) => {
+      if (cur === null || cur === undefined) return undefined;
+      if (Array.isArray(cur) || typeof cur === "string") {
+        if (typeof k !== "number" || k < 0 || k >= cur.length) fail(`error calling index: index out of range: ${show(k)}`);
+        return cur[k as number];
+      }
+      return k as string in cur ? cur[k as string] : ""; // a map's missing key: its zero value
+    }, v),
   len: (v) => {
     if (typeof v === "string" || Array.isArray(v)) return v.length;
     if (v && typeof v === "object") return Object.keys(v).length;
     return fail(`len of ${show(v)}`);
   },
   printf: (f, ...a) => sprintf(String(f), a),
-  print: (...a) => a.map(show).join(a.every((x) => typeof x === "string") ? "" : " "),
+  // fmt.Sprint: a space between operands when neither is a string
+  print: (...a) => a.map((x, i) => (i > 0 && typeof x !== "string" && typeof a[i - 1] !== "string" ? " " : "") + show(x)).join(""),
   println: (...a) => a.map(show).join(" ") + "\n",
   eq: (a, ...b) => {
     if (!b.length) fail("eq: missing argument for comparison");
@@ -344,7 +370,28 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
 
 // ------------------------------------------------------------------ evaluation
 
-type Scope = Map<string, Value>;
+/** Variables: a block's own, then its enclosing blocks' ($x := declares here, $x = sets where declared). */
+class Scope {
+  private vars = new Map<string, Value>();
+  constructor(private readonly parent?: Scope) {}
+  private owner(name: string): Scope | undefined {
+    for (let s: Scope | undefined = this; s; s = s.parent) if (s.vars.has(name)) return s;
+    return undefined;
+  }
+  has(name: string): boolean {
+    return this.owner(name) !== undefined;
+  }
+  get(name: string): Value {
+    return this.owner(name)?.vars.get(name);
+  }
+  declare(name: string, v: Value): void {
+    this.vars.set(name, v);
+  }
+  assign(name: string, v: Value): void {
+    const o = this.owner(name) ?? fail(`undefined variable: ${name}`);
+    (o as Scope).vars.set(name, v);
+  }
+}
 
 function evalArg(a: Arg, dot: Value, vars: Scope, src: string): Value {
   switch (a.k) {
@@ -371,10 +418,16 @@ function evalArg(a: Arg, dot: Value, vars: Scope, src: string): Value {
   }
 }
 
+/** Functions that take a fixed number of arguments, as Go checks them. */
+const ARITY: Record<string, number> = { json: 1, upper: 1, lower: 1, title: 1, len: 1, not: 1, ne: 2, lt: 2, le: 2, gt: 2, ge: 2, truncate: 2 };
+
 function evalCmd(c: Cmd, dot: Value, vars: Scope, prev: Value[] | undefined, src: string): Value {
   const [head, ...rest] = c.args;
   if (head!.k === "ident") {
     const f = FUNCS[head!.v] ?? fail(`function "${head!.v}" not defined`);
+    const want = ARITY[head!.v];
+    const got = rest.length + (prev?.length ?? 0);
+    if (want !== undefined && got !== want) fail(`wrong number of args for ${head!.v}: want ${want} got ${got}`);
     const args = rest.map((x) => evalArg(x, dot, vars, src));
     return f!(...args, ...(prev ?? []));
   }
@@ -386,7 +439,10 @@ function evalPipeline(p: Pipeline, dot: Value, vars: Scope, src = ""): Value {
   let v: Value[] | undefined;
   for (const c of p.cmds) v = [evalCmd(c, dot, vars, v, src)];
   const out = v![0];
-  if (p.decl?.length === 1) vars.set(p.decl[0]!, out);
+  if (p.decl?.length === 1) {
+    if (p.assign) vars.assign(p.decl[0]!, out);
+    else vars.declare(p.decl[0]!, out);
+  }
   return out;
 }
 
@@ -402,14 +458,16 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
         break;
       }
       case "if": {
-        const v = evalPipeline(n.pipe, dot, new Map(vars));
-        exec(truthy(v) ? n.then : n.else, dot, new Map(vars), out);
+        const inner = new Scope(vars); // {{if $x := ...}}: $x in both branches
+        const v = evalPipeline(n.pipe, dot, inner);
+        exec(truthy(v) ? n.then : n.else, dot, new Scope(inner), out);
         break;
       }
       case "with": {
-        const v = evalPipeline(n.pipe, dot, new Map(vars));
-        if (truthy(v)) exec(n.then, v, new Map(vars), out);
-        else exec(n.else, dot, new Map(vars), out);
+        const inner = new Scope(vars);
+        const v = evalPipeline(n.pipe, dot, inner);
+        if (truthy(v)) exec(n.then, v, new Scope(inner), out);
+        else exec(n.else, dot, new Scope(inner), out);
         break;
       }
       case "range": {
@@ -426,11 +484,11 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
               : v === undefined || v === null
                 ? []
                 : fail(`range can't iterate over ${show(v)}`);
-        if (!entries.length) exec(n.else, dot, new Map(vars), out);
+        if (!entries.length) exec(n.else, dot, new Scope(vars), out);
         for (const [k, x] of entries) {
-          const inner = new Map(vars);
-          if (decl?.length === 1) inner.set(decl[0]!, x);
-          if (decl?.length === 2) inner.set(decl[0]!, k), inner.set(decl[1]!, x);
+          const inner = new Scope(vars);
+          if (decl?.length === 1) inner.declare(decl[0]!, x);
+          if (decl?.length === 2) inner.declare(decl[0]!, k), inner.declare(decl[1]!, x);
           exec(n.then, x, inner, out);
         }
         break;
@@ -449,7 +507,9 @@ export function execute(tpl: string, data: Value): string {
     cache.set(tpl, nodes);
   }
   const out: string[] = [];
-  exec(nodes, data, new Map([["$", data]]), out);
+  const root = new Scope();
+  root.declare("$", data);
+  exec(nodes, data, root, out);
   return out.join("");
 }
 

@@ -337,6 +337,7 @@ describe.each(MODES)("local images (%s)", (mode) => {
     await b.ok(["tag", img("busybox"), "library/mylib:v1"]);
     expect((await b.run(["image", "exists", "library/mylib:v1"])).code).toBe(0);
     expect(await b.ok(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=library/mylib"])).toBe("localhost/library/mylib:v1\n");
+    for (const pattern of ["mylib:v1", "mylib"]) expect(await b.ok(["images", "--format", "{{.Repository}}:{{.Tag}}", pattern])).toBe("localhost/library/mylib:v1\n");
     expect(await b.ok(["rmi", "library/mylib:v1"])).toBe("Untagged: localhost/library/mylib:v1\n");
     const two = await b.ok(["images", "-q", "--filter", `reference=${REGISTRY}/busybox`, "--filter", `reference=${REGISTRY}/multilayer`]);
     expect(two.trim().split("\n").sort()).toEqual([bb.slice(0, 12), ml.slice(0, 12)].sort());

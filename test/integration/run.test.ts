@@ -321,6 +321,9 @@ describe.each(MODES)("run (%s)", (mode) => {
     const detNope = await b.run(["exec", "-d", "host1", "nope"]);
     expect([detNope.code, detNope.stderr]).toEqual([127, "Error: exec nope: No such file or directory\n"]);
     expect(await b.ok(["exec", "-i", "host1", "cat"], { stdin: "piped\n" })).toBe("piped\n");
+    // -t without -i under a terminal: the window size comes from the caller's terminal (stdout), not 0x0
+    const sized = Bun.spawn(b.wrap(["script", "-qc", `stty cols 99 rows 33; ${[binary(), "--root", b.root, "--runroot", b.runroot, "exec", "-t", "host1", "stty", "size"].join(" ")}`, "/dev/null"]), { stdin: "ignore", stdout: "pipe" });
+    expect((await new Response(sized.stdout).text()).replace(/\r/g, "")).toContain("33 99\n");
     // -t: a terminal of the container's own /dev/pts (tty and ttyname() find it there)
     expect((await b.ok(["exec", "-t", "host1", "sh", "-c", "tty && test -c $(tty) && echo ok"])).replace(/\r/g, "")).toMatch(/^\/dev\/pts\/\d+\nok\n$/);
     // rmi refuses an image a container uses (exit 2, as Podman)

@@ -57,6 +57,26 @@ describe("Go templates", () => {
     expect(t("{{(index .RepoTags 0)}} {{(.State).Pid}}")).toBe("a:1 42");
   });
 
+  test("variables: = sets the one declared outside a block; if/with declare their own; map keys that are missing", () => {
+    expect(t("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}")).toBe("2");
+    expect(t("{{$n := 0}}{{range .RepoTags}}{{$n = .}}{{end}}{{$n}}")).toBe("b:2");
+    expect(t("{{if true}}{{$y := 5}}{{$y}}{{end}}")).toBe("5");
+    expect(() => t("{{if true}}{{$y := 5}}{{end}}{{$y}}")).toThrow(/undefined variable: \$y/);
+    expect(t("{{with $x := .Name}}{{$x}}{{end}} {{if $p := .State.Pid}}{{$p}}{{end}}")).toBe("web 42");
+    // a map lacks a key: <no value> (Go); a struct lacks a field: an error
+    expect(t("{{.Labels.nope}}|{{index .Labels \"nope\"}}|{{.Config.ExposedPorts.x}}")).toBe("<no value>||<no value>");
+    expect(() => t("{{.State.Nope}}")).toThrow(/can't evaluate field Nope/);
+    // Go's field names for JSON's keys
+    expect(t("{{range .History}}{{.CreatedBy}}{{end}}", { History: [{ created_by: "ADD x /" }] })).toBe("ADD x /");
+  });
+
+  test("quoted strings as Go reads them; print as fmt.Sprint; index and argument checks", () => {
+    expect(t('{{"a\\tb"}}|{{"\\x41\\u00e9"}}|{{`raw\\t`}}|{{"q\\"q"}}')).toBe('a\tb|Aé|raw\\t|q"q');
+    expect(t('{{print 1 2 "a" "b" 3}}')).toBe("1 2ab3");
+    expect(() => t("{{index .RepoTags 5}}")).toThrow(/index out of range/);
+    expect(() => t("{{len .Name 3}}")).toThrow(/wrong number of args for len/);
+  });
+
   test("whitespace trimming and comments", () => {
     expect(t("a  {{- .Name -}}  b")).toBe("awebb");
     expect(t("{{/* a comment */}}x")).toBe("x");

@@ -34,9 +34,14 @@ const impl: CommandImpl = {
     // name are kept, showing only their matching names.
     const byReference = (patterns: string[]) => {
       const res = patterns.map(globToRegExp);
+      // a name matches as itself, without its registry, and without a library/ after it
+      const forms = (x: string) => {
+        const noReg = x.replace(/^[^/]+\//, "");
+        return [x, noReg, noReg.replace(/^library\//, "")];
+      };
       const match = (n: string) => {
         const repo = n.includes("@") ? n.slice(0, n.indexOf("@")) : splitName(n)[0];
-        return res.some((re) => re.test(n) || re.test(n.replace(/^[^/]+\//, "")) || re.test(repo) || re.test(repo.replace(/^[^/]+\//, "")));
+        return res.some((re) => [...forms(n), ...forms(repo)].some((f) => re.test(f)));
       };
       list = list
         .filter((i) => [...i.names, ...(i.digestRefs ?? [])].some(match))
