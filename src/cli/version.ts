@@ -11,11 +11,16 @@ export default class Version extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.setup(Version);
-    const v = {
+    const os = process.platform;
+    const client = {
       Version: pjson.version,
       Bun: Bun.version,
-      OsArch: `${process.platform}/${process.arch === "x64" ? "amd64" : process.arch}`,
+      OsArch: `${os}/${process.arch === "x64" ? "amd64" : process.arch}`,
+      Os: os,
     };
+    // Podman's shape ({{.Client.Version}} in scripts); the fields at the top stay for {{.Version}}
+    const v = { ...client, Client: client };
+    if (flags.format === "json") return this.out(formatOutput({ Client: client }, "json"));
     if (flags.format) return this.out(formatOutput(v, flags.format));
     this.out(`Version:      ${v.Version}\nBun:          ${v.Bun}\nOS/Arch:      ${v.OsArch}`);
   }

@@ -21,6 +21,8 @@ describe("binary", () => {
     const b = box("rootless");
     expect((await b.ok(["--version"])).trim()).toBe(`tspod version ${pjson.version}`);
     expect(await b.ok(["version", "--format", "{{.Version}}"])).toBe(`${pjson.version}\n`);
+    expect(await b.ok(["version", "--format", "{{.Client.Version}} {{.Client.OsArch}}"])).toBe(`${pjson.version} linux/amd64\n`);
+    expect(JSON.parse(await b.ok(["version", "--format", "json"])).Client.Version).toBe(pjson.version);
     const help = await b.ok(["--help"]);
     for (const c of ["info", "version"]) expect(help).toMatch(new RegExp(`^\\s+${c}\\s`, "m"));
     expect(await b.ok(["help", "info"])).toContain("--format");
