@@ -311,10 +311,12 @@ export class Images {
     return victims.map((v) => v.id);
   }
 
+  /** image exists: a reference that is not one is an error (125, as Podman), not a "no". */
   exists(input: string): boolean {
     try {
       return this.find(input) !== undefined;
-    } catch {
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
       return false;
     }
   }

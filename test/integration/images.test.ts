@@ -404,6 +404,18 @@ describe.each(MODES)("pull options (%s)", (mode) => {
     await b.ok(["rmi", img("busybox"), img("multilayer"), img("multiarch")]);
   });
 
+  test("docker:// is taken, other transports refused; a bad --platform is refused before anything is tried; image exists of a bad reference is 125", async () => {
+    const id = (await b.ok(["pull", "-q", NOTLS, `docker://${img("busybox")}`])).trim();
+    expect(JSON.parse(await b.ok(["image", "inspect", img("busybox")]))[0].Id).toBe(id);
+    for (const args of [["pull", "oci:/tmp/x"], ["pull", NOTLS, "--platform", "bogus", img("busybox")], ["image", "exists", "BAD//x"]]) {
+      const r = await b.run(args);
+      expect([args, r.code, r.stdout, r.stderr.trim().split("\n").length]).toEqual([args, 125, "", 1]);
+      expect(r.stderr).not.toContain("Trying to pull");
+    }
+    expect((await b.run(["image", "exists", "nosuch:v1"])).code).toBe(1);
+    await b.ok(["rmi", img("busybox")]);
+  });
+
   test("--authfile: the credentials of that file are used (login --authfile wrote it)", async () => {
     const file = join(b.home, `auth-${mode}.json`);
     const reg = ENV.AUTH_REGISTRY;

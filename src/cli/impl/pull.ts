@@ -29,11 +29,19 @@ const impl: CommandImpl = {
       const variant = flags.variant ?? (flags.arch ? undefined : host.variant);
       platform = [flags.os ?? host.os, flags.arch ?? host.architecture, variant].filter(Boolean).join("/");
     }
+    if (platform) (await import("../../image/manifest.ts")).parsePlatform(platform); // refused before anything is tried
+    // docker:// is Podman's transport for a registry, the one tspod pulls from; the others are not
+    const names = (argv as string[]).map((n) => {
+      if (n.startsWith("docker://")) return n.slice("docker://".length);
+      const t = /^(docker-archive|docker-daemon|oci|oci-archive|dir|containers-storage):/.exec(n)?.[1];
+      if (t) throw new UsageError(`${n}: the ${t} transport is not supported: tspod pulls from registries (a name, or docker://NAME)`);
+      return n;
+    });
     const creds = flags.creds ? await (await import("../prompt.ts")).parseCreds(flags.creds) : undefined;
     const progress = makeProgress(flags.quiet);
     try {
       // several images: one after another, as Podman pulls them; the first failure ends it
-      for (const name of argv) {
+      for (const name of names) {
         const r = await new Puller(ctx).pull(name, {
           platform,
           tlsVerify: flags["tls-verify"],
