@@ -330,7 +330,7 @@ export class Images {
       RepoTags: img.names,
       RepoDigests: img.repoDigests,
       Parent: "",
-      Comment: cfg.history?.find((h) => h.comment)?.comment ?? "",
+      Comment: (cfg as { comment?: string }).comment ?? "", // the config's (docker commit -m), as Podman shows it
       Created: cfg.created ?? img.created,
       Config: cfg.config ?? {},
       Version: "",
@@ -349,12 +349,21 @@ export class Images {
       },
       RootFS: { Type: "layers", Layers: cfg.rootfs?.diff_ids ?? img.layers.map((l) => l.diffID) },
       Labels: cfg.config?.Labels ?? null,
-      Annotations: {},
+      Annotations: this.manifestAnnotations(img),
       ManifestType: img.manifest.mediaType,
       User: cfg.config?.User ?? "",
       History: cfg.history ?? [],
-      NamesHistory: img.names,
+      NamesHistory: [...img.names].reverse(), // the latest first, as Podman lists them
     };
+  }
+
+  /** The annotations of the manifest the image was pulled with (none when it is gone or has none). */
+  private manifestAnnotations(img: ImageRecord): Record<string, string> {
+    try {
+      return JSON.parse(new TextDecoder().decode(this.store.readBlob(img.manifest.digest))).annotations ?? {};
+    } catch {
+      return {};
+    }
   }
 
   /** One row per history entry, newest first, with the layer size for non-empty entries. */

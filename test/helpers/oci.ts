@@ -47,6 +47,8 @@ export interface ImageOptions {
   tag?: string;
   /** extra fields merged into the config (e.g. { config: { Cmd: ["sh"] } }) */
   config?: Record<string, unknown>;
+  /** the manifest's annotations */
+  annotations?: Record<string, string>;
   /** where to write the layout; default a new dir under /tmp (removed by removeLayout) */
   dir?: string;
 }
@@ -92,6 +94,7 @@ export function buildLayout(layers: (Uint8Array | LayerSpec)[], opts: ImageOptio
     mediaType: "application/vnd.oci.image.manifest.v1+json",
     config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: cfgDigest, size: cfgBytes.length },
     layers: built.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
   };
   const mBytes = new TextEncoder().encode(JSON.stringify(manifest));
   const mDigest = writeBlob(dir, mBytes);

@@ -4,6 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
+import { pushImage, uniqueRepo } from "../helpers/oci.ts";
+import { TarWriter } from "../helpers/tarwriter.ts";
 
 const box = sandboxes();
 
@@ -308,6 +310,18 @@ describe.each(MODES)("local images (%s)", (mode) => {
       expect([args, r.code, r.stdout, r.stderr.trim().split("\n").length]).toEqual([args, 125, "", 1]);
     }
     await b.ok(["rmi", img("multilayer")]);
+  });
+
+  test("image inspect: the manifest's annotations, the config's comment, names latest first", async () => {
+    const pushed = pushImage(uniqueRepo("annotated"), [new TarWriter().file("a", "x").end()], {
+      config: { comment: "made by a test" },
+      annotations: { "org.example.note": "hello" },
+    });
+    await b.ok(["pull", "-q", NOTLS, pushed.ref]);
+    await b.ok(["tag", pushed.ref, "second:v1"]);
+    const info = JSON.parse(await b.ok(["image", "inspect", pushed.ref]))[0];
+    expect([info.Annotations, info.Comment, info.NamesHistory]).toEqual([{ "org.example.note": "hello" }, "made by a test", ["localhost/second:v1", pushed.ref]]);
+    await b.ok(["rmi", "-f", pushed.ref]);
   });
 
   test("pulled by digest: REPO <none>, not dangling, kept by image prune; untagged: dangling", async () => {
