@@ -321,7 +321,7 @@ describe.each(MODES)("local images (%s)", (mode) => {
     await b.ok(["tag", pushed.ref, "second:v1"]);
     const info = JSON.parse(await b.ok(["image", "inspect", pushed.ref]))[0];
     expect([info.Annotations, info.Comment, info.NamesHistory]).toEqual([{ "org.example.note": "hello" }, "made by a test", ["localhost/second:v1", pushed.ref]]);
-    await b.ok(["rmi", "-f", pushed.ref]);
+    await b.ok(["rmi", "-f", pushed.ref, "second:v1"]);
   });
 
   test("pulled by digest: REPO <none>, not dangling, kept by image prune; untagged: dangling", async () => {
