@@ -109,7 +109,21 @@ export class Images {
     const matches = shortNameMatcher(ref, input);
     const hits = all.filter((i) => i.names.some(matches));
     if (hits.length === 1) return hits[0];
-    if (hits.length > 1) throw new TspodError(`${input}: short name matches several images (${hits.flatMap((h) => h.names).join(", ")}): use the full name`);
+    if (hits.length > 1) {
+      // As Podman resolves it: localhost/NAME first, then the search registries in their order
+      const { loadRegistriesConf, resolveShortName } = require("./registries.ts") as typeof import("./registries.ts");
+      let candidates: string[] = [];
+      try {
+        candidates = resolveShortName(input, loadRegistriesConf()).map((r) => refString(withDefaultTag({ ...r, digest: undefined })));
+      } catch {}
+      const local = refString(withDefaultTag({ ...ref, registry: "localhost", repository: ref.repository.replace(/^library\//, ""), digest: undefined }));
+      for (const c of [local, ...candidates]) {
+        const hit = hits.find((h) => h.names.includes(c));
+        if (hit) return hit;
+      }
+      const matching = hits.flatMap((h) => h.names.filter(matches));
+      throw new TspodError(`${input}: short name matches several images (${matching.join(", ")}): use the full name`);
+    }
     return undefined;
   }
 

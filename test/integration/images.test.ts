@@ -1,7 +1,7 @@
 // Images against the real registry (docker-registry on 127.0.0.1), checked with
 // skopeo and util-linux where an independent tool exists; root and rootless.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
@@ -310,6 +310,33 @@ describe.each(MODES)("local images (%s)", (mode) => {
       expect([args, r.code, r.stdout, r.stderr.trim().split("\n").length]).toEqual([args, 125, "", 1]);
     }
     await b.ok(["rmi", img("multilayer")]);
+  });
+
+  test("a short name two images match: resolved through the search registries as Podman does, else one error naming the matches", async () => {
+    const bb = (await b.ok(["pull", "-q", NOTLS, img("busybox")])).trim();
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    await b.ok(["tag", img("multilayer"), "quay.io/other/busybox:latest", "localhost/unrelated:v1"]);
+    const dir = join(b.home, ".config/containers");
+    const conf = join(dir, "registries.conf");
+    const before = existsSync(conf) ? readFileSync(conf, "utf8") : undefined;
+    const writeConf = (text: string) => {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(conf, text);
+      Bun.spawnSync(["chown", "-R", `${b.uid}:${b.gid}`, join(b.home, ".config")]);
+    };
+    try {
+      writeConf(`unqualified-search-registries = ["${REGISTRY}"]\n`);
+      expect(JSON.parse(await b.ok(["image", "inspect", "busybox"]))[0].Id).toBe(bb);
+      // no search registry has either: one line naming the two matches, and only them
+      writeConf(`unqualified-search-registries = ["example.org"]\n`);
+      const r = await b.run(["image", "inspect", "busybox"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/short name matches several images \(127\.0\.0\.1:5000\/busybox:latest, quay\.io\/other\/busybox:latest\)/);
+    } finally {
+      if (before === undefined) rmSync(conf, { force: true });
+      else writeConf(before);
+      await b.ok(["rmi", "-f", img("busybox"), img("multilayer"), "quay.io/other/busybox:latest", "localhost/unrelated:v1"]);
+    }
   });
 
   test("image inspect: the manifest's annotations, the config's comment, names latest first", async () => {
