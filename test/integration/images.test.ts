@@ -305,6 +305,8 @@ describe.each(MODES)("local images (%s)", (mode) => {
     );
     expect(await b.ok(["images", "--format", "{{if eq .Tag \"latest\"}}{{.Repository | upper}}{{end}}", "multilayer"])).toBe(`${REGISTRY}/MULTILAYER\n`);
     expect((await b.ok(["history", "multilayer", "--format", "{{.CreatedSince}}"])).trim().split("\n")[0]).toMatch(/ago$/);
+    expect((await b.ok(["images", "--format", "table {{.ID}}\t{{.Tag}}", "multilayer"])).split("\n")[0]).toMatch(/^IMAGE ID\s+TAG$/);
+    expect(await b.ok(["images", "--format", "table", "multilayer"])).toBe(await b.ok(["images", "multilayer"]));
     for (const args of [["image", "inspect", img("multilayer"), "--format", "{{.Config.Cmd"], ["images", "--format", "{{.Repository}"], ["images", "--format", "{{nosuch .ID}}"]]) {
       const r = await b.run(args);
       expect([args, r.code, r.stdout, r.stderr.trim().split("\n").length]).toEqual([args, 125, "", 1]);

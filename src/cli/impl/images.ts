@@ -89,7 +89,8 @@ const impl: CommandImpl = {
       const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
-    if (flags.format) return void writeOut(formatList(rows, flags.format));
+    // "table" alone is the default table, as with Podman
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "IMAGE ID", CreatedSince: "CREATED", CreatedAt: "CREATED AT" }));
     const cols = ["Repository", "Tag", ...(flags.digests ? ["Digest"] : []), "ID", "Created", "Size"];
     const head = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
     const lines = rows.map((r) => cols.map((c) => String((r as any)[c])).join("\t"));

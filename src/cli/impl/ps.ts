@@ -104,7 +104,7 @@ const impl: CommandImpl = {
     if (flags.format === "json") {
       return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra })), null, 4));
     }
-    if (flags.format) return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES" }));
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES" }));
     const head = "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES";
     const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
