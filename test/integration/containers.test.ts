@@ -86,11 +86,14 @@ describe.each(MODES)("containers (%s)", (mode) => {
     r = await b.run(["rm", "rmrun"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^Error: .*running.*\n$/);
-    // several names: the others are removed, every failure has its line, the worst code wins
+    // several names, one not there: as Podman, an error before anything is removed, exit 1
     r = await b.run(["rm", "nosuch", "rmc", "rmrun"]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe("rmc\n");
-    expect(r.stderr.trim().split("\n")).toHaveLength(2);
+    expect([r.code, r.stdout, r.stderr]).toEqual([1, "", expect.stringMatching(/^Error: .*nosuch.*\n$/)]);
+    expect((await b.ps()).length).toBe(2);
+    // one running (no -f): the others are removed, its error has its line, exit 2
+    r = await b.run(["rm", "rmc", "rmrun"]);
+    expect([r.code, r.stdout]).toEqual([2, "rmc\n"]);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
     r = await b.run(["pod", "rm", "-f", "nosuchpod"]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
     await b.ok(["rm", "-f", "rmrun"]);

@@ -17,6 +17,15 @@ const impl: CommandImpl = {
     if (flags.all && !names.length) return;
     // A --rm container killed here removes itself meanwhile: that is a removal, not an error.
     const existed = new Set(names.filter((n) => lc.store.find(n)));
+    // Like Podman: a name that is not there (without -f) is an error before anything is removed (exit 1)
+    const missing = flags.force ? undefined : names.find((n) => !existed.has(n));
+    if (missing !== undefined) {
+      try {
+        lc.store.lookup(missing); // throws the usual "no such container"
+      } catch (e) {
+        throw new TspodError((e as Error).message, 1);
+      }
+    }
     if (flags.force) {
       // kill everything first so the waits overlap
       for (const n of names) {
