@@ -26,6 +26,12 @@ static void on_winch(int sig) {
   g_winch = 1;
 }
 
+/* The caller's terminal size onto the pty: stdin without -i is not that terminal, stdout or stderr may be. */
+static void copy_winsize(int master) {
+  struct winsize ws;
+  if (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(2, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
 static int join_ns(pid_t pid, const char *name, int type) {
   char p[64], mine[64], a[128] = "", b[128] = "";
   snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)pid, name);
@@ -130,6 +136,7 @@ int cmd_exec(int argc, char **argv) {
     if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die(125, "exec: allocate a pty in the container");
     slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) die(125, "exec: open pty %s", ptsname(master));
+    copy_winsize(master); /* before the process starts: it may ask at once (stty size) */
   }
   int errp[2];
   if (pipe2(errp, O_CLOEXEC) < 0) die(125, "exec: pipe");
@@ -179,9 +186,7 @@ int cmd_exec(int argc, char **argv) {
     for (;;) {
       if (g_winch) {
         g_winch = 0;
-        struct winsize ws;
-        /* the caller's terminal: stdin without -i is not it, stdout or stderr may be */
-        if (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(2, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+        copy_winsize(master);
       }
       struct pollfd p[2] = {{master, POLLIN, 0}, {0, in_open ? POLLIN : 0, 0}};
       int r = poll(p, 2, -1);
