@@ -13,6 +13,16 @@ async function lifecycle(ctx: any) {
   return new Lifecycle(ctx);
 }
 
+/** start reports a command that cannot run (126/127 from run) as an engine error, 125, as Podman's start does. */
+async function asStartError<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof TspodError && (e.exitCode === 126 || e.exitCode === 127)) e.exitCode = 125;
+    throw e;
+  }
+}
+
 export class Start extends BaseCommand {
   static override description = "Start one or more containers";
   static override aliases = ["container:start"];
@@ -28,17 +38,17 @@ export class Start extends BaseCommand {
     if (flags.attach || flags.interactive) {
       if (argv.length !== 1) throw new UsageError("you cannot start and attach multiple containers at once");
       const c = lc.store.lookup(argv[0]);
-      await lc.start(c, { attach: true, stdin: flags.interactive || c.config.interactive });
+      await asStartError(lc.start(c, { attach: true, stdin: flags.interactive || c.config.interactive }));
       const { attachSession } = await import("./attach-session.ts");
       const end = await attachSession({ sock: lc.store.sockPath(c.config.id), tty: c.config.tty, stdin: !!flags.interactive, start: true });
-      if (end.kind === "error") throw new TspodError(end.message, end.errno === 2 ? 127 : 126);
+      if (end.kind === "error") throw new TspodError(end.message, 125); // as Podman's start: 125, where run says 126/127
       if (end.kind === "exit" && end.code !== 0) this.exit(end.code);
       return;
     }
     await each(argv as string[], async (n) => {
       const c = lc.store.lookup(n);
       if (c.state.status === "running") return n;
-      await lc.start(c, { attach: false, stdin: c.config.interactive });
+      await asStartError(lc.start(c, { attach: false, stdin: c.config.interactive }));
       return n;
     });
   }
