@@ -48,11 +48,11 @@ _tspod() {
     "pod start") flags="--log-level --root --runroot --storage-driver" ;;
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
-    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -a -f -l -n -q" ;;
+    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --quiet --root --runroot --sort --storage-driver -a -f -l -n -q" ;;
     "pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
-    "rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
+    "rm") flags="--all --force --log-level --root --runroot --storage-driver --time -a -f -t" ;;
     "rmi") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
     "run") flags="--cpus --detach --detach-keys --entrypoint --env --env-file --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;

@@ -1,6 +1,6 @@
 // More of the container commands, root and rootless.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
 
@@ -73,7 +73,42 @@ describe.each(MODES)("containers (%s)", (mode) => {
     const bad = await b.run(["ps", "-a", "--filter", "status=bogus"]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/^Error: invalid filter "status=bogus": unknown container state .*\n$/);
-    await b.ok(["rm", "-f", "pf1", "pf2", "pf3"]);
+    // network= and pod= (by name or ID), --sort
+    await b.ok(["create", "--name", "pf4", "--network", "none", BB, "true"]);
+    const podId = (await b.ok(["pod", "create", "--name", "pfpod", "--network", "none"])).trim();
+    await b.ok(["create", "--name", "pf5", "--pod", "pfpod", BB, "true"]);
+    expect(await names("network=none", "name=pf4")).toEqual(["pf4"]);
+    const inPod = await names("pod=pfpod"); // the member and the pod's infra container
+    expect(inPod).toContain("pf5");
+    expect(inPod.filter((n) => n !== "pf5").every((n) => n.endsWith("-infra"))).toBe(true);
+    expect(inPod.length).toBe(2);
+    expect(await names("pod=pfpod", "name=pf5")).toEqual(["pf5"]);
+    expect(await names(`pod=${podId.slice(0, 12)}`, "name=pf5")).toEqual(["pf5"]);
+    expect((await b.ok(["ps", "-a", "--sort", "names", "--filter", "name=^pf[1-5]$", "--format", "{{.Names}}"])).trim().split("\n")).toEqual(["pf1", "pf2", "pf3", "pf4", "pf5"]);
+    expect((await b.run(["ps", "--sort", "bogus"])).code).toBe(125);
+    await b.ok(["pod", "rm", "-f", "pfpod"]);
+    await b.ok(["rm", "-f", "pf1", "pf2", "pf3", "pf4"]);
+  });
+
+  test("rm -f -t N stops a running container as stop -t N does (its TERM handler runs); without -t it is killed", async () => {
+    const dir = mkdtempSync("/tmp/tspod-rmt-");
+    chownSync(dir, b.uid, b.gid);
+    try {
+      const script = "trap 'echo got TERM > /out/$0; exit 9' TERM; while true; do sleep 0.1; done";
+      for (const [name, args] of [["rmt", ["-t", "5"]], ["rmk", []]] as const) {
+        await b.ok(["run", "-d", "--name", name, "--network", "none", "-v", `${dir}:/out`, BB, "sh", "-c", script, name]);
+        await Bun.sleep(300);
+        const t0 = Date.now();
+        const r = await b.run(["rm", "-f", ...args, name]);
+        expect([r.code, r.stdout]).toEqual([0, `${name}\n`]);
+        expect(Date.now() - t0).toBeLessThan(5000); // the handler ended it: no wait for SIGKILL
+      }
+      expect(existsSync(join(dir, "rmt"))).toBe(true); // TERM came first
+      expect(existsSync(join(dir, "rmk"))).toBe(false); // killed at once
+      expect(await b.ps()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("rm exit codes as Podman's: 1 no such container (-f: none), 2 running, each failure reported", async () => {

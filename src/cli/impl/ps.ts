@@ -17,13 +17,39 @@ const impl: CommandImpl = {
     "no-trunc": { type: "boolean", description: "do not truncate" },
     noheading: { type: "boolean", description: "no header" },
     format: { type: "string", description: "json or a Go template" },
-    filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=" },
+    filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=" },
+    sort: { type: "string", description: "order by command, created, id, image, names, runningfor, status (default: created, newest first)" },
   },
   async main(ctx: Context, flags) {
     const { ContainerStore } = await import("../../container/record.ts");
+    // (the pods' store only when a pod= filter asks: ps is a hot command)
+    const PodStore = (flags.filter ?? []).some((f: string) => f.startsWith("pod=")) ? (await import("../../network/pods.ts")).PodStore : undefined;
     const { since } = await import("../human.ts");
     const { formatPortsColumn } = await import("../../network/ports.ts");
     let list = new ContainerStore(ctx).list();
+    // pod=NAME|ID: the pods' names, read only when that filter is used
+    let podNames: Map<string, string> | undefined;
+    const podName = (id: string) => {
+      podNames ??= new Map(PodStore ? new PodStore(ctx).list().map((p) => [p.id, p.name]) : []);
+      return podNames.get(id);
+    };
+    if (flags.sort !== undefined) {
+      const keys: Record<string, (c: (typeof list)[number]) => string | number> = {
+        command: (c) => c.config.command.join(" "),
+        created: (c) => -Date.parse(c.config.created),
+        id: (c) => c.config.id,
+        image: (c) => c.config.image.name,
+        names: (c) => c.config.name,
+        runningfor: (c) => -Date.parse(c.config.created),
+        status: (c) => c.state.status,
+      };
+      const key = keys[String(flags.sort).toLowerCase()];
+      if (!key) throw new UsageError(`invalid --sort "${flags.sort}": use ${Object.keys(keys).join(", ")}`);
+      list = [...list].sort((a, b) => {
+        const x = key(a), y = key(b);
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+    }
     if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter((c) => c.state.status === "running" || c.state.status === "paused");
     // Like Podman: values of one key are alternatives (any may match), except label
     // (every one must); different keys must all match.
@@ -46,6 +72,9 @@ const impl: CommandImpl = {
         },
         ancestor: (c, v) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
         exited: (c, v) => c.state.status === "exited" && String(c.state.exitCode) === v,
+        // a pod by name or ID prefix; a network mode by name (pasta, slirp4netns, host, none, container:NAME)
+        pod: (c, v) => !!c.config.pod && (c.config.pod.startsWith(v) || podName(c.config.pod) === v),
+        network: (c, v) => c.config.network === v || c.config.network.split(":")[0] === v,
       };
       const p = pred[k];
       if (!p) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);

@@ -8,6 +8,7 @@ const impl: CommandImpl = {
   flags: {
     force: { type: "boolean", char: "f", description: "kill running containers first" },
     all: { type: "boolean", char: "a", description: "remove all containers" },
+    time: { type: "integer", char: "t", description: "with -f: seconds to wait for a running container to stop before it is killed (default: killed at once)" },
   },
   async main(ctx: Context, flags, argv) {
     const { Lifecycle } = await import("../../container/lifecycle.ts");
@@ -25,6 +26,15 @@ const impl: CommandImpl = {
       } catch (e) {
         throw new TspodError((e as Error).message, 1);
       }
+    }
+    if (flags.force && flags.time !== undefined && flags.time > 0) {
+      // -t N: stopped as `stop -t N` does (signal, then SIGKILL after N seconds), all at once
+      await Promise.all(
+        names.map(async (n) => {
+          const c = lc.store.find(n);
+          if (c && (c.state.status === "running" || c.state.status === "paused")) await lc.stop(c, flags.time).catch(() => {});
+        }),
+      );
     }
     if (flags.force) {
       // kill everything first so the waits overlap
