@@ -46,6 +46,8 @@ export interface CreateOptions {
   publish?: string[];
   /** -P/--publish-all: the image's EXPOSE list on free host ports */
   publishAll?: boolean;
+  /** --expose: ports added to the image's EXPOSE list (PORT[-PORT][/proto]) */
+  expose?: string[];
   /** join this pod (its network namespace) */
   pod?: string;
   volumes: string[];
@@ -262,7 +264,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   }
   const cgInfo = probeCgroups();
 
-  const np = await planNetwork(ctx, store, o, Object.keys(c.ExposedPorts ?? {}));
+  const exposed = [...new Set([...Object.keys(c.ExposedPorts ?? {}), ...parseExpose(o.expose ?? [])])];
+  const np = await planNetwork(ctx, store, o, exposed);
   // a pod's members have the pod's host name, as with Podman (which shares the pod's UTS namespace)
   if (np.pod && o.hostname !== undefined) throw new UsageError("cannot set hostname when joining the pod UTS namespace: set it on the pod (pod create --hostname)");
   const network = np.net.mode === "container" ? `container:${np.join!.config.id}` : np.net.mode;
@@ -345,7 +348,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       network,
       networkOptions: np.net.options,
       ports: np.ports,
-      exposedPorts: Object.keys(c.ExposedPorts ?? {}),
+      exposedPorts: exposed,
       netAddresses: np.addresses,
       pod: np.pod?.id,
       mounts,
@@ -474,6 +477,17 @@ interface NetworkPlan {
 }
 
 /** --network, --pod, -p and -P into one decision, checked before anything is written. */
+/** --expose values as EXPOSE keys ("80/tcp"); a range gives each port. */
+export function parseExpose(list: string[]): string[] {
+  return list.flatMap((e) => {
+    const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(e.trim());
+    if (!m) throw new UsageError(`invalid --expose "${e}": use PORT, PORT-PORT, with /tcp or /udp`);
+    const lo = Number(m[1]), hi = Number(m[2] ?? m[1]);
+    if (lo < 1 || hi > 65535 || hi < lo) throw new UsageError(`invalid --expose "${e}": ports are 1-65535, low to high`);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => `${lo + i}/${m[3] ?? "tcp"}`);
+  });
+}
+
 export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<CreateOptions, "network" | "publish" | "publishAll" | "pod">, exposed: string[]): Promise<NetworkPlan> {
   const publish = o.publish ?? [];
   const asked = parseNetwork(o.network);

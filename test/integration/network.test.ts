@@ -299,6 +299,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(lines.length).toBe(2);
     expect(lines[0]).toMatch(/^53\/udp -> 0\.0\.0\.0:\d+$/);
     expect(lines[1]).toMatch(/^80\/tcp -> 0\.0\.0\.0:\d+$/);
+    // --expose adds to the image's list: -P publishes it too (a range gives each port)
+    await b.ok(["create", "--name", "pexp", "-P", "--expose", "9000-9001", "--expose", "5000/udp", img.ref]);
+    const exp = (await b.ok(["port", "pexp"])).trim().split("\n").map((l) => l.split(" -> ")[0]).sort();
+    expect(exp).toEqual(["5000/udp", "53/udp", "80/tcp", "9000/tcp", "9001/tcp"]);
+    expect((await b.run(["create", "--expose", "http", img.ref])).code).toBe(125);
+    await b.ok(["rm", "pexp"]);
     await b.ok(["create", "--name", "p80", "-p", "127.0.0.1::80", img.ref]);
     expect(await b.ok(["port", "p80"])).toMatch(/^80\/tcp -> 127\.0\.0\.1:\d+\n$/);
     await b.ok(["rm", "pall", "p80"]);
