@@ -13,7 +13,7 @@ _tspod() {
   case "$cmd" in
     container) subs="exists prune" ;;
     image) subs="exists inspect prune pull" ;;
-    pod) subs="create exists inspect ps rm start stop" ;;
+    pod) subs="create exists inspect kill ps restart rm start stop" ;;
   esac
   if [[ -n $subs && -z $sub ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
@@ -43,7 +43,9 @@ _tspod() {
     "pod create") flags="--hostname --label --log-level --name --network --publish --root --runroot --storage-driver -l -n -p" ;;
     "pod exists") flags="--log-level --root --runroot --storage-driver" ;;
     "pod inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
+    "pod kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;
     "pod ps") flags="--format --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -q" ;;
+    "pod restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "pod rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
     "pod start") flags="--log-level --root --runroot --storage-driver" ;;
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;

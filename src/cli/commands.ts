@@ -16,7 +16,7 @@ import Inspect from "./inspect.ts";
 import Login from "./login.ts";
 import Logout from "./logout.ts";
 import Logs from "./logs.ts";
-import { PodCreate, PodExists, PodInspect, PodPs, PodRm, PodStart, PodStop } from "./pod.ts";
+import { PodCreate, PodExists, PodInspect, PodKill, PodPs, PodRestart, PodRm, PodStart, PodStop } from "./pod.ts";
 import Port from "./port.ts";
 import Ps from "./ps.ts";
 import Pull from "./pull.ts";
@@ -54,6 +54,8 @@ export const COMMANDS = {
   "pod:inspect": PodInspect,
   "pod:ps": PodPs,
   "pod:rm": PodRm,
+  "pod:restart": PodRestart,
+  "pod:kill": PodKill,
   "pod:start": PodStart,
   "pod:stop": PodStop,
   port: Port,

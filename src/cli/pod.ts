@@ -67,6 +67,43 @@ export class PodStop extends BaseCommand {
   }
 }
 
+export class PodRestart extends BaseCommand {
+  static override description = "Restart pods: stop every member and the infra container, then start them again";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: true }) };
+  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+  async run() {
+    const { flags, argv } = await this.setup(PodRestart);
+    const store = await pods(this.context);
+    const { startPod, stopPod } = await import("../network/pod-ops.ts");
+    await each(argv, async (n) => {
+      const p = store.lookup(n);
+      await stopPod(this.context, p, flags.time);
+      await startPod(this.context, p);
+      return p.id;
+    });
+  }
+}
+
+export class PodKill extends BaseCommand {
+  static override description = "Send a signal to the running containers of pods (default SIGKILL)";
+  static override strict = false;
+  static override args = { pod: Args.string({ required: true }) };
+  static override flags = { signal: Flags.string({ char: "s", description: "signal name or number", default: "SIGKILL" }) };
+  async run() {
+    const { flags, argv } = await this.setup(PodKill);
+    const store = await pods(this.context);
+    const { killPod } = await import("../network/pod-ops.ts");
+    const { parseSignal } = await import("../container/lifecycle.ts");
+    const sig = parseSignal(flags.signal);
+    await each(argv, async (n) => {
+      const p = store.lookup(n);
+      await killPod(this.context, p, sig);
+      return p.id;
+    });
+  }
+}
+
 export class PodRm extends BaseCommand {
   static override description = "Remove pods with their containers";
   static override strict = false;

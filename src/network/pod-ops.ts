@@ -96,6 +96,15 @@ export async function stopPod(ctx: Context, pod: PodConfig, timeout?: number): P
   if (infra && up(infra)) await lc.stop(infra, timeout);
 }
 
+/** A signal to every running container of the pod, the members and then its infra, as Podman's pod kill. */
+export async function killPod(ctx: Context, pod: PodConfig, sig: number): Promise<void> {
+  const lc = await lifecycle(ctx);
+  const { infra, members } = podContainers(lc, pod);
+  const running = [...members, ...(infra ? [infra] : [])].filter(up);
+  if (!running.length) throw new TspodError(`pod ${pod.name} has no running containers`);
+  for (const c of running) lc.kill(c, sig);
+}
+
 /** Remove the pod, its members and its infra; running ones only with force. */
 export async function removePod(ctx: Context, pod: PodConfig, force: boolean): Promise<void> {
   const lc = await lifecycle(ctx);

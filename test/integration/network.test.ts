@@ -406,6 +406,15 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(await canBind(port)).toBe(true);
     await b.ok(["pod", "start", "pd"]);
     expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    // pod restart: stopped and started again, serving again; pod kill: every container gets the signal
+    await b.ok(["pod", "restart", "-t", "0", "pd"]);
+    expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Running");
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from httpd\n");
+    await b.ok(["pod", "kill", "pd"]);
+    for (let i = 0; i < 50 && (await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim() !== "Exited"; i++) await Bun.sleep(100);
+    expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");
+    expect((await b.run(["pod", "kill", "pd"])).code).toBe(125); // nothing running
+    await b.ok(["pod", "start", "pd"]);
     expect((await b.run(["pod", "rm", "pd"])).code).toBe(125); // running
     await b.ok(["pod", "rm", "-f", "pd"]);
     expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).toBe("");
