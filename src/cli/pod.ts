@@ -1,4 +1,4 @@
-// tspod pod create|start|stop|rm|ps|inspect|exists: containers that share one
+// tspod pod create|start|stop|restart|kill|rm|ps|inspect|exists: containers that share one
 // network namespace and reach each other by name (see src/network/pods.ts).
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
@@ -6,6 +6,8 @@ import { alignColumns, formatList, renderTemplate } from "./format.ts";
 import { each } from "./each.ts";
 import { TspodError, UsageError } from "../errors.ts";
 import { writeOut } from "../output.ts";
+import type { Context } from "../context.ts";
+import type { PodConfig } from "../network/pods.ts";
 
 async function pods(ctx: any) {
   const { PodStore } = await import("../network/pods.ts");
@@ -34,19 +36,26 @@ export class PodCreate extends BaseCommand {
   }
 }
 
+/** Each pod named, looked up, then fn; every failure reported, as each() does. */
+async function forEachPod(ctx: Context, names: string[], fn: (p: PodConfig, ops: typeof import("../network/pod-ops.ts")) => Promise<void>): Promise<void> {
+  const store = await pods(ctx);
+  const ops = await import("../network/pod-ops.ts");
+  await each(names, async (n) => {
+    const p = store.lookup(n);
+    await fn(p, ops);
+    return p.id;
+  });
+}
+
+const TIME_FLAG = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+
 export class PodStart extends BaseCommand {
   static override description = "Start pods: the infra container, then every member";
   static override strict = false;
   static override args = { pod: Args.string({ required: true }) };
   async run() {
     const { argv } = await this.setup(PodStart);
-    const store = await pods(this.context);
-    const { startPod } = await import("../network/pod-ops.ts");
-    await each(argv, async (n) => {
-      const p = store.lookup(n);
-      await startPod(this.context, p);
-      return p.id;
-    });
+    await forEachPod(this.context, argv as string[], (p, ops) => ops.startPod(this.context, p));
   }
 }
 
@@ -54,16 +63,10 @@ export class PodStop extends BaseCommand {
   static override description = "Stop pods: every member, then the infra container";
   static override strict = false;
   static override args = { pod: Args.string({ required: true }) };
-  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+  static override flags = TIME_FLAG;
   async run() {
     const { flags, argv } = await this.setup(PodStop);
-    const store = await pods(this.context);
-    const { stopPod } = await import("../network/pod-ops.ts");
-    await each(argv, async (n) => {
-      const p = store.lookup(n);
-      await stopPod(this.context, p, flags.time);
-      return p.id;
-    });
+    await forEachPod(this.context, argv as string[], (p, ops) => ops.stopPod(this.context, p, flags.time));
   }
 }
 
@@ -71,16 +74,12 @@ export class PodRestart extends BaseCommand {
   static override description = "Restart pods: stop every member and the infra container, then start them again";
   static override strict = false;
   static override args = { pod: Args.string({ required: true }) };
-  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+  static override flags = TIME_FLAG;
   async run() {
     const { flags, argv } = await this.setup(PodRestart);
-    const store = await pods(this.context);
-    const { startPod, stopPod } = await import("../network/pod-ops.ts");
-    await each(argv, async (n) => {
-      const p = store.lookup(n);
-      await stopPod(this.context, p, flags.time);
-      await startPod(this.context, p);
-      return p.id;
+    await forEachPod(this.context, argv as string[], async (p, ops) => {
+      await ops.stopPod(this.context, p, flags.time);
+      await ops.startPod(this.context, p);
     });
   }
 }
@@ -92,15 +91,9 @@ export class PodKill extends BaseCommand {
   static override flags = { signal: Flags.string({ char: "s", description: "signal name or number", default: "SIGKILL" }) };
   async run() {
     const { flags, argv } = await this.setup(PodKill);
-    const store = await pods(this.context);
-    const { killPod } = await import("../network/pod-ops.ts");
     const { parseSignal } = await import("../container/lifecycle.ts");
     const sig = parseSignal(flags.signal);
-    await each(argv, async (n) => {
-      const p = store.lookup(n);
-      await killPod(this.context, p, sig);
-      return p.id;
-    });
+    await forEachPod(this.context, argv as string[], (p, ops) => ops.killPod(this.context, p, sig));
   }
 }
 
