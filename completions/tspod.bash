@@ -64,7 +64,7 @@ _tspod() {
     "unpause") flags="--log-level --root --runroot --storage-driver" ;;
     "untag") flags="--log-level --root --runroot --storage-driver" ;;
     "version") flags="--format --log-level --root --runroot --storage-driver -f" ;;
-    "wait") flags="--log-level --root --runroot --storage-driver" ;;
+    "wait") flags="--condition --log-level --root --runroot --storage-driver" ;;
   esac
   if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$flags" -- "$cur")); fi
 }

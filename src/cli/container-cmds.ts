@@ -105,10 +105,34 @@ export class Wait extends BaseCommand {
   static override aliases = ["container:wait"];
   static override strict = false;
   static override args = { container: Args.string({ required: true }) };
+  static override flags = {
+    condition: Flags.string({
+      description: "the state to wait for (default stopped): created, running, paused, stopping, stopped (exited); several: any of them",
+      multiple: true,
+      multipleNonGreedy: true, // --condition running NAME: NAME is the container
+    }),
+  };
   async run() {
-    const { argv } = await this.setup(Wait);
+    const { flags, argv } = await this.setup(Wait);
     const lc = await lifecycle(this.context);
-    await each(argv as string[], async (n) => String(await lc.wait(lc.store.lookup(n).config.id)));
+    const conds = ((flags.condition ?? []) as string[]).map((c) => (c === "stopped" ? "exited" : c));
+    const known = ["created", "running", "paused", "stopping", "exited"];
+    const bad = conds.find((c: string) => !known.includes(c));
+    if (bad) throw new UsageError(`invalid --condition "${bad}": use ${[...known.slice(0, 4), "stopped", "exited"].join(", ")}`);
+    // As Podman: the exit code when waiting for the container to stop, else -1
+    if (!conds.length || (conds.length === 1 && conds[0] === "exited")) {
+      await each(argv as string[], async (n) => String(await lc.wait(lc.store.lookup(n).config.id)));
+      return;
+    }
+    await each(argv as string[], async (n) => {
+      const id = lc.store.lookup(n).config.id;
+      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+        const c = lc.store.load(id);
+        if (!c) throw new TspodError(`container ${id} was removed`);
+        if (conds.includes(c.state.status)) return c.state.status === "exited" ? String(c.state.exitCode ?? 0) : "-1";
+        await Bun.sleep(delay);
+      }
+    });
   }
 }
 

@@ -171,6 +171,15 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect((await b.ok(["wait", "k1"])).trim()).toBe("9");
     expect(await b.ok(["logs", "k1"])).toBe("got-term\n");
     await b.ok(["rm", "k1"]);
+    // wait --condition: a state other than stopped prints -1 once reached (as Podman); a bad one is refused
+    await b.ok(["create", "--name", "w1", "--network", "none", BB, "sh", "-c", "sleep 1; exit 4"]);
+    const waiting = b.run(["wait", "--condition", "running", "w1"]);
+    await Bun.sleep(300);
+    await b.ok(["start", "w1"]);
+    expect((await waiting).stdout).toBe("-1\n");
+    expect(await b.ok(["wait", "--condition", "stopped", "w1"])).toBe("4\n");
+    expect((await b.run(["wait", "--condition", "bogus", "w1"])).code).toBe(125);
+    await b.ok(["rm", "w1"]);
     // --init: PID 1 is the reaper; orphans are reaped; stop's SIGTERM reaches the child at once
     await b.ok(["run", "-d", "--init", "--name", "i1", BB, "sh", "-c", "(sleep 0.1 &); sleep 30"]);
     await Bun.sleep(500);
