@@ -243,6 +243,9 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(d[0]).toMatch(/^PID\s+COMMAND\s+HPID\s+HUSER$/);
     const state = JSON.parse(await b.ok(["inspect", "tp"]))[0].State;
     expect(d).toContainEqual(expect.stringMatching(new RegExp(`^1\\s+sh\\s+${state.Pid}\\s+${b.uid}$`)));
+    // ps(1) options, as Podman passes them on: -eo LIST, -ef
+    expect((await b.ok(["top", "tp", "-eo", "pid,%cpu,cmd"])).split("\n")[0]).toMatch(/^PID\s+%CPU\s+COMMAND$/);
+    expect((await b.ok(["top", "tp", "-ef"])).split("\n")[0]).toBe(top[0]);
     const badDesc = await b.run(["top", "tp", "nosuch"]);
     expect([badDesc.code, badDesc.stderr]).toEqual([125, expect.stringMatching(/^Error: unknown descriptor: nosuch/)]);
     const p = Bun.spawn(b.tspodArgs(["attach", "tp"]), { stdout: "pipe", stderr: "pipe" });
