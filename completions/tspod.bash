@@ -25,7 +25,7 @@ _tspod() {
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
     "create") flags="--cpus --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
-    "exec") flags="--detach --env --env-file --interactive --log-level --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
+    "exec") flags="--detach --env --env-file --interactive --log-level --privileged --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
     "help") flags="" ;;
     "history") flags="--format --human --log-level --no-trunc --quiet --root --runroot --storage-driver -H -q" ;;
     "image exists") flags="--log-level --root --runroot --storage-driver" ;;

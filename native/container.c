@@ -341,6 +341,14 @@ void ctr_set_creds(const struct spec *s) {
     if (fscanf(f, "%d", &last) != 1) last = NCAPS - 1;
     fclose(f);
   }
+  if (s->all_caps) {
+    /* every capability this process has (root on a host may lack some: not all the kernel's) */
+    struct kernel_cap_header h = {TSPOD_CAP_VERSION_3, 0};
+    struct kernel_cap_data d[2];
+    memset(d, 0, sizeof d);
+    keep = syscall(SYS_capget, &h, d) == 0 ? (unsigned long long)d[0].permitted | (unsigned long long)d[1].permitted << 32
+                                           : (last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1);
+  }
   for (int c = 0; c <= last && c < 64; c++)
     if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) fail("drop capability %d from the bounding set", c);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("keep capabilities");

@@ -1,5 +1,5 @@
 /*
- * `tspod-rt exec --spec SPEC --pid PID [--tty] [--detach] [--cwd D] [--uid N]
+ * `tspod-rt exec --spec SPEC --pid PID [--tty] [--detach] [--privileged] [--cwd D] [--uid N]
  *  [--gid N] [--env K=V]... -- ARG...`: run a process inside a running
  * container: join its namespaces (user first, for the capabilities to join the
  * rest), fork into its pid namespace, take the spec's capabilities and the
@@ -55,7 +55,7 @@ static int exit_code_for(int e) {
 int cmd_exec(int argc, char **argv) {
   const char *specpath = NULL, *cwd = NULL;
   pid_t target = 0;
-  int tty = 0, detach = 0, have_uid = 0, have_gid = 0, errfd = 2;
+  int tty = 0, detach = 0, privileged = 0, have_uid = 0, have_gid = 0, errfd = 2;
   uid_t uid = 0;
   gid_t gid = 0;
   static char *env[SPEC_MAX_LIST + 1];
@@ -74,6 +74,7 @@ int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--errfd") && i + 1 < argc) errfd = atoi(argv[++i]);
     else if (!strcmp(a, "--tty")) tty = 1;
     else if (!strcmp(a, "--detach")) detach = 1;
+    else if (!strcmp(a, "--privileged")) privileged = 1;
     else die(125, "exec: unknown option %s", a);
   }
   if (!specpath || target <= 0 || i >= argc) die(125, "usage: tspod-rt exec --spec SPEC --pid PID [options] -- ARG...");
@@ -82,6 +83,7 @@ int cmd_exec(int argc, char **argv) {
   if (errfd > 2) fcntl(errfd, F_SETFD, FD_CLOEXEC);
   static struct spec s;
   if (spec_load(specpath, &s) < 0) return 125;
+  s.all_caps = privileged;
   if (have_uid) s.uid = uid, s.ngroups = 0;
   if (have_gid) s.gid = gid;
   else if (have_uid) s.gid = 0;

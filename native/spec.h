@@ -78,6 +78,7 @@ struct spec {
   int nropaths;
   const char *caps[64];
   int ncaps;
+  int all_caps; /* exec --privileged: every capability (of the container's user namespace) */
   struct {
     int resource;
     unsigned long long soft, hard;

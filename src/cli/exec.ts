@@ -14,6 +14,7 @@ export default class Exec extends BaseCommand {
     interactive: Flags.boolean({ char: "i", description: "keep stdin open" }),
     tty: Flags.boolean({ char: "t", description: "allocate a pseudo-terminal" }),
     detach: Flags.boolean({ char: "d", description: "run in the background" }),
+    privileged: Flags.boolean({ description: "every capability (of the container's user namespace), as Podman's exec --privileged" }),
     env: Flags.string({ char: "e", multiple: true, multipleNonGreedy: true, description: "set environment variables" }),
     "env-file": Flags.string({ multiple: true, multipleNonGreedy: true, description: "read environment variables from a file" }),
     user: Flags.string({ char: "u", description: "user[:group]" }),
@@ -44,6 +45,7 @@ export default class Exec extends BaseCommand {
     if (flags.workdir) args.push("--cwd", flags.workdir);
     if (flags.tty) args.push("--tty");
     if (flags.detach) args.push("--detach");
+    if (flags.privileged) args.push("--privileged");
     args.push("--errfd", "3", "--", ...command);
     const raw = flags.tty && process.stdin.isTTY;
     if (raw) {

@@ -218,6 +218,15 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["run", "-d", "--name", "nnp", "--network", "none", "--security-opt", "no-new-privileges", BB, "sleep", "30"]);
     expect((await b.ok(["exec", "nnp", "grep", "NoNewPrivs", "/proc/1/status"])).trim()).toBe("NoNewPrivs:\t1");
     expect((await b.ok(["exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status"])).trim()).toBe("NoNewPrivs:\t1");
+    // exec --privileged: every capability (Podman's default set without it)
+    const capEff = async (...extra: string[]) => BigInt(`0x${(await b.ok(["exec", ...extra, "nnp", "grep", "CapEff", "/proc/self/status"])).trim().split("\t")[1]}`);
+    const [plain, priv] = [await capEff(), await capEff("--privileged")];
+    // rootless: every capability of the user namespace; as root: every one root has here
+    const last = BigInt(Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8")));
+    const rootPrm = BigInt(`0x${/^CapPrm:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))![1]}`);
+    expect(priv).toBe(mode === "root" ? rootPrm : (1n << (last + 1n)) - 1n);
+    expect(plain & priv).toBe(plain);
+    expect(plain < priv).toBe(true);
     expect(JSON.parse(await b.ok(["inspect", "nnp"]))[0].HostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
     await b.ok(["rm", "-f", "nnp"]);
     const r = await b.run(["run", "--rm", "--security-opt", "seccomp=unconfined", BB, "true"]);
