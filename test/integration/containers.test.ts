@@ -84,6 +84,9 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(inPod.length).toBe(2);
     expect(await names("pod=pfpod", "name=pf5")).toEqual(["pf5"]);
     expect(await names(`pod=${podId.slice(0, 12)}`, "name=pf5")).toEqual(["pf5"]);
+    const withPod = (await b.ok(["ps", "-a", "--pod", "--filter", "name=pf5"])).split("\n");
+    expect(withPod[0]).toMatch(/\sNAMES\s+POD ID\s+PODNAME$/);
+    expect(withPod[1]).toMatch(new RegExp(`\\spf5\\s+${podId.slice(0, 12)}\\s+pfpod$`));
     expect((await b.ok(["ps", "-a", "--sort", "names", "--filter", "name=^pf[1-5]$", "--format", "{{.Names}}"])).trim().split("\n")).toEqual(["pf1", "pf2", "pf3", "pf4", "pf5"]);
     expect((await b.run(["ps", "--sort", "bogus"])).code).toBe(125);
     await b.ok(["pod", "rm", "-f", "pfpod"]);

@@ -19,19 +19,20 @@ const impl: CommandImpl = {
     format: { type: "string", description: "json or a Go template" },
     filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=" },
     sort: { type: "string", description: "order by command, created, id, image, names, runningfor, status (default: created, newest first)" },
+    pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
   },
   async main(ctx: Context, flags) {
     const { ContainerStore } = await import("../../container/record.ts");
-    // (the pods' store only when a pod= filter asks: ps is a hot command)
-    const PodStore = (flags.filter ?? []).some((f: string) => f.startsWith("pod=")) ? (await import("../../network/pods.ts")).PodStore : undefined;
     const { since } = await import("../human.ts");
     const { formatPortsColumn } = await import("../../network/ports.ts");
     let list = new ContainerStore(ctx).list();
-    // pod=NAME|ID: the pods' names, read only when that filter is used
-    let podNames: Map<string, string> | undefined;
-    const podName = (id: string) => {
-      podNames ??= new Map(PodStore ? new PodStore(ctx).list().map((p) => [p.id, p.name]) : []);
-      return podNames.get(id);
+    // pods (their names for pod=, their ports for members), read only when a container is in one
+    const pods = list.some((c) => c.config.pod) ? new (await import("../../network/pods.ts")).PodStore(ctx) : undefined;
+    const podCache = new Map<string, any>();
+    const podOf = (pod?: string) => {
+      if (!pod || !pods) return undefined;
+      if (!podCache.has(pod)) podCache.set(pod, pods.load(pod));
+      return podCache.get(pod);
     };
     if (flags.sort !== undefined) {
       const keys: Record<string, (c: (typeof list)[number]) => string | number> = {
@@ -73,7 +74,7 @@ const impl: CommandImpl = {
         ancestor: (c, v) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
         exited: (c, v) => c.state.status === "exited" && String(c.state.exitCode) === v,
         // a pod by name or ID prefix; a network mode by name (pasta, slirp4netns, host, none, container:NAME)
-        pod: (c, v) => !!c.config.pod && (c.config.pod.startsWith(v) || podName(c.config.pod) === v),
+        pod: (c, v) => !!c.config.pod && (c.config.pod.startsWith(v) || podOf(c.config.pod)?.name === v),
         network: (c, v) => c.config.network === v || c.config.network.split(":")[0] === v,
       };
       const p = pred[k];
@@ -87,13 +88,6 @@ const impl: CommandImpl = {
       return;
     }
     // pod members share the pod's network: its published ports are theirs too (as Podman shows them)
-    const pods = list.some((c) => c.config.pod) ? new (await import("../../network/pods.ts")).PodStore(ctx) : undefined;
-    const podCache = new Map<string, any>();
-    const podOf = (pod?: string) => {
-      if (!pod || !pods) return undefined;
-      if (!podCache.has(pod)) podCache.set(pod, pods.load(pod));
-      return podCache.get(pod);
-    };
     const podPorts = (pod?: string) => podOf(pod)?.ports;
     const unix = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
     const statusText = (c: (typeof list)[number]) => {
@@ -134,8 +128,8 @@ const impl: CommandImpl = {
       return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra })), null, 4));
     }
     if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES" }));
-    const head = "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES";
-    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names].join("\t"));
+    const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}`;
+    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : [])].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
   },
 };
