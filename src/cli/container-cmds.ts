@@ -60,7 +60,7 @@ export class Stop extends BaseCommand {
   static override strict = false;
   static override args = { container: Args.string({ required: false }) };
   static override flags = {
-    time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }),
+    time: Flags.integer({ char: "t", min: 0, max: 2147483647, description: "seconds to wait before SIGKILL (default 10)" }),
     all: Flags.boolean({ char: "a", description: "stop all running containers" }),
   };
   async run() {
@@ -129,7 +129,9 @@ export class Wait extends BaseCommand {
       for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
         const c = lc.store.load(id);
         if (!c) throw new TspodError(`container ${id} was removed`);
-        if (conds.includes(c.state.status)) return c.state.status === "exited" ? String(c.state.exitCode ?? 0) : "-1";
+        // stopped (exited) includes never started, as Podman's and a plain wait have it
+        const stoppedToo = conds.includes("exited") && c.state.status === "created";
+        if (conds.includes(c.state.status) || stoppedToo) return c.state.status === "exited" || stoppedToo ? String(c.state.exitCode ?? 0) : "-1";
         await Bun.sleep(delay);
       }
     });
@@ -141,7 +143,7 @@ export class Restart extends BaseCommand {
   static override aliases = ["container:restart"];
   static override strict = false;
   static override args = { container: Args.string({ required: true }) };
-  static override flags = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL" }) };
+  static override flags = { time: Flags.integer({ char: "t", min: 0, max: 2147483647, description: "seconds to wait before SIGKILL" }) };
   async run() {
     const { flags, argv } = await this.setup(Restart);
     const lc = await lifecycle(this.context);

@@ -36,18 +36,19 @@ export class PodCreate extends BaseCommand {
   }
 }
 
-/** Each pod named, looked up, then fn; every failure reported, as each() does. */
+/** Every pod named is looked up first (one that is not there: an error, nothing done, as Podman), then fn on each. */
 async function forEachPod(ctx: Context, names: string[], fn: (p: PodConfig, ops: typeof import("../network/pod-ops.ts")) => Promise<void>): Promise<void> {
   const store = await pods(ctx);
+  const found = new Map(names.map((n) => [n, store.lookup(n)]));
   const ops = await import("../network/pod-ops.ts");
   await each(names, async (n) => {
-    const p = store.lookup(n);
+    const p = found.get(n)!;
     await fn(p, ops);
     return p.id;
   });
 }
 
-const TIME_FLAG = { time: Flags.integer({ char: "t", description: "seconds to wait before SIGKILL (default 10)" }) };
+const TIME_FLAG = { time: Flags.integer({ char: "t", min: 0, max: 2147483647, description: "seconds to wait before SIGKILL (default 10)" }) };
 
 export class PodStart extends BaseCommand {
   static override description = "Start pods: the infra container, then every member";

@@ -100,9 +100,8 @@ export async function stopPod(ctx: Context, pod: PodConfig, timeout?: number): P
 export async function killPod(ctx: Context, pod: PodConfig, sig: number): Promise<void> {
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
-  const running = [...members, ...(infra ? [infra] : [])].filter(up);
-  if (!running.length) throw new TspodError(`pod ${pod.name} has no running containers`);
-  for (const c of running) lc.kill(c, sig);
+  // nothing running: nothing to do, as Podman's pod kill
+  for (const c of [...members, ...(infra ? [infra] : [])].filter(up)) lc.kill(c, sig);
 }
 
 /** Remove the pod, its members and its infra; running ones only with force. */

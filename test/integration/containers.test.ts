@@ -88,6 +88,9 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(withPod[0]).toMatch(/\sNAMES\s+POD ID\s+PODNAME$/);
     expect(withPod[1]).toMatch(new RegExp(`\\spf5\\s+${podId.slice(0, 12)}\\s+pfpod$`));
     expect((await b.ok(["ps", "-a", "--sort", "names", "--filter", "name=^pf[1-5]$", "--format", "{{.Names}}"])).trim().split("\n")).toEqual(["pf1", "pf2", "pf3", "pf4", "pf5"]);
+    // created: oldest first, as Podman sorts (the default is newest first)
+    expect((await b.ok(["ps", "-a", "--sort", "created", "--filter", "name=^pf[1-5]$", "--format", "{{.Names}}"])).trim().split("\n")).toEqual(["pf1", "pf2", "pf3", "pf4", "pf5"]);
+    expect((await b.ok(["ps", "-a", "--filter", "name=^pf[1-5]$", "--format", "{{.Names}}"])).trim().split("\n")).toEqual(["pf5", "pf4", "pf3", "pf2", "pf1"]);
     expect((await b.run(["ps", "--sort", "bogus"])).code).toBe(125);
     await b.ok(["pod", "rm", "-f", "pfpod"]);
     await b.ok(["rm", "-f", "pf1", "pf2", "pf3", "pf4"]);
@@ -107,6 +110,10 @@ describe.each(MODES)("containers (%s)", (mode) => {
         expect(Date.now() - t0).toBeLessThan(5000); // the handler ended it: no wait for SIGKILL
       }
       expect(existsSync(join(dir, "rmt"))).toBe(true); // TERM came first
+    // -t needs -f, and a time from 0 (as Podman)
+    await b.ok(["create", "--name", "rmx", BB, "true"]);
+    for (const args of [["rm", "-t", "5", "rmx"], ["rm", "-f", "-t", "-1", "rmx"]]) expect([args, (await b.run(args)).code]).toEqual([args, 125]);
+    await b.ok(["rm", "rmx"]);
       expect(existsSync(join(dir, "rmk"))).toBe(false); // killed at once
       expect(await b.ps()).toEqual([]);
     } finally {
@@ -182,6 +189,10 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect((await waiting).stdout).toBe("-1\n");
     expect(await b.ok(["wait", "--condition", "stopped", "w1"])).toBe("4\n");
     expect((await b.run(["wait", "--condition", "bogus", "w1"])).code).toBe(125);
+    // a created container is stopped too, alone or among other conditions
+    await b.ok(["create", "--name", "w2", "--network", "none", BB, "true"]);
+    expect(await b.ok(["wait", "--condition", "running", "--condition", "exited", "w2"])).toBe("0\n");
+    await b.ok(["rm", "w2"]);
     await b.ok(["rm", "w1"]);
     // --init: PID 1 is the reaper; orphans are reaped; stop's SIGTERM reaches the child at once
     await b.ok(["run", "-d", "--init", "--name", "i1", BB, "sh", "-c", "(sleep 0.1 &); sleep 30"]);

@@ -413,7 +413,9 @@ describe.each(MODES)("network (%s)", (mode) => {
     await b.ok(["pod", "kill", "pd"]);
     for (let i = 0; i < 50 && (await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim() !== "Exited"; i++) await Bun.sleep(100);
     expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");
-    expect((await b.run(["pod", "kill", "pd"])).code).toBe(125); // nothing running
+    expect((await b.run(["pod", "kill", "pd"])).code).toBe(0); // nothing running: nothing to do (Podman)
+    expect((await b.run(["pod", "restart", "pd", "nosuchpod"])).code).toBe(125); // one not there: nothing done
+    expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");
     await b.ok(["pod", "start", "pd"]);
     expect((await b.run(["pod", "rm", "pd"])).code).toBe(125); // running
     await b.ok(["pod", "rm", "-f", "pd"]);

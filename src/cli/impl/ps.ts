@@ -18,7 +18,7 @@ const impl: CommandImpl = {
     noheading: { type: "boolean", description: "no header" },
     format: { type: "string", description: "json or a Go template" },
     filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=" },
-    sort: { type: "string", description: "order by command, created, id, image, names, runningfor, status (default: created, newest first)" },
+    sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, status (default: newest first)" },
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
   },
   async main(ctx: Context, flags) {
@@ -37,11 +37,11 @@ const impl: CommandImpl = {
     if (flags.sort !== undefined) {
       const keys: Record<string, (c: (typeof list)[number]) => string | number> = {
         command: (c) => c.config.command.join(" "),
-        created: (c) => -Date.parse(c.config.created),
+        created: (c) => Date.parse(c.config.created), // oldest first, as Podman sorts
         id: (c) => c.config.id,
         image: (c) => c.config.image.name,
         names: (c) => c.config.name,
-        runningfor: (c) => -Date.parse(c.config.created),
+        runningfor: (c) => Date.parse(c.config.created),
         status: (c) => c.state.status,
       };
       const key = keys[String(flags.sort).toLowerCase()];
@@ -127,7 +127,7 @@ const impl: CommandImpl = {
     if (flags.format === "json") {
       return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra })), null, 4));
     }
-    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES" }));
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME" }));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}`;
     const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : [])].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));

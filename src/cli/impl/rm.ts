@@ -1,7 +1,7 @@
 // rm: remove containers (lean path and oclif share this).
 import type { Context } from "../../context.ts";
 import { each } from "../each.ts";
-import { TspodError } from "../../errors.ts";
+import { TspodError, UsageError } from "../../errors.ts";
 import type { CommandImpl } from "../spec.ts";
 
 const impl: CommandImpl = {
@@ -11,6 +11,10 @@ const impl: CommandImpl = {
     time: { type: "integer", char: "t", description: "with -f: seconds to wait for a running container to stop before it is killed (default: killed at once)" },
   },
   async main(ctx: Context, flags, argv) {
+    if (flags.time !== undefined) {
+      if (!flags.force) throw new UsageError("--force option must be specified to use the --time option");
+      if (flags.time < 0 || flags.time > 2147483647) throw new UsageError(`--time ${flags.time}: seconds from 0 to 2147483647`);
+    }
     const { Lifecycle } = await import("../../container/lifecycle.ts");
     const lc = new Lifecycle(ctx);
     // --all: pods' infra containers go with their pods (pod rm), not here
