@@ -22,7 +22,7 @@ const unescape = (tpl: string) => tpl.replace(/\\t/g, "\t").replace(/\\n/g, "\n"
 
 /** Header for a `table` template: each {{.Field}} becomes its upper-cased name. */
 function headerFor(tpl: string, headers: Record<string, string>): string {
-  return tpl.replace(/\\t/g, "\t").replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_, a: string) => {
+  return unescape(tpl).replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_, a: string) => {
     const args = parseArgs(a);
     const f = args.find((x) => x.startsWith(".")) ?? a;
     const name = f.replace(/^\./, "");

@@ -116,8 +116,12 @@ export class Images {
       try {
         candidates = resolveShortName(input, loadRegistriesConf()).map((r) => refString(withDefaultTag({ ...r, digest: undefined })));
       } catch {}
-      const local = refString(withDefaultTag({ ...ref, registry: "localhost", repository: ref.repository.replace(/^library\//, ""), digest: undefined }));
-      for (const c of [local, ...candidates]) {
+      // the name a local tag of this input has (normaliseTag: a typed library/ kept)
+      let local: string[] = [];
+      try {
+        local = [this.normaliseTag(input)];
+      } catch {}
+      for (const c of [...local, ...candidates]) {
         const hit = hits.find((h) => h.names.includes(c));
         if (hit) return hit;
       }

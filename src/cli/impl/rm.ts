@@ -54,15 +54,7 @@ const impl: CommandImpl = {
     // Exit codes as Podman's: 1 no such container (-f: not an error), 2 running, else 125.
     await each(names, async (n) => {
       const c = lc.store.find(n);
-      if (!c) {
-        if (existed.has(n) || flags.force) return existed.has(n) ? n : undefined;
-        try {
-          lc.store.lookup(n); // throws the usual "no such container"
-        } catch (e) {
-          throw new TspodError((e as Error).message, 1);
-        }
-        return;
-      }
+      if (!c) return existed.has(n) ? n : undefined; // gone meanwhile (--rm), or not there with -f
       try {
         await lc.remove(c, flags.force);
       } catch (e) {
