@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "idmap.h"
+#include "lend.h"
 #include "spec.h"
 #include <grp.h>
 #include "kernel.h"
@@ -29,7 +30,7 @@ struct start_error {
 };
 
 int g_errfd = -1;
-int ctr_keep_ns, ctr_netns_fd = -1, ctr_userns_fd = -1;
+int ctr_keep_ns, ctr_netns_fd = -1, ctr_userns_fd = -1, ctr_lend_fd = -1;
 void (*ctr_after_clone)(pid_t pid);
 
 /* Report a failed step to the parent and exit. */
@@ -466,7 +467,8 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     }
   }
   if (s->ns_user && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) fail("become root in the user namespace");
-  close(a->sync_fd);
+  int lending = s->nnet_lend && !s->pause;
+  if (!lending) close(a->sync_fd);
   if (setsid() < 0) fail("setsid");
   if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
   if (s->ns_net && !s->netns) loopback_up();
@@ -537,6 +539,15 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     mkdirs_in_root(rfd, s->cwd, 0755);
     close(rfd);
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
+  }
+  if (lending) {
+    /* published TCP ports (lend.c): the filter, while this process still may install
+       one (root of its user namespace); its fd to the monitor before exec closes it */
+    int nfd = lend_install();
+    if (nfd < 0) fail("seccomp filter for the published ports");
+    if (lend_send_fd(a->sync_fd, "n", 1, nfd) < 0) fail("hand the published ports' filter to the monitor");
+    close(nfd);
+    close(a->sync_fd);
   }
   ctr_set_creds(s);
   if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs");
@@ -710,7 +721,8 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
     }
   }
   if (s->ns_user || s->ncgroups) write_all(sync[0], "g", 1);
-  close(sync[0]);
+  if (s->nnet_lend && !s->pause) ctr_lend_fd = sync[0]; /* the filter's fd comes this way (lend.c) */
+  else close(sync[0]);
   *exec_err_fd = errp[0];
   return pid;
 }

@@ -1,14 +1,17 @@
 /*
  * `tspod-rt exec --spec SPEC --pid PID [--tty] [--detach] [--privileged] [--cwd D] [--uid N]
- *  [--gid N] [--env K=V]... -- ARG...`: run a process inside a running
+ *  [--gid N] [--env K=V]... [--monitor-sock PATH] -- ARG...`: run a process inside a running
  * container: join its namespaces (user first, for the capabilities to join the
  * rest), fork into its pid namespace, take the spec's capabilities and the
  * requested user, exec. With --tty a fresh pty is used and proxied (the
  * container never gets the caller's terminal, so it cannot push keystrokes
  * into it). --errfd N: where start errors go (default stderr), so a caller
  * can tell them from the process's own stderr. Exit code: the process's, or 125/126/127 when it could not start.
+ * --monitor-sock: the container's monitor, which serves the binds of its
+ * published TCP ports (lend.c); needed when the spec has net.lend records.
  */
 #include "common.h"
+#include "lend.h"
 #include "sealed.h"
 #include "spec.h"
 #include <poll.h>
@@ -16,7 +19,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 
@@ -53,7 +58,7 @@ static int exit_code_for(int e) {
 }
 
 int cmd_exec(int argc, char **argv) {
-  const char *specpath = NULL, *cwd = NULL;
+  const char *specpath = NULL, *cwd = NULL, *monsock = NULL;
   pid_t target = 0;
   int tty = 0, detach = 0, privileged = 0, have_uid = 0, have_gid = 0, errfd = 2;
   uid_t uid = 0;
@@ -72,6 +77,7 @@ int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--gid") && i + 1 < argc) gid = (gid_t)strtoul(argv[++i], NULL, 10), have_gid = 1;
     else if (!strcmp(a, "--env") && i + 1 < argc && nenv < SPEC_MAX_LIST) env[nenv++] = argv[++i];
     else if (!strcmp(a, "--errfd") && i + 1 < argc) errfd = atoi(argv[++i]);
+    else if (!strcmp(a, "--monitor-sock") && i + 1 < argc) monsock = argv[++i];
     else if (!strcmp(a, "--tty")) tty = 1;
     else if (!strcmp(a, "--detach")) detach = 1;
     else if (!strcmp(a, "--privileged")) privileged = 1;
@@ -121,6 +127,17 @@ int cmd_exec(int argc, char **argv) {
     if (errfd != 2) dup2(dn, 2);
     if (fork() > 0) _exit(0);
   }
+  /* Published TCP ports served without a forwarder (lend.c): the process gets the
+     container's bind() filter, whose fd goes to the monitor, on a connection
+     made now, while its socket path is still in reach. */
+  int mon = -1;
+  if (s.nnet_lend) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (!monsock || strlen(monsock) >= sizeof sa.sun_path) die(125, "exec: the container serves published ports through its monitor: --monitor-sock is needed");
+    strcpy(sa.sun_path, monsock);
+    mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (mon < 0 || connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) die(125, "exec: connect to the container's monitor");
+  }
   /* Join the namespaces: user first (rootless) so the others may be joined. */
   if (join_ns(target, "user", CLONE_NEWUSER) < 0) die(125, "exec: join user namespace of %d", (int)target);
   const struct {
@@ -156,6 +173,14 @@ int cmd_exec(int argc, char **argv) {
     environ = s.env;
     const char *dir = cwd ? cwd : s.cwd;
     if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
+    if (mon >= 0) {
+      int nfd = lend_install();
+      static const char frame[5] = {'n', 0, 0, 0, 0};
+      if (nfd < 0) ctr_fail("seccomp filter for the published ports");
+      if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the published ports' filter to the monitor");
+      close(nfd);
+      close(mon);
+    }
     ctr_set_creds(&s);
     if (s.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ctr_fail("no_new_privs");
     execvp(args[0], args);
@@ -163,6 +188,7 @@ int cmd_exec(int argc, char **argv) {
   }
   close(errp[1]);
   if (slave >= 0) close(slave);
+  if (mon >= 0) close(mon);
   char msg[1024] = "";
   int e = ctr_read_start_error(errp[0], msg, sizeof msg);
   if (e) {

@@ -40,6 +40,7 @@
  */
 #include "common.h"
 #include "kernel.h"
+#include "lend.h"
 #include "sealed.h"
 #include "spec.h"
 #include <poll.h>
@@ -106,6 +107,7 @@ static int g_spawn_failed;             /* ctr_spawn itself failed: exit.json say
 static int g_ready_pending;            /* --start-now: report after the exec result */
 static int g_start_wanted;             /* START came (or --start-now): open the gate once the network is ready */
 static int g_netlog = -1;              /* CTRDIR/net.log: the network helper's messages */
+static int g_lendsync = -1;            /* where the container sends its bind() filter's fd (lend.c) */
 static int g_net_errno;                /* launching the helper failed */
 static char g_net_err[1024];
 
@@ -120,6 +122,7 @@ static unsigned char g_chunk[CHUNK];
 
 struct client {
   int fd;
+  int passed_fd;                       /* an fd that came with its bytes, until its frame is handled */
   long long progress_ms;               /* last time it took bytes */
   size_t rxlen, in_left;               /* unparsed input; bytes left of an 'i' payload */
   int chunk_pending;
@@ -323,6 +326,8 @@ static int client_count(void) {
 static void client_close(struct client *c) {
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
+  if (c->passed_fd >= 0) close(c->passed_fd);
+  c->passed_fd = -1;
   /* The CLI that was to send START went away (killed, say) before it did: the
      container starts anyway, as if detached. It must never hang at the gate. */
   if (!g_start_wanted && g_gate >= 0 && client_count() == 0) {
@@ -495,6 +500,10 @@ static int client_frame(struct client *c, unsigned char type, const unsigned cha
   case 'd':
     client_close(c);
     return -1;
+  case 'n':
+    if (c->passed_fd >= 0) lend_watch(&g_spec, c->passed_fd);
+    c->passed_fd = -1;
+    break;
   default:
     break;
   }
@@ -548,7 +557,17 @@ static void client_input(struct client *c) {
 }
 
 static void client_read(struct client *c) {
-  ssize_t n = read(c->fd, c->rx + c->rxlen, sizeof c->rx - c->rxlen);
+  /* an fd may come with the bytes: a `tspod exec` process's bind() filter (frame 'n') */
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {c->rx + c->rxlen, sizeof c->rx - c->rxlen};
+  struct msghdr m = {0};
+  m.msg_iov = &iov, m.msg_iovlen = 1, m.msg_control = cbuf, m.msg_controllen = sizeof cbuf;
+  ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+  for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      if (c->passed_fd >= 0) close(c->passed_fd);
+      memcpy(&c->passed_fd, CMSG_DATA(h), sizeof(int));
+    }
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     client_close(c);
     return;
@@ -572,6 +591,7 @@ static void accept_client(void) {
   }
   memset(c, 0, offsetof(struct client, hdr));
   c->fd = fd;
+  c->passed_fd = -1;
   c->progress_ms = now_ms();
   if (g_start_errno) send_error_frame(c);
   if (g_final) send_exit_frame(c);
@@ -630,6 +650,7 @@ static void finalize(void) {
   /* published ports are free before anyone reads exit.json; without any, the
      helper dies in the background (the monitor reaps it before it exits) */
   net_stop(g_spec.nnet_ports > 0);
+  lend_release();
   if (g_execerr >= 0) {
     struct pollfd p = {g_execerr, POLLIN, 0};
     if (poll(&p, 1, 100) > 0) exec_result();
@@ -704,11 +725,11 @@ static void read_output(struct stream *s) {
   fanout(s->type, (size_t)n);
 }
 
-enum { K_SIG, K_LISTEN, K_EXECERR, K_NET, K_OUT0, K_OUT1, K_STDIN, K_CLIENT };
+enum { K_SIG, K_LISTEN, K_EXECERR, K_NET, K_OUT0, K_OUT1, K_STDIN, K_LENDSYNC, K_LEND, K_CLIENT };
 
 static void loop(void) {
-  struct pollfd pf[8 + MAX_CLIENTS];
-  int kind[8 + MAX_CLIENTS];
+  struct pollfd pf[9 + LEND_MAX_LISTENERS + MAX_CLIENTS];
+  int kind[9 + LEND_MAX_LISTENERS + MAX_CLIENTS];
   reap();
   for (;;) {
     long long now = now_ms();
@@ -755,6 +776,9 @@ static void loop(void) {
       if (g_out[1].fd >= 0) pf[n] = (struct pollfd){g_out[1].fd, POLLIN, 0}, kind[n++] = K_OUT1;
     }
     if (g_stdin_blocked && g_stdin >= 0) pf[n] = (struct pollfd){g_stdin, POLLOUT, 0}, kind[n++] = K_STDIN;
+    if (g_lendsync >= 0) pf[n] = (struct pollfd){g_lendsync, POLLIN, 0}, kind[n++] = K_LENDSYNC;
+    int lfds[LEND_MAX_LISTENERS], nl = lend_fds(lfds, LEND_MAX_LISTENERS);
+    for (int i = 0; i < nl; i++) pf[n] = (struct pollfd){lfds[i], POLLIN, 0}, kind[n++] = K_LEND;
     for (int i = 0; i < MAX_CLIENTS; i++) {
       struct client *c = &g_cl[i];
       if (c->fd < 0) continue;
@@ -811,6 +835,18 @@ static void loop(void) {
       }
       case K_STDIN:
         stdin_ready = 1;
+        break;
+      case K_LENDSYNC: {
+        /* the container's bind() filter (lend.c), sent before it execs; EOF: it failed first */
+        char tag;
+        int fd = lend_recv_fd(g_lendsync, &tag);
+        if (fd >= 0) lend_watch(&g_spec, fd);
+        close(g_lendsync);
+        g_lendsync = -1;
+        break;
+      }
+      case K_LEND:
+        lend_event(pf[j].fd, re);
         break;
       default: {
         struct client *c = &g_cl[kind[j] - K_CLIENT];
@@ -1013,7 +1049,7 @@ static void monitor_main(void) {
     _exit(1);
   }
   if (chdir("/") < 0) mlog("chdir /: %s", strerror(errno));
-  for (int i = 0; i < MAX_CLIENTS; i++) g_cl[i].fd = -1;
+  for (int i = 0; i < MAX_CLIENTS; i++) g_cl[i].fd = g_cl[i].passed_fd = -1;
 
   /* stdio for the container */
   int cin = -1, cout = -1, cerr = -1, slave = -1, p[2];
@@ -1047,13 +1083,22 @@ static void monitor_main(void) {
 
   if (g_spec.net_helper) {
     /* a port in use: say so before anything is started */
-    if (net_check_ports(&g_spec, err, sizeof err) < 0) fail_before_start("network", errno, err);
+    /* ... and those served without a forwarder (lend.c) are held from now on: both
+       under a lock every container's monitor takes, so two cannot both find one free */
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/../.ports.lock", O.dir);
+    int lk = g_spec.nnet_lend ? lend_lock(lock) : -1;
+    int bad = net_check_ports(&g_spec, err, sizeof err) < 0 || lend_reserve(&g_spec, err, sizeof err) < 0;
+    int e = errno;
+    if (lk >= 0) close(lk);
+    if (bad) fail_before_start("network", e, err);
     g_netlog = openat(g_dirfd, "net.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     ctr_keep_ns = 1;
     ctr_after_clone = launch_network_early;
   }
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
+  g_lendsync = ctr_lend_fd;
   close(gate[0]);
   if (O.tty) close(slave);
   else {

@@ -43,6 +43,10 @@
  *   net.api=PATH         slirp4netns's API socket: published ports are added through it
  *   net.port=PROTO\tHOSTIP\tHOSTPORT\tCTRPORT\tCOUNT   a published range (HOSTIP empty = all);
  *                        every host port is checked free before the helper starts
+ *   net.lend=HOSTIP\tHOSTPORT\tCTRPORT\tCOUNT   a published TCP range served without a
+ *                        forwarder (lend.c): the processes run under a bind() filter whose
+ *                        notifications the monitor answers; HOSTIP "" (all) or 127.0.0.1.
+ *                        With net.helper, the monitor also holds the host ports.
  */
 #ifndef TSPOD_SPEC_H
 #define TSPOD_SPEC_H
@@ -102,6 +106,8 @@ struct spec {
   const char *net_pidfile, *net_api;
   char *net_ports[SPEC_MAX_LIST];
   int nnet_ports;
+  char *net_lend[SPEC_MAX_LIST];
+  int nnet_lend;
 };
 
 /* Read and check a spec file. On error prints one line and returns -1. */
@@ -138,6 +144,8 @@ __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, .
  * credentials, so no ptrace permission is needed later), then calls
  * ctr_after_clone (if set) before it writes the id map. */
 extern int ctr_keep_ns, ctr_netns_fd, ctr_userns_fd;
+/* With net.lend: the socket on which the container sends its bind() filter's fd (lend.c), else -1. */
+extern int ctr_lend_fd;
 extern void (*ctr_after_clone)(pid_t pid);
 
 /* ---- network helpers (net.c), run by the monitor ---- */

@@ -3,7 +3,9 @@
 # (tspod: pasta; rootless Podman 4.3: slirp4netns). Goal (issue 6): <= 0.25x Podman.
 # net-50m: 50 MiB fetched with curl from busybox httpd through a published port
 # (-p HOST:80), a warm file on a bind mount; time per fetch, so a ratio <= 1.0
-# means at least Podman's throughput (slirp4netns + rootlessport). Goal (issue 6): >= 1.0x.
+# means at least Podman's throughput (slirp4netns + rootlessport; tspod: no
+# forwarder, httpd's socket is lent into the host's namespace, native/lend.c).
+# Goal (issue 6): >= 1.0x.
 NET_MIB=50
 
 row_net() {

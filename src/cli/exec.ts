@@ -32,7 +32,7 @@ export default class Exec extends BaseCommand {
     const store = new ContainerStore(this.context);
     const c = store.lookup(name);
     if (c.state.status !== "running") throw new TspodError(`can only create exec sessions on running containers: container state improper`);
-    const args = ["exec", "--spec", store.path(c.config.id, "spec"), "--pid", String(c.state.pid)];
+    const args = ["exec", "--spec", store.path(c.config.id, "spec"), "--pid", String(c.state.pid), "--monitor-sock", store.sockPath(c.config.id)];
     const env = mergeEnv(c.config.env, parseEnv(flags.env ?? [], flags["env-file"] ?? []));
     for (const e of env) args.push("--env", e);
     if (flags.user) {

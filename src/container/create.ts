@@ -18,7 +18,7 @@ import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
 import { assignHostPorts, checkConflicts, exposedToMappings, parsePublish, type PortMapping } from "../network/ports.ts";
-import { addressesFor, helperRecords, hostsFile, resolvConf, type NetAddresses } from "../network/setup.ts";
+import { addressesFor, helperRecords, hostsFile, resolvConf, specLendRecords, type NetAddresses } from "../network/setup.ts";
 import { PodStore, type PodConfig } from "../network/pods.ts";
 import type { Container } from "./record.ts";
 
@@ -369,7 +369,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       lowerBase: join(ctx.root, "layers"),
       lowers: [...image.layers].reverse().map((l) => `${l.diffID.slice(7)}/diff`),
       dir,
-      netRecords: netRecordsFor(ctx, id, dir, np.net, np.ports),
+      netRecords: netRecordsFor(ctx, id, dir, np.net, np.ports, np.join && store.path(np.join.config.id, "spec")),
     });
     if (cfg.driver === "vfs") {
       const { copyLayers } = await import("./driver.ts");
@@ -520,8 +520,13 @@ export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<C
   return { net, ports, addresses: addressesFor(net) };
 }
 
-/** The helper's spec records for pasta / slirp4netns (none for the other modes). */
-export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[]): [string, string][] {
+/**
+ * The helper's spec records for pasta / slirp4netns; joining another
+ * container's network, the ports it serves without a forwarder (its processes
+ * bind them too); none for the other modes.
+ */
+export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[], joined?: string): [string, string][] {
+  if (net.mode === "container" && joined) return specLendRecords(joined);
   if (net.mode !== "pasta" && net.mode !== "slirp4netns") return [];
   return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless });
 }

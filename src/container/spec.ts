@@ -74,6 +74,7 @@ export function buildSpec(i: SpecInput): Uint8Array {
     // the monitor is given that container's pid at start (--join-pid)
     add("ns", "net");
     add("netns", "join");
+    for (const [k, v] of i.netRecords ?? []) add(k, v);
   } else if (cfg.network !== "host") {
     add("ns", "net");
     // Podman's default: unprivileged ICMP sockets, so ping works without CAP_NET_RAW

@@ -106,13 +106,60 @@ export interface HelperInput {
   rootless: boolean;
 }
 
+/**
+ * Published TCP ports served without a forwarder (native/lend.c): the
+ * server's socket is put in the host's network namespace when it binds. With
+ * pasta (whose -T takes the container's own clients of the port to the host
+ * port) mapping its gateway to the host's loopback (its default: the
+ * container reaches the host's loopback anyway), for the host addresses that
+ * reach the host's loopback, and where the kernel lets the monitor answer
+ * seccomp notifications (user_notif) and read the binding process's memory
+ * (Yama's ptrace_scope 0 or 1). TSPOD_PORT_FORWARDER=pasta: pasta forwards
+ * every port, as before.
+ */
+export function lendable(p: PortMapping, net: NetworkChoice): boolean {
+  return net.mode === "pasta" && !net.options.includes("--no-map-gw") && p.protocol === "tcp" &&
+    (p.hostIP === "" || p.hostIP === "0.0.0.0" || p.hostIP === "127.0.0.1") && lendingWorks();
+}
+
+let lendOk: boolean | undefined;
+function lendingWorks(): boolean {
+  if (lendOk !== undefined) return lendOk;
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, "utf8").trim();
+    } catch {
+      return undefined;
+    }
+  };
+  if (process.env.TSPOD_PORT_FORWARDER === "pasta") return (lendOk = false);
+  const actions = read("/proc/sys/kernel/seccomp/actions_avail") ?? "";
+  const yama = Number(read("/proc/sys/kernel/yama/ptrace_scope") ?? "0");
+  return (lendOk = actions.split(/\s+/).includes("user_notif") && yama <= 1);
+}
+
+/** net.lend records: the lent ports, as native/lend.c reads them. */
+export function lendRecords(ports: PortMapping[], net: NetworkChoice): [string, string][] {
+  return ports.filter((p) => lendable(p, net)).map((p) => ["net.lend", [p.hostIP === "127.0.0.1" ? p.hostIP : "", p.hostPort, p.containerPort, p.range].join("\t")]);
+}
+
+/** The net.lend records of a spec file (a container joining that one's network serves them too). */
+export function specLendRecords(specPath: string): [string, string][] {
+  try {
+    return readFileSync(specPath, "utf8").split("\0").filter((r) => r.startsWith("net.lend=")).map((r) => ["net.lend", r.slice(9)]);
+  } catch {
+    return [];
+  }
+}
+
 /** The spec records that make the monitor start the helper (see native/spec.h, native/net.c). */
 export function helperRecords(i: HelperInput): [string, string][] {
   const recs: [string, string][] = [];
   const pidfile = join(i.dir, "net.pid");
   let argv: string[];
   if (i.net.mode === "pasta") {
-    const tcp = i.ports.filter((p) => p.protocol === "tcp");
+    const tcp = i.ports.filter((p) => p.protocol === "tcp" && !lendable(p, i.net));
+    const lent = i.ports.filter((p) => lendable(p, i.net));
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
     argv = [
       // in the foreground: the monitor's child, dying with it (native/net.c)
@@ -120,7 +167,9 @@ export function helperRecords(i: HelperInput): [string, string][] {
       ...(tcp.length ? tcp.flatMap((p) => ["-t", fwd(p)]) : ["-t", "none"]),
       // UDP ports: tspod's own forwarder (native/udpfwd.c); this pasta loses the replies to a host loopback client
       "-u", "none",
-      "-T", "none", "-U", "none",
+      // lent ports: the container's own clients reach the server on the host port
+      ...(lent.length ? lent.flatMap((p) => ["-T", `${span(p.containerPort, p.range)}:${span(p.hostPort, p.range)}`]) : ["-T", "none"]),
+      "-U", "none",
       "--dns-forward", PASTA_DNS,
       "--pid", "@READY@", // <dir>/net.ready, a symlink to a pipe to the monitor: readiness (native/net.c)
       ...i.net.options.filter((o) => o !== "--map-gw"),
@@ -149,6 +198,7 @@ export function helperRecords(i: HelperInput): [string, string][] {
   for (const a of argv) recs.push(["net.arg", a]);
   recs.push(["net.pidfile", pidfile]);
   for (const p of i.ports) recs.push(["net.port", [p.protocol, p.hostIP, p.hostPort, p.containerPort, p.range].join("\t")]);
+  recs.push(...lendRecords(i.ports, i.net));
   return recs;
 }
 

@@ -152,11 +152,56 @@ int main(int argc, char **argv) {
 }
 `,
   );
+  // lendprobe PORT TARGET: binds PORT (a published one: the monitor lends it a host socket),
+  // listens, turns the listener back into a closed socket and tries to connect to the
+  // host's 127.0.0.1:TARGET through it; says what it was bound to and how that went.
+  writeFileSync(
+    join(udpDir, "lendprobe.c"),
+    `#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, zero = 0;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+  socklen_t l = sizeof a;
+  getsockname(s, (struct sockaddr *)&a, &l);
+  printf("bound %d\\n", ntohs(a.sin_port));
+  if (listen(s, 1) < 0) { perror("listen"); return 1; }
+  struct sockaddr un = {.sa_family = AF_UNSPEC};
+  connect(s, &un, sizeof un);
+  printf("detach %s\\n", setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero) == 0 ? "done" : strerror(errno));
+  fcntl(s, F_SETFL, O_NONBLOCK);
+  struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(s, (struct sockaddr *)&t, sizeof t) < 0 && errno != EINPROGRESS) { printf("connect: %s\\n", strerror(errno)); return 0; }
+  struct pollfd p = {s, POLLOUT, 0};
+  int r = poll(&p, 1, 1500), e = 0;
+  l = sizeof e;
+  getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
+  printf("%s\\n", r == 0 ? "no answer" : e ? strerror(e) : "connected");
+  return 0;
+}
+`,
+  );
   const cc = Bun.which("musl-gcc") ? "musl-gcc" : "gcc";
-  const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, "udpecho"), join(udpDir, "udpecho.c")], { stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`compiling udpecho: ${r.stderr}`);
-  chmodSync(join(udpDir, "udpecho"), 0o755);
+  for (const prog of ["udpecho", "lendprobe"]) {
+    const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, prog), join(udpDir, `${prog}.c`)], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`compiling ${prog}: ${r.stderr}`);
+    chmodSync(join(udpDir, prog), 0o755);
+  }
 });
+
+/** The processes listening on a TCP port of the host (ss, as root). */
+function listeners(port: number): string {
+  return Bun.spawnSync(["ss", "-Htlnp", `sport = :${port}`]).stdout.toString();
+}
 
 describe.each(MODES)("network (%s)", (mode) => {
   const b = box(mode);
@@ -269,6 +314,73 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(helperProcs(id)).toEqual([]);
     expect(await canBind(port)).toBe(true);
   });
+
+  test("-p TCP without a forwarder: the server's own socket on the host, the client's address, exec'd servers, the container's own clients", async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    const www = wwwDir(b);
+    const id = (await b.ok(["run", "-d", "--name", "lend", "-p", `${p1}:80`, "-p", `127.0.0.1:${p2}:8080`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"])).trim();
+    expect(await fetchText(`http://127.0.0.1:${p1}/`)).toBe("hello from httpd\n");
+    // the host port's listener is the container's httpd itself, not pasta
+    expect(listeners(p1)).toMatch(/users:\(\("httpd",pid=\d+,fd=\d+\)\)/);
+    expect(listeners(p1)).not.toContain("pasta");
+    // a client from 127.0.0.2: the server sees 127.0.0.2 (through a forwarder it would see the forwarder's address)
+    const viaTwo = Bun.spawnSync(["curl", "-sf", "--interface", "127.0.0.2", `http://127.0.0.1:${p1}/cgi-bin/ip`]);
+    expect(viaTwo.stdout.toString()).toMatch(/^remote=(\[::ffff:)?127\.0\.0\.2\]?\n$/);
+    // the container's own clients reach the published port inside it
+    expect(await b.ok(["exec", "lend", "wget", "-qO-", "http://127.0.0.1:80/"])).toBe("hello from httpd\n");
+    // a server started by exec on the other published port (host side on 127.0.0.1 only)
+    await b.ok(["exec", "-d", "lend", "httpd", "-f", "-p", "8080", "-h", "/www"]);
+    expect(await fetchText(`http://127.0.0.1:${p2}/`)).toBe("hello from httpd\n");
+    expect(listeners(p2)).toContain('"httpd"');
+    expect(listeners(p2).trim().split(/\s+/)[3]).toBe(`[::ffff:127.0.0.1]:${p2}`); // busybox httpd: an IPv6 socket
+    // that server stopped and started again: served again
+    await b.ok(["exec", "lend", "sh", "-c", "kill $(ps -o pid,args | awk '/[h]ttpd -f -p 8080/ {print $1}')"]);
+    for (let i = 0; i < 50 && listeners(p2).includes("httpd"); i++) await Bun.sleep(100);
+    expect(listeners(p2)).toBe("");
+    await b.ok(["exec", "-d", "lend", "httpd", "-f", "-p", "8080", "-h", "/www"]);
+    expect(await fetchText(`http://127.0.0.1:${p2}/`)).toBe("hello from httpd\n");
+    // a port that is not published binds inside the container as ever
+    await b.ok(["exec", "-d", "lend", "httpd", "-f", "-p", "9090", "-h", "/www"]);
+    let inside = "";
+    for (let i = 0; i < 50 && inside !== "hello from httpd\n"; i++) {
+      inside = (await b.run(["exec", "lend", "wget", "-qO-", "http://127.0.0.1:9090/"])).stdout;
+      if (inside !== "hello from httpd\n") await Bun.sleep(100);
+    }
+    expect(inside).toBe("hello from httpd\n");
+    expect(listeners(9090)).not.toContain("httpd");
+    await b.ok(["rm", "-f", "lend"]);
+    expect(helperProcs(id)).toEqual([]);
+    expect(await canBind(p1)).toBe(true);
+    expect(await canBind(p2)).toBe(true);
+
+    // three containers asking for one port at once: one gets it, two are told at start
+    const rs = await Promise.all([1, 2, 3].map((i) => b.run(["run", "-d", "--name", `race${i}`, "-p", `${p1}:80`, BB, "sleep", "30"])));
+    expect(rs.map((r) => r.code).sort()).toEqual([0, 125, 125]);
+    for (const r of rs.filter((r) => r.code))
+      expect(r.stderr).toBe(`Error: cannot publish port 0.0.0.0:${p1}/tcp: the host port is already in use\n`);
+    await b.ok(["rm", "-f", "-t", "0", ...[1, 2, 3].map((i) => `race${i}`).filter((_, i) => rs[i]!.code === 0)]);
+    expect(await canBind(p1)).toBe(true);
+  });
+
+  if (mode === "root")
+    test("a lent socket cannot connect out: its locked socket filter drops the answer", async () => {
+      // a server on the host's loopback the container must not reach through a lent socket
+      let accepted = 0;
+      const srv = createServer((c) => {
+        accepted++;
+        c.destroy();
+      });
+      const target: number = await new Promise((res) => srv.listen(0, "127.0.0.1", () => res((srv.address() as any).port)));
+      try {
+        const port = await freePort();
+        const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "80", String(target)]);
+        // lent (the host port, not 80), the filter stays, and the connect never completes
+        expect(out).toBe(`bound ${port}\ndetach Operation not permitted\nno answer\n`);
+        expect(accepted).toBe(0);
+      } finally {
+        await new Promise((res) => srv.close(res));
+      }
+    });
 
   test("stop frees the port; start binds it again; ranges and -P", async () => {
     const base = await freeRange(3);

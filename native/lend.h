@@ -1,0 +1,31 @@
+/*
+ * Published TCP ports without a forwarder: see lend.c.
+ */
+#ifndef TSPOD_LEND_H
+#define TSPOD_LEND_H
+#include "spec.h"
+
+#define LEND_MAX_LISTENERS 32
+
+/* In a process about to run container code: install the bind() filter.
+   Returns its notification fd (O_CLOEXEC), or -1 with errno. */
+int lend_install(void);
+/* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
+int lend_send_fd(int sock, const void *data, size_t len, int fd);
+/* Receive one byte with an fd attached: the fd, or -1. */
+int lend_recv_fd(int sock, char *tag);
+
+/* Monitor side. */
+/* The lock every monitor takes around checking its ports and holding them (an fd to close, or -1). */
+int lend_lock(const char *path);
+/* Hold every lent host port so no one else can take it (checked free just before); -1 with err. */
+int lend_reserve(const struct spec *s, char *err, size_t errlen);
+/* Watch this notification fd (taken over; closed when its processes are gone). */
+void lend_watch(const struct spec *s, int fd);
+/* The fds to poll (POLLIN), into fds; returns how many. */
+int lend_fds(int *fds, int max);
+/* fd is readable (or hung up): answer one notification, or forget fd. */
+void lend_event(int fd, short revents);
+/* The container is gone: let go of the ports and the notification fds. */
+void lend_release(void);
+#endif
