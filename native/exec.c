@@ -8,7 +8,8 @@
  * into it). --errfd N: where start errors go (default stderr), so a caller
  * can tell them from the process's own stderr. Exit code: the process's, or 125/126/127 when it could not start.
  * --monitor-sock: the container's monitor, which serves the binds of its
- * published TCP ports (lend.c); needed when the spec has net.lend records.
+ * published TCP ports (lend.c) when the spec has net.lend records: the process
+ * gets the container's bind() filter and hands its fd over.
  */
 #include "common.h"
 #include "lend.h"
@@ -131,12 +132,21 @@ int cmd_exec(int argc, char **argv) {
      container's bind() filter, whose fd goes to the monitor, on a connection
      made now, while its socket path is still in reach. */
   int mon = -1;
-  if (s.nnet_lend) {
+  if (s.nnet_lend && monsock) {
+    /* by a relative name from its directory: a socket path is limited to 107 bytes, a runroot is not */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (!monsock || strlen(monsock) >= sizeof sa.sun_path) die(125, "exec: the container serves published ports through its monitor: --monitor-sock is needed");
-    strcpy(sa.sun_path, monsock);
-    mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (mon < 0 || connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) die(125, "exec: connect to the container's monitor");
+    const char *slash = strrchr(monsock, '/'), *base = slash ? slash + 1 : monsock;
+    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - monsock) + (slash == monsock) : 1, slash ? monsock : ".");
+    if (strlen(base) < sizeof sa.sun_path && here >= 0 && chdir(dir) == 0) {
+      strcpy(sa.sun_path, base);
+      mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (mon >= 0 && connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) close(mon), mon = -1;
+    }
+    if (here >= 0 && fchdir(here) < 0) die(125, "exec: back to the working directory");
+    if (here >= 0) close(here);
+    /* no monitor: the container's network went with it (pasta is its child), nothing to serve */
   }
   /* Join the namespaces: user first (rootless) so the others may be joined. */
   if (join_ns(target, "user", CLONE_NEWUSER) < 0) die(125, "exec: join user namespace of %d", (int)target);

@@ -15,40 +15,53 @@
  * bind() goes on as usual (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
  *
  * What keeps this safe and whole:
- * - A lent socket only ever binds the published host address and port; the
- *   address read from the process is used only to pick the port mapping.
- * - A socket of the host's namespace could connect to the host's loopback
- *   services once the process disconnects it (connect(AF_UNSPEC) turns a
- *   listener back into a closed socket). Every lent socket carries a socket
- *   filter, locked (SO_LOCK_FILTER: the container cannot remove it), that
- *   drops every segment with both SYN and ACK set: a server's listener and
- *   its connections never receive one, an outgoing connect needs one, so it
- *   never completes (whether by connect(), sendto(MSG_FASTOPEN) or io_uring).
- *   Some kernels refuse socket filters to unprivileged users (this CI's
- *   sandbox: EPERM); ports are lent only where pasta maps its gateway address
- *   to the host's loopback (its default, see src/network/setup.ts), which the
- *   container reaches anyway, so the filter is a second wall, not the only one.
+ * - A lent socket is bound only to the published host port, on the published
+ *   address (the host's loopback for a server bound to the container's own
+ *   127.0.0.1). The address read from the process only picks the mapping; a
+ *   low port needs CAP_NET_BIND_SERVICE as in the container's own namespace.
+ * - A socket of the host's namespace must do nothing else. connect(AF_UNSPEC)
+ *   turns a listener, or a connection it accepted, back into a closed socket
+ *   that could bind any host port, listen there, or connect to the host's
+ *   loopback. So listen() and connect() (and a send with MSG_FASTOPEN, which
+ *   connects) go to the monitor too: on a socket that is not the container's
+ *   own (SIOCGSKNS: its namespace; the host's refuses a rootless monitor),
+ *   bind() of anything but a published port, listen() but on a lent socket,
+ *   and connect() are refused (EACCES). io_uring would pass by the filter: it
+ *   is refused (ENOSYS), as in Docker's default profile; 32-bit programs
+ *   (socketcall too) are watched alike, x32 ones refused.
+ * - A second wall where the kernel allows it (root; some kernels refuse socket
+ *   filters to unprivileged users, this CI's sandbox among them): every lent
+ *   socket carries a socket filter, locked (SO_LOCK_FILTER), that drops every
+ *   segment with both SYN and ACK set: a server's listener and its
+ *   connections never receive one, an outgoing connect needs one.
  * - The host ports are bound by the monitor at start (SO_REUSEPORT, not
- *   listening, so they take no connections), under a lock file, so a second
- *   container asking for them fails at start; lent sockets join them (same
- *   user, SO_REUSEPORT) and the ports stay the container's while it runs.
+ *   listening, so they take no connections), under a lock every monitor of the
+ *   user takes, so a second container asking for them fails at start; lent
+ *   sockets join them (same user, SO_REUSEPORT) and the ports stay the
+ *   container's while it runs. (A process of the same user on the host, or a
+ *   --network host container of it, could join them with SO_REUSEPORT too.)
  * - The container's own clients (wget localhost:80 inside it) reach the server
  *   through pasta's -T: the namespace's port forwarded to the host port.
  *   Every bind of that port in the container is lent, so nothing in the
- *   container competes with pasta's listener there.
+ *   container competes with pasta's listener there; a container port
+ *   published twice is left to pasta (src/network/setup.ts).
  * - `tspod exec` processes get the same filter and pass its fd to the monitor.
+ *   A container joining this one's network (container:NAME, a pod's members)
+ *   serves its ports the same way, through its own monitor, which revokes
+ *   what was lent when the container it joined ends.
  */
 #include "common.h"
 #include "kernel.h"
 #include "lend.h"
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -130,17 +143,72 @@ struct bpf_prog_ {
 
 /* ---- the container side ---- */
 
+#define MSG_FASTOPEN_ 0x20000000U
+#define ERRNO_(e) (0x00050000U | (e)) /* SECCOMP_RET_ERRNO */
+#define JGE_K 0x35                    /* BPF_JMP | BPF_JGE | BPF_K */
+#define JA 0x05                       /* BPF_JMP | BPF_JA */
+#define ARG_LO(i) (offsetof(struct seccomp_data_, args) + 8 * (i)) /* little-endian: the low word */
+
+static struct bpf_insn_ g_prog[96];
+static unsigned g_n;
+static void emit(uint16_t c, uint8_t t, uint8_t f, uint32_t k) { g_prog[g_n++] = INSN(c, t, f, k); }
+/* nr == k: return ret */
+static void on_nr(uint32_t nr, uint32_t ret) {
+  emit(JEQ_K, 0, 1, nr);
+  emit(RET_K, 0, 0, ret);
+}
+/* nr == k with MSG_FASTOPEN in its flags argument: notify (the send connects) */
+static void on_fastopen(uint32_t nr, int arg) {
+  emit(JEQ_K, 0, 4, nr);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(arg));
+  emit(JSET_K, 0, 1, MSG_FASTOPEN_);
+  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+}
+
+/*
+ * What goes to the monitor: bind(), listen() and connect(), and a send with
+ * MSG_FASTOPEN (it connects); io_uring is refused (ENOSYS, as Docker's default
+ * profile does: its operations would pass by the filter). On x86_64 the same
+ * for 32-bit programs (socketcall too); x32 is refused.
+ */
 int lend_install(void) {
-  struct bpf_insn_ f[] = {
-      INSN(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch)),
-      INSN(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE),
-      INSN(RET_K, 0, 0, SECCOMP_RET_ALLOW_),
-      INSN(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr)),
-      INSN(JEQ_K, 0, 1, SYS_bind),
-      INSN(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_),
-      INSN(RET_K, 0, 0, SECCOMP_RET_ALLOW_),
-  };
-  struct bpf_prog_ p = {sizeof f / sizeof f[0], f};
+  g_n = 0;
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
+#if defined(__x86_64__)
+  emit(JEQ_K, 0, 1, 0x40000003U /* AUDIT_ARCH_I386 */);
+  unsigned to_i386 = g_n;
+  emit(JA, 0, 0, 0); /* patched below */
+#endif
+  emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+#if defined(__x86_64__)
+  emit(JGE_K, 0, 1, 0x40000000U); /* x32 */
+  emit(RET_K, 0, 0, ERRNO_(ENOSYS));
+#endif
+  on_nr(SYS_bind, SECCOMP_RET_USER_NOTIF_);
+  on_nr(SYS_listen, SECCOMP_RET_USER_NOTIF_);
+  on_nr(SYS_connect, SECCOMP_RET_USER_NOTIF_);
+  on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
+  on_fastopen(SYS_sendto, 3);
+  on_fastopen(SYS_sendmsg, 2);
+  on_fastopen(SYS_sendmmsg, 3);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+#if defined(__x86_64__)
+  g_prog[to_i386].k = g_n - to_i386 - 1;
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  on_nr(102 /* socketcall */, SECCOMP_RET_USER_NOTIF_);
+  on_nr(361 /* bind */, SECCOMP_RET_USER_NOTIF_);
+  on_nr(362 /* connect */, SECCOMP_RET_USER_NOTIF_);
+  on_nr(363 /* listen */, SECCOMP_RET_USER_NOTIF_);
+  on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
+  on_fastopen(369 /* sendto */, 3);
+  on_fastopen(370 /* sendmsg */, 2);
+  on_fastopen(345 /* sendmmsg */, 3);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+#endif
+  struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, SECCOMP_FILTER_FLAG_NEW_LISTENER_, &p);
 }
 
@@ -185,16 +253,20 @@ struct lent {
   int loopback;
   int host, ctr, count;
 };
-static struct lent g_lent[64];
+static struct lent g_lent[LEND_MAX_RANGES];
 static int g_nlent;
 static int g_listeners[LEND_MAX_LISTENERS];
 static int g_nlisteners;
-static int g_resv[128];
+static int g_resv[2 * LEND_MAX_PORTS];
 static int g_nresv;
+static ino_t g_netns;           /* the container's network namespace (its sockets are its own) */
+static ino_t g_given[256];      /* the sockets lent (their inodes): they may listen */
+static unsigned g_ngiven;
+static int g_unpriv_port = 1024; /* net.ipv4.ip_unprivileged_port_start in the container */
 
 static void parse_lent(const struct spec *s) {
   if (g_nlent) return;
-  for (int i = 0; i < s->nnet_lend && g_nlent < (int)(sizeof g_lent / sizeof g_lent[0]); i++) {
+  for (int i = 0; i < s->nnet_lend && g_nlent < LEND_MAX_RANGES; i++) {
     char ip[64] = "";
     int h = 0, c = 0, n = 0;
     const char *r = s->net_lend[i];
@@ -204,6 +276,8 @@ static void parse_lent(const struct spec *s) {
     if (sscanf(tab + 1, "%d\t%d\t%d", &h, &c, &n) != 3 || h <= 0 || c <= 0 || n <= 0) continue;
     g_lent[g_nlent++] = (struct lent){!strcmp(ip, "127.0.0.1"), h, c, n};
   }
+  for (int i = 0; i < s->nsysctls; i++)
+    if (!strncmp(s->sysctls[i], "net.ipv4.ip_unprivileged_port_start=", 36)) g_unpriv_port = atoi(s->sysctls[i] + 36);
 }
 
 /* Bind fd (a TCP socket of the host's namespace, family fam) to the published
@@ -244,10 +318,27 @@ static int hold(int fam, int loopback, int port, int reuseaddr) {
   return fd;
 }
 
-int lend_lock(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0) flock(fd, LOCK_EX);
-  return fd;
+/*
+ * Every monitor of this user takes it around checking and holding its ports,
+ * whatever its store: an abstract unix socket name in the host's namespace
+ * (bound = held; it goes with the fd, however the monitor ends). Another user
+ * squatting the name only makes this wait 2 s and go on without it.
+ */
+int lend_lock(void) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "tspod-ports-%u", (unsigned)getuid());
+  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+  for (int i = 0; i < 2000; i++) {
+    if (bind(fd, (struct sockaddr *)&a, len) == 0) return fd;
+    if (errno != EADDRINUSE) break;
+    usleep(1000);
+  }
+  close(fd);
+  return -1;
 }
 
 int lend_reserve(const struct spec *s, char *err, size_t errlen) {
@@ -257,13 +348,12 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
     for (int k = 0; k < g_lent[i].count && !rc; k++) {
       int port = g_lent[i].host + k, fams[2] = {AF_INET, AF_INET6};
       for (int f = 0; f < (g_lent[i].loopback ? 1 : 2) && !rc; f++) {
-        int fd = hold(fams[f], g_lent[i].loopback, port, 0);
+        int fd = g_nresv < (int)(sizeof g_resv / sizeof g_resv[0]) ? hold(fams[f], g_lent[i].loopback, port, 0) : (errno = EMFILE, -1);
         /* only a TIME_WAIT connection of a socket without SO_REUSEPORT is left (the port is free) */
         if (fd < 0 && errno == EADDRINUSE) fd = hold(fams[f], g_lent[i].loopback, port, 1);
         if (fd < 0 && fams[f] == AF_INET6 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) continue; /* no IPv6 here */
-        if (fd < 0 || g_nresv >= (int)(sizeof g_resv / sizeof g_resv[0])) {
-          int e = fd < 0 ? errno : EMFILE;
-          if (fd >= 0) close(fd);
+        if (fd < 0) {
+          int e = errno;
           const char *addr = g_lent[i].loopback ? "127.0.0.1" : f ? "[::]" : "0.0.0.0";
           if (e == EADDRINUSE) snprintf(err, errlen, "cannot publish port %s:%d/tcp: the host port is already in use", addr, port);
           else snprintf(err, errlen, "cannot publish port %s:%d/tcp: %s", addr, port, strerror(e));
@@ -278,8 +368,14 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
   return rc;
 }
 
-void lend_watch(const struct spec *s, int fd) {
+void lend_watch(const struct spec *s, pid_t ctr, int fd) {
   parse_lent(s);
+  if (!g_netns) {
+    char p[64];
+    struct stat st;
+    snprintf(p, sizeof p, "/proc/%d/ns/net", (int)ctr);
+    if (stat(p, &st) == 0) g_netns = st.st_ino;
+  }
   if (g_nlisteners >= LEND_MAX_LISTENERS) {
     dprintf(2, "lend: too many processes with their own filter: one more is not served\n");
     close(fd);
@@ -318,38 +414,56 @@ static int lock_filter(int fd) {
   return setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one);
 }
 
-/* Options a server commonly sets before bind(), carried from its socket to the lent one. */
-static void copy_options(int from, int to) {
+/* Options a server may set before bind(), carried from its socket to the lent one. */
+static void copy_options(int from, int to, int fam) {
   static const struct {
     int level, name;
   } opts[] = {
-      {SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_RCVLOWAT},
+      {SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_RCVLOWAT}, {SOL_SOCKET, SO_PRIORITY},
       {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_DEFER_ACCEPT}, {IPPROTO_TCP, TCP_FASTOPEN},
       {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
+      {IPPROTO_TCP, TCP_MAXSEG}, {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_QUICKACK},
+      {IPPROTO_IP, IP_TOS}, {IPPROTO_IPV6, IPV6_TCLASS},
   };
   for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-    int v = 0;
-    socklen_t l = sizeof v;
-    int d = 0;
-    socklen_t dl = sizeof d;
+    if ((opts[i].level == IPPROTO_IP && fam != AF_INET) || (opts[i].level == IPPROTO_IPV6 && fam != AF_INET6)) continue;
+    int v = 0, d = 0;
+    socklen_t l = sizeof v, dl = sizeof d;
     if (getsockopt(from, opts[i].level, opts[i].name, &v, &l) < 0) continue;
     if (getsockopt(to, opts[i].level, opts[i].name, &d, &dl) == 0 && d == v) continue;
     setsockopt(to, opts[i].level, opts[i].name, &v, l);
   }
+  struct linger lg, dg;
+  socklen_t l = sizeof lg, dl = sizeof dg;
+  if (getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &l) == 0 && getsockopt(to, SOL_SOCKET, SO_LINGER, &dg, &dl) == 0 &&
+      (lg.l_onoff != dg.l_onoff || lg.l_linger != dg.l_linger))
+    setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-/* close-on-exec of the process's fd, from /proc/PID/fdinfo/FD ("flags:\t0NNNNNN", octal) */
-static int fd_cloexec(pid_t pid, int fd) {
-  char p[64], buf[256];
-  snprintf(p, sizeof p, "/proc/%d/fdinfo/%d", (int)pid, fd);
-  int f = open(p, O_RDONLY | O_CLOEXEC);
+/* A number after key in a small /proc file: /proc/PID/status ("Tgid:", "CapEff:"),
+   /proc/PID/fdinfo/FD ("flags:", octal); 0 when it is not there. */
+static unsigned long long proc_field(const char *path, const char *key, int base) {
+  char buf[4096];
+  int f = open(path, O_RDONLY | O_CLOEXEC);
   if (f < 0) return 0;
   ssize_t n = read(f, buf, sizeof buf - 1);
   close(f);
   if (n <= 0) return 0;
   buf[n] = 0;
-  char *fl = strstr(buf, "flags:");
-  return fl && (strtoul(fl + 6, NULL, 8) & O_CLOEXEC);
+  char *v = strstr(buf, key);
+  return v ? strtoull(v + strlen(key), NULL, base) : 0;
+}
+
+static unsigned long long status_field(pid_t pid, const char *key, int base) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+  return proc_field(p, key, base);
+}
+
+static int fd_cloexec(pid_t pid, int fd) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/fdinfo/%d", (int)pid, fd);
+  return (proc_field(p, "flags:", 8) & O_CLOEXEC) != 0;
 }
 
 static void respond(int nfd, uint64_t id, int err, int cont) {
@@ -357,15 +471,101 @@ static void respond(int nfd, uint64_t id, int err, int cont) {
   if (ioctl(nfd, NOTIF_SEND, &r) < 0 && errno != ENOENT) dprintf(2, "lend: answer: %s\n", strerror(errno));
 }
 
-/* Is this bind one to lend? Then the host port, with *loopback; else 0. */
-static int published(const struct sockaddr_storage *ss, int *loopback) {
-  int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
+/* The host port published for this container port, with *loopback; else 0. */
+static int published(int port, int *loopback) {
   for (int i = 0; i < g_nlent; i++)
     if (port >= g_lent[i].ctr && port < g_lent[i].ctr + g_lent[i].count) {
       *loopback = g_lent[i].loopback;
       return g_lent[i].host + (port - g_lent[i].ctr);
     }
   return 0;
+}
+
+/* A socket of the container's own network namespace? (SIOCGSKNS needs CAP_NET_ADMIN
+   in the socket's namespace: the host's refuses a rootless monitor, as it should.) */
+static int own_socket(int sfd) {
+  int ns = ioctl(sfd, 0x894C /* SIOCGSKNS */);
+  if (ns < 0) return errno != EPERM; /* not a socket: the call will say so itself */
+  struct stat st;
+  int r = fstat(ns, &st) == 0 && g_netns && st.st_ino == g_netns;
+  close(ns);
+  return r;
+}
+
+static int given(int sfd) {
+  struct stat st;
+  if (fstat(sfd, &st) < 0) return 0;
+  for (unsigned i = 0; i < g_ngiven && i < sizeof g_given / sizeof g_given[0]; i++)
+    if (g_given[i] == st.st_ino) return 1;
+  return 0;
+}
+
+enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT };
+
+/*
+ * A TCP bind of a published port: the host's socket in its place (answered
+ * here); 0 when this bind is not one to lend.
+ */
+static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, int sfd, const struct sockaddr_storage *ss) {
+  int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
+  int loopback = 0, hport = published(port, &loopback);
+  if (!hport) return 0;
+  int dom = 0, type = 0, proto = 0;
+  socklen_t l = sizeof dom;
+  getsockopt(sfd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
+  l = sizeof type;
+  getsockopt(sfd, SOL_SOCKET, SO_TYPE, &type, &l);
+  l = sizeof proto;
+  getsockopt(sfd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+  if (type != SOCK_STREAM || dom != ss->ss_family || (proto != IPPROTO_TCP && proto != 0)) return 0;
+  /* what the container's namespace would ask of a low port */
+  if (port < g_unpriv_port && !(status_field((pid_t)req->pid, "CapEff:", 16) & (1ULL << 10 /* CAP_NET_BIND_SERVICE */))) {
+    respond(nfd, req->id, EACCES, 0);
+    return 1;
+  }
+  /* a server on the container's loopback only: the host's loopback only */
+  if (dom == AF_INET ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
+                     : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+    loopback = 1;
+  int v6only = 0;
+  if (dom == AF_INET6) {
+    l = sizeof v6only;
+    getsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+  }
+  int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), e;
+  if (hs < 0) {
+    respond(nfd, req->id, errno, 0);
+    return 1;
+  }
+  copy_options(sfd, hs, dom);
+  /* always: its connections' TIME_WAIT then keeps no one from binding the port
+     again once the container is gone (as with pasta's sockets, which have it) */
+  int on = 1;
+  setsockopt(hs, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  int fl = fcntl(sfd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
+  static int warned;
+  if (lock_filter(hs) < 0 && !warned++)
+    dprintf(2, "lend: no socket filter on lent sockets (%s): connect() from them is refused by the bind filter alone\n", strerror(errno));
+  if (host_bind(hs, dom, loopback, v6only, hport) < 0) {
+    e = errno;
+    close(hs);
+    respond(nfd, req->id, e, 0);
+    return 1;
+  }
+  struct stat st;
+  if (fstat(hs, &st) == 0) g_given[g_ngiven++ % (sizeof g_given / sizeof g_given[0])] = st.st_ino;
+  struct seccomp_notif_addfd_ af = {req->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)tfd, fd_cloexec(tgid, tfd) ? O_CLOEXEC : 0};
+  int r = ioctl(nfd, NOTIF_ADDFD, &af);
+  e = r < 0 ? errno : 0;
+  close(hs);
+  if (r < 0) {
+    if (e != ENOENT) dprintf(2, "lend: put the socket in place: %s\n", strerror(e));
+    respond(nfd, req->id, e == ENOENT ? 0 : e, 0);
+    return 1;
+  }
+  respond(nfd, req->id, 0, 0);
+  return 1;
 }
 
 static void handle(int nfd) {
@@ -375,79 +575,109 @@ static void handle(int nfd) {
     if (errno != EINTR && errno != ENOENT) forget(nfd);
     return;
   }
-  pid_t pid = (pid_t)req.pid;
-  int tfd = (int)req.data.args[0];
-  uint64_t alen = req.data.args[2];
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  if (alen < sizeof(struct sockaddr_in) || alen > sizeof ss) return respond(nfd, req.id, 0, 1);
-  struct iovec li = {&ss, (size_t)alen}, ri = {(void *)(uintptr_t)req.data.args[1], (size_t)alen};
-  if (process_vm_readv(pid, &li, 1, &ri, 1, 0) != (ssize_t)alen) return respond(nfd, req.id, 0, 1);
-  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return respond(nfd, req.id, 0, 1);
-  int loopback = 0, hport = published(&ss, &loopback);
-  if (!hport) return respond(nfd, req.id, 0, 1);
-  /* the socket itself: a TCP one? (pidfd_getfd: a copy of the process's fd) */
-  int pidfd = (int)syscall(SYS_pidfd_open_, pid, 0);
+  /* the call: a native one, or a 32-bit one (socketcall's arguments are in memory) */
+  int native = req.data.arch == AUDIT_ARCH_NATIVE, nr = req.data.nr;
+  enum op op = OP_OTHER;
+  uint64_t fdarg = req.data.args[0], addr = req.data.args[1], alen = req.data.args[2];
+  if (native) {
+    op = nr == SYS_bind ? OP_BIND : nr == SYS_listen ? OP_LISTEN : OP_CONNECT; /* connect and fast-open sends */
+  } else if (nr == 102) { /* socketcall(call, args) */
+    uint32_t a[3] = {0, 0, 0};
+    struct iovec li = {a, sizeof a}, ri = {(void *)(uintptr_t)req.data.args[1], sizeof a};
+    int call = (int)req.data.args[0];
+    op = call == 2 ? OP_BIND : call == 4 ? OP_LISTEN : call == 3 ? OP_CONNECT : OP_OTHER;
+    /* sendto/sendmsg/sendmmsg (11, 16, 20) with MSG_FASTOPEN: flags are the 4th, 3rd, 4th argument */
+    if (call == 11 || call == 16 || call == 20) {
+      uint32_t b[4] = {0, 0, 0, 0};
+      struct iovec lb = {b, sizeof b}, rb = {(void *)(uintptr_t)req.data.args[1], sizeof b};
+      if (process_vm_readv((pid_t)req.pid, &lb, 1, &rb, 1, 0) == (ssize_t)sizeof b && (b[call == 16 ? 2 : 3] & MSG_FASTOPEN_)) op = OP_CONNECT;
+      a[0] = b[0];
+    } else if (op != OP_OTHER && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof a) {
+      op = OP_OTHER;
+    }
+    fdarg = a[0];
+  } else {
+    op = nr == 361 ? OP_BIND : nr == 363 ? OP_LISTEN : OP_CONNECT;
+  }
+  if (op == OP_OTHER) return respond(nfd, req.id, 0, 1);
+  /* the socket itself (pidfd_getfd: a copy of the process's fd; pidfd_open wants the thread group's leader) */
+  pid_t tgid = (pid_t)status_field((pid_t)req.pid, "Tgid:", 10);
+  int pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open_, tgid, 0) : -1;
   if (pidfd < 0) return respond(nfd, req.id, 0, 1);
-  if (ioctl(nfd, NOTIF_ID_VALID, &req.id) < 0) { /* pid reused: that process is gone */
+  if (ioctl(nfd, NOTIF_ID_VALID, &req.id) < 0) { /* that process is gone */
     close(pidfd);
     return;
   }
-  int sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, tfd, 0);
+  int tfd = (int)fdarg, sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, tfd, 0);
   close(pidfd);
-  if (sfd < 0) return respond(nfd, req.id, 0, 1);
-  int dom = 0, type = 0, proto = 0;
-  socklen_t l = sizeof dom;
-  getsockopt(sfd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
-  l = sizeof type;
-  getsockopt(sfd, SOL_SOCKET, SO_TYPE, &type, &l);
-  l = sizeof proto;
-  getsockopt(sfd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-  if (type != SOCK_STREAM || dom != ss.ss_family || (proto != IPPROTO_TCP && proto != 0)) {
-    close(sfd);
-    return respond(nfd, req.id, 0, 1);
+  if (sfd < 0) return respond(nfd, req.id, 0, 1); /* not an fd: the call says so itself */
+  int own = own_socket(sfd);
+  if (op == OP_BIND && native) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (alen >= sizeof(struct sockaddr_in) && alen <= sizeof ss) {
+      struct iovec li = {&ss, (size_t)alen}, ri = {(void *)(uintptr_t)addr, (size_t)alen};
+      if (process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) == (ssize_t)alen && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+          lend(nfd, &req, tgid, tfd, sfd, &ss)) {
+        close(sfd);
+        return;
+      }
+    }
   }
-  int v6only = 0;
-  if (dom == AF_INET6) {
-    l = sizeof v6only;
-    getsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
-  }
-  int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), e = 0;
-  if (hs < 0) {
-    e = errno;
-    close(sfd);
-    return respond(nfd, req.id, e, 0);
-  }
-  copy_options(sfd, hs);
-  /* always: its connections' TIME_WAIT then keeps no one from binding the port
-     again once the container is gone (as with pasta's sockets, which have it) */
-  int on = 1;
-  setsockopt(hs, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  int fl = fcntl(sfd, F_GETFL);
+  /* A socket of the host's namespace (one lent, or a connection it accepted) does
+     nothing but what it was made for: no other port, no connecting out. */
+  int deny = !own && !(op == OP_LISTEN && given(sfd));
   close(sfd);
-  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
-  static int warned;
-  if (lock_filter(hs) < 0 && !warned++)
-    dprintf(2, "lend: no socket filter on lent sockets (%s): the container reaches the host's loopback through them, as through pasta's gateway address\n", strerror(errno));
-  if (host_bind(hs, dom, loopback, v6only, hport) < 0) {
-    e = errno;
-    close(hs);
-    return respond(nfd, req.id, e, 0);
-  }
-  struct seccomp_notif_addfd_ af = {req.id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)tfd, fd_cloexec(pid, tfd) ? O_CLOEXEC : 0};
-  int r = ioctl(nfd, NOTIF_ADDFD, &af);
-  e = r < 0 ? errno : 0;
-  close(hs);
-  if (r < 0) {
-    if (e != ENOENT) dprintf(2, "lend: put the socket in place: %s\n", strerror(e));
-    return respond(nfd, req.id, e == ENOENT ? 0 : e, 0);
-  }
-  respond(nfd, req.id, 0, 0);
+  respond(nfd, req.id, deny ? EACCES : 0, !deny);
 }
 
 void lend_event(int fd, short revents) {
   if (revents & POLLIN) handle(fd);
   else if (revents & (POLLHUP | POLLERR | POLLNVAL)) forget(fd); /* every process under it is gone */
+}
+
+/*
+ * The container whose network this one joined is gone (its pasta too): the
+ * sockets lent to this one's processes stop listening (shutdown) and their
+ * connections end, as a forwarder's would. Found by their inodes in the
+ * processes of this container's pid namespace.
+ */
+void lend_revoke(pid_t ctr) {
+  if (!g_ngiven) return;
+  char p[300], link[64];
+  struct stat me, st;
+  snprintf(p, sizeof p, "/proc/%d/ns/pid", (int)ctr);
+  if (stat(p, &me) < 0) return;
+  DIR *proc = opendir("/proc");
+  if (!proc) return;
+  for (struct dirent *d; (d = readdir(proc));) {
+    pid_t pid = (pid_t)atoi(d->d_name);
+    if (pid <= 0) continue;
+    snprintf(p, sizeof p, "/proc/%d/ns/pid", (int)pid);
+    if (stat(p, &st) < 0 || st.st_ino != me.st_ino || st.st_dev != me.st_dev) continue;
+    snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
+    DIR *fds = opendir(p);
+    if (!fds) continue;
+    int pidfd = (int)syscall(SYS_pidfd_open_, pid, 0);
+    for (struct dirent *f; pidfd >= 0 && (f = readdir(fds));) {
+      char fp[320];
+      snprintf(fp, sizeof fp, "/proc/%d/fd/%s", (int)pid, f->d_name);
+      ssize_t n = readlink(fp, link, sizeof link - 1);
+      if (n <= 0) continue;
+      link[n] = 0;
+      unsigned long ino = 0;
+      if (sscanf(link, "socket:[%lu]", &ino) != 1) continue;
+      for (unsigned i = 0; i < g_ngiven && i < sizeof g_given / sizeof g_given[0]; i++) {
+        if (g_given[i] != (ino_t)ino) continue;
+        int sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, atoi(f->d_name), 0);
+        if (sfd >= 0) shutdown(sfd, SHUT_RDWR), close(sfd);
+        break;
+      }
+    }
+    if (pidfd >= 0) close(pidfd);
+    closedir(fds);
+  }
+  closedir(proc);
 }
 
 void lend_release(void) {

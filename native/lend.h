@@ -5,7 +5,9 @@
 #define TSPOD_LEND_H
 #include "spec.h"
 
-#define LEND_MAX_LISTENERS 32
+#define LEND_MAX_LISTENERS 256
+#define LEND_MAX_RANGES 256
+#define LEND_MAX_PORTS 1024 /* host ports held at most (more: src/network/setup.ts lends none) */
 
 /* In a process about to run container code: install the bind() filter.
    Returns its notification fd (O_CLOEXEC), or -1 with errno. */
@@ -16,16 +18,18 @@ int lend_send_fd(int sock, const void *data, size_t len, int fd);
 int lend_recv_fd(int sock, char *tag);
 
 /* Monitor side. */
-/* The lock every monitor takes around checking its ports and holding them (an fd to close, or -1). */
-int lend_lock(const char *path);
+/* The lock every monitor of this user takes around checking its ports and holding them (an fd to close, or -1). */
+int lend_lock(void);
 /* Hold every lent host port so no one else can take it (checked free just before); -1 with err. */
 int lend_reserve(const struct spec *s, char *err, size_t errlen);
-/* Watch this notification fd (taken over; closed when its processes are gone). */
-void lend_watch(const struct spec *s, int fd);
+/* Watch this notification fd of container ctr's processes (taken over; closed when they are gone). */
+void lend_watch(const struct spec *s, pid_t ctr, int fd);
 /* The fds to poll (POLLIN), into fds; returns how many. */
 int lend_fds(int *fds, int max);
 /* fd is readable (or hung up): answer one notification, or forget fd. */
 void lend_event(int fd, short revents);
+/* The container whose network ctr joined is gone: the sockets lent to ctr's processes stop. */
+void lend_revoke(pid_t ctr);
 /* The container is gone: let go of the ports and the notification fds. */
 void lend_release(void);
 #endif

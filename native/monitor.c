@@ -108,6 +108,7 @@ static int g_ready_pending;            /* --start-now: report after the exec res
 static int g_start_wanted;             /* START came (or --start-now): open the gate once the network is ready */
 static int g_netlog = -1;              /* CTRDIR/net.log: the network helper's messages */
 static int g_lendsync = -1;            /* where the container sends its bind() filter's fd (lend.c) */
+static int g_joined = -1;              /* pidfd of the container whose network this one joined, with lent ports */
 static int g_net_errno;                /* launching the helper failed */
 static char g_net_err[1024];
 
@@ -501,7 +502,7 @@ static int client_frame(struct client *c, unsigned char type, const unsigned cha
     client_close(c);
     return -1;
   case 'n':
-    if (c->passed_fd >= 0) lend_watch(&g_spec, c->passed_fd);
+    if (c->passed_fd >= 0) lend_watch(&g_spec, g_ctr, c->passed_fd);
     c->passed_fd = -1;
     break;
   default:
@@ -725,11 +726,11 @@ static void read_output(struct stream *s) {
   fanout(s->type, (size_t)n);
 }
 
-enum { K_SIG, K_LISTEN, K_EXECERR, K_NET, K_OUT0, K_OUT1, K_STDIN, K_LENDSYNC, K_LEND, K_CLIENT };
+enum { K_SIG, K_LISTEN, K_EXECERR, K_NET, K_OUT0, K_OUT1, K_STDIN, K_LENDSYNC, K_LEND, K_JOINED, K_CLIENT };
 
 static void loop(void) {
-  struct pollfd pf[9 + LEND_MAX_LISTENERS + MAX_CLIENTS];
-  int kind[9 + LEND_MAX_LISTENERS + MAX_CLIENTS];
+  struct pollfd pf[10 + LEND_MAX_LISTENERS + MAX_CLIENTS];
+  int kind[10 + LEND_MAX_LISTENERS + MAX_CLIENTS];
   reap();
   for (;;) {
     long long now = now_ms();
@@ -779,6 +780,7 @@ static void loop(void) {
     if (g_lendsync >= 0) pf[n] = (struct pollfd){g_lendsync, POLLIN, 0}, kind[n++] = K_LENDSYNC;
     int lfds[LEND_MAX_LISTENERS], nl = lend_fds(lfds, LEND_MAX_LISTENERS);
     for (int i = 0; i < nl; i++) pf[n] = (struct pollfd){lfds[i], POLLIN, 0}, kind[n++] = K_LEND;
+    if (g_joined >= 0) pf[n] = (struct pollfd){g_joined, POLLIN, 0}, kind[n++] = K_JOINED;
     for (int i = 0; i < MAX_CLIENTS; i++) {
       struct client *c = &g_cl[i];
       if (c->fd < 0) continue;
@@ -840,13 +842,19 @@ static void loop(void) {
         /* the container's bind() filter (lend.c), sent before it execs; EOF: it failed first */
         char tag;
         int fd = lend_recv_fd(g_lendsync, &tag);
-        if (fd >= 0) lend_watch(&g_spec, fd);
+        if (fd >= 0) lend_watch(&g_spec, g_ctr, fd);
         close(g_lendsync);
         g_lendsync = -1;
         break;
       }
       case K_LEND:
         lend_event(pf[j].fd, re);
+        break;
+      case K_JOINED:
+        /* the container whose network this one joined ended: so does what it lent us */
+        lend_revoke(g_ctr);
+        close(g_joined);
+        g_joined = -1;
         break;
       default: {
         struct client *c = &g_cl[kind[j] - K_CLIENT];
@@ -1084,10 +1092,8 @@ static void monitor_main(void) {
   if (g_spec.net_helper) {
     /* a port in use: say so before anything is started */
     /* ... and those served without a forwarder (lend.c) are held from now on: both
-       under a lock every container's monitor takes, so two cannot both find one free */
-    char lock[4200];
-    snprintf(lock, sizeof lock, "%s/../.ports.lock", O.dir);
-    int lk = g_spec.nnet_lend ? lend_lock(lock) : -1;
+       under a lock every monitor of this user takes, so two cannot both find one free */
+    int lk = g_spec.nnet_lend ? lend_lock() : -1;
     int bad = net_check_ports(&g_spec, err, sizeof err) < 0 || lend_reserve(&g_spec, err, sizeof err) < 0;
     int e = errno;
     if (lk >= 0) close(lk);
@@ -1099,6 +1105,7 @@ static void monitor_main(void) {
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
   g_lendsync = ctr_lend_fd;
+  if (ctr_lend_fd >= 0 && O.join_pid > 0) g_joined = (int)syscall(434 /* pidfd_open */, (pid_t)O.join_pid, 0);
   close(gate[0]);
   if (O.tty) close(slave);
   else {

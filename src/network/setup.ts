@@ -110,17 +110,26 @@ export interface HelperInput {
  * Published TCP ports served without a forwarder (native/lend.c): the
  * server's socket is put in the host's network namespace when it binds. With
  * pasta (whose -T takes the container's own clients of the port to the host
- * port) mapping its gateway to the host's loopback (its default: the
- * container reaches the host's loopback anyway), for the host addresses that
- * reach the host's loopback, and where the kernel lets the monitor answer
- * seccomp notifications (user_notif) and read the binding process's memory
- * (Yama's ptrace_scope 0 or 1). TSPOD_PORT_FORWARDER=pasta: pasta forwards
- * every port, as before.
+ * port) mapping its gateway to the host's loopback (its default), for the host
+ * addresses that reach the host's loopback; a container port only when that
+ * one mapping is all it has (one socket is lent one host port; pasta forwards
+ * the others); at most LEND_MAX_PORTS host ports in LEND_MAX_RANGES mappings
+ * (native/lend.h); where the
+ * kernel lets the monitor answer seccomp notifications (user_notif) and read
+ * the binding process's memory (Yama's ptrace_scope 0 or 1).
+ * TSPOD_PORT_FORWARDER=pasta: pasta forwards every port, as before.
  */
-export function lendable(p: PortMapping, net: NetworkChoice): boolean {
-  return net.mode === "pasta" && !net.options.includes("--no-map-gw") && p.protocol === "tcp" &&
-    (p.hostIP === "" || p.hostIP === "0.0.0.0" || p.hostIP === "127.0.0.1") && lendingWorks();
+export function lentPorts(ports: PortMapping[], net: NetworkChoice): PortMapping[] {
+  // pasta takes unambiguous abbreviations of its long options (--no-map for --no-map-gw)
+  if (net.mode !== "pasta" || net.options.some((o) => o.length > 6 && "--no-map-gw".startsWith(o.split("=")[0]!)) || !lendingWorks()) return [];
+  const tcp = ports.filter((p) => p.protocol === "tcp");
+  const uses = new Map<number, number>();
+  for (const p of tcp) for (let i = 0; i < p.range; i++) uses.set(p.containerPort + i, (uses.get(p.containerPort + i) ?? 0) + 1);
+  const lent = tcp.filter((p) => (p.hostIP === "" || p.hostIP === "0.0.0.0" || p.hostIP === "127.0.0.1") &&
+    Array.from({ length: p.range }, (_, i) => uses.get(p.containerPort + i) === 1).every(Boolean));
+  return lent.length <= LEND_MAX_RANGES && lent.reduce((n, p) => n + p.range, 0) <= LEND_MAX_PORTS ? lent : [];
 }
+const LEND_MAX_PORTS = 1024, LEND_MAX_RANGES = 256;
 
 let lendOk: boolean | undefined;
 function lendingWorks(): boolean {
@@ -140,7 +149,7 @@ function lendingWorks(): boolean {
 
 /** net.lend records: the lent ports, as native/lend.c reads them. */
 export function lendRecords(ports: PortMapping[], net: NetworkChoice): [string, string][] {
-  return ports.filter((p) => lendable(p, net)).map((p) => ["net.lend", [p.hostIP === "127.0.0.1" ? p.hostIP : "", p.hostPort, p.containerPort, p.range].join("\t")]);
+  return lentPorts(ports, net).map((p) => ["net.lend", [p.hostIP === "127.0.0.1" ? p.hostIP : "", p.hostPort, p.containerPort, p.range].join("\t")]);
 }
 
 /** The net.lend records of a spec file (a container joining that one's network serves them too). */
@@ -158,8 +167,8 @@ export function helperRecords(i: HelperInput): [string, string][] {
   const pidfile = join(i.dir, "net.pid");
   let argv: string[];
   if (i.net.mode === "pasta") {
-    const tcp = i.ports.filter((p) => p.protocol === "tcp" && !lendable(p, i.net));
-    const lent = i.ports.filter((p) => lendable(p, i.net));
+    const lent = lentPorts(i.ports, i.net);
+    const tcp = i.ports.filter((p) => p.protocol === "tcp" && !lent.includes(p));
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
     argv = [
       // in the foreground: the monitor's child, dying with it (native/net.c)

@@ -1,7 +1,7 @@
 // Test harness: runs the compiled binary (copied alone into an empty directory)
 // as root or as the non-root test user, each with its own temporary store.
 import { afterAll } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const TOP = resolve(import.meta.dir, "../..");
@@ -31,13 +31,28 @@ export function fixtureDigests(): Record<string, string> {
   return out;
 }
 
+const madeDirs: string[] = [];
+
+/** A new directory /tmp/PREFIXxxxxxx, removed after the test file's tests (with its sandboxes). */
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(`/tmp/${prefix}`);
+  madeDirs.push(d);
+  return d;
+}
+
 let binCopy: string | undefined;
 /** dist/tspod copied alone into an empty, world-readable directory. */
 export function binary(): string {
   if (binCopy) return binCopy;
   const src = join(TOP, "dist/tspod");
   if (!existsSync(src)) throw new Error("dist/tspod is missing: run `bun run build` first");
-  const dir = mkdtempSync("/tmp/tspod-bin-");
+  // one per test process (bun test runs every file in one); those of finished runs go
+  for (const n of readdirSync("/tmp")) {
+    const pid = /^tspod-bin-(\d+)$/.exec(n)?.[1];
+    if (pid && !existsSync(`/proc/${pid}`)) rmSync(`/tmp/${n}`, { recursive: true, force: true });
+  }
+  const dir = `/tmp/tspod-bin-${process.pid}`;
+  mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   binCopy = join(dir, "tspod");
   copyFileSync(src, binCopy);
@@ -158,6 +173,7 @@ export function skopeo(args: string[]): string {
 export function sandboxes(): (mode: Mode) => Sandbox {
   const made: Sandbox[] = [];
   afterAll(() => {
+    for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true });
     for (const b of made) {
       Bun.spawnSync(b.tspodArgs(["pod", "rm", "-f", "-a"]));
       Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));

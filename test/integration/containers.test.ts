@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
@@ -166,7 +166,7 @@ describe.each(MODES)("containers (%s)", (mode) => {
   });
 
   test("--env-file, --entrypoint, -e KEY from the host, kill -s, --init reaps and forwards", async () => {
-    const dir = mkdtempSync("/tmp/tspod-envf-");
+    const dir = tempDir("tspod-envf-");
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, "env"), "# comment\nA=1\nB=two words\n\n");
     chownSync(join(dir, "env"), b.uid, b.gid);

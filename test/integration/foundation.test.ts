@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, ENV, MODES, sandboxes } from "../helpers/tspod.ts";
+import { binary, ENV, MODES, sandboxes, tempDir } from "../helpers/tspod.ts";
 import pjson from "../../package.json" with { type: "json" };
 
 const box = sandboxes();
@@ -138,7 +138,7 @@ describe.each(MODES)("info (%s)", (mode) => {
 describe("info reports what is broken", () => {
   test("no newuidmap on PATH: reported, and the full id map fails", async () => {
     const b = box("rootless");
-    const bin = mkdtempSync("/tmp/tspod-path-");
+    const bin = tempDir("tspod-path-");
     chmodSync(bin, 0o755);
     const info = JSON.parse(await b.ok(["info", "--format", "json"], { env: { PATH: bin } }));
     expect(info.Host.IDMappings.Newuidmap.Path).toBe("");

@@ -152,47 +152,78 @@ int main(int argc, char **argv) {
 }
 `,
   );
-  // lendprobe PORT TARGET: binds PORT (a published one: the monitor lends it a host socket),
-  // listens, turns the listener back into a closed socket and tries to connect to the
-  // host's 127.0.0.1:TARGET through it; says what it was bound to and how that went.
+  // lendprobe escape PORT TARGET: binds PORT (a published one: the monitor lends it a host
+  // socket) and listens; connects to it from inside (pasta -T: the host port) to get an
+  // accepted socket; then tries what a lent socket must not do: bind another port, listen,
+  // connect to the host's 127.0.0.1:TARGET, and io_uring. lendprobe thread PORT: binds
+  // and listens from a second thread, then answers every connection.
   writeFileSync(
     join(udpDir, "lendprobe.c"),
     `#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-int main(int argc, char **argv) {
-  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, zero = 0;
+#include <sys/syscall.h>
+#include <unistd.h>
+static int port, lfd = -1;
+static const char *res(int r) { return r == 0 ? "done" : strerror(errno); }
+static void *listener(void *arg) {
+  (void)arg;
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
-  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) { perror("bind"); exit(1); }
   socklen_t l = sizeof a;
   getsockname(s, (struct sockaddr *)&a, &l);
   printf("bound %d\\n", ntohs(a.sin_port));
-  if (listen(s, 1) < 0) { perror("listen"); return 1; }
+  fflush(stdout);
+  lfd = s;
+  return NULL;
+}
+int main(int argc, char **argv) {
+  port = atoi(argv[2]);
+  if (!strcmp(argv[1], "thread")) {
+    pthread_t t;
+    pthread_create(&t, NULL, listener, NULL);
+    pthread_join(t, NULL);
+    for (;;) {
+      int c = accept(lfd, NULL, NULL);
+      if (c < 0) return 1;
+      const char *m = "HTTP/1.0 200 OK\\r\\n\\r\\nfrom a thread\\n";
+      write(c, m, strlen(m));
+      close(c);
+    }
+  }
+  listener(NULL);
+  int cl = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in self = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(cl, (struct sockaddr *)&self, sizeof self) < 0) { perror("connect to itself"); return 1; }
+  int ch = accept(lfd, NULL, NULL);
+  if (ch < 0) { perror("accept"); return 1; }
   struct sockaddr un = {.sa_family = AF_UNSPEC};
-  connect(s, &un, sizeof un);
-  printf("detach %s\\n", setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero) == 0 ? "done" : strerror(errno));
-  fcntl(s, F_SETFL, O_NONBLOCK);
-  struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(s, (struct sockaddr *)&t, sizeof t) < 0 && errno != EINPROGRESS) { printf("connect: %s\\n", strerror(errno)); return 0; }
-  struct pollfd p = {s, POLLOUT, 0};
-  int r = poll(&p, 1, 1500), e = 0;
-  l = sizeof e;
-  getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
-  printf("%s\\n", r == 0 ? "no answer" : e ? strerror(e) : "connected");
+  connect(ch, &un, sizeof un);
+  struct sockaddr_in other = {.sin_family = AF_INET, .sin_port = htons(port + 1)};
+  printf("child bind: %s\\n", res(bind(ch, (struct sockaddr *)&other, sizeof other)));
+  printf("child listen: %s\\n", res(listen(ch, 1)));
+  struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  printf("child connect: %s\\n", res(connect(ch, (struct sockaddr *)&t, sizeof t)));
+  connect(lfd, &un, sizeof un);
+  int zero = 0;
+  printf("detach: %s\\n", res(setsockopt(lfd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero)));
+  printf("listener connect: %s\\n", res(connect(lfd, (struct sockaddr *)&t, sizeof t)));
+  char p[128];
+  printf("io_uring: %s\\n", res((int)syscall(425, 8, p)));
   return 0;
 }
 `,
   );
   const cc = Bun.which("musl-gcc") ? "musl-gcc" : "gcc";
   for (const prog of ["udpecho", "lendprobe"]) {
-    const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, prog), join(udpDir, `${prog}.c`)], { stderr: "pipe" });
+    const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, prog), join(udpDir, `${prog}.c`), "-lpthread"], { stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`compiling ${prog}: ${r.stderr}`);
     chmodSync(join(udpDir, prog), 0o755);
   }
@@ -362,25 +393,64 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(await canBind(p1)).toBe(true);
   });
 
-  if (mode === "root")
-    test("a lent socket cannot connect out: its locked socket filter drops the answer", async () => {
-      // a server on the host's loopback the container must not reach through a lent socket
-      let accepted = 0;
-      const srv = createServer((c) => {
-        accepted++;
-        c.destroy();
-      });
-      const target: number = await new Promise((res) => srv.listen(0, "127.0.0.1", () => res((srv.address() as any).port)));
-      try {
-        const port = await freePort();
-        const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "80", String(target)]);
-        // lent (the host port, not 80), the filter stays, and the connect never completes
-        expect(out).toBe(`bound ${port}\ndetach Operation not permitted\nno answer\n`);
-        expect(accepted).toBe(0);
-      } finally {
-        await new Promise((res) => srv.close(res));
-      }
+  test("a lent socket and its connections do only that: no other port, no listening elsewhere, no connecting out, no io_uring", async () => {
+    // a server on the host's loopback the container must not reach through them
+    let accepted = 0;
+    const srv = createServer((c) => {
+      accepted++;
+      c.destroy();
     });
+    const target: number = await new Promise((res) => srv.listen(0, "127.0.0.1", () => res((srv.address() as any).port)));
+    try {
+      const port = await freePort();
+      const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "escape", "80", String(target)]);
+      // lent (the host port, not 80); as root the socket filter is on and locked too
+      const detach = mode === "root" ? "Operation not permitted" : expect.stringMatching(/^(Operation not permitted|No such file or directory)$/);
+      const lines = Object.fromEntries(out.trim().split("\n").map((l) => l.split(/: | (?=\d)/) as [string, string]));
+      expect(lines).toEqual({
+        bound: String(port),
+        "child bind": "Permission denied",
+        "child listen": "Permission denied",
+        "child connect": "Permission denied",
+        detach,
+        "listener connect": "Permission denied",
+        io_uring: "Function not implemented",
+      });
+      expect(accepted).toBe(0);
+    } finally {
+      await new Promise((res) => srv.close(res));
+    }
+  });
+
+  test("-p with lent ports: a server binding from a thread; one container port on two host ports; a loopback-only server; a low port needs its capability", async () => {
+    const [p1, p2, p3, p4, p5] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    await b.ok(["run", "-d", "--name", "thr", "-p", `${p1}:8080`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "thread", "8080"]);
+    expect(await fetchText(`http://127.0.0.1:${p1}/`)).toBe("from a thread\n");
+    expect(listeners(p1)).toContain('"lendprobe"');
+    // one container port published twice: pasta forwards both
+    const www = wwwDir(b);
+    await b.ok(["run", "-d", "--name", "twice", "-p", `${p2}:80`, "-p", `127.0.0.1:${p3}:80`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    expect(await fetchText(`http://127.0.0.1:${p2}/`)).toBe("hello from httpd\n");
+    expect(await fetchText(`http://127.0.0.1:${p3}/`)).toBe("hello from httpd\n");
+    // a server on the container's 127.0.0.1 only: the host's loopback only
+    await b.ok(["run", "-d", "--name", "lo", "-p", `${p4}:80`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www"]);
+    expect(await fetchText(`http://127.0.0.1:${p4}/`)).toBe("hello from httpd\n");
+    expect(listeners(p4).trim().split(/\s+/)[3]).toBe(`127.0.0.1:${p4}`);
+    // port 80 as a user without CAP_NET_BIND_SERVICE: refused, as in its own namespace
+    const r = await b.run(["run", "--rm", "--user", "1000", "-p", `${p5}:80`, BB, "httpd", "-f", "-p", "80"]);
+    expect([r.code, r.stderr]).toEqual([1, "httpd: bind: Permission denied\n"]);
+    await b.ok(["rm", "-f", "-t", "0", "thr", "twice", "lo"]);
+
+    // a container joining one with a published port serves it while that one runs, and not after
+    await b.ok(["run", "-d", "--name", "own", "-p", `${p1}:80`, BB, "sleep", "300"]);
+    await b.ok(["run", "-d", "--name", "joiner", "--network", "container:own", "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    expect(await fetchText(`http://127.0.0.1:${p1}/`)).toBe("hello from httpd\n");
+    expect(listeners(p1)).toContain('"httpd"');
+    await b.ok(["stop", "-t", "0", "own"]);
+    expect(listeners(p1)).toBe("");
+    await b.ok(["start", "own"]); // the port is its own again
+    await b.ok(["rm", "-f", "-t", "0", "joiner", "own"]);
+  });
 
   test("stop frees the port; start binds it again; ranges and -P", async () => {
     const base = await freeRange(3);

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { binary, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const box = sandboxes();
 
@@ -18,7 +18,7 @@ describe.each(MODES)("run (%s)", (mode) => {
   });
 
   test("a relative --root and --runroot are taken from the working directory (made absolute, as Podman)", async () => {
-    const dir = mkdtempSync("/tmp/tspod-relroot-");
+    const dir = tempDir("tspod-relroot-");
     chownSync(dir, b.uid, b.gid);
     const run = async (args: string[]) => {
       const p = Bun.spawn(b.wrap([binary(), "--root", "rel-root", "--runroot", "rel-run", ...args]), { cwd: dir, stdout: "pipe", stderr: "pipe" });
@@ -148,7 +148,7 @@ describe.each(MODES)("run (%s)", (mode) => {
   });
 
   test("a file written to a -v bind mount is owned by the user on the host; :ro is read-only", async () => {
-    const dir = mkdtempSync("/tmp/tspod-vol-");
+    const dir = tempDir("tspod-vol-");
     chownSync(dir, b.uid, b.gid);
     chmodSync(dir, 0o755);
     await b.ok(["run", "--rm", "-v", `${dir}:/data`, BB, "sh", "-c", "echo x > /data/f"]);
