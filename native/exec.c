@@ -131,8 +131,9 @@ int cmd_exec(int argc, char **argv) {
   /* Published TCP ports served without a forwarder (lend.c): the process gets the
      container's bind() filter, whose fd goes to the monitor, on a connection
      made now, while its socket path is still in reach. */
-  int mon = -1;
+  int mon = -1, connects = 1;
   if (s.nnet_lend && monsock) {
+    connects = !lend_filter_works(); /* here, in the host's network namespace, as the monitor is */
     /* by a relative name from its directory: a socket path is limited to 107 bytes, a runroot is not */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     const char *slash = strrchr(monsock, '/'), *base = slash ? slash + 1 : monsock;
@@ -184,7 +185,7 @@ int cmd_exec(int argc, char **argv) {
     const char *dir = cwd ? cwd : s.cwd;
     if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
     if (mon >= 0) {
-      int nfd = lend_install();
+      int nfd = lend_install(connects);
       static const char frame[5] = {'n', 0, 0, 0, 0};
       if (nfd < 0) ctr_fail("seccomp filter for the published ports");
       if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the published ports' filter to the monitor");

@@ -9,9 +9,12 @@
 #define LEND_MAX_RANGES 256
 #define LEND_MAX_PORTS 1024 /* host ports held at most (more: src/network/setup.ts lends none) */
 
-/* In a process about to run container code: install the bind() filter.
+/* Can this process put the socket filter on a socket of its (the host's) network namespace? */
+int lend_filter_works(void);
+/* In a process about to run container code: install the bind() filter (with
+   connects: connect() too, where lent sockets go without the socket filter).
    Returns its notification fd (O_CLOEXEC), or -1 with errno. */
-int lend_install(void);
+int lend_install(int connects);
 /* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
 int lend_send_fd(int sock, const void *data, size_t len, int fd);
 /* Receive one byte with an fd attached: the fd, or -1. */

@@ -1102,6 +1102,8 @@ static void monitor_main(void) {
     ctr_keep_ns = 1;
     ctr_after_clone = launch_network_early;
   }
+  /* lent ports (lend.c): does the container's filter watch connect() too? */
+  if (g_spec.nnet_lend) ctr_lend_connects = !lend_filter_works();
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
   g_lendsync = ctr_lend_fd;
