@@ -875,6 +875,20 @@ static void loop(void) {
 
 /* ---- setup ---- */
 
+/* The attach socket's file as bound (a later monitor of the container binds the same path). */
+static dev_t g_sock_dev;
+static ino_t g_sock_ino;
+
+/* Remove the attach socket's file, if it still is ours: a new start of the
+   container may have put its own monitor's there while this one was ending
+   (killing pasta, say), and taking that one's would leave its CLI unable to attach. */
+static void unlink_sock(void) {
+  struct stat st;
+  if (lstat(O.sock, &st) < 0) return;
+  if (st.st_ino != g_sock_ino || st.st_dev != g_sock_dev) return;
+  if (unlink(O.sock) < 0) mlog("unlink %s: %s", O.sock, strerror(errno));
+}
+
 static int bind_socket(const char *path, char *err, size_t errlen) {
   struct sockaddr_un a = {.sun_family = AF_UNIX};
   int dfd = -1;
@@ -918,6 +932,8 @@ static int bind_socket(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "bind %s: %s", path, strerror(e));
     return -1;
   }
+  struct stat st;
+  if (lstat(path, &st) == 0) g_sock_dev = st.st_dev, g_sock_ino = st.st_ino;
   return fd;
 }
 
@@ -967,7 +983,7 @@ __attribute__((noreturn)) static void fail_before_start(const char *stage, int e
   g_gate = -1;
   finalize();
   close(g_listen);
-  unlink(O.sock);
+  unlink_sock();
   run_exit_cmd();
   report_error(stage, e, msg);
   _exit(0);
@@ -1126,7 +1142,7 @@ static void monitor_main(void) {
     g_spawn_failed = 1;
     finalize();
     close(g_listen);
-    unlink(O.sock);
+    unlink_sock();
     run_exit_cmd();
     _exit(0);
   }
@@ -1153,7 +1169,7 @@ static void monitor_main(void) {
   loop();
   net_stop(1);
   close(g_listen);
-  if (unlink(O.sock) < 0) mlog("unlink %s: %s", O.sock, strerror(errno));
+  unlink_sock();
   run_exit_cmd();
   mlog("done");
   _exit(0);

@@ -53,8 +53,9 @@ describe.each(MODES)("run (%s)", (mode) => {
     r = await b.run(["run", "-d", "--name", "keep127", BB, "no-such-command"]);
     expect(r.code).toBe(127);
     expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.ExitCode}} {{.State}}"])).toBe("keep127 127 exited\n");
-    // start of it again: the same one line, but 125 (as Podman's start; run says 127)
-    for (const args of [["start", "keep127"], ["start", "-a", "keep127"]]) {
+    // start of it again: the same one line, but 125 (as Podman's start; run says 127). Again
+    // and again: the monitor of one start, ending, must not remove the next one's attach socket.
+    for (const args of [1, 2, 3, 4].flatMap(() => [["start", "keep127"], ["start", "-a", "keep127"]])) {
       r = await b.run(args);
       expect([args, r.code, r.stderr]).toEqual([args, 125, "Error: exec no-such-command: No such file or directory\n"]);
     }
