@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Print "tspod-rt: <what>: <strerror>" and exit with code. */
@@ -47,6 +49,36 @@ static inline int write_all(int fd, const void *buf, size_t len) {
     }
     p += n;
     len -= (size_t)n;
+  }
+  return 0;
+}
+
+/*
+ * The address of a unix socket at path, however long: one too long for
+ * sun_path (107 bytes; a runroot may be deeper) is named through its
+ * directory's /proc/self/fd link, *dfd then holding that directory open
+ * until the bind or connect is done (close it after; -1 when unused).
+ * 0; -1 when the directory cannot be opened, -2 when even its file name is
+ * too long (errno set).
+ */
+static inline int unix_address(const char *path, struct sockaddr_un *a, int *dfd) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  *dfd = -1;
+  if (strlen(path) < sizeof a->sun_path) {
+    strcpy(a->sun_path, path);
+    return 0;
+  }
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%.*s", slash && slash > path ? (int)(slash - path) : 1, slash ? path : ".");
+  *dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (*dfd < 0) return -1;
+  if ((size_t)snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/%s", *dfd, slash ? slash + 1 : path) >= sizeof a->sun_path) {
+    close(*dfd);
+    *dfd = -1;
+    errno = ENAMETOOLONG;
+    return -2;
   }
   return 0;
 }

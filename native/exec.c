@@ -20,9 +20,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 
@@ -134,19 +132,13 @@ int cmd_exec(int argc, char **argv) {
   int mon = -1, connects = 1;
   if (s.nnet_lend && monsock) {
     connects = !lend_filter_works(); /* here, in the host's network namespace, as the monitor is */
-    /* by a relative name from its directory: a socket path is limited to 107 bytes, a runroot is not */
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    const char *slash = strrchr(monsock, '/'), *base = slash ? slash + 1 : monsock;
-    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - monsock) + (slash == monsock) : 1, slash ? monsock : ".");
-    if (strlen(base) < sizeof sa.sun_path && here >= 0 && chdir(dir) == 0) {
-      strcpy(sa.sun_path, base);
+    struct sockaddr_un sa;
+    int dfd;
+    if (unix_address(monsock, &sa, &dfd) == 0) {
       mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (mon >= 0 && connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) close(mon), mon = -1;
+      if (dfd >= 0) close(dfd);
     }
-    if (here >= 0 && fchdir(here) < 0) die(125, "exec: back to the working directory");
-    if (here >= 0) close(here);
     /* no monitor: the container's network went with it (pasta is its child), nothing to serve */
   }
   /* Join the namespaces: user first (rootless) so the others may be joined. */

@@ -257,13 +257,18 @@ int lend_recv_fd(int sock, char *tag) {
   do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n != 1) return -1;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+  int fd = lend_cmsg_fd(&m);
+  if (fd < 0) errno = EBADMSG;
+  return fd;
+}
+
+int lend_cmsg_fd(struct msghdr *m) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
       int fd;
       memcpy(&fd, CMSG_DATA(c), sizeof fd);
       return fd;
     }
-  errno = EBADMSG;
   return -1;
 }
 

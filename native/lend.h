@@ -17,6 +17,9 @@ int lend_filter_works(void);
 int lend_install(int connects);
 /* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
 int lend_send_fd(int sock, const void *data, size_t len, int fd);
+/* The fd a received message carried (SCM_RIGHTS), or -1. */
+struct msghdr;
+int lend_cmsg_fd(struct msghdr *m);
 /* Receive one byte with an fd attached: the fd, or -1. */
 int lend_recv_fd(int sock, char *tag);
 

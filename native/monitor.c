@@ -564,11 +564,11 @@ static void client_read(struct client *c) {
   struct msghdr m = {0};
   m.msg_iov = &iov, m.msg_iovlen = 1, m.msg_control = cbuf, m.msg_controllen = sizeof cbuf;
   ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
-  for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
-    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      if (c->passed_fd >= 0) close(c->passed_fd);
-      memcpy(&c->passed_fd, CMSG_DATA(h), sizeof(int));
-    }
+  int passed = n > 0 ? lend_cmsg_fd(&m) : -1;
+  if (passed >= 0) {
+    if (c->passed_fd >= 0) close(c->passed_fd);
+    c->passed_fd = passed;
+  }
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     client_close(c);
     return;
@@ -890,28 +890,15 @@ static void unlink_sock(void) {
 }
 
 static int bind_socket(const char *path, char *err, size_t errlen) {
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  int dfd = -1;
-  if (strlen(path) < sizeof a.sun_path) {
-    strcpy(a.sun_path, path);
-  } else {
-    /* Too long for sun_path: bind through the directory's /proc/self/fd link. */
+  struct sockaddr_un a;
+  int dfd, u = unix_address(path, &a, &dfd);
+  if (u < 0) {
+    int e = errno;
     const char *slash = strrchr(path, '/');
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
-    dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-      int e = errno;
-      if (snprintf(err, errlen, "open socket directory %s: %s", dir, strerror(e)) < 0) err[0] = 0;
-      errno = e;
-      return -1;
-    }
-    if ((size_t)snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dfd, slash + 1) >= sizeof a.sun_path) {
-      close(dfd);
-      errno = ENAMETOOLONG;
-      snprintf(err, errlen, "socket name %s: %s", slash + 1, strerror(errno));
-      return -1;
-    }
+    if (u == -1) snprintf(err, errlen, "open socket directory %.*s: %s", slash && slash > path ? (int)(slash - path) : 1, slash ? path : ".", strerror(e));
+    else snprintf(err, errlen, "socket name %s: %s", slash ? slash + 1 : path, strerror(e));
+    errno = e;
+    return -1;
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
