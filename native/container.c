@@ -30,7 +30,7 @@ struct start_error {
 };
 
 int g_errfd = -1;
-int ctr_keep_ns, ctr_netns_fd = -1, ctr_userns_fd = -1, ctr_lend_fd = -1, ctr_lend_connects = 1;
+int ctr_keep_ns, ctr_netns_fd = -1, ctr_userns_fd = -1, ctr_lend_fd = -1;
 void (*ctr_after_clone)(pid_t pid);
 
 /* Report a failed step to the parent and exit. */
@@ -541,9 +541,10 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
   if (lending) {
-    /* published TCP ports (lend.c): the filter, while this process still may install
-       one (root of its user namespace); its fd to the monitor before exec closes it */
-    int nfd = lend_install(ctr_lend_connects);
+    /* published TCP ports (lend.c): the Landlock domain and the filter, while this
+       process still may (root of its user namespace); the filter's fd to the monitor
+       before exec closes it */
+    int nfd = lend_install();
     if (nfd < 0) fail("seccomp filter for the published ports");
     if (lend_send_fd(a->sync_fd, "n", 1, nfd) < 0) fail("hand the published ports' filter to the monitor");
     close(nfd);

@@ -98,6 +98,25 @@ int cmd_exec(int argc, char **argv) {
   }
   char **args = argv + i;
 
+  /* Published TCP ports served without a forwarder (lend.c): the process gets the
+     container's Landlock domain and filter, whose fd goes to the monitor, on a
+     connection made now, while its socket path is still in reach. No monitor, no
+     exec: a process without them could take a lent socket from another (pidfd_getfd)
+     and use it as it likes. */
+  int mon = -1;
+  if (s.nnet_lend) {
+    struct sockaddr_un sa;
+    int dfd = -1;
+    if (monsock && unix_address(monsock, &sa, &dfd) == 0) {
+      mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (mon >= 0 && connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) close(mon), mon = -1;
+      if (dfd >= 0) close(dfd);
+    }
+    if (mon < 0) {
+      dprintf(errfd, "tspod-rt: exec: the container's monitor is gone, and its published ports need it: stop the container and start it again\n");
+      return 125;
+    }
+  }
   int master = -1, slave = -1;
   /* --detach: the caller returns once the process has started (exit 0) or
      failed to (its error on errfd, 125/126/127 as usual); the process goes on in
@@ -125,21 +144,6 @@ int cmd_exec(int argc, char **argv) {
     dup2(dn, 0), dup2(dn, 1);
     if (errfd != 2) dup2(dn, 2);
     if (fork() > 0) _exit(0);
-  }
-  /* Published TCP ports served without a forwarder (lend.c): the process gets the
-     container's bind() filter, whose fd goes to the monitor, on a connection
-     made now, while its socket path is still in reach. */
-  int mon = -1, connects = 1;
-  if (s.nnet_lend && monsock) {
-    connects = !lend_filter_works(); /* here, in the host's network namespace, as the monitor is */
-    struct sockaddr_un sa;
-    int dfd;
-    if (unix_address(monsock, &sa, &dfd) == 0) {
-      mon = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (mon >= 0 && connect(mon, (struct sockaddr *)&sa, sizeof sa) < 0) close(mon), mon = -1;
-      if (dfd >= 0) close(dfd);
-    }
-    /* no monitor: the container's network went with it (pasta is its child), nothing to serve */
   }
   /* Join the namespaces: user first (rootless) so the others may be joined. */
   if (join_ns(target, "user", CLONE_NEWUSER) < 0) die(125, "exec: join user namespace of %d", (int)target);
@@ -177,7 +181,7 @@ int cmd_exec(int argc, char **argv) {
     const char *dir = cwd ? cwd : s.cwd;
     if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
     if (mon >= 0) {
-      int nfd = lend_install(connects);
+      int nfd = lend_install();
       static const char frame[5] = {'n', 0, 0, 0, 0};
       if (nfd < 0) ctr_fail("seccomp filter for the published ports");
       if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the published ports' filter to the monitor");

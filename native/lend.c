@@ -6,34 +6,54 @@
  * 50 MiB through pasta took ~58 ms here against ~43 ms straight to a server
  * on the host (measured), and on 2 cores curl, the forwarder and the server
  * fight for CPU. Instead, the container's processes run under a seccomp
- * filter that hands every bind() to the monitor (SECCOMP_RET_USER_NOTIF).
- * When a TCP socket binds a published container port, the monitor makes a
- * socket in the host's network namespace, binds it to the published host
- * address and port, and puts it in place of the process's socket
- * (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD): the server then listens and
- * accepts on the host itself, and sees each client's real address. Any other
- * bind() goes on as usual (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+ * filter that hands bind(), listen() and connect() to the monitor
+ * (SECCOMP_RET_USER_NOTIF). When a TCP socket binds a published container
+ * port, the monitor makes a socket in the host's network namespace, binds it
+ * to the published host address and port, and puts it in place of the
+ * process's socket (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD): the server then
+ * listens and accepts on the host itself, and sees each client's real address.
  *
- * What keeps this safe and whole:
- * - A lent socket is bound only to the published host port, on the published
- *   address (the host's loopback for a server bound to the container's own
- *   127.0.0.1). The address read from the process only picks the mapping; a
- *   low port needs CAP_NET_BIND_SERVICE as in the container's own namespace.
- * - A socket of the host's namespace must do nothing else. connect(AF_UNSPEC)
- *   turns a listener, or a connection it accepted, back into a closed socket
- *   that could bind any host port, listen there, or connect to the host's
- *   loopback. So listen() and connect() (and a send with MSG_FASTOPEN, which
- *   connects) go to the monitor too: on a socket that is not the container's
- *   own (SIOCGSKNS: its namespace; the host's refuses a rootless monitor),
- *   bind() of anything but a published port, listen() but on a lent socket,
- *   and connect() are refused (EACCES). io_uring would pass by the filter: it
- *   is refused (ENOSYS), as in Docker's default profile; 32-bit programs
- *   (socketcall too) are watched alike, x32 ones refused.
- * - A second wall where the kernel allows it (root; some kernels refuse socket
- *   filters to unprivileged users, this CI's sandbox among them): every lent
- *   socket carries a socket filter, locked (SO_LOCK_FILTER), that drops every
- *   segment with both SYN and ACK set: a server's listener and its
- *   connections never receive one, an outgoing connect needs one.
+ * What keeps this safe. A socket of the host's namespace in a container (one
+ * lent, or a connection it accepted) must serve its port and nothing else: no
+ * connecting out from the host, no other host port. The monitor cannot simply
+ * check a call and let it go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE): the kernel
+ * looks the fd up again after the answer, and another thread may have put a
+ * lent socket under that number meanwhile (dup2 in a loop wins that race in
+ * ~70 ms, measured). So:
+ * - Landlock (ABI 4, Linux 6.7) denies every TCP bind() and connect() the
+ *   container's processes make themselves, whatever the socket (TCP Fast Open
+ *   sends too). The monitor makes them instead, on its own copy of the
+ *   socket (pidfd_getfd) that it checked: a socket of the container's own
+ *   namespace binds (its low ports only with CAP_NET_BIND_SERVICE, as there)
+ *   and connects (a blocking connect in a thread of the monitor, so the
+ *   monitor goes on); one of the host's is refused (EACCES). Other sockets'
+ *   calls go on in the process (CONTINUE): a unix socket's bind, connect and
+ *   listen must carry the process's own credentials. A lent socket swapped in
+ *   under such a call is still a TCP socket: Landlock refuses it.
+ * - listen() on a socket of the host's namespace: only a lent one, not taken
+ *   back (see lend_revoke), and the monitor makes the call on its copy.
+ * - What a swapped-in call can still do to a host socket: connect(AF_UNSPEC)
+ *   (Landlock lets every process drop a connection) and listen(). A lent
+ *   socket keeps its port (it was bound to it); an accepted connection that
+ *   was dropped has none, and listen() would give it a new one: every lent
+ *   socket's own port range (IP_LOCAL_PORT_RANGE, inherited by its
+ *   connections) is its published port alone, which is taken, so that fails
+ *   (EADDRINUSE); the container may not change that option (ENOPROTOOPT, as a
+ *   kernel without it says).
+ * - TCP Fast Open sends (MSG_FASTOPEN) answer EOPNOTSUPP, as with fast open
+ *   off: callers fall back to connect(). io_uring is refused (ENOSYS), as in
+ *   Docker's default profile: its operations pass by seccomp. 32-bit x86
+ *   programs are watched alike; socketcall(2)'s arguments are in memory,
+ *   which the monitor copies: its setsockopt is checked and goes on, so a
+ *   32-bit program racing that check could change its sockets' port range
+ *   (then only listen() again on its own port). x32 is refused.
+ * - Where the kernel lets the monitor (root) attach one, every lent socket
+ *   also carries a locked socket filter that drops SYN+ACK: a lent socket
+ *   handed out of the container (SCM_RIGHTS) cannot connect anywhere either.
+ *   Rootless, Linux refuses socket filters on TCP sockets to users: a lent
+ *   socket handed to a process outside any lending container (another
+ *   container sharing a unix socket or its pid namespace with this one) can
+ *   connect out from the host's namespace.
  * - The host ports are bound by the monitor at start (SO_REUSEPORT, not
  *   listening, so they take no connections), under a lock every monitor of the
  *   user takes, so a second container asking for them fails at start; lent
@@ -45,10 +65,11 @@
  *   Every bind of that port in the container is lent, so nothing in the
  *   container competes with pasta's listener there; a container port
  *   published twice is left to pasta (src/network/setup.ts).
- * - `tspod exec` processes get the same filter and pass its fd to the monitor.
- *   A container joining this one's network (container:NAME, a pod's members)
- *   serves its ports the same way, through its own monitor, which revokes
- *   what was lent when the container it joined ends.
+ * - `tspod exec` processes get the same Landlock domain and filter and pass its
+ *   fd to the monitor (no monitor: no exec). A container joining this one's
+ *   network (container:NAME, a pod's members) serves its ports the same way,
+ *   through its own monitor, which takes back what was lent when the container
+ *   it joined ends.
  */
 #include "common.h"
 #include "kernel.h"
@@ -58,6 +79,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -150,9 +174,40 @@ struct bpf_prog_ {
 #define JGE_K 0x35                    /* BPF_JMP | BPF_JGE | BPF_K */
 #define JA 0x05                       /* BPF_JMP | BPF_JA */
 #define ARG_LO(i) (offsetof(struct seccomp_data_, args) + 8 * (i)) /* little-endian: the low word */
+#define IP_LOCAL_PORT_RANGE_ 51 /* SOL_IP (0); Linux 6.3 */
+#define IPPROTO_MPTCP_ 262
+
+/* Landlock (musl has no linux/landlock.h): the same numbers on every architecture */
+#define SYS_landlock_create_ruleset_ 444
+#define SYS_landlock_restrict_self_ 446
+#define LANDLOCK_ACCESS_NET_BIND_TCP_ 1ULL
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP_ 2ULL
+struct landlock_ruleset_attr_ {
+  uint64_t handled_access_fs, handled_access_net;
+};
+
+int lend_landlock_abi(void) {
+  return (int)syscall(SYS_landlock_create_ruleset_, NULL, 0, 1U /* LANDLOCK_CREATE_RULESET_VERSION */);
+}
+
+/* This process and all it starts may neither bind() nor connect() a TCP socket themselves. */
+static int deny_tcp(void) {
+  if (lend_landlock_abi() < 4) {
+    if (errno == 0 || errno == ENOSYS) errno = EOPNOTSUPP;
+    return -1;
+  }
+  struct landlock_ruleset_attr_ a = {0, LANDLOCK_ACCESS_NET_BIND_TCP_ | LANDLOCK_ACCESS_NET_CONNECT_TCP_};
+  int rs = (int)syscall(SYS_landlock_create_ruleset_, &a, sizeof a, 0);
+  if (rs < 0) return -1;
+  int r = (int)syscall(SYS_landlock_restrict_self_, rs, 0);
+  int e = errno;
+  close(rs);
+  errno = e;
+  return r;
+}
 
 static int lock_filter(int fd);
-static struct bpf_insn_ g_prog[96];
+static struct bpf_insn_ g_prog[128];
 static unsigned g_n;
 static void emit(uint16_t c, uint8_t t, uint8_t f, uint32_t k) { g_prog[g_n++] = INSN(c, t, f, k); }
 /* nr == k: return ret */
@@ -160,36 +215,33 @@ static void on_nr(uint32_t nr, uint32_t ret) {
   emit(JEQ_K, 0, 1, nr);
   emit(RET_K, 0, 0, ret);
 }
-/* nr == k with MSG_FASTOPEN in its flags argument: notify (the send connects) */
+/* nr == k with MSG_FASTOPEN in its flags argument: as with fast open off (EOPNOTSUPP) */
 static void on_fastopen(uint32_t nr, int arg) {
   emit(JEQ_K, 0, 4, nr);
   emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(arg));
   emit(JSET_K, 0, 1, MSG_FASTOPEN_);
-  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
+  emit(RET_K, 0, 0, ERRNO_(EOPNOTSUPP));
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+}
+/* setsockopt(fd, SOL_IP, IP_LOCAL_PORT_RANGE, ...): as a kernel without it (ENOPROTOOPT) */
+static void on_setsockopt(uint32_t nr) {
+  emit(JEQ_K, 0, 6, nr);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(1));
+  emit(JEQ_K, 0, 3, 0 /* SOL_IP */);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(2));
+  emit(JEQ_K, 0, 1, IP_LOCAL_PORT_RANGE_);
+  emit(RET_K, 0, 0, ERRNO_(ENOPROTOOPT));
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 }
 
 /*
- * What goes to the monitor: bind() and listen(), and where lent sockets cannot
- * carry the socket filter that stops them connecting (some kernels refuse one
- * to unprivileged users), connect() and a send with MSG_FASTOPEN (it
- * connects): that costs every connect() a trip to the monitor, ~80 us here.
- * Tried by the monitor (or exec) on a socket of the host's namespace, before
- * joining the container's: there, as root of its own namespace, the container
- * may attach one to its own sockets where the monitor may not to the host's.
- * io_uring is refused (ENOSYS, as Docker's default profile does: its operations
- * would pass by the filter). On x86_64 the same for 32-bit programs (socketcall
- * too); x32 is refused.
+ * The Landlock domain (no TCP bind or connect of the process's own), then the
+ * filter: bind(), listen() and connect() go to the monitor; the rest as said
+ * at the top of this file. Called while this process may still (root of its
+ * user namespace). Returns the notification fd.
  */
-int lend_filter_works(void) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  int r = lock_filter(fd);
-  close(fd);
-  return r == 0;
-}
-
-int lend_install(int connects) {
+int lend_install(void) {
+  if (deny_tcp() < 0) return -1;
   g_n = 0;
   emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
 #if defined(__x86_64__)
@@ -206,27 +258,33 @@ int lend_install(int connects) {
 #endif
   on_nr(SYS_bind, SECCOMP_RET_USER_NOTIF_);
   on_nr(SYS_listen, SECCOMP_RET_USER_NOTIF_);
+  on_nr(SYS_connect, SECCOMP_RET_USER_NOTIF_);
   on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
-  if (connects) {
-    on_nr(SYS_connect, SECCOMP_RET_USER_NOTIF_);
-    on_fastopen(SYS_sendto, 3);
-    on_fastopen(SYS_sendmsg, 2);
-    on_fastopen(SYS_sendmmsg, 3);
-  }
+  on_fastopen(SYS_sendto, 3);
+  on_fastopen(SYS_sendmsg, 2);
+  on_fastopen(SYS_sendmmsg, 3);
+  on_setsockopt(SYS_setsockopt);
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 #if defined(__x86_64__)
   g_prog[to_i386].k = g_n - to_i386 - 1;
   emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
-  on_nr(102 /* socketcall */, SECCOMP_RET_USER_NOTIF_);
+  /* socketcall(call, args): bind, connect, listen and setsockopt to the monitor */
+  emit(JEQ_K, 0, 7, 102);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(0));
+  emit(JEQ_K, 4, 0, 2 /* SYS_BIND */);
+  emit(JEQ_K, 3, 0, 3 /* SYS_CONNECT */);
+  emit(JEQ_K, 2, 0, 4 /* SYS_LISTEN */);
+  emit(JEQ_K, 1, 0, 14 /* SYS_SETSOCKOPT */);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
   on_nr(361 /* bind */, SECCOMP_RET_USER_NOTIF_);
   on_nr(363 /* listen */, SECCOMP_RET_USER_NOTIF_);
+  on_nr(362 /* connect */, SECCOMP_RET_USER_NOTIF_);
   on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
-  if (connects) {
-    on_nr(362 /* connect */, SECCOMP_RET_USER_NOTIF_);
-    on_fastopen(369 /* sendto */, 3);
-    on_fastopen(370 /* sendmsg */, 2);
-    on_fastopen(345 /* sendmmsg */, 3);
-  }
+  on_fastopen(369 /* sendto */, 3);
+  on_fastopen(370 /* sendmsg */, 2);
+  on_fastopen(345 /* sendmmsg */, 3);
+  on_setsockopt(366);
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 #endif
   struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
@@ -285,9 +343,10 @@ static int g_listeners[LEND_MAX_LISTENERS];
 static int g_nlisteners;
 static int g_resv[2 * LEND_MAX_PORTS];
 static int g_nresv;
-static ino_t g_netns;           /* the container's network namespace (its sockets are its own) */
-static ino_t g_given[256];      /* the sockets lent (their inodes): they may listen */
+#define GIVEN_MAX 256
+static ino_t g_given[GIVEN_MAX]; /* the sockets lent (their inodes, the last GIVEN_MAX): they may listen */
 static unsigned g_ngiven;
+static int g_revoked;            /* what was lent was taken back (lend_revoke) */
 static int g_unpriv_port = 1024; /* net.ipv4.ip_unprivileged_port_start in the container */
 static uint64_t g_host_cookie;   /* the host's network namespace (the monitor's): SO_NETNS_COOKIE */
 
@@ -395,19 +454,13 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
   return rc;
 }
 
-void lend_watch(const struct spec *s, pid_t ctr, int fd) {
+void lend_watch(const struct spec *s, int fd) {
   parse_lent(s);
   if (!g_host_cookie) { /* this monitor's own namespace: the host's */
     int t = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     socklen_t l = sizeof g_host_cookie;
     if (t >= 0 && getsockopt(t, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &g_host_cookie, &l) < 0) g_host_cookie = 0;
     if (t >= 0) close(t);
-  }
-  if (!g_netns) {
-    char p[64];
-    struct stat st;
-    snprintf(p, sizeof p, "/proc/%d/ns/net", (int)ctr);
-    if (stat(p, &st) == 0) g_netns = st.st_ino;
   }
   if (g_nlisteners >= LEND_MAX_LISTENERS) {
     dprintf(2, "lend: too many processes with their own filter: one more is not served\n");
@@ -516,50 +569,119 @@ static int published(int port, int *loopback) {
   return 0;
 }
 
-/* Not a socket of the host's namespace (the monitor's own)? By its namespace's
-   cookie (SO_NETNS_COOKIE, 5.14), else its namespace (SIOCGSKNS, which needs
-   CAP_NET_ADMIN there: the host's refuses a rootless monitor, as it should). */
+/* Not a socket of the host's namespace (the monitor's own), by its namespace's
+   cookie (SO_NETNS_COOKIE, 5.14; lending needs 6.7). A socket of a third
+   namespace counts as the container's own: it reaches only what the process
+   could reach with it anyway. Not a socket: "own", the call says so itself. */
 static int own_socket(int sfd) {
   uint64_t c = 0;
   socklen_t l = sizeof c;
-  if (g_host_cookie && getsockopt(sfd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &c, &l) == 0) return c != g_host_cookie;
-  if (errno == ENOTSOCK) return 1; /* not a socket: the call will say so itself */
-  int ns = ioctl(sfd, 0x894C /* SIOCGSKNS */);
-  if (ns < 0) return errno != EPERM;
-  struct stat st;
-  int r = fstat(ns, &st) == 0 && g_netns && st.st_ino == g_netns;
-  close(ns);
-  return r;
+  if (getsockopt(sfd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &c, &l) == 0) return g_host_cookie && c != g_host_cookie;
+  return errno == ENOTSOCK;
 }
 
+/* A socket lent by this monitor, and not taken back? */
 static int given(int sfd) {
   struct stat st;
-  if (fstat(sfd, &st) < 0) return 0;
-  for (unsigned i = 0; i < g_ngiven && i < sizeof g_given / sizeof g_given[0]; i++)
+  if (g_revoked || fstat(sfd, &st) < 0) return 0;
+  for (unsigned i = 0; i < g_ngiven && i < GIVEN_MAX; i++)
     if (g_given[i] == st.st_ino) return 1;
   return 0;
 }
 
-enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT };
+/* An IPv4 or IPv6 stream socket, TCP (or MPTCP): Landlock keeps these from the process. */
+static int tcp_socket(int sfd, int *dom, int *proto) {
+  int type = 0;
+  socklen_t l = sizeof *dom;
+  if (getsockopt(sfd, SOL_SOCKET, SO_DOMAIN, dom, &l) < 0) return 0;
+  l = sizeof type;
+  getsockopt(sfd, SOL_SOCKET, SO_TYPE, &type, &l);
+  l = sizeof *proto;
+  getsockopt(sfd, SOL_SOCKET, SO_PROTOCOL, proto, &l);
+  return (*dom == AF_INET || *dom == AF_INET6) && type == SOCK_STREAM && (*proto == IPPROTO_TCP || *proto == IPPROTO_MPTCP_);
+}
+
+/* ---- connect() on the process's behalf: a blocking one in a thread of its own ---- */
+struct connecting {
+  int nfd, sfd;
+  uint64_t id;
+  socklen_t len;
+  struct sockaddr_storage ss;
+};
+static volatile int g_nconnecting; /* threads under way (at most CONNECT_THREADS) */
+#define CONNECT_THREADS 256
+
+static void *connect_thread(void *arg) {
+  struct connecting *c = arg;
+  int r;
+  do r = connect(c->sfd, (struct sockaddr *)&c->ss, c->len);
+  while (r < 0 && errno == EINTR);
+  respond(c->nfd, c->id, r < 0 ? errno : 0, 0);
+  close(c->sfd);
+  close(c->nfd);
+  free(c);
+  __atomic_sub_fetch(&g_nconnecting, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+/* Connect sfd (the process's socket, the monitor's copy) and answer: at once when
+   it does not block (O_NONBLOCK: EINPROGRESS, as the kernel says), else from a
+   thread, while the monitor goes on. The kernel's own rules apply as they would
+   to the process: SO_SNDTIMEO, EALREADY for a second try after a signal. */
+static void connect_for(int nfd, uint64_t id, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
+  int fl = fcntl(sfd, F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK)) {
+    struct connecting *c = malloc(sizeof *c);
+    if (c && __atomic_add_fetch(&g_nconnecting, 1, __ATOMIC_SEQ_CST) <= CONNECT_THREADS) {
+      *c = (struct connecting){fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss};
+      pthread_attr_t at;
+      pthread_attr_init(&at);
+      pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+      pthread_attr_setstacksize(&at, 64 * 1024);
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &old); /* the monitor's signals stay the main thread's */
+      pthread_t t;
+      int e = c->nfd < 0 || c->sfd < 0 ? EMFILE : pthread_create(&t, &at, connect_thread, c);
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+      pthread_attr_destroy(&at);
+      if (!e) return;
+      if (c->nfd >= 0) close(c->nfd);
+      if (c->sfd >= 0) close(c->sfd);
+    }
+    if (c) __atomic_sub_fetch(&g_nconnecting, 1, __ATOMIC_SEQ_CST);
+    free(c);
+    respond(nfd, id, EAGAIN, 0); /* as the kernel says when it has no resources for a connection */
+    return;
+  }
+  int r = connect(sfd, (const struct sockaddr *)ss, len);
+  respond(nfd, id, r < 0 ? errno : 0, 0);
+}
+
+/* What the container's namespace asks of a bind to a low port (the monitor may
+   bind one there, the process itself only with CAP_NET_BIND_SERVICE). */
+static int low_port_refused(const struct seccomp_notif_ *req, int port) {
+  return port && port < g_unpriv_port && !(status_field((pid_t)req->pid, "CapEff:", 16) & (1ULL << 10 /* CAP_NET_BIND_SERVICE */));
+}
+
+/* A bind of the container's own TCP socket, made here. */
+static void bind_for(int nfd, const struct seccomp_notif_ *req, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
+  int port = (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) ? ntohs(((const struct sockaddr_in *)ss)->sin_port) : 0;
+  if (low_port_refused(req, port)) return respond(nfd, req->id, EACCES, 0);
+  int r = bind(sfd, (const struct sockaddr *)ss, len);
+  respond(nfd, req->id, r < 0 ? errno : 0, 0);
+}
 
 /*
  * A TCP bind of a published port: the host's socket in its place (answered
  * here); 0 when this bind is not one to lend.
  */
 static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, int sfd, const struct sockaddr_storage *ss) {
+  int dom = ss->ss_family; /* the socket's own (TCP, checked by the caller) */
   int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
-  int loopback = 0, hport = published(port, &loopback);
+  int loopback = 0, hport = g_revoked ? 0 : published(port, &loopback);
   if (!hport) return 0;
-  int dom = 0, type = 0, proto = 0;
-  socklen_t l = sizeof dom;
-  getsockopt(sfd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
-  l = sizeof type;
-  getsockopt(sfd, SOL_SOCKET, SO_TYPE, &type, &l);
-  l = sizeof proto;
-  getsockopt(sfd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-  if (type != SOCK_STREAM || dom != ss->ss_family || (proto != IPPROTO_TCP && proto != 0)) return 0;
-  /* what the container's namespace would ask of a low port */
-  if (port < g_unpriv_port && !(status_field((pid_t)req->pid, "CapEff:", 16) & (1ULL << 10 /* CAP_NET_BIND_SERVICE */))) {
+  if (low_port_refused(req, port)) {
     respond(nfd, req->id, EACCES, 0);
     return 1;
   }
@@ -568,6 +690,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
                      : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
     loopback = 1;
   int v6only = 0;
+  socklen_t l;
   if (dom == AF_INET6) {
     l = sizeof v6only;
     getsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
@@ -584,9 +707,15 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
   setsockopt(hs, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   int fl = fcntl(sfd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
-  static int warned;
-  if (lock_filter(hs) < 0 && !warned++)
-    dprintf(2, "lend: no socket filter on lent sockets (%s): connect() from them is refused by the bind filter alone\n", strerror(errno));
+  /* its connections' own port range: this port alone (see the top of this file) */
+  uint32_t range = ((uint32_t)hport << 16) | (uint32_t)hport;
+  if (setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0) {
+    e = errno;
+    close(hs);
+    respond(nfd, req->id, e, 0);
+    return 1;
+  }
+  lock_filter(hs); /* where the kernel lets this monitor (see the top of this file) */
   if (host_bind(hs, dom, loopback, v6only, hport) < 0) {
     e = errno;
     close(hs);
@@ -594,7 +723,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
     return 1;
   }
   struct stat st;
-  if (fstat(hs, &st) == 0) g_given[g_ngiven++ % (sizeof g_given / sizeof g_given[0])] = st.st_ino;
+  if (fstat(hs, &st) == 0) g_given[g_ngiven++ % GIVEN_MAX] = st.st_ino;
   struct seccomp_notif_addfd_ af = {req->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)tfd, fd_cloexec(tgid, tfd) ? O_CLOEXEC : 0};
   int r = ioctl(nfd, NOTIF_ADDFD, &af);
   e = r < 0 ? errno : 0;
@@ -608,6 +737,17 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
   return 1;
 }
 
+enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT, OP_SETSOCKOPT };
+
+/* The address argument, copied from the process: its length, 0 for none, -errno. */
+static int read_addr(pid_t pid, uint64_t addr, uint64_t alen, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (alen > sizeof *ss) return -EINVAL;
+  if (!alen) return 0;
+  struct iovec li = {ss, (size_t)alen}, ri = {(void *)(uintptr_t)addr, (size_t)alen};
+  return process_vm_readv(pid, &li, 1, &ri, 1, 0) == (ssize_t)alen ? (int)alen : -EFAULT;
+}
+
 static void handle(int nfd) {
   struct seccomp_notif_ req;
   memset(&req, 0, sizeof req);
@@ -615,31 +755,28 @@ static void handle(int nfd) {
     if (errno != EINTR && errno != ENOENT) forget(nfd);
     return;
   }
-  /* the call: a native one, or a 32-bit one (socketcall's arguments are in memory) */
+  /* the call: a native one, or a 32-bit one (socketcall's arguments are in memory, copied here) */
   int native = req.data.arch == AUDIT_ARCH_NATIVE, nr = req.data.nr;
   enum op op = OP_OTHER;
-  uint64_t fdarg = req.data.args[0], addr = req.data.args[1], alen = req.data.args[2];
+  uint64_t a[5] = {req.data.args[0], req.data.args[1], req.data.args[2], 0, 0};
   if (native) {
-    op = nr == SYS_bind ? OP_BIND : nr == SYS_listen ? OP_LISTEN : OP_CONNECT; /* connect and fast-open sends */
+    op = nr == SYS_bind ? OP_BIND : nr == SYS_listen ? OP_LISTEN : nr == SYS_connect ? OP_CONNECT : OP_OTHER;
   } else if (nr == 102) { /* socketcall(call, args) */
-    uint32_t a[3] = {0, 0, 0};
-    struct iovec li = {a, sizeof a}, ri = {(void *)(uintptr_t)req.data.args[1], sizeof a};
+    uint32_t v[5] = {0, 0, 0, 0, 0};
     int call = (int)req.data.args[0];
-    op = call == 2 ? OP_BIND : call == 4 ? OP_LISTEN : call == 3 ? OP_CONNECT : OP_OTHER;
-    /* sendto/sendmsg/sendmmsg (11, 16, 20) with MSG_FASTOPEN: flags are the 4th, 3rd, 4th argument */
-    if (call == 11 || call == 16 || call == 20) {
-      uint32_t b[4] = {0, 0, 0, 0};
-      struct iovec lb = {b, sizeof b}, rb = {(void *)(uintptr_t)req.data.args[1], sizeof b};
-      if (process_vm_readv((pid_t)req.pid, &lb, 1, &rb, 1, 0) == (ssize_t)sizeof b && (b[call == 16 ? 2 : 3] & MSG_FASTOPEN_)) op = OP_CONNECT;
-      a[0] = b[0];
-    } else if (op != OP_OTHER && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof a) {
-      op = OP_OTHER;
-    }
-    fdarg = a[0];
+    op = call == 2 ? OP_BIND : call == 3 ? OP_CONNECT : call == 4 ? OP_LISTEN : call == 14 ? OP_SETSOCKOPT : OP_OTHER;
+    size_t n = (op == OP_SETSOCKOPT ? 5 : op == OP_LISTEN ? 2 : 3) * sizeof v[0];
+    struct iovec li = {v, n}, ri = {(void *)(uintptr_t)req.data.args[1], n};
+    if (op != OP_OTHER && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)n) return respond(nfd, req.id, EFAULT, 0);
+    for (int i = 0; i < 5; i++) a[i] = v[i];
   } else {
-    op = nr == 361 ? OP_BIND : nr == 363 ? OP_LISTEN : OP_CONNECT;
+    op = nr == 361 ? OP_BIND : nr == 363 ? OP_LISTEN : nr == 362 ? OP_CONNECT : OP_OTHER;
   }
   if (op == OP_OTHER) return respond(nfd, req.id, 0, 1);
+  if (op == OP_SETSOCKOPT) { /* 32-bit socketcall only (the native call is the filter's) */
+    int range = (uint32_t)a[1] == 0 /* SOL_IP */ && (uint32_t)a[2] == IP_LOCAL_PORT_RANGE_;
+    return respond(nfd, req.id, range ? ENOPROTOOPT : 0, !range);
+  }
   /* the socket itself (pidfd_getfd: a copy of the process's fd; pidfd_open wants the thread group's leader) */
   pid_t tgid = (pid_t)req.pid;
   int pidfd = (int)syscall(SYS_pidfd_open_, tgid, 0);
@@ -647,32 +784,32 @@ static void handle(int nfd) {
     tgid = (pid_t)status_field((pid_t)req.pid, "Tgid:", 10);
     pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open_, tgid, 0) : -1;
   }
-  if (pidfd < 0) return respond(nfd, req.id, 0, 1);
+  if (pidfd < 0) return respond(nfd, req.id, ESRCH, 0);
   if (ioctl(nfd, NOTIF_ID_VALID, &req.id) < 0) { /* that process is gone */
     close(pidfd);
     return;
   }
-  int tfd = (int)fdarg, sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, tfd, 0);
+  int tfd = (int)(uint32_t)a[0], sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, tfd, 0);
+  int e = errno;
   close(pidfd);
-  if (sfd < 0) return respond(nfd, req.id, 0, 1); /* not an fd: the call says so itself */
-  int own = own_socket(sfd);
-  if (op == OP_BIND && native) {
+  if (sfd < 0) return respond(nfd, req.id, e == EBADF ? EBADF : EACCES, 0);
+  int dom = 0, proto = 0;
+  if (!own_socket(sfd)) {
+    /* A socket of the host's namespace (one lent, or a connection it accepted) does
+       nothing but what it was made for: no other port, no connecting out. */
+    int r = op == OP_LISTEN && given(sfd) ? listen(sfd, (int)(uint32_t)a[1]) : (errno = EACCES, -1);
+    respond(nfd, req.id, r < 0 ? errno : 0, 0);
+  } else if (!tcp_socket(sfd, &dom, &proto) || op == OP_LISTEN) {
+    respond(nfd, req.id, 0, 1); /* the process's own call (a unix socket's carries its credentials) */
+  } else {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    if (alen >= sizeof(struct sockaddr_in) && alen <= sizeof ss) {
-      struct iovec li = {&ss, (size_t)alen}, ri = {(void *)(uintptr_t)addr, (size_t)alen};
-      if (process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) == (ssize_t)alen && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
-          lend(nfd, &req, tgid, tfd, sfd, &ss)) {
-        close(sfd);
-        return;
-      }
-    }
+    int len = read_addr((pid_t)req.pid, a[1], a[2], &ss);
+    if (len < 0) respond(nfd, req.id, -len, 0);
+    else if (op == OP_CONNECT) connect_for(nfd, req.id, sfd, &ss, (socklen_t)len);
+    else if (!(proto == IPPROTO_TCP && ss.ss_family == dom && len >= (int)sizeof(struct sockaddr_in) && lend(nfd, &req, tgid, tfd, sfd, &ss)))
+      bind_for(nfd, &req, sfd, &ss, (socklen_t)len);
   }
-  /* A socket of the host's namespace (one lent, or a connection it accepted) does
-     nothing but what it was made for: no other port, no connecting out. */
-  int deny = !own && !(op == OP_LISTEN && given(sfd));
   close(sfd);
-  respond(nfd, req.id, deny ? EACCES : 0, !deny);
 }
 
 void lend_event(int fd, short revents) {
@@ -687,6 +824,8 @@ void lend_event(int fd, short revents) {
  * processes of this container's pid namespace.
  */
 void lend_revoke(pid_t ctr) {
+  g_revoked = 1; /* for good: nothing is lent any more, nothing lent listens again */
+  while (g_nresv) close(g_resv[--g_nresv]);
   if (!g_ngiven) return;
   char p[300], link[64];
   struct stat me, st;
@@ -711,7 +850,7 @@ void lend_revoke(pid_t ctr) {
       link[n] = 0;
       unsigned long ino = 0;
       if (sscanf(link, "socket:[%lu]", &ino) != 1) continue;
-      for (unsigned i = 0; i < g_ngiven && i < sizeof g_given / sizeof g_given[0]; i++) {
+      for (unsigned i = 0; i < g_ngiven && i < GIVEN_MAX; i++) {
         if (g_given[i] != (ino_t)ino) continue;
         int sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, atoi(f->d_name), 0);
         if (sfd >= 0) shutdown(sfd, SHUT_RDWR), close(sfd);

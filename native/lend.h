@@ -9,12 +9,12 @@
 #define LEND_MAX_RANGES 256
 #define LEND_MAX_PORTS 1024 /* host ports held at most (more: src/network/setup.ts lends none) */
 
-/* Can this process put the socket filter on a socket of its (the host's) network namespace? */
-int lend_filter_works(void);
-/* In a process about to run container code: install the bind() filter (with
-   connects: connect() too, where lent sockets go without the socket filter).
-   Returns its notification fd (O_CLOEXEC), or -1 with errno. */
-int lend_install(int connects);
+/* Landlock's ABI version here (4 and up: TCP bind and connect rules), or -1 with errno. */
+int lend_landlock_abi(void);
+/* In a process about to run container code: the Landlock domain that keeps TCP
+   bind() and connect() from it, and the filter that hands those (and listen())
+   to the monitor. Returns the filter's notification fd (O_CLOEXEC), or -1 with errno. */
+int lend_install(void);
 /* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
 int lend_send_fd(int sock, const void *data, size_t len, int fd);
 /* The fd a received message carried (SCM_RIGHTS), or -1. */
@@ -28,13 +28,13 @@ int lend_recv_fd(int sock, char *tag);
 int lend_lock(void);
 /* Hold every lent host port so no one else can take it (checked free just before); -1 with err. */
 int lend_reserve(const struct spec *s, char *err, size_t errlen);
-/* Watch this notification fd of container ctr's processes (taken over; closed when they are gone). */
-void lend_watch(const struct spec *s, pid_t ctr, int fd);
+/* Watch this notification fd of the container's processes (taken over; closed when they are gone). */
+void lend_watch(const struct spec *s, int fd);
 /* The fds to poll (POLLIN), into fds; returns how many. */
 int lend_fds(int *fds, int max);
 /* fd is readable (or hung up): answer one notification, or forget fd. */
 void lend_event(int fd, short revents);
-/* The container whose network ctr joined is gone: the sockets lent to ctr's processes stop. */
+/* The container whose network ctr joined is gone: the sockets lent to ctr's processes stop, for good. */
 void lend_revoke(pid_t ctr);
 /* The container is gone: let go of the ports and the notification fds. */
 void lend_release(void);

@@ -502,7 +502,7 @@ static int client_frame(struct client *c, unsigned char type, const unsigned cha
     client_close(c);
     return -1;
   case 'n':
-    if (c->passed_fd >= 0) lend_watch(&g_spec, g_ctr, c->passed_fd);
+    if (c->passed_fd >= 0) lend_watch(&g_spec, c->passed_fd);
     c->passed_fd = -1;
     break;
   default:
@@ -842,7 +842,7 @@ static void loop(void) {
         /* the container's bind() filter (lend.c), sent before it execs; EOF: it failed first */
         char tag;
         int fd = lend_recv_fd(g_lendsync, &tag);
-        if (fd >= 0) lend_watch(&g_spec, g_ctr, fd);
+        if (fd >= 0) lend_watch(&g_spec, fd);
         close(g_lendsync);
         g_lendsync = -1;
         break;
@@ -1105,8 +1105,6 @@ static void monitor_main(void) {
     ctr_keep_ns = 1;
     ctr_after_clone = launch_network_early;
   }
-  /* lent ports (lend.c): does the container's filter watch connect() too? */
-  if (g_spec.nnet_lend) ctr_lend_connects = !lend_filter_works();
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
   g_lendsync = ctr_lend_fd;

@@ -144,9 +144,8 @@ __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, .
  * credentials, so no ptrace permission is needed later), then calls
  * ctr_after_clone (if set) before it writes the id map. */
 extern int ctr_keep_ns, ctr_netns_fd, ctr_userns_fd;
-/* With net.lend: the socket on which the container sends its bind() filter's fd (lend.c), else -1;
-   and whether that filter must watch connect() too (set by the caller before ctr_spawn). */
-extern int ctr_lend_fd, ctr_lend_connects;
+/* With net.lend: the socket on which the container sends its filter's fd (lend.c), else -1. */
+extern int ctr_lend_fd;
 extern void (*ctr_after_clone)(pid_t pid);
 
 /* ---- network helpers (net.c), run by the monitor ---- */

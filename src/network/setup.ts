@@ -6,6 +6,7 @@ import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "nod
 import { join } from "node:path";
 import { defaultRoute, hostAddress, ifacePrefixLen, type NetworkChoice } from "./mode.ts";
 import type { PortMapping } from "./ports.ts";
+import { landlockAbi } from "../sys/libc.ts";
 
 /** pasta answers DNS queries sent here by forwarding them to the host's resolver (like Podman 5). */
 export const PASTA_DNS = "169.254.1.1";
@@ -114,9 +115,10 @@ export interface HelperInput {
  * addresses that reach the host's loopback; a container port only when that
  * one mapping is all it has (one socket is lent one host port; pasta forwards
  * the others); at most LEND_MAX_PORTS host ports in LEND_MAX_RANGES mappings
- * (native/lend.h); where the
- * kernel lets the monitor answer seccomp notifications (user_notif) and read
- * the binding process's memory (Yama's ptrace_scope 0 or 1).
+ * (native/lend.h); where the kernel lets the monitor answer seccomp
+ * notifications (user_notif) and read the binding process's memory (Yama's
+ * ptrace_scope 0 or 1), and has Landlock's TCP rules (ABI 4, Linux 6.7),
+ * without which nothing would keep a lent socket from connecting out.
  * TSPOD_PORT_FORWARDER=pasta: pasta forwards every port, as before.
  */
 export function lentPorts(ports: PortMapping[], net: NetworkChoice): PortMapping[] {
@@ -144,7 +146,8 @@ function lendingWorks(): boolean {
   if (process.env.TSPOD_PORT_FORWARDER === "pasta") return (lendOk = false);
   const actions = read("/proc/sys/kernel/seccomp/actions_avail") ?? "";
   const yama = Number(read("/proc/sys/kernel/yama/ptrace_scope") ?? "0");
-  return (lendOk = actions.split(/\s+/).includes("user_notif") && yama <= 1);
+  // Landlock 4 (Linux 6.7): what keeps lent sockets from connecting out (native/lend.c)
+  return (lendOk = actions.split(/\s+/).includes("user_notif") && yama <= 1 && landlockAbi() >= 4);
 }
 
 /** net.lend records: the lent ports, as native/lend.c reads them. */

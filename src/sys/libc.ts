@@ -17,6 +17,8 @@ interface Libc {
   strerror: (e: number) => string;
   tcgetattr: (fd: number, buf: Uint8Array) => number;
   tcsetattr: (fd: number, when: number, buf: Uint8Array) => number;
+  /** syscall(nr, NULL, a2, a3) */
+  syscall3: (nr: number, a2: number, a3: number) => number;
 }
 
 let libc: Libc | undefined;
@@ -24,7 +26,7 @@ let libc: Libc | undefined;
 function load(): Libc {
   if (libc) return libc;
   const { dlopen, FFIType, read } = require("bun:ffi") as typeof import("bun:ffi");
-  const { i32, u64, ptr, cstring } = FFIType;
+  const { i32, i64, u64, ptr, cstring } = FFIType;
   const lib = dlopen("libc.so.6", {
     flock: { args: [i32, i32], returns: i32 },
     ioctl: { args: [i32, u64, ptr], returns: i32 },
@@ -32,6 +34,7 @@ function load(): Libc {
     strerror: { args: [i32], returns: cstring },
     tcgetattr: { args: [i32, ptr], returns: i32 },
     tcsetattr: { args: [i32, i32, ptr], returns: i32 },
+    syscall: { args: [i64, ptr, u64, u64], returns: i64 },
   });
   // The main thread's errno, read right after a call that failed: nothing runs
   // between the two (no await), so nothing else can have set it.
@@ -48,6 +51,7 @@ function load(): Libc {
     strerror: (e) => String(lib.symbols.strerror(e)),
     tcgetattr: (fd, buf) => lib.symbols.tcgetattr(fd, buf),
     tcsetattr: (fd, when, buf) => lib.symbols.tcsetattr(fd, when, buf),
+    syscall3: (nr, a2, a3) => Number(lib.symbols.syscall(nr, null, a2, a3)),
   };
   return libc;
 }
@@ -116,4 +120,16 @@ export function rawOutput(fd: number): void {
   if (!(oflag & OPOST)) return;
   v.setUint32(4, oflag & ~OPOST, true);
   l.tcsetattr(fd, 0 /* TCSANOW */, t);
+}
+
+/**
+ * Landlock's ABI version (landlock_create_ruleset(NULL, 0, VERSION), the same
+ * syscall number everywhere), or 0 where the kernel has none or it is off.
+ */
+export function landlockAbi(): number {
+  try {
+    return Math.max(0, load().syscall3(444, 0, 1));
+  } catch {
+    return 0;
+  }
 }

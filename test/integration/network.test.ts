@@ -155,8 +155,12 @@ int main(int argc, char **argv) {
   // lendprobe escape PORT TARGET: binds PORT (a published one: the monitor lends it a host
   // socket) and listens; connects to it from inside (pasta -T: the host port) to get an
   // accepted socket; then tries what a lent socket must not do: bind another port, listen,
-  // connect to the host's 127.0.0.1:TARGET, and io_uring. lendprobe thread PORT: binds
-  // and listens from a second thread, then answers every connection.
+  // connect to the host's 127.0.0.1:TARGET, and io_uring; and the options kept from every
+  // socket (its port range, TCP Fast Open). lendprobe race PORT TARGET: the same through
+  // a thread that swaps fd 100 between a host socket and one of its own while the main
+  // thread calls on fd 100 (the monitor's check and the kernel's call see different
+  // sockets). lendprobe thread PORT: binds and listens from a second thread, then answers
+  // every connection. lendprobe relisten PORT: listens, then listen() again every 50 ms.
   writeFileSync(
     join(udpDir, "lendprobe.c"),
     `#include <arpa/inet.h>
@@ -164,6 +168,7 @@ int main(int argc, char **argv) {
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +203,48 @@ static void *listener(void *arg) {
   lfd = s;
   return NULL;
 }
+/* race helpers: fd 100 is, by turns, a socket of the container's own and a socket of the host's */
+static volatile int g_stop;
+static int g_own = -1, g_host = -1, g_slot = 100;
+static void *swapper(void *arg) {
+  (void)arg;
+  while (!g_stop) {
+    dup2(g_host, g_slot);
+    dup2(g_own, g_slot);
+  }
+  return NULL;
+}
+static int listening(int s) {
+  int v = 0;
+  socklen_t l = sizeof v;
+  return getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v;
+}
+static int port_of(int s) {
+  struct sockaddr_in a;
+  socklen_t l = sizeof a;
+  return getsockname(s, (struct sockaddr *)&a, &l) == 0 ? ntohs(a.sin_port) : -1;
+}
+/* calls on fd 100 for ms milliseconds while it is swapped; op: 0 disconnect, 1 connect to t,
+   2 bind to t's port + 1, 3 listen. Won: the host socket did it. */
+static int race(int own, int host, int op, struct sockaddr_in *t, int ms) {
+  g_own = own, g_host = host, g_stop = 0;
+  pthread_t th;
+  pthread_create(&th, NULL, swapper, NULL);
+  struct sockaddr un = {.sa_family = AF_UNSPEC};
+  struct sockaddr_in other = {.sin_family = AF_INET, .sin_port = htons(ntohs(t->sin_port) + 1)}, peer;
+  socklen_t pl = sizeof peer;
+  int won = 0;
+  for (int i = 0; i < ms * 10 && !won; i++) {
+    if (op == 0) connect(g_slot, &un, sizeof un), won = getpeername(host, (struct sockaddr *)&peer, &pl) < 0 && !listening(host);
+    if (op == 1) connect(g_slot, (struct sockaddr *)t, sizeof *t), won = getpeername(host, (struct sockaddr *)&peer, &pl) == 0;
+    if (op == 2) bind(g_slot, (struct sockaddr *)&other, sizeof other), won = port_of(host) == ntohs(other.sin_port);
+    if (op == 3) listen(g_slot, 1), won = listening(host);
+    if (i % 10 == 9) usleep(100);
+  }
+  g_stop = 1;
+  pthread_join(th, NULL);
+  return won;
+}
 int main(int argc, char **argv) {
   port = atoi(argv[2]);
   if (!strcmp(argv[1], "thread")) {
@@ -212,23 +259,51 @@ int main(int argc, char **argv) {
       close(c);
     }
   }
+  if (!strcmp(argv[1], "relisten")) { /* listen() again every 50 ms; say when its answer changes */
+    listener(NULL);
+    const char *last = "done";
+    for (;;) {
+      usleep(50000);
+      const char *now = res(listen(lfd, 8));
+      if (strcmp(now, last)) printf("listen again: %s\\n", now), fflush(stdout);
+      last = now;
+    }
+  }
   listener(NULL);
   int cl = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in self = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (connect(cl, (struct sockaddr *)&self, sizeof self) < 0) { perror("connect to itself"); return 1; }
   int ch = accept(lfd, NULL, NULL);
   if (ch < 0) { perror("accept"); return 1; }
+  struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (!strcmp(argv[1], "race")) {
+    /* What a thread swapping fd 100 between the process's own sockets and a host
+       one gets past the monitor's checks: it may drop the host socket's connection
+       (Landlock lets any process do that), nothing more. */
+    int udp = socket(AF_INET, SOCK_DGRAM, 0), ux = socket(AF_UNIX, SOCK_STREAM, 0);
+    int d = race(udp, ch, 0, &t, 500) + race(udp, lfd, 0, &t, 500);
+    printf("disconnect: %d\\n", d);
+    printf("connect out: %s\\n", race(udp, lfd, 1, &t, 500) || race(udp, ch, 1, &t, 500) ? "won" : "lost");
+    printf("bind elsewhere: %s\\n", race(udp, ch, 2, &t, 500) ? "won" : "lost");
+    int l = race(ux, ch, 3, &t, 300);
+    printf("listen elsewhere: %s\\n", l && port_of(ch) != port ? "won" : "lost");
+    return 0;
+  }
   struct sockaddr un = {.sa_family = AF_UNSPEC};
   connect(ch, &un, sizeof un);
   struct sockaddr_in other = {.sin_family = AF_INET, .sin_port = htons(port + 1)};
   printf("child bind: %s\\n", res(bind(ch, (struct sockaddr *)&other, sizeof other)));
   printf("child listen: %s\\n", res(listen(ch, 1)));
-  struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   printf("child connect: %s\\n", conn(ch, &t));
   connect(lfd, &un, sizeof un);
   int zero = 0;
   printf("detach: %s\\n", res(setsockopt(lfd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero)));
   printf("listener connect: %s\\n", conn(lfd, &t));
+  uint32_t range = 1 << 16 | 65535;
+  printf("port range: %s\\n", res(setsockopt(socket(AF_INET, SOCK_STREAM, 0), IPPROTO_IP, 51, &range, sizeof range)));
+  int fo = socket(AF_INET, SOCK_STREAM, 0);
+  printf("fast open: %s\\n", res(sendto(fo, "x", 1, 0x20000000 /* MSG_FASTOPEN */, (struct sockaddr *)&t, sizeof t) < 0 ? -1 : 0));
+  printf("own connect: %s\\n", conn(fo, &t));
   char p[128];
   printf("io_uring: %s\\n", res((int)syscall(425, 8, p)));
   return 0;
@@ -242,6 +317,31 @@ int main(int argc, char **argv) {
     chmodSync(join(udpDir, prog), 0o755);
   }
 });
+
+/**
+ * A server on the host's 127.0.0.1 that a container may reach only from the
+ * host's own network (pasta maps nothing to it): fn gets its port; returns how
+ * many connections it took meanwhile.
+ */
+async function hostOnlyServer(fn: (port: number) => Promise<void>): Promise<number> {
+  let accepted = 0;
+  const srv = createServer((c) => {
+    accepted++;
+    c.destroy();
+  });
+  const port: number = await new Promise((res) => srv.listen(0, "127.0.0.1", () => res((srv.address() as any).port)));
+  try {
+    await fn(port);
+  } finally {
+    await new Promise((res) => srv.close(res));
+  }
+  return accepted;
+}
+
+/** lendprobe's "what: result" lines (and "bound PORT") as an object. */
+function probeLines(out: string): Record<string, string> {
+  return Object.fromEntries(out.trim().split("\n").map((l) => l.split(/: | (?=\d)/) as [string, string]));
+}
 
 /** The processes listening on a TCP port of the host (ss, as root). */
 function listeners(port: number): string {
@@ -408,35 +508,46 @@ describe.each(MODES)("network (%s)", (mode) => {
   });
 
   test("a lent socket and its connections do only that: no other port, no listening elsewhere, no connecting out, no io_uring", async () => {
-    // a server on the host's loopback the container must not reach through them
-    let accepted = 0;
-    const srv = createServer((c) => {
-      accepted++;
-      c.destroy();
-    });
-    const target: number = await new Promise((res) => srv.listen(0, "127.0.0.1", () => res((srv.address() as any).port)));
-    try {
-      const port = await freePort();
+    const port = await freePort();
+    const accepted = await hostOnlyServer(async (target) => {
       const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "escape", "80", String(target)]);
-      // lent (the host port, not 80). Where the monitor may put the socket filter on lent sockets
-      // (root; rootless where the kernel lets users attach one) it is locked, and connecting
-      // goes unanswered; where not, the container's filter refuses connect() itself.
-      const lines = Object.fromEntries(out.trim().split("\n").map((l) => l.split(/: | (?=\d)/) as [string, string]));
-      const filtered = lines.detach === "Operation not permitted";
-      if (mode === "root") expect(filtered).toBe(true);
-      expect(lines).toEqual({
+      // lent (the host port, not 80). Every TCP bind and connect goes through the monitor,
+      // which refuses them on a host socket. As root the monitor may put a locked socket
+      // filter on lent sockets too (rootless, Linux refuses filters on TCP sockets to users).
+      expect(probeLines(out)).toEqual({
         bound: String(port),
         "child bind": "Permission denied",
         "child listen": "Permission denied",
-        "child connect": filtered ? "no answer" : "Permission denied",
-        detach: filtered ? "Operation not permitted" : "No such file or directory",
-        "listener connect": filtered ? "no answer" : "Permission denied",
+        "child connect": "Permission denied",
+        detach: mode === "root" ? "Operation not permitted" : "No such file or directory",
+        "listener connect": "Permission denied",
+        // no widening of the port range its connections inherit; fast open as if off
+        "port range": "Protocol not available",
+        "fast open": "Not supported", // (musl's words for EOPNOTSUPP)
+        // the container's own sockets connect (made by the monitor: nothing listens there)
+        "own connect": "Connection refused",
         io_uring: "Function not implemented",
       });
-      expect(accepted).toBe(0);
-    } finally {
-      await new Promise((res) => srv.close(res));
-    }
+    });
+    expect(accepted).toBe(0);
+  });
+
+  test("a thread swapping a lent socket under another thread's calls gets past no check (Landlock refuses what the monitor let go on)", async () => {
+    const port = await freePort();
+    const accepted = await hostOnlyServer(async (target) => {
+      const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "race", "80", String(target)]);
+      // dropping a host socket's connection may get through (any process may close
+      // what it holds); using it for anything else may not
+      const seen: Record<string, string> = { ...probeLines(out), disconnect: "?" };
+      expect(seen).toEqual({
+        bound: String(port),
+        disconnect: "?",
+        "connect out": "lost",
+        "bind elsewhere": "lost",
+        "listen elsewhere": "lost",
+      });
+    });
+    expect(accepted).toBe(0);
   });
 
   test("-p with lent ports: a server binding from a thread; one container port on two host ports; a loopback-only server; a low port needs its capability", async () => {
@@ -466,6 +577,16 @@ describe.each(MODES)("network (%s)", (mode) => {
     await b.ok(["stop", "-t", "0", "own"]);
     expect(listeners(p1)).toBe("");
     await b.ok(["start", "own"]); // the port is its own again
+    await b.ok(["rm", "-f", "-t", "0", "joiner"]);
+    // what was taken back stays so: a joiner's server cannot listen on it again
+    await b.ok(["run", "-d", "--name", "joiner", "--network", "container:own", "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "relisten", "80"]);
+    for (let i = 0; i < 40 && !listeners(p1).includes("lendprobe"); i++) await Bun.sleep(50);
+    expect(listeners(p1)).toContain('"lendprobe"');
+    await b.ok(["stop", "-t", "0", "own"]);
+    let logs = "";
+    for (let i = 0; i < 40 && !(logs = await b.ok(["logs", "joiner"])).includes("listen again"); i++) await Bun.sleep(50);
+    expect(logs).toBe(`bound ${p1}\nlisten again: Permission denied\n`);
+    expect(listeners(p1)).toBe("");
     await b.ok(["rm", "-f", "-t", "0", "joiner", "own"]);
   });
 
@@ -666,6 +787,11 @@ describe.each(MODES)("network (%s)", (mode) => {
       let free = false;
       for (let i = 0; i < 40 && (helperProcs(id).length || !(free = await canBind(port))); i++) await Bun.sleep(50);
       expect([net, helperProcs(id), free]).toEqual([net, [], true]);
+      if (net === "pasta") {
+        // its published port was lent (pasta is the default): no exec without the monitor
+        const r = await b.run(["exec", "orphan", "true"]);
+        expect([r.code, r.stderr]).toEqual([125, "Error: the container's monitor is gone, and its published ports need it: stop the container and start it again\n"]);
+      }
       await b.ok(["rm", "-f", "orphan"]);
     }
 
