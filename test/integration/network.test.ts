@@ -169,6 +169,7 @@ int main(int argc, char **argv) {
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +305,21 @@ int main(int argc, char **argv) {
   int fo = socket(AF_INET, SOCK_STREAM, 0);
   printf("fast open: %s\\n", res(sendto(fo, "x", 1, 0x20000000 /* MSG_FASTOPEN */, (struct sockaddr *)&t, sizeof t) < 0 ? -1 : 0));
   printf("own connect: %s\\n", conn(fo, &t));
+  /* a blocking connect that waits (a listener of its own with its queue full), 300 ms at most */
+  int q = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in qa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t ql = sizeof qa;
+  bind(q, (struct sockaddr *)&qa, sizeof qa);
+  listen(q, 0);
+  getsockname(q, (struct sockaddr *)&qa, &ql);
+  for (int i = 0; i < 4; i++) {
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(f, (struct sockaddr *)&qa, sizeof qa);
+  }
+  int w = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {0, 300000};
+  setsockopt(w, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  printf("waiting connect: %s\\n", res(connect(w, (struct sockaddr *)&qa, sizeof qa)));
   char p[128];
   printf("io_uring: %s\\n", res((int)syscall(425, 8, p)));
   return 0;
@@ -493,6 +509,14 @@ describe.each(MODES)("network (%s)", (mode) => {
     }
     expect(inside).toBe("hello from httpd\n");
     expect(listeners(9090)).not.toContain("httpd");
+    // the container's clients of the host (through pasta, made by the monitor: TCP connects are
+    // the monitor's in such a container) reach it, and the host sees pasta's 127.0.0.1
+    const host = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (_r, srv) => new Response(`host saw ${srv.requestIP(_r)?.address}\n`) });
+    try {
+      expect(await b.ok(["exec", "lend", "wget", "-qO-", `http://host.containers.internal:${host.port}/`])).toBe("host saw 127.0.0.1\n");
+    } finally {
+      host.stop(true);
+    }
     await b.ok(["rm", "-f", "lend"]);
     expect(helperProcs(id)).toEqual([]);
     expect(await canBind(p1)).toBe(true);
@@ -526,6 +550,8 @@ describe.each(MODES)("network (%s)", (mode) => {
         "fast open": "Not supported", // (musl's words for EOPNOTSUPP)
         // the container's own sockets connect (made by the monitor: nothing listens there)
         "own connect": "Connection refused",
+        // one that waits (in a worker of the monitor) and runs out of time, as the kernel's would
+        "waiting connect": "Operation in progress",
         io_uring: "Function not implemented",
       });
     });
