@@ -46,7 +46,7 @@ _tspod() {
     "pod kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;
     "pod ps") flags="--format --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -q" ;;
     "pod restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
-    "pod rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
+    "pod rm") flags="--all --force --log-level --root --runroot --storage-driver --time -a -f -t" ;;
     "pod start") flags="--log-level --root --runroot --storage-driver" ;;
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;

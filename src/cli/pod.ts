@@ -105,9 +105,11 @@ export class PodRm extends BaseCommand {
   static override flags = {
     force: Flags.boolean({ char: "f", description: "kill running containers first" }),
     all: Flags.boolean({ char: "a", description: "remove every pod" }),
+    time: Flags.integer({ char: "t", min: 0, max: 2147483647, description: "with -f: seconds to wait for running containers to stop before they are killed (default: killed at once)" }),
   };
   async run() {
     const { flags, argv } = await this.setup(PodRm);
+    if (flags.time !== undefined && !flags.force) throw new UsageError("--force option must be specified to use the --time option");
     const store = await pods(this.context);
     const { removePod } = await import("../network/pod-ops.ts");
     const names = flags.all ? store.list().map((p) => p.id) : argv;
@@ -126,7 +128,7 @@ export class PodRm extends BaseCommand {
         }
         return;
       }
-      await removePod(this.context, p, !!flags.force);
+      await removePod(this.context, p, !!flags.force, flags.time);
       return p.id;
     });
   }

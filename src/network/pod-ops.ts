@@ -104,12 +104,19 @@ export async function killPod(ctx: Context, pod: PodConfig, sig: number): Promis
   for (const c of [...members, ...(infra ? [infra] : [])].filter(up)) lc.kill(c, sig);
 }
 
-/** Remove the pod, its members and its infra; running ones only with force. */
-export async function removePod(ctx: Context, pod: PodConfig, force: boolean): Promise<void> {
+/**
+ * Remove the pod, its members and its infra; running ones only with force:
+ * killed, or with a timeout stopped as `pod stop -t N` does (members, then infra).
+ */
+export async function removePod(ctx: Context, pod: PodConfig, force: boolean, timeout?: number): Promise<void> {
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
-  const running = members.filter(up);
+  let running = members.filter(up);
   if (running.length && !force) throw new TspodError(`pod ${pod.name} has running containers (${running.map((c) => c.config.name).join(", ")}): stop them first or use --force`);
+  if (timeout) {
+    await stopPod(ctx, pod, timeout);
+    running = podContainers(lc, pod).members.filter(up);
+  }
   for (const c of running) {
     try {
       process.kill(c.state.pid, "SIGKILL");

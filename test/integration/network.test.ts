@@ -764,7 +764,19 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect((await b.ok(["pod", "ps", "--format", "{{.Status}}"])).trim()).toBe("Exited");
     await b.ok(["pod", "start", "pd"]);
     expect((await b.run(["pod", "rm", "pd"])).code).toBe(125); // running
-    await b.ok(["pod", "rm", "-f", "pd"]);
+    // -t needs -f (as Podman); -f -t N stops the members as pod stop -t N does: a TERM handler runs
+    const rmt = await b.run(["pod", "rm", "-t", "5", "pd"]);
+    expect([rmt.code, rmt.stderr]).toEqual([125, "Error: --force option must be specified to use the --time option\n"]);
+    const outDir = mkdtempSync("/tmp/tspod-podrm-");
+    chownSync(outDir, b.uid, b.gid);
+    try {
+      await b.ok(["run", "-d", "--pod", "pd", "--name", "trap", "-v", `${outDir}:/out`, BB, "sh", "-c", "trap 'echo got TERM > /out/t; exit 0' TERM; while true; do sleep 0.1; done"]);
+      await Bun.sleep(300);
+      await b.ok(["pod", "rm", "-f", "-t", "5", "pd"]);
+      expect(readFileSync(join(outDir, "t"), "utf8")).toBe("got TERM\n");
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
     expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).toBe("");
     expect((await b.ok(["pod", "ps", "-q"])).trim()).toBe("");
     expect((await b.run(["pod", "exists", "pd"])).code).toBe(1);
