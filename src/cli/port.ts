@@ -3,7 +3,7 @@ import { BaseCommand } from "./base.ts";
 import { TspodError, UsageError } from "../errors.ts";
 
 export default class Port extends BaseCommand {
-  static override description = "List a container's published ports (or the host address of one port)";
+  static override description = "List a running container's published ports (or the host address of one port); nothing for one that does not run";
   static override aliases = ["container:port"];
   static override examples = ["tspod port web", "tspod port web 80/tcp", "tspod port --all"];
   static override args = {
@@ -36,6 +36,8 @@ export default class Port extends BaseCommand {
     if (flags.latest) c = store.list()[0];
     else if (args.container) c = store.lookup(args.container);
     if (!c) throw new UsageError("a container name or ID is required (or --all, --latest)");
+    // as Podman: a container that does not run has no ports in use (inspect shows what it asks for)
+    if (c.state.status !== "running") return;
     const lines = portsOf(c);
     if (args.port) {
       const want = args.port.includes("/") ? args.port : `${args.port}/tcp`;
