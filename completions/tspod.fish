@@ -17,7 +17,7 @@ complete -c tspod -n '__fish_use_subcommand' -a 'logout' -d 'Remove stored crede
 complete -c tspod -n '__fish_use_subcommand' -a 'logs' -d 'Show a container\'s output'
 complete -c tspod -n '__fish_use_subcommand' -a 'pause' -d 'Pause all processes of containers'
 complete -c tspod -n '__fish_use_subcommand' -a 'pod' -d 'pod commands'
-complete -c tspod -n '__fish_use_subcommand' -a 'port' -d 'List a container\'s published ports (or the host address of one port)'
+complete -c tspod -n '__fish_use_subcommand' -a 'port' -d 'List a running container\'s published ports (or the host address of one port); nothing for one that does not run'
 complete -c tspod -n '__fish_use_subcommand' -a 'ps' -d 'List containers (running ones; -a for all)'
 complete -c tspod -n '__fish_use_subcommand' -a 'pull' -d 'Pull an image from a registry'
 complete -c tspod -n '__fish_use_subcommand' -a 'rename' -d 'Rename a container'
