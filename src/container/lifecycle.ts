@@ -88,7 +88,9 @@ export class Lifecycle {
       const code = r.stage === "network" ? 125 : r.errno === 2 ? 127 : [13, 8, 1].includes(r.errno) ? 126 : 125;
       try {
         // (a --rm container may be gone already: the monitor ran its cleanup before it answered)
-        this.store.updateState(id, (s) => ({ ...s, status: "exited", exitCode: code, error: r.error, finishedAt: new Date().toISOString() }));
+        // nothing of it ran when its network could not be set up (a port taken): still
+        // created, as Podman leaves it; else it ended with the code said
+        this.store.updateState(id, (s) => (r.stage === "network" ? { ...s, status: "created", error: r.error } : { ...s, status: "exited", exitCode: code, error: r.error, finishedAt: new Date().toISOString() }));
       } catch {}
       throw new TspodError(r.error, code);
     }

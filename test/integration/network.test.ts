@@ -443,6 +443,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(r.stderr).toMatch(new RegExp(`^Error: cannot publish port 0\\.0\\.0\\.0:${port}/tcp: the host port is already in use\\n$`));
     expect((await b.ps()).length).toBe(before);
     expect((await b.run(["container", "exists", "web2"])).code).toBe(1);
+    // start of a created one whose port is taken: 125, and it stays created (as Podman leaves it)
+    await b.ok(["create", "--name", "web3", "-p", `${port}:80`, BB, "httpd", "-f", "-p", "80"]);
+    r = await b.run(["start", "web3"]);
+    expect([r.code, r.stderr]).toEqual([125, `Error: cannot publish port 0.0.0.0:${port}/tcp: the host port is already in use\n`]);
+    expect(await b.ok(["ps", "-a", "--filter", "name=web3", "--format", "{{.State}} {{.Status}}"])).toBe("created Created\n");
+    await b.ok(["rm", "web3"]);
 
     // a host process holding a port: the same, with --rm and attached too
     const held = await freePort();
