@@ -139,7 +139,12 @@ export class Lifecycle {
     let delay = 5;
     for (;;) {
       const c = this.store.load(id);
-      if (!c) throw new TspodError(`container ${id} was removed`);
+      if (!c) {
+        // removed meanwhile (--rm): its code, kept for a while as Podman keeps it
+        const kept = this.store.keptExit(id);
+        if (kept !== undefined) return kept;
+        throw new TspodError(`container ${id} was removed`);
+      }
       if (c.state.status === "exited" || c.state.status === "created") return c.state.exitCode ?? 0;
       if (Date.now() > deadline) throw new TspodError(`timed out waiting for ${c.config.name}`);
       await Bun.sleep(delay);
@@ -255,6 +260,9 @@ export class Lifecycle {
     trace("destroy: start");
     this.releaseNetwork(c);
     rmSync(this.store.sockPath(id), { force: true });
+    // a `wait` under way (or soon) still learns how it ended
+    const code = this.store.exitRecord(id)?.exitCode ?? (c.state.status === "exited" ? c.state.exitCode : undefined);
+    if (code !== undefined) this.store.keepExit(id, code);
     // One rename takes the directory away from every other process first (a
     // monitor's cleanup may be writing state at this moment); then delete it.
     const trash = this.trashPath(id);

@@ -5,9 +5,11 @@
 //   <root>/containers/<id>/{spec,ctr.log,upper,work,merged,userdata/}
 //   <root>/names/<name>                  name reservations (O_EXCL: unique under concurrent runs)
 //   <runroot>/sock/<id12>                the monitor's attach socket
+//   <runroot>/exits/<id>                 the exit code of a container removed in the last
+//                                        5 minutes (`wait` on a --rm one), as Podman keeps them
 // The state is fixed on read: a "running" container whose monitor and process
 // are gone is exited, with the code the monitor recorded if it got that far.
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
@@ -15,6 +17,8 @@ import { writeJsonAtomic } from "../storage/atomic.ts";
 import { withLockSync } from "../storage/lock.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { NetAddresses } from "../network/setup.ts";
+
+const EXIT_KEEP_MS = 5 * 60_000;
 
 export interface MountSpec {
   type: "bind" | "tmpfs";
@@ -124,6 +128,33 @@ export class ContainerStore {
   }
   sockPath(id: string): string {
     return join(this.ctx.runroot, "sock", id.slice(0, 12));
+  }
+
+  /** Keep a removed container's exit code for EXIT_KEEP_MS (older ones go now). */
+  keepExit(id: string, exitCode: number): void {
+    const dir = join(this.ctx.runroot, "exits");
+    try {
+      const now = Date.now();
+      for (const n of readdirSync(dir)) {
+        try {
+          if (now - statSync(join(dir, n)).mtimeMs > EXIT_KEEP_MS) rmSync(join(dir, n), { force: true });
+        } catch {}
+      }
+    } catch {}
+    try {
+      writeJsonAtomic(join(dir, id), { exitCode }, 0o600, false);
+    } catch {}
+  }
+  /** The exit code of a container removed in the last EXIT_KEEP_MS, if it had one. */
+  keptExit(id: string): number | undefined {
+    try {
+      const p = join(this.ctx.runroot, "exits", id);
+      if (Date.now() - statSync(p).mtimeMs > EXIT_KEEP_MS) return undefined;
+      const v = JSON.parse(readFileSync(p, "utf8")).exitCode;
+      return typeof v === "number" ? v : undefined;
+    } catch {
+      return undefined;
+    }
   }
   lockPath(id: string): string {
     return join(this.dir, id, "lock");

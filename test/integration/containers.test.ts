@@ -194,6 +194,14 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(await b.ok(["wait", "--condition", "running", "--condition", "exited", "w2"])).toBe("0\n");
     await b.ok(["rm", "w2"]);
     await b.ok(["rm", "w1"]);
+    // a --rm container that removes itself while waited for: its code still (kept a while, as
+    // Podman keeps it); by its full ID also once it is gone
+    const wr = (await b.ok(["run", "-d", "--rm", "--name", "wr", "--network", "none", BB, "sh", "-c", "sleep 0.5; exit 7"])).trim();
+    expect(await b.ok(["wait", "wr"])).toBe("7\n");
+    for (let i = 0; i < 50 && (await b.run(["container", "exists", wr])).code === 0; i++) await Bun.sleep(100);
+    expect((await b.run(["container", "exists", wr])).code).toBe(1);
+    expect(await b.ok(["wait", wr])).toBe("7\n");
+    expect((await b.run(["wait", "wr"])).code).toBe(125); // a name is gone with its container
     // --init: PID 1 is the reaper; orphans are reaped; stop's SIGTERM reaches the child at once
     await b.ok(["run", "-d", "--init", "--name", "i1", BB, "sh", "-c", "(sleep 0.1 &); sleep 30"]);
     await Bun.sleep(500);
