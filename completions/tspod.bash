@@ -50,7 +50,7 @@ _tspod() {
     "pod start") flags="--log-level --root --runroot --storage-driver" ;;
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
-    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --pod --quiet --root --runroot --sort --storage-driver -a -f -l -n -p -q" ;;
+    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --pod --quiet --root --runroot --size --sort --storage-driver -a -f -l -n -p -q -s" ;;
     "pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;

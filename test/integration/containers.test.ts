@@ -96,6 +96,25 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["rm", "-f", "pf1", "pf2", "pf3", "pf4"]);
   });
 
+  test("ps -s: the writable layer's size (files of other users in their own directories too) and the image's; --sort size", async () => {
+    // 5000 bytes, 3000 more in a directory only uid 1000 may read, a hard link counted once
+    await b.ok(["run", "--name", "big", "--network", "none", BB, "sh", "-c", "head -c 5000 /dev/zero > /f; ln /f /f2; mkdir /priv; head -c 3000 /dev/zero > /priv/x; chown -R 1000:1000 /priv; chmod 700 /priv"]);
+    await b.ok(["create", "--name", "small", "--network", "none", BB, "true"]);
+    const imageSize = JSON.parse(await b.ok(["image", "inspect", BB]))[0].Size;
+    const json = JSON.parse(await b.ok(["ps", "-a", "-s", "--format", "json"]));
+    expect(Object.fromEntries(json.map((c: any) => [c.Names[0], c.Size]))).toEqual({
+      big: { rootFsSize: imageSize + 8000, rwSize: 8000 },
+      small: { rootFsSize: imageSize, rwSize: 0 },
+    });
+    const virt = (n: number) => `${Number((n / 1e6).toPrecision(3))}MB`;
+    expect(await b.ok(["ps", "-a", "--sort", "size", "--format", "{{.Names}} {{.Size}}"])).toBe(`small 0B (virtual ${virt(imageSize)})\nbig 8kB (virtual ${virt(imageSize + 8000)})\n`);
+    const table = (await b.ok(["ps", "-a", "-s"])).split("\n");
+    expect(table[0]).toMatch(/\bNAMES\s+SIZE$/);
+    expect(table.find((l) => /\bbig\b/.test(l))).toMatch(/\bbig\s+8kB \(virtual [\d.]+MB\)$/);
+    expect(JSON.parse(await b.ok(["ps", "-a", "--format", "json"]))[0].Size).toBeUndefined(); // only with -s
+    await b.ok(["rm", "big", "small"]);
+  });
+
   test("rm -f -t N stops a running container as stop -t N does (its TERM handler runs); without -t it is killed", async () => {
     const dir = mkdtempSync("/tmp/tspod-rmt-");
     chownSync(dir, b.uid, b.gid);

@@ -18,12 +18,15 @@ const impl: CommandImpl = {
     noheading: { type: "boolean", description: "no header" },
     format: { type: "string", description: "json or a Go template" },
     filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=" },
-    sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, status (default: newest first)" },
+    sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, size, status (default: newest first)" },
+    size: { type: "boolean", char: "s", description: "show each container's size: its writable layer (virtual: with its image)" },
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
   },
   async main(ctx: Context, flags) {
     const { ContainerStore } = await import("../../container/record.ts");
-    const { since } = await import("../human.ts");
+    const { since, humanSize } = await import("../human.ts");
+    // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
+    const compactSize = (n: number) => humanSize(n).replace(" ", "");
     const { formatPortsColumn } = await import("../../network/ports.ts");
     let list = new ContainerStore(ctx).list();
     // pods (their names for pod=, their ports for members), read only when a container is in one
@@ -34,6 +37,9 @@ const impl: CommandImpl = {
       if (!podCache.has(pod)) podCache.set(pod, pods.load(pod));
       return podCache.get(pod);
     };
+    // sizes (ps -s, --sort size): counted once the list is filtered, for what is shown
+    let sizes: Map<string, import("../../container/size.ts").ContainerSize> | undefined;
+    const sizeOf = (c: (typeof list)[number]) => sizes?.get(c.config.id);
     if (flags.sort !== undefined) {
       const keys: Record<string, (c: (typeof list)[number]) => string | number> = {
         command: (c) => c.config.command.join(" "),
@@ -43,6 +49,7 @@ const impl: CommandImpl = {
         names: (c) => c.config.name,
         runningfor: (c) => Date.parse(c.config.created),
         status: (c) => c.state.status,
+        size: (c) => sizeOf(c)?.rootFsSize ?? 0, // (the list is sorted again once sizes are known)
       };
       const key = keys[String(flags.sort).toLowerCase()];
       if (!key) throw new UsageError(`invalid --sort "${flags.sort}": use ${Object.keys(keys).join(", ")}`);
@@ -83,6 +90,12 @@ const impl: CommandImpl = {
     }
     if (flags.latest) list = list.slice(0, 1);
     if (flags.last !== undefined) list = list.slice(0, flags.last);
+    const bySize = String(flags.sort ?? "").toLowerCase() === "size";
+    if ((flags.size || bySize) && !flags.quiet) {
+      sizes = (await import("../../container/size.ts")).containerSizes(ctx, list);
+      // as Podman: by the root filesystem's size, smallest first
+      if (bySize) list = [...list].sort((a, b) => sizeOf(a)!.rootFsSize - sizeOf(b)!.rootFsSize);
+    }
     if (flags.quiet) {
       if (list.length) out(list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n"));
       return;
@@ -123,13 +136,14 @@ const impl: CommandImpl = {
       Networks: c.config.network.startsWith("container:") ? [] : [c.config.network],
       Mounts: c.config.mounts.filter((m) => m.type === "bind" && !m.source.startsWith(c.dir)).map((m) => m.destination),
       Labels: c.config.labels,
+      Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
     if (flags.format === "json") {
-      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra })), null, 4));
+      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, ...(sizes ? { Size: { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } } : {}) })), null, 4));
     }
-    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME" }));
-    const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}`;
-    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : [])].join("\t"));
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }));
+    const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
+    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : []), ...(flags.size ? [r.Size] : [])].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
   },
 };
