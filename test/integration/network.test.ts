@@ -167,8 +167,10 @@ int main(int argc, char **argv) {
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/time.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -202,6 +204,47 @@ static void *listener(void *arg) {
   printf("bound %d\\n", ntohs(a.sin_port));
   fflush(stdout);
   lfd = s;
+  return NULL;
+}
+/* A listener of the process's own on 127.0.0.1 whose queue is full: further SYNs are dropped, a connect to it waits. */
+static struct sockaddr_in full_queue(void) {
+  int q = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in qa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t ql = sizeof qa;
+  bind(q, (struct sockaddr *)&qa, sizeof qa);
+  listen(q, 0);
+  getsockname(q, (struct sockaddr *)&qa, &ql);
+  for (int i = 0; i < 4; i++) connect(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), (struct sockaddr *)&qa, sizeof qa);
+  return qa;
+}
+/* stall helpers: connects to a full listen queue that retry for hours (TCP_SYNCNT 127) */
+static struct sockaddr_in g_target;
+static int g_flip = -1;
+static int slow_socket(int flags) {
+  int s = socket(AF_INET, SOCK_STREAM | flags, 0), n = 127;
+  setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &n, sizeof n);
+  return s;
+}
+static void *stall_blocking(void *arg) {
+  (void)arg;
+  connect(slow_socket(0), (struct sockaddr *)&g_target, sizeof g_target);
+  return NULL;
+}
+static void *flipper(void *arg) {
+  (void)arg;
+  for (;;) fcntl(g_flip, F_SETFL, 0);
+  return NULL;
+}
+/* non-blocking, but a thread keeps clearing O_NONBLOCK: the connect may block where it is made */
+static void *stall_flipped(void *arg) {
+  (void)arg;
+  g_flip = slow_socket(SOCK_NONBLOCK);
+  pthread_t t;
+  pthread_create(&t, NULL, flipper, NULL);
+  for (int i = 0; i < 500; i++) {
+    fcntl(g_flip, F_SETFL, O_NONBLOCK);
+    connect(g_flip, (struct sockaddr *)&g_target, sizeof g_target);
+  }
   return NULL;
 }
 /* race helpers: fd 100 is, by turns, a socket of the container's own and a socket of the host's */
@@ -260,6 +303,49 @@ int main(int argc, char **argv) {
       close(c);
     }
   }
+  if (!strcmp(argv[1], "hide")) { /* the listener in flight (SCM_RIGHTS) for SECONDS, held by no fd, then back */
+    listener(NULL);
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    char c = 'x', cb[CMSG_SPACE(sizeof(int))];
+    memset(cb, 0, sizeof cb);
+    struct iovec v = {&c, 1};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET, h->cmsg_type = SCM_RIGHTS, h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &lfd, sizeof lfd);
+    if (sendmsg(sv[0], &m, 0) < 0) { perror("sendmsg"); return 1; }
+    close(lfd);
+    printf("hidden\\n");
+    fflush(stdout);
+    sleep(atoi(argv[3]));
+    if (recvmsg(sv[1], &m, 0) < 1) { perror("recvmsg"); return 1; }
+    memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof lfd);
+    for (;;) {
+      int a = accept(lfd, NULL, NULL);
+      if (a < 0) { printf("accept: %s\\n", strerror(errno)); return 1; }
+      printf("accepted\\n"), fflush(stdout), close(a);
+    }
+  }
+  if (!strcmp(argv[1], "stall")) { /* connects that wait for hours must not stop the monitor answering */
+    listener(NULL);
+    g_target = full_queue();
+    pthread_t t;
+    for (int i = 0; i < 2; i++) pthread_create(&t, NULL, i ? stall_flipped : stall_blocking, NULL);
+    usleep(300000);
+    struct timespec t0, t1;
+    struct sockaddr_in self = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20; i++) {
+      int c = socket(AF_INET, SOCK_STREAM, 0);
+      if (connect(c, (struct sockaddr *)&self, sizeof self) < 0) { perror("connect"); _exit(1); }
+      close(accept(lfd, NULL, NULL)), close(c);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("answers: %s\\n", (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000 ? "yes" : "slowly");
+    fflush(stdout);
+    _exit(0);
+  }
   if (!strcmp(argv[1], "relisten")) { /* listen() again every 50 ms; say when its answer changes */
     listener(NULL);
     const char *last = "done";
@@ -306,16 +392,7 @@ int main(int argc, char **argv) {
   printf("fast open: %s\\n", res(sendto(fo, "x", 1, 0x20000000 /* MSG_FASTOPEN */, (struct sockaddr *)&t, sizeof t) < 0 ? -1 : 0));
   printf("own connect: %s\\n", conn(fo, &t));
   /* a blocking connect that waits (a listener of its own with its queue full), 300 ms at most */
-  int q = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in qa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t ql = sizeof qa;
-  bind(q, (struct sockaddr *)&qa, sizeof qa);
-  listen(q, 0);
-  getsockname(q, (struct sockaddr *)&qa, &ql);
-  for (int i = 0; i < 4; i++) {
-    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(f, (struct sockaddr *)&qa, sizeof qa);
-  }
+  struct sockaddr_in qa = full_queue();
   int w = socket(AF_INET, SOCK_STREAM, 0);
   struct timeval tv = {0, 300000};
   setsockopt(w, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -564,6 +641,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(accepted).toBe(0);
   });
 
+  test("connects that wait for hours (one whose O_NONBLOCK a thread keeps clearing) keep nothing else waiting", async () => {
+    const port = await freePort();
+    const out = await b.ok(["run", "--rm", "-p", `${port}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "stall", "80"]);
+    expect(out).toBe(`bound ${port}\nanswers: yes\n`);
+  });
+
   test("a thread swapping a lent socket under another thread's calls gets past no check (Landlock refuses what the monitor let go on)", async () => {
     const port = await freePort();
     const accepted = await hostOnlyServer(async (target) => {
@@ -619,6 +702,17 @@ describe.each(MODES)("network (%s)", (mode) => {
     for (let i = 0; i < 40 && !(logs = await b.ok(["logs", "joiner"])).includes("listen again"); i++) await Bun.sleep(50);
     expect(logs).toBe(`bound ${p1}\nlisten again: Permission denied\n`);
     expect(listeners(p1)).toBe("");
+    await b.ok(["rm", "-f", "-t", "0", "joiner"]);
+    // one that hides its lent socket where the monitor cannot see it (in flight in a unix
+    // socket's queue, held by no fd) when that is to be taken back: the joiner is killed
+    await b.ok(["start", "own"]);
+    await b.ok(["run", "-d", "--name", "joiner", "--network", "container:own", "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "hide", "80", "3"]);
+    for (let i = 0; i < 40 && !(await b.ok(["logs", "joiner"])).includes("hidden"); i++) await Bun.sleep(50);
+    expect(await b.ok(["logs", "joiner"])).toBe(`bound ${p1}\nhidden\n`);
+    expect(await canBind(p1)).toBe(false); // listening, though no process holds it
+    await b.ok(["stop", "-t", "0", "own"]);
+    expect(await b.ok(["wait", "joiner"])).toBe("137\n");
+    expect(await canBind(p1)).toBe(true);
     await b.ok(["rm", "-f", "-t", "0", "joiner", "own"]);
   });
 
