@@ -640,7 +640,7 @@ struct connecting {
 };
 /* The workers: started as connects wait for one (at most CONNECT_THREADS; more
    wait in the queue), then kept, idle, for the next. */
-#define CONNECT_THREADS 64
+#define CONNECT_THREADS 512
 static pthread_mutex_t g_cmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_ccv = PTHREAD_COND_INITIALIZER;
 static struct connecting *g_cq, **g_cq_tail = &g_cq;
