@@ -1,8 +1,9 @@
 // Go's text/template, the part `--format` users write (Podman's and Docker's
 // documentation and scripts): fields and variables, pipelines, parentheses,
-// if/else if/else, range (with else and $i, $v :=), with, {{- -}} trimming,
-// comments, and the functions json, upper, lower, title, join, index, len,
-// printf, print, println, eq, ne, lt, le, gt, ge, and, or, not, truncate.
+// if/else if/else, range (with else, $i, $v :=, break and continue), with,
+// define/template/block, {{- -}} trimming, comments, and the functions json,
+// upper, lower, title, join, index, slice, len, printf, print, println,
+// html, js, urlquery, call, eq, ne, lt, le, gt, ge, and, or, not, truncate.
 // A template that does not parse, or a function that does not exist, is an
 // error before anything is printed, as in Go.
 import { UsageError } from "../errors.ts";
@@ -117,7 +118,15 @@ type Node =
   | { t: "text"; v: string }
   | { t: "out"; pipe: Pipeline }
   | { t: "if" | "with"; pipe: Pipeline; then: Node[]; else: Node[] }
-  | { t: "range"; pipe: Pipeline; then: Node[]; else: Node[] };
+  | { t: "range"; pipe: Pipeline; then: Node[]; else: Node[] }
+  | { t: "template"; name: string; pipe?: Pipeline }
+  | { t: "break" | "continue" };
+
+/** A parsed template: its body and the templates it defines ({{define}}, {{block}}). */
+interface Parsed {
+  nodes: Node[];
+  defs: Map<string, Node[]>;
+}
 
 function parsePipeline(toks: Tok[], src: string): Pipeline {
   let pos = 0;
@@ -156,7 +165,7 @@ function parsePipeline(toks: Tok[], src: string): Pipeline {
   return p;
 }
 
-function parse(tpl: string): Node[] {
+function parse(tpl: string): Parsed {
   // split into text and actions, honouring {{- and -}} and comments
   const parts: ({ t: "text"; v: string } | { t: "action"; v: string })[] = [];
   let i = 0;
@@ -197,11 +206,22 @@ function parse(tpl: string): Node[] {
     i = next;
   }
   let k = 0;
+  const defs = new Map<string, Node[]>();
+  let ranges = 0; // how many {{range}} the parser is in: {{break}} and {{continue}} need one
+  // {{template "name" PIPELINE}}, {{define "name"}}, {{block "name" PIPELINE}}: the name, and the pipeline's tokens
+  const named = (word: string, a: string): { name: string; rest: Tok[] } => {
+    const toks = lexAction(a.slice(word.length));
+    const first = toks[0];
+    if (first?.k !== "str") return fail(`{{${a}}}: ${word} needs a quoted template name`);
+    return { name: first.v, rest: toks.slice(1) };
+  };
   // {{if A}}..{{else if B}}..{{else}}..{{end}} is {{if A}}..{{else}}{{if B}}..{{else}}..{{end}}{{end}}
   // with one {{end}}: the nested block takes it.
   const control = (word: "if" | "with" | "range", pipeSrc: string, full: string): Node => {
     const pipe = parsePipeline(lexAction(pipeSrc), full);
+    if (word === "range") ranges++;
     const then = block(["else", "end"]);
+    if (word === "range") ranges--;
     let elseNodes: Node[] = [];
     if (then.stop === "else") {
       const chained = /^(if|with)\b/.exec(then.rest)?.[1] as "if" | "with" | undefined;
@@ -231,13 +251,33 @@ function parse(tpl: string): Node[] {
         continue;
       }
       if (word === "end" || word === "else") fail(`unexpected {{${a}}}`);
-      if (["define", "template", "block", "break", "continue"].includes(word) && !/^[a-z]+\s*\(/.test(a) && lexAction(a)[0]?.k === "ident")
-        fail(`{{${word}}} is not supported`);
-      nodes.push({ t: "out", pipe: parsePipeline(lexAction(a), a) });
+      const keyword = ["define", "template", "block", "break", "continue"].includes(word) && lexAction(a)[0]?.k === "ident";
+      if (keyword && (word === "break" || word === "continue")) {
+        if (a !== word) fail(`unexpected "${a.slice(word.length).trim()}" in {{${word}}}`);
+        if (!ranges) fail(`{{${word}}} outside {{range}}`);
+        nodes.push({ t: word });
+      } else if (keyword && word === "template") {
+        const { name, rest } = named(word, a);
+        nodes.push({ t: "template", name, pipe: rest.length ? parsePipeline(rest, a) : undefined });
+      } else if (keyword) {
+        // define (at the top only, as Go has it) and block: a body up to {{end}}
+        if (word === "define" && stops.length) fail(`{{define}} inside another action: {{${a}}}`);
+        const { name, rest } = named(word, a);
+        if (word === "define" && rest.length) fail(`unexpected "${a.slice(a.indexOf('"', a.indexOf('"') + 1) + 1).trim()}" in {{${a}}}`);
+        const outer = ranges;
+        ranges = 0; // a named template is a template of its own
+        const body = block(["end"]);
+        ranges = outer;
+        if (body.stop !== "end") fail(`missing {{end}} for {{${a}}}`);
+        // {{block}} defines the name where {{define}} has not (a define, before or after, wins)
+        if (word === "define" || !defs.has(name)) defs.set(name, body.nodes);
+        if (word === "block") nodes.push({ t: "template", name, pipe: rest.length ? parsePipeline(rest, a) : undefined });
+      } else nodes.push({ t: "out", pipe: parsePipeline(lexAction(a), a) });
     }
     return { nodes, stop: "", rest: "" };
   };
-  return block([]).nodes;
+  const nodes = block([]).nodes;
+  return { nodes, defs };
 }
 
 // ------------------------------------------------------------------ values
@@ -281,10 +321,19 @@ function field(obj: Value, name: string): Value {
 
 const walk = (v: Value, path: string[]) => path.reduce((cur, p) => field(cur, p), v);
 
-/** Go's fmt verbs as printf uses them: %s %v %d %q %x %X %f %t %%, with flags, width and precision. */
+/** Go's type name of a value as %T prints it (what the data's JSON decodes to in Go). */
+function goType(v: Value): string {
+  if (v === undefined || v === null) return "<nil>";
+  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float64";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "string") return "string";
+  return Array.isArray(v) ? "[]interface {}" : "map[string]interface {}";
+}
+
+/** Go's fmt verbs as printf uses them: %s %v %d %q %x %X %f %t %T %%, with flags, width and precision. */
 export function sprintf(format: string, args: Value[]): string {
   let n = 0;
-  return format.replace(/%([-+ 0#]*)(\d+)?(?:\.(\d+))?([svdqxXftc%])/g, (_m, flags: string, width?: string, prec?: string, verb?: string) => {
+  return format.replace(/%([-+ 0#]*)(\d+)?(?:\.(\d+))?([svdqxXftcT%])/g, (_m, flags: string, width?: string, prec?: string, verb?: string) => {
     if (verb === "%") return "%";
     if (n >= args.length) return `%!${verb}(MISSING)`;
     const a = args[n++];
@@ -307,6 +356,9 @@ export function sprintf(format: string, args: Value[]): string {
         break;
       case "c":
         s = typeof a === "number" ? String.fromCodePoint(a) : show(a);
+        break;
+      case "T":
+        s = goType(a);
         break;
       default: // s, v, t
         s = show(a);
@@ -366,7 +418,27 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
   // Podman's: the first N characters
   truncate: (s, n) => [...show(s)].slice(0, Number(n)).join(""),
+  slice: (v, ...ix) => {
+    if (typeof v !== "string" && !Array.isArray(v)) return fail(`error calling slice: can't slice item of type ${typeof v}`);
+    if (ix.length > (typeof v === "string" ? 2 : 3)) fail(`error calling slice: too many slice indexes: ${ix.length}`);
+    const n = v.length; // (a 3-index slice's cap is the length here)
+    const [i = 0, j = n, k = n] = ix.map((x) => (typeof x === "number" && Number.isInteger(x) ? x : fail(`error calling slice: cannot index slice/array with type ${typeof x}`)));
+    if (i < 0 || j < i || k < j || k > n || j > n) fail(`error calling slice: index out of range: ${j > n || k > n ? Math.max(j, k) : i}`);
+    return v.slice(i, j);
+  },
+  html: (...a) => printed(a).replace(/[<>&'"\0]/g, (c) => HTML_ESC[c]!),
+  js: (...a) =>
+    printed(a).replace(/[\\'"<>&=\x00-\x1f\u007f]/g, (c) => (c === "\\" || c === "'" || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`)),
+  urlquery: (...a) => encodeURIComponent(printed(a)).replace(/%20/g, "+").replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`),
+  // the data has no functions to call
+  call: (f) => fail(`error calling call: call of ${f === undefined || f === null ? "nil" : `non-function ${show(f)}`}`),
 };
+
+const HTML_ESC: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;", "\0": "\uFFFD" };
+/** The arguments as html, js and urlquery print them first: one alone as itself, several as fmt.Sprint does. */
+function printed(a: Value[]): string {
+  return a.length === 1 ? show(a[0]) : (FUNCS.print!(...a) as string);
+}
 
 // ------------------------------------------------------------------ evaluation
 
@@ -420,6 +492,8 @@ function evalArg(a: Arg, dot: Value, vars: Scope, src: string): Value {
 
 /** Functions that take a fixed number of arguments, as Go checks them. */
 const ARITY: Record<string, number> = { json: 1, upper: 1, lower: 1, title: 1, len: 1, not: 1, ne: 2, lt: 2, le: 2, gt: 2, ge: 2, truncate: 2 };
+/** Functions that want at least this many. */
+const MIN_ARITY: Record<string, number> = { slice: 1, call: 1 };
 
 function evalCmd(c: Cmd, dot: Value, vars: Scope, prev: Value[] | undefined, src: string): Value {
   const [head, ...rest] = c.args;
@@ -428,6 +502,8 @@ function evalCmd(c: Cmd, dot: Value, vars: Scope, prev: Value[] | undefined, src
     const want = ARITY[head!.v];
     const got = rest.length + (prev?.length ?? 0);
     if (want !== undefined && got !== want) fail(`wrong number of args for ${head!.v}: want ${want} got ${got}`);
+    const least = MIN_ARITY[head!.v];
+    if (least !== undefined && got < least) fail(`wrong number of args for ${head!.v}: want at least ${least} got ${got}`);
     const args = rest.map((x) => evalArg(x, dot, vars, src));
     return f!(...args, ...(prev ?? []));
   }
@@ -446,9 +522,32 @@ function evalPipeline(p: Pipeline, dot: Value, vars: Scope, src = ""): Value {
   return out;
 }
 
-function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
+/** {{break}} and {{continue}}: thrown to the {{range}} they are in. */
+class LoopJump {
+  constructor(readonly kind: "break" | "continue") {}
+}
+
+/** What a run of a template needs besides its nodes: the named templates, how deep it is in them. */
+interface Run {
+  defs: Map<string, Node[]>;
+  depth: number;
+}
+
+function exec(nodes: Node[], dot: Value, vars: Scope, out: string[], run: Run): void {
   for (const n of nodes) {
     switch (n.t) {
+      case "break":
+      case "continue":
+        throw new LoopJump(n.t);
+      case "template": {
+        const body = run.defs.get(n.name) ?? fail(`no such template "${n.name}"`);
+        if (run.depth >= 1000) fail(`exceeded maximum template depth (1000) in "${n.name}"`);
+        const v = n.pipe ? evalPipeline(n.pipe, dot, vars) : undefined;
+        const inner = new Scope(); // a template of its own: $ is what it was given
+        inner.declare("$", v);
+        exec(body as Node[], v, inner, out, { defs: run.defs, depth: run.depth + 1 });
+        break;
+      }
       case "text":
         out.push(n.v);
         break;
@@ -460,14 +559,14 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
       case "if": {
         const inner = new Scope(vars); // {{if $x := ...}}: $x in both branches
         const v = evalPipeline(n.pipe, dot, inner);
-        exec(truthy(v) ? n.then : n.else, dot, new Scope(inner), out);
+        exec(truthy(v) ? n.then : n.else, dot, new Scope(inner), out, run);
         break;
       }
       case "with": {
         const inner = new Scope(vars);
         const v = evalPipeline(n.pipe, dot, inner);
-        if (truthy(v)) exec(n.then, v, new Scope(inner), out);
-        else exec(n.else, dot, new Scope(inner), out);
+        if (truthy(v)) exec(n.then, v, new Scope(inner), out, run);
+        else exec(n.else, dot, new Scope(inner), out, run);
         break;
       }
       case "range": {
@@ -484,12 +583,17 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
               : v === undefined || v === null
                 ? []
                 : fail(`range can't iterate over ${show(v)}`);
-        if (!entries.length) exec(n.else, dot, new Scope(vars), out);
+        if (!entries.length) exec(n.else, dot, new Scope(vars), out, run);
         for (const [k, x] of entries) {
           const inner = new Scope(vars);
           if (decl?.length === 1) inner.declare(decl[0]!, x);
           if (decl?.length === 2) inner.declare(decl[0]!, k), inner.declare(decl[1]!, x);
-          exec(n.then, x, inner, out);
+          try {
+            exec(n.then, x, inner, out, run);
+          } catch (e) {
+            if (!(e instanceof LoopJump)) throw e;
+            if (e.kind === "break") break;
+          }
         }
         break;
       }
@@ -497,19 +601,19 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[]): void {
   }
 }
 
-const cache = new Map<string, Node[]>();
+const cache = new Map<string, Parsed>();
 
 /** Render a template against data ($ is the data too). Errors are UsageErrors (exit 125). */
 export function execute(tpl: string, data: Value): string {
-  let nodes = cache.get(tpl);
-  if (!nodes) {
-    nodes = parse(tpl);
-    cache.set(tpl, nodes);
+  let parsed = cache.get(tpl);
+  if (!parsed) {
+    parsed = parse(tpl);
+    cache.set(tpl, parsed);
   }
   const out: string[] = [];
   const root = new Scope();
   root.declare("$", data);
-  exec(nodes, data, root, out);
+  exec(parsed.nodes, data, root, out, { defs: parsed.defs, depth: 0 });
   return out.join("");
 }
 

@@ -77,6 +77,34 @@ describe("Go templates", () => {
     expect(() => t("{{len .Name 3}}")).toThrow(/wrong number of args for len/);
   });
 
+  test("slice, html, js, urlquery, call, as Go's", () => {
+    expect(t("{{slice .Name 1 3}}|{{slice .RepoTags 1}}|{{slice .RepoTags}}")).toBe("eb|[b:2]|[a:1 b:2]");
+    expect(() => t("{{slice .Name 2 9}}")).toThrow(/error calling slice: index out of range: 9/);
+    expect(() => t("{{slice .Name 1 2 3}}")).toThrow(/too many slice indexes/);
+    expect(t("{{html .}}", `<a href="x">&'`)).toBe("&lt;a href=&#34;x&#34;&gt;&amp;&#39;");
+    expect(t("{{html 1 2 \"x\"}}")).toBe("1 2x"); // several: as fmt.Sprint prints them
+    expect(t("{{js .}}", `it's "q" <b> & = \\ \n`)).toBe(`it\\'s \\"q\\" \\u003Cb\\u003E \\u0026 \\u003D \\\\ \\u000A`);
+    expect(t("{{urlquery .}}", "a b&c=d/é!")).toBe("a+b%26c%3Dd%2F%C3%A9%21");
+    expect(t("{{.Name | printf \"%s!\" | html}}")).toBe("web!");
+    expect(() => t("{{call .Name}}")).toThrow(/call of non-function web/);
+    expect(() => t("{{call}}")).toThrow(/wrong number of args for call: want at least 1 got 0/);
+  });
+
+  test("range with break and continue; define, template and block", () => {
+    expect(t("{{range .}}{{if eq . 3}}{{break}}{{end}}{{if eq . 1}}{{continue}}{{end}}{{.}},{{end}}", [0, 1, 2, 3, 4])).toBe("0,2,");
+    // break leaves only the innermost range
+    expect(t("{{range .}}{{range .}}{{if eq . 2}}{{break}}{{end}}{{.}}{{end}};{{end}}", [[1, 2, 3], [4, 2]])).toBe("1;4;");
+    expect(() => t("{{break}}")).toThrow(/\{\{break\}\} outside \{\{range\}\}/);
+    expect(() => t("{{range .RepoTags}}{{define \"x\"}}{{continue}}{{end}}{{end}}")).toThrow(/define/);
+    // a named template gets its own dot and $; none given: nothing (<no value>)
+    expect(t('{{define "tag"}}<{{.}}|{{$}}>{{end}}{{range .RepoTags}}{{template "tag" .}}{{end}}{{template "tag"}}')).toBe("<a:1|a:1><b:2|b:2><<no value>|<no value>>");
+    expect(t('{{block "b" .Name}}default {{.}}{{end}}')).toBe("default web");
+    expect(t('{{block "b" .Name}}default {{.}}{{end}}{{define "b"}}mine {{.}}{{end}}')).toBe("mine web"); // a define wins
+    expect(() => t('{{template "nope"}}')).toThrow(/no such template "nope"/);
+    expect(() => t('{{define "r"}}{{template "r"}}{{end}}{{template "r"}}')).toThrow(/exceeded maximum template depth/);
+    expect(() => t("{{template .Name}}")).toThrow(/needs a quoted template name/);
+  });
+
   test("whitespace trimming and comments", () => {
     expect(t("a  {{- .Name -}}  b")).toBe("awebb");
     expect(t("{{/* a comment */}}x")).toBe("x");
@@ -105,5 +133,6 @@ describe("Go templates", () => {
   test("sprintf: missing arguments and widths as Go prints them", () => {
     expect(sprintf("%s %s", ["a"])).toBe("a %!s(MISSING)");
     expect(sprintf("%6.2f|%%|%c", [3.14159, 65])).toBe("  3.14|%|A");
+    expect(sprintf("%T %T %T %T %T %T %T", ["a", 1, 1.5, true, [1], { a: 1 }, null])).toBe("string int float64 bool []interface {} map[string]interface {} <nil>");
   });
 });
