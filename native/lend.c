@@ -30,15 +30,16 @@
  *   calls go on in the process (CONTINUE): a unix socket's bind, connect and
  *   listen must carry the process's own credentials. A lent socket swapped in
  *   under such a call is still a TCP socket: Landlock refuses it.
- * - listen() on a socket of the host's namespace: only a lent one, not taken
- *   back (see lend_revoke), and the monitor makes the call on its copy.
+ * - listen() on a socket of the host's namespace: only a lent one, and the
+ *   monitor makes the call on its copy. The monitor reads the calling
+ *   thread's own fd table (a thread may have one), as the kernel does.
  * - What a swapped-in call can still do to a host socket: connect(AF_UNSPEC)
  *   (Landlock lets every process drop a connection) and listen(). A lent
  *   socket keeps its port (it was bound to it); an accepted connection that
- *   was dropped has none, and listen() would give it a new one: every lent
- *   socket's own port range (IP_LOCAL_PORT_RANGE, inherited by its
- *   connections) is its published port alone, which is taken, so that fails
- *   (EADDRINUSE); the container may not change that option (ENOPROTOOPT, as a
+ *   was dropped has none, and listen() would give it one of the host's: every
+ *   lent socket's own port range (IP_LOCAL_PORT_RANGE, inherited by its
+ *   connections) is one port the monitor holds, so that fails (EADDRINUSE; see
+ *   reserve_sink); the container may not change that option (ENOPROTOOPT, as a
  *   kernel without it says).
  * - TCP Fast Open sends (MSG_FASTOPEN) answer EOPNOTSUPP, as with fast open
  *   off: callers fall back to connect() (a 32-bit program's through
@@ -72,15 +73,13 @@
  * - `tspod exec` processes get the same Landlock domain and filter and pass its
  *   fd to the monitor (no monitor: no exec). A container joining this one's
  *   network (container:NAME, a pod's members) serves its ports the same way,
- *   through its own monitor, which takes back what was lent when the container
- *   it joined ends, for good; a joiner that hides a lent socket from that is
- *   killed (see lend_revoke).
+ *   through its own monitor; it ends when the container it joined ends, so
+ *   that nothing lent in that network outlives it (see lend_revoke).
  */
 #include "common.h"
 #include "kernel.h"
 #include "lend.h"
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -170,6 +169,7 @@ struct bpf_prog_ {
 #define SO_PROTOCOL 38
 #endif
 #define SYS_pidfd_open_ 434
+#define PIDFD_THREAD_ 0x80 /* O_EXCL: a thread's pidfd (6.9) */
 #define SYS_pidfd_getfd_ 438
 
 /* ---- the container side ---- */
@@ -349,9 +349,9 @@ static int g_nlisteners;
 static int g_resv[2 * LEND_MAX_PORTS];
 static int g_nresv;
 #define GIVEN_MAX 65536
-static ino_t *g_given;           /* every socket lent (its inode): they may listen, and are taken back */
+static ino_t *g_given;           /* every socket lent (its inode): they may listen */
 static unsigned g_ngiven, g_capgiven;
-static int g_revoked;            /* what was lent was taken back (lend_revoke) */
+static int g_revoked;            /* the network's owner is gone (lend_revoke): nothing more is lent */
 static int g_unpriv_port = 1024; /* net.ipv4.ip_unprivileged_port_start in the container */
 static uint64_t g_host_cookie;   /* the host's network namespace (the monitor's): SO_NETNS_COOKIE */
 
@@ -432,8 +432,45 @@ int lend_lock(void) {
   return -1;
 }
 
+/*
+ * The port a lent socket's connections may take for themselves: one of the
+ * host's ephemeral ports that this monitor holds, on every address (IPv4 and
+ * IPv6, no SO_REUSEADDR or SO_REUSEPORT), so none can. It is every lent
+ * socket's IP_LOCAL_PORT_RANGE, which its connections inherit: a connection
+ * dropped (connect(AF_UNSPEC), which Landlock lets any process do) has no port,
+ * and listen() would bind it one of the host's, a port squatted on 0.0.0.0
+ * (an exploratory run did; listen() then fails, EINVAL, but the port stays
+ * taken). The kernel honours a socket's own range only inside
+ * net.ipv4.ip_local_port_range, hence a port from there.
+ */
+static int g_sink[2] = {-1, -1}, g_sink_port;
+
+static int reserve_sink(void) {
+  for (int tries = 0; tries < 16 && g_sink_port == 0; tries++) {
+    int v4 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+    socklen_t l = sizeof a;
+    if (v4 >= 0 && bind(v4, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(v4, (struct sockaddr *)&a, &l) == 0) {
+      b.sin6_port = a.sin_port;
+      if (v6 < 0 || (setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0 && bind(v6, (struct sockaddr *)&b, sizeof b) == 0) ||
+          errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL) { /* (no IPv6 here: nothing to hold there) */
+        g_sink[0] = v4, g_sink[1] = v6, g_sink_port = ntohs(a.sin_port);
+        return 0;
+      }
+    }
+    if (v4 >= 0) close(v4);
+    if (v6 >= 0) close(v6);
+  }
+  return g_sink_port ? 0 : -1;
+}
+
 int lend_reserve(const struct spec *s, char *err, size_t errlen) {
   parse_lent(s);
+  if (g_nlent && reserve_sink() < 0) {
+    snprintf(err, errlen, "cannot hold a port of the host for the published ports' connections: %s", strerror(errno));
+    return -1;
+  }
   int rc = 0;
   for (int i = 0; i < g_nlent && !rc; i++)
     for (int k = 0; k < g_lent[i].count && !rc; k++) {
@@ -585,7 +622,7 @@ static int own_socket(int sfd) {
   return errno == ENOTSOCK;
 }
 
-/* A socket lent by this monitor, and not taken back? */
+/* A socket lent by this monitor (while the network's owner runs)? */
 static int lent_inode(ino_t ino) {
   for (unsigned i = 0; i < g_ngiven; i++)
     if (g_given[i] == ino) return 1;
@@ -728,7 +765,7 @@ static void bind_for(int nfd, const struct seccomp_notif_ *req, int sfd, const s
  * A TCP bind of a published port: the host's socket in its place (answered
  * here); 0 when this bind is not one to lend.
  */
-static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, int sfd, const struct sockaddr_storage *ss) {
+static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, const struct sockaddr_storage *ss) {
   int dom = ss->ss_family; /* the socket's own (TCP, checked by the caller) */
   int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
   int loopback = 0, hport = g_revoked ? 0 : published(port, &loopback);
@@ -759,8 +796,8 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
   setsockopt(hs, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   int fl = fcntl(sfd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
-  /* its connections' own port range: this port alone (see the top of this file) */
-  uint32_t range = ((uint32_t)hport << 16) | (uint32_t)hport;
+  /* its connections' own port range: the port held for that (see reserve_sink) */
+  uint32_t range = ((uint32_t)g_sink_port << 16) | (uint32_t)g_sink_port;
   if (setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0) {
     e = errno;
     close(hs);
@@ -780,7 +817,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, pid_t tgid, int tfd, 
     respond(nfd, req->id, EADDRINUSE, 0);
     return 1;
   }
-  struct seccomp_notif_addfd_ af = {req->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)tfd, fd_cloexec(tgid, tfd) ? O_CLOEXEC : 0};
+  struct seccomp_notif_addfd_ af = {req->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)tfd, fd_cloexec((pid_t)req->pid, tfd) ? O_CLOEXEC : 0};
   int r = ioctl(nfd, NOTIF_ADDFD, &af);
   e = r < 0 ? errno : 0;
   close(hs);
@@ -833,14 +870,17 @@ static void handle(int nfd) {
     int range = (uint32_t)a[1] == 0 /* SOL_IP */ && (uint32_t)a[2] == IP_LOCAL_PORT_RANGE_;
     return respond(nfd, req.id, range ? ENOPROTOOPT : 0, !range);
   }
-  /* the socket itself (pidfd_getfd: a copy of the process's fd; pidfd_open wants the thread group's leader) */
-  pid_t tgid = (pid_t)req.pid;
-  int pidfd = (int)syscall(SYS_pidfd_open_, tgid, 0);
-  if (pidfd < 0) { /* not the thread group's leader (EINVAL, ENOENT since 6.9) */
-    tgid = (pid_t)status_field((pid_t)req.pid, "Tgid:", 10);
+  /* The socket itself (pidfd_getfd: a copy of the fd), from the calling thread's
+     own fd table: a thread may have one (unshare(CLONE_FILES)), and the kernel
+     reads that one. pidfd_open(PIDFD_THREAD) takes a thread (6.9); before it,
+     the thread group's leader's table (what is made or refused there is what the
+     monitor looked at; what goes on is Landlock's, see the top of this file). */
+  int pidfd = (int)syscall(SYS_pidfd_open_, (pid_t)req.pid, PIDFD_THREAD_);
+  if (pidfd < 0 && errno == EINVAL) {
+    pid_t tgid = (pid_t)status_field((pid_t)req.pid, "Tgid:", 10);
     pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open_, tgid, 0) : -1;
   }
-  if (pidfd < 0) return respond(nfd, req.id, ESRCH, 0);
+  if (pidfd < 0) return respond(nfd, req.id, errno == EMFILE || errno == ENFILE ? EAGAIN : ESRCH, 0);
   if (ioctl(nfd, NOTIF_ID_VALID, &req.id) < 0) { /* that process is gone */
     close(pidfd);
     return;
@@ -848,7 +888,7 @@ static void handle(int nfd) {
   int tfd = (int)(uint32_t)a[0], sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, tfd, 0);
   int e = errno;
   close(pidfd);
-  if (sfd < 0) return respond(nfd, req.id, e == EBADF ? EBADF : EACCES, 0);
+  if (sfd < 0) return respond(nfd, req.id, e == EBADF ? EBADF : e == EMFILE || e == ENFILE ? EAGAIN : EACCES, 0);
   int dom = 0, proto = 0;
   if (!own_socket(sfd)) {
     /* A socket of the host's namespace (one lent, or a connection it accepted) does
@@ -862,7 +902,7 @@ static void handle(int nfd) {
     int len = read_addr((pid_t)req.pid, a[1], a[2], &ss);
     if (len < 0) respond(nfd, req.id, -len, 0);
     else if (op == OP_CONNECT) connect_for(nfd, req.id, sfd, &ss, (socklen_t)len);
-    else if (!(proto == IPPROTO_TCP && ss.ss_family == dom && len >= (int)sizeof(struct sockaddr_in) && lend(nfd, &req, tgid, tfd, sfd, &ss)))
+    else if (!(proto == IPPROTO_TCP && ss.ss_family == dom && len >= (int)sizeof(struct sockaddr_in) && lend(nfd, &req, tfd, sfd, &ss)))
       bind_for(nfd, &req, sfd, &ss, (socklen_t)len);
   }
   close(sfd);
@@ -873,123 +913,26 @@ void lend_event(int fd, short revents) {
   else if (revents & (POLLHUP | POLLERR | POLLNVAL)) forget(fd); /* every process under it is gone */
 }
 
-/* The kernel's socket diagnostics (sock_diag(7); musl has no linux/ headers) */
-struct nlmsghdr_ {
-  uint32_t len;
-  uint16_t type, flags;
-  uint32_t seq, pid;
-};
-struct inet_diag_sockid_ {
-  uint16_t sport, dport;
-  uint32_t src[4], dst[4], ifindex, cookie[2];
-};
-struct inet_diag_req_v2_ {
-  uint8_t family, protocol, ext, pad;
-  uint32_t states;
-  struct inet_diag_sockid_ id;
-};
-struct inet_diag_msg_ {
-  uint8_t family, state, timer, retrans;
-  struct inet_diag_sockid_ id;
-  uint32_t expires, rqueue, wqueue, uid, inode;
-};
-
-/* How many sockets this monitor lent still listen (found by their inodes among
-   the host's TCP listeners, wherever they are held: in flight too), or -1. */
-static int lent_listening(void) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 4 /* NETLINK_SOCK_DIAG */), found = 0;
-  if (fd < 0) return -1;
-  static char buf[32768] __attribute__((aligned(8)));
-  int fams[2] = {AF_INET, AF_INET6};
-  for (int f = 0; f < 2 && found >= 0; f++) {
-    struct {
-      struct nlmsghdr_ h;
-      struct inet_diag_req_v2_ r;
-    } q;
-    memset(&q, 0, sizeof q);
-    q.h = (struct nlmsghdr_){sizeof q, 20 /* SOCK_DIAG_BY_FAMILY */, 0x1 | 0x300 /* NLM_F_REQUEST | NLM_F_DUMP */, (uint32_t)f + 1, 0};
-    q.r.family = (uint8_t)fams[f], q.r.protocol = IPPROTO_TCP, q.r.states = 1U << 10 /* TCP_LISTEN */;
-    if (send(fd, &q, sizeof q, 0) != (ssize_t)sizeof q) {
-      found = -1;
-      break;
-    }
-    for (int done = 0; !done;) {
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        found = -1;
-        break;
-      }
-      for (size_t off = 0; off + sizeof(struct nlmsghdr_) <= (size_t)n;) {
-        struct nlmsghdr_ *h = (struct nlmsghdr_ *)(buf + off);
-        if (h->len < sizeof *h || off + h->len > (size_t)n) break;
-        if (h->type == 3 /* NLMSG_DONE */ || h->type == 2 /* NLMSG_ERROR */) {
-          done = 1;
-          if (h->type == 2) found = -1;
-          break;
-        }
-        if (h->len >= sizeof *h + sizeof(struct inet_diag_msg_) && lent_inode((ino_t)((struct inet_diag_msg_ *)(h + 1))->inode)) found++;
-        off += (h->len + 3) & ~3U;
-      }
-    }
-  }
-  close(fd);
-  return found;
-}
-
 /*
- * The container whose network this one joined is gone (its pasta too): the
- * sockets lent to this one's processes stop listening (shutdown) and their
- * connections end, as a forwarder's would. Found by their inodes in the
- * processes of this container's pid namespace. One not found there (held in
- * flight in a unix socket's queue, or by a process in a nested pid namespace)
- * but still listening means this container would keep the host port of one
- * that is gone: it is killed (the kernel closes what its processes held,
- * in flight too).
+ * The container whose network this one joined is gone (its pasta too). What
+ * was lent in that network must not outlive it, wherever it is held: taking it
+ * back socket by socket (found in fd tables, shut down) was got round three ways
+ * by exploratory runs (a listener in flight in a unix socket's queue; a
+ * thread's own fd table, which the kernel's listen() reads and /proc/PID/fd
+ * does not show; a socket another joiner was lent, handed over an abstract unix
+ * socket). So this container ends with it (SIGKILL: the kernel closes all that
+ * its processes held, in flight too), as each of its fellow joiners does.
  */
 void lend_revoke(pid_t ctr) {
-  g_revoked = 1; /* for good: nothing is lent any more, nothing lent listens again */
+  g_revoked = 1; /* nothing is lent any more, nothing lent listens again */
   while (g_nresv) close(g_resv[--g_nresv]);
-  if (!g_ngiven) return;
-  char p[300], link[64];
-  struct stat me, st;
-  snprintf(p, sizeof p, "/proc/%d/ns/pid", (int)ctr);
-  if (stat(p, &me) < 0) return;
-  DIR *proc = opendir("/proc");
-  if (!proc) return;
-  for (struct dirent *d; (d = readdir(proc));) {
-    pid_t pid = (pid_t)atoi(d->d_name);
-    if (pid <= 0) continue;
-    snprintf(p, sizeof p, "/proc/%d/ns/pid", (int)pid);
-    if (stat(p, &st) < 0 || st.st_ino != me.st_ino || st.st_dev != me.st_dev) continue;
-    snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
-    DIR *fds = opendir(p);
-    if (!fds) continue;
-    int pidfd = (int)syscall(SYS_pidfd_open_, pid, 0);
-    for (struct dirent *f; pidfd >= 0 && (f = readdir(fds));) {
-      char fp[320];
-      snprintf(fp, sizeof fp, "/proc/%d/fd/%s", (int)pid, f->d_name);
-      ssize_t n = readlink(fp, link, sizeof link - 1);
-      if (n <= 0) continue;
-      link[n] = 0;
-      unsigned long ino = 0;
-      if (sscanf(link, "socket:[%lu]", &ino) != 1) continue;
-      if (!lent_inode((ino_t)ino)) continue;
-      int sfd = (int)syscall(SYS_pidfd_getfd_, pidfd, atoi(f->d_name), 0);
-      if (sfd >= 0) shutdown(sfd, SHUT_RDWR), close(sfd);
-    }
-    if (pidfd >= 0) close(pidfd);
-    closedir(fds);
-  }
-  closedir(proc);
-  int hidden = lent_listening();
-  if (hidden != 0) {
-    if (hidden > 0) dprintf(2, "lend: %d lent socket(s) hid from being taken back: the container is killed\n", hidden);
-    else dprintf(2, "lend: cannot tell whether a lent socket hid from being taken back (sock_diag: %s): the container is killed\n", strerror(errno));
-    kill(ctr, SIGKILL);
-  }
+  dprintf(2, "lend: the container whose network this one shares is gone, and its ports were lent: this one ends too\n");
+  kill(ctr, SIGKILL);
 }
 
 void lend_release(void) {
   while (g_nresv) close(g_resv[--g_nresv]);
+  for (int i = 0; i < 2; i++)
+    if (g_sink[i] >= 0) close(g_sink[i]), g_sink[i] = -1;
   while (g_nlisteners) close(g_listeners[--g_nlisteners]);
 }

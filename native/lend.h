@@ -34,7 +34,7 @@ void lend_watch(const struct spec *s, int fd);
 int lend_fds(int *fds, int max);
 /* fd is readable (or hung up): answer one notification, or forget fd. */
 void lend_event(int fd, short revents);
-/* The container whose network ctr joined is gone: the sockets lent to ctr's processes stop, for good. */
+/* The container whose network ctr joined is gone: ctr ends too (what was lent there must not outlive it). */
 void lend_revoke(pid_t ctr);
 /* The container is gone: let go of the ports and the notification fds. */
 void lend_release(void);

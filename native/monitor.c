@@ -851,7 +851,7 @@ static void loop(void) {
         lend_event(pf[j].fd, re);
         break;
       case K_JOINED:
-        /* the container whose network this one joined ended: so does what it lent us */
+        /* the container whose network this one joined ended: this one ends too (lend.c) */
         lend_revoke(g_ctr);
         close(g_joined);
         g_joined = -1;

@@ -209,13 +209,18 @@ export class Lifecycle {
   }
 
   /** rm: refuse running containers unless force (then kill). Removes files and the name. */
+  /** Why c cannot be removed by rm (an infra container, one others depend on), or undefined. */
+  unremovable(c: Container): string | undefined {
+    const deps = this.dependents(c);
+    if (deps.length && c.config.infra) return `${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}, which has containers: remove the pod instead (tspod pod rm -f)`;
+    if (deps.length) return `container ${c.config.name} has dependent containers which must be removed first: ${deps.map((d) => d.config.name).join(", ")}`;
+    if (c.config.infra) return `${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)} and cannot be removed without removing the pod (tspod pod rm)`;
+    return undefined;
+  }
+
   async remove(c: Container, force: boolean, opts: { podRemoval?: boolean } = {}): Promise<void> {
-    if (!opts.podRemoval) {
-      const deps = this.dependents(c);
-      if (deps.length && c.config.infra) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)}, which has containers: remove the pod instead (tspod pod rm -f)`);
-      if (deps.length) throw new TspodError(`container ${c.config.name} has dependent containers which must be removed first: ${deps.map((d) => d.config.name).join(", ")}`);
-      if (c.config.infra) throw new TspodError(`${c.config.name} is the infra container of pod ${c.config.pod?.slice(0, 12)} and cannot be removed without removing the pod (tspod pod rm)`);
-    }
+    const why = opts.podRemoval ? undefined : this.unremovable(c);
+    if (why) throw new TspodError(why);
     if (c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping") {
       if (!force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
       if (c.state.status === "paused") await this.unpause(c);

@@ -31,12 +31,14 @@ const impl: CommandImpl = {
         throw new TspodError((e as Error).message, 1);
       }
     }
+    // what rm will refuse (an infra container, one others depend on) is not stopped or killed first
+    const stoppable = (c: ReturnType<typeof lc.store.find>) => !!c && (c.state.status === "running" || c.state.status === "paused") && !lc.unremovable(c);
     if (flags.force && flags.time !== undefined && flags.time > 0) {
       // -t N: stopped as `stop -t N` does (signal, then SIGKILL after N seconds), all at once
       await Promise.all(
         names.map(async (n) => {
           const c = lc.store.find(n);
-          if (c && (c.state.status === "running" || c.state.status === "paused")) await lc.stop(c, flags.time).catch(() => {});
+          if (stoppable(c)) await lc.stop(c!, flags.time).catch(() => {});
         }),
       );
     }
@@ -44,7 +46,7 @@ const impl: CommandImpl = {
       // kill everything first so the waits overlap
       for (const n of names) {
         const c = lc.store.find(n);
-        if (c && (c.state.status === "running" || c.state.status === "paused")) {
+        if (c && stoppable(c)) {
           try {
             process.kill(c.state.pid, "SIGKILL");
           } catch {}
