@@ -58,7 +58,9 @@
  *   Rootless, Linux refuses socket filters on TCP sockets to users: a lent
  *   socket handed to a process outside any lending container (another
  *   container sharing a unix socket or its pid namespace with this one) can
- *   connect out from the host's namespace.
+ *   connect out from the host's namespace. And whoever it is handed to (a
+ *   lending container too) holds it: the port stays taken while it does, after
+ *   this container is gone (starting this one again then fails: port in use).
  * - The host ports are bound by the monitor at start (SO_REUSEPORT, not
  *   listening, so they take no connections), under a lock every monitor of the
  *   user takes, so a second container asking for them fails at start; lent
@@ -498,6 +500,8 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
 
 void lend_watch(const struct spec *s, int fd) {
   parse_lent(s);
+  if (g_nlent && !g_sink_port && reserve_sink() < 0) /* (a joiner's monitor holds no ports, but this yes) */
+    dprintf(2, "lend: cannot hold a port for the lent sockets' connections (%s): nothing is lent\n", strerror(errno));
   if (!g_host_cookie) { /* this monitor's own namespace: the host's */
     int t = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     socklen_t l = sizeof g_host_cookie;
@@ -644,7 +648,9 @@ static int remember(ino_t ino) {
   return 0;
 }
 
-/* An IPv4 or IPv6 stream socket, TCP (or MPTCP): Landlock keeps these from the process. */
+/* An IPv4 or IPv6 stream socket, TCP or MPTCP: the monitor binds and connects these
+   (Landlock keeps TCP ones from the process; on 6.18 not MPTCP ones, but no socket
+   of the host's is ever MPTCP: lent ones are TCP). */
 static int tcp_socket(int sfd, int *dom, int *proto) {
   int type = 0;
   socklen_t l = sizeof *dom;
@@ -770,6 +776,10 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
   int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
   int loopback = 0, hport = g_revoked ? 0 : published(port, &loopback);
   if (!hport) return 0;
+  if (!g_sink_port) { /* no port for its connections (see reserve_sink): not lent, the bind fails */
+    respond(nfd, req->id, EADDRINUSE, 0);
+    return 1;
+  }
   if (low_port_refused(req, port)) {
     respond(nfd, req->id, EACCES, 0);
     return 1;

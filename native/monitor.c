@@ -1105,10 +1105,16 @@ static void monitor_main(void) {
     ctr_keep_ns = 1;
     ctr_after_clone = launch_network_early;
   }
+  /* Joining a network whose ports are lent (lend.c): this container must end with
+     the one it joins, so that one is watched from before this one joins it (an
+     exploratory run slipped one in between); gone already, no start. */
+  if (g_spec.nnet_lend && !g_spec.pause && O.join_pid > 0) {
+    g_joined = (int)syscall(434 /* pidfd_open */, (pid_t)O.join_pid, 0);
+    if (g_joined < 0) fail_before_start("network", errno, "the container whose network this one joins is gone");
+  }
   g_ctr = ctr_spawn(&g_spec, cin, cout, cerr, gate[0], &g_execerr, err, sizeof err);
   int spawn_errno = errno;
   g_lendsync = ctr_lend_fd;
-  if (ctr_lend_fd >= 0 && O.join_pid > 0) g_joined = (int)syscall(434 /* pidfd_open */, (pid_t)O.join_pid, 0);
   close(gate[0]);
   if (O.tty) close(slave);
   else {

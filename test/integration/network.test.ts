@@ -367,6 +367,14 @@ int main(int argc, char **argv) {
     fflush(stdout);
     _exit(0);
   }
+  if (!strcmp(argv[1], "range")) { /* the lent socket's own port range: one port (the monitor's), or none */
+    listener(NULL);
+    uint32_t r = 0;
+    socklen_t rl = sizeof r;
+    getsockopt(lfd, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &r, &rl);
+    printf("range: %s\\n", r && (r & 0xffff) == r >> 16 ? "one port" : "none");
+    return 0;
+  }
   if (!strcmp(argv[1], "give")) { /* the listener to whoever connects to the abstract unix socket @lendprobe */
     listener(NULL);
     int u = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -748,6 +756,10 @@ describe.each(MODES)("network (%s)", (mode) => {
     await b.ok(["run", "-d", "--name", "joiner", "--network", "container:own", "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"]);
     expect(await fetchText(`http://127.0.0.1:${p1}/`)).toBe("hello from httpd\n");
     expect(listeners(p1)).toContain('"httpd"');
+    // its lent sockets' connections may take no port of the host, as the owner's (one port is theirs, held)
+    for (const args of [["-p", `${p2}:80`], ["--network", "container:own"]]) {
+      expect(await b.ok(["run", "--rm", ...args, "-v", `${udpDir}:/t:ro`, BB, "/t/lendprobe", "range", "80"])).toMatch(/\nrange: one port\n$/);
+    }
     // ... and ends with it: what was lent in that network must not outlive it
     await b.ok(["stop", "-t", "0", "own"]);
     expect(await b.ok(["wait", "joiner"])).toBe("137\n");
