@@ -227,13 +227,17 @@ export class ContainerStore {
     try {
       state = JSON.parse(readFileSync(this.path(id, "state.json"), "utf8"));
     } catch {
+      // removed between the two reads (rm renames the directory away first), or
+      // created without a state yet
+      if (!existsSync(this.path(id, "config.json"))) return undefined;
       state = { status: "created", pid: 0, monitorPid: 0 };
     }
     const c = { config, state, dir: this.path(id) };
     try {
       return this.refresh(c);
     } catch (e) {
-      if (e instanceof NotFoundError) return undefined; // removed while we looked
+      // removed while we looked (the state's update found no directory)
+      if (e instanceof NotFoundError || !existsSync(this.path(id, "config.json"))) return undefined;
       throw e;
     }
   }
