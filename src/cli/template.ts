@@ -382,10 +382,10 @@ const same = (a: Value, b: Value) => (a === null || a === undefined ? b === null
 
 const FUNCS: Record<string, (...a: Value[]) => Value> = {
   json: (v) => JSON.stringify(v ?? null),
-  upper: (v) => show(v).toUpperCase(),
-  lower: (v) => show(v).toLowerCase(),
-  title: (v) => show(v).replace(/\b\w/g, (c) => c.toUpperCase()),
-  join: (v, sep) => (Array.isArray(v) ? v.map(show).join(String(sep ?? "")) : show(v)),
+  upper: (v) => str("upper", v).toUpperCase(),
+  lower: (v) => str("lower", v).toLowerCase(),
+  title: (v) => str("title", v).replace(/\b\w/g, (c) => c.toUpperCase()),
+  join: (v, sep) => (Array.isArray(v) ? v : fail(`error calling join: wrong type for value; expected []string; got ${goType(v)}`)).map(show).join(str("join", sep)),
   index: (v, ...keys) =>
     keys.reduce((cur: any, k) => {
       if (cur === null || cur === undefined) return undefined;
@@ -400,7 +400,7 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
     if (v && typeof v === "object") return Object.keys(v).length;
     return fail(`len of ${show(v)}`);
   },
-  printf: (f, ...a) => sprintf(String(f), a),
+  printf: (f, ...a) => sprintf(str("printf", f), a),
   // fmt.Sprint: a space between operands when neither is a string
   print: (...a) => a.map((x, i) => (i > 0 && typeof x !== "string" && typeof a[i - 1] !== "string" ? " " : "") + show(x)).join(""),
   println: (...a) => a.map(show).join(" ") + "\n",
@@ -417,7 +417,7 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   and: (...a) => a.find((x) => !truthy(x)) ?? a[a.length - 1],
   or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
   // Podman's: the first N characters
-  truncate: (s, n) => [...show(s)].slice(0, Number(n)).join(""),
+  truncate: (s, n) => [...str("truncate", s)].slice(0, typeof n === "number" ? n : fail(`error calling truncate: wrong type for value; expected int; got ${goType(n)}`)).join(""),
   slice: (v, ...ix) => {
     if (typeof v !== "string" && !Array.isArray(v)) return fail(`error calling slice: can't slice item of type ${typeof v}`);
     if (ix.length > (typeof v === "string" ? 2 : 3)) fail(`error calling slice: too many slice indexes: ${ix.length}`);
@@ -433,6 +433,11 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   // the data has no functions to call
   call: (f) => fail(`error calling call: call of ${f === undefined || f === null ? "nil" : `non-function ${show(f)}`}`),
 };
+
+/** A function's string argument, as Go's typed functions want it. */
+function str(fn: string, v: Value): string {
+  return typeof v === "string" ? v : fail(`error calling ${fn}: wrong type for value; expected string; got ${goType(v)}`);
+}
 
 const HTML_ESC: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;", "\0": "\uFFFD" };
 /** The arguments as html, js and urlquery print them first: one alone as itself, several as fmt.Sprint does. */
@@ -491,9 +496,9 @@ function evalArg(a: Arg, dot: Value, vars: Scope, src: string): Value {
 }
 
 /** Functions that take a fixed number of arguments, as Go checks them. */
-const ARITY: Record<string, number> = { json: 1, upper: 1, lower: 1, title: 1, len: 1, not: 1, ne: 2, lt: 2, le: 2, gt: 2, ge: 2, truncate: 2 };
+const ARITY: Record<string, number> = { json: 1, upper: 1, lower: 1, title: 1, len: 1, not: 1, ne: 2, lt: 2, le: 2, gt: 2, ge: 2, truncate: 2, join: 2 };
 /** Functions that want at least this many. */
-const MIN_ARITY: Record<string, number> = { slice: 1, call: 1 };
+const MIN_ARITY: Record<string, number> = { slice: 1, call: 1, printf: 1 };
 
 function evalCmd(c: Cmd, dot: Value, vars: Scope, prev: Value[] | undefined, src: string): Value {
   const [head, ...rest] = c.args;

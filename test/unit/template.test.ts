@@ -77,6 +77,16 @@ describe("Go templates", () => {
     expect(() => t("{{len .Name 3}}")).toThrow(/wrong number of args for len/);
   });
 
+  test("typed functions refuse what Go's refuse: upper 5, truncate with its arguments swapped, join of a string, printf of nothing", () => {
+    expect(() => t("{{upper 5}}")).toThrow(/error calling upper: wrong type for value; expected string; got int/);
+    expect(() => t("{{truncate 4 .Name}}")).toThrow(/error calling truncate: wrong type for value; expected string; got int/);
+    // the piped value comes last, as in Go: truncate 2 .Name, which Podman refuses too
+    expect(() => t("{{.Name | truncate 2}}")).toThrow(/error calling truncate: wrong type for value; expected string; got int/);
+    expect(() => t('{{join .Name ","}}')).toThrow(/error calling join: wrong type for value; expected \[\]string; got string/);
+    expect(() => t("{{printf}}")).toThrow(/wrong number of args for printf: want at least 1 got 0/);
+    expect(t('{{join .RepoTags ","}}|{{printf "%s" .Name}}|{{lower "AB"}}')).toBe("a:1,b:2|web|ab");
+  });
+
   test("slice, html, js, urlquery, call, as Go's", () => {
     expect(t("{{slice .Name 1 3}}|{{slice .RepoTags 1}}|{{slice .RepoTags}}")).toBe("eb|[b:2]|[a:1 b:2]");
     expect(() => t("{{slice .Name 2 9}}")).toThrow(/error calling slice: index out of range: 9/);

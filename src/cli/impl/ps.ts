@@ -90,8 +90,9 @@ const impl: CommandImpl = {
     }
     if (flags.latest) list = list.slice(0, 1);
     if (flags.last !== undefined) list = list.slice(0, flags.last);
+    if (flags.quiet && flags.size) throw new UsageError("quiet conflicts with size"); // (Podman's words, less its namespace flag)
     const bySize = String(flags.sort ?? "").toLowerCase() === "size";
-    if ((flags.size || bySize) && !flags.quiet) {
+    if (flags.size || bySize) {
       sizes = (await import("../../container/size.ts")).containerSizes(ctx, list);
       // as Podman: by the root filesystem's size, smallest first
       if (bySize) list = [...list].sort((a, b) => sizeOf(a)!.rootFsSize - sizeOf(b)!.rootFsSize);
@@ -139,7 +140,7 @@ const impl: CommandImpl = {
       Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
     if (flags.format === "json") {
-      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, ...(sizes ? { Size: { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } } : {}) })), null, 4));
+      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
     }
     if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
