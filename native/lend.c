@@ -627,14 +627,12 @@ static int own_socket(int sfd) {
 }
 
 /* A socket lent by this monitor (while the network's owner runs)? */
-static int lent_inode(ino_t ino) {
-  for (unsigned i = 0; i < g_ngiven; i++)
-    if (g_given[i] == ino) return 1;
-  return 0;
-}
 static int given(int sfd) {
   struct stat st;
-  return !g_revoked && fstat(sfd, &st) == 0 && lent_inode(st.st_ino);
+  if (g_revoked || fstat(sfd, &st) < 0) return 0;
+  for (unsigned i = 0; i < g_ngiven; i++)
+    if (g_given[i] == st.st_ino) return 1;
+  return 0;
 }
 /* Remember a lent socket's inode: 0, or -1 when no more can be (then nothing more is lent). */
 static int remember(ino_t ino) {

@@ -263,7 +263,7 @@ function parse(tpl: string): Parsed {
         // define (at the top only, as Go has it) and block: a body up to {{end}}
         if (word === "define" && stops.length) fail(`{{define}} inside another action: {{${a}}}`);
         const { name, rest } = named(word, a);
-        if (word === "define" && rest.length) fail(`unexpected "${a.slice(a.indexOf('"', a.indexOf('"') + 1) + 1).trim()}" in {{${a}}}`);
+        if (word === "define" && rest.length) fail(`unexpected text after the template name in {{${a}}}`);
         const outer = ranges;
         ranges = 0; // a named template is a template of its own
         const body = block(["end"]);
@@ -385,7 +385,7 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   upper: (v) => str("upper", v).toUpperCase(),
   lower: (v) => str("lower", v).toLowerCase(),
   title: (v) => str("title", v).replace(/\b\w/g, (c) => c.toUpperCase()),
-  join: (v, sep) => (Array.isArray(v) ? v : fail(`error calling join: wrong type for value; expected []string; got ${goType(v)}`)).map(show).join(str("join", sep)),
+  join: (v, sep) => (Array.isArray(v) ? v : wrongType("join", "[]string", v)).map(show).join(str("join", sep)),
   index: (v, ...keys) =>
     keys.reduce((cur: any, k) => {
       if (cur === null || cur === undefined) return undefined;
@@ -417,7 +417,7 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   and: (...a) => a.find((x) => !truthy(x)) ?? a[a.length - 1],
   or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
   // Podman's: the first N characters
-  truncate: (s, n) => [...str("truncate", s)].slice(0, typeof n === "number" ? n : fail(`error calling truncate: wrong type for value; expected int; got ${goType(n)}`)).join(""),
+  truncate: (s, n) => [...str("truncate", s)].slice(0, typeof n === "number" ? n : wrongType("truncate", "int", n)).join(""),
   slice: (v, ...ix) => {
     if (typeof v !== "string" && !Array.isArray(v)) return fail(`error calling slice: can't slice item of type ${typeof v}`);
     if (ix.length > (typeof v === "string" ? 2 : 3)) fail(`error calling slice: too many slice indexes: ${ix.length}`);
@@ -434,9 +434,13 @@ const FUNCS: Record<string, (...a: Value[]) => Value> = {
   call: (f) => fail(`error calling call: call of ${f === undefined || f === null ? "nil" : `non-function ${show(f)}`}`),
 };
 
+/** An argument of the wrong type for a typed function: Go's error. */
+function wrongType(fn: string, want: string, v: Value): never {
+  return fail(`error calling ${fn}: wrong type for value; expected ${want}; got ${goType(v)}`);
+}
 /** A function's string argument, as Go's typed functions want it. */
 function str(fn: string, v: Value): string {
-  return typeof v === "string" ? v : fail(`error calling ${fn}: wrong type for value; expected string; got ${goType(v)}`);
+  return typeof v === "string" ? v : wrongType(fn, "string", v);
 }
 
 const HTML_ESC: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;", "\0": "\uFFFD" };
@@ -550,7 +554,7 @@ function exec(nodes: Node[], dot: Value, vars: Scope, out: string[], run: Run): 
         const v = n.pipe ? evalPipeline(n.pipe, dot, vars) : undefined;
         const inner = new Scope(); // a template of its own: $ is what it was given
         inner.declare("$", v);
-        exec(body as Node[], v, inner, out, { defs: run.defs, depth: run.depth + 1 });
+        exec(body, v, inner, out, { defs: run.defs, depth: run.depth + 1 });
         break;
       }
       case "text":

@@ -208,7 +208,6 @@ export class Lifecycle {
     this.store.updateState(c.config.id, (s) => ({ ...s, status: "running", stoppedPids: undefined }));
   }
 
-  /** rm: refuse running containers unless force (then kill). Removes files and the name. */
   /** Why c cannot be removed by rm (an infra container, one others depend on), or undefined. */
   unremovable(c: Container): string | undefined {
     const deps = this.dependents(c);
@@ -218,6 +217,7 @@ export class Lifecycle {
     return undefined;
   }
 
+  /** rm: refuse running containers unless force (then kill). Removes files and the name. */
   async remove(c: Container, force: boolean, opts: { podRemoval?: boolean } = {}): Promise<void> {
     const why = opts.podRemoval ? undefined : this.unremovable(c);
     if (why) throw new TspodError(why);

@@ -122,9 +122,10 @@ export interface HelperInput {
  * TSPOD_PORT_FORWARDER=pasta: pasta forwards every port, as before.
  */
 export function lentPorts(ports: PortMapping[], net: NetworkChoice): PortMapping[] {
-  // pasta takes unambiguous abbreviations of its long options (--no-map for --no-map-gw)
-  if (net.mode !== "pasta" || net.options.some((o) => o.length > 6 && "--no-map-gw".startsWith(o.split("=")[0]!)) || !lendingWorks()) return [];
   const tcp = ports.filter((p) => p.protocol === "tcp");
+  // pasta takes unambiguous abbreviations of its long options (--no-map for --no-map-gw);
+  // the kernel's probe (libc, Landlock) last: a run with no TCP port to publish never pays for it
+  if (!tcp.length || net.mode !== "pasta" || net.options.some((o) => o.length > 6 && "--no-map-gw".startsWith(o.split("=")[0]!)) || !lendingWorks()) return [];
   const uses = new Map<number, number>();
   for (const p of tcp) for (let i = 0; i < p.range; i++) uses.set(p.containerPort + i, (uses.get(p.containerPort + i) ?? 0) + 1);
   const lent = tcp.filter((p) => (p.hostIP === "" || p.hostIP === "0.0.0.0" || p.hostIP === "127.0.0.1") &&

@@ -212,6 +212,33 @@ static void *listener(void *arg) {
   lfd = s;
   return NULL;
 }
+/* An fd over a unix socket (SCM_RIGHTS), and back; a failure ends the program. */
+static void send_fd(int sock, int fd) {
+  char c = 'x', cb[CMSG_SPACE(sizeof(int))];
+  memset(cb, 0, sizeof cb);
+  struct iovec v = {&c, 1};
+  struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_SOCKET, h->cmsg_type = SCM_RIGHTS, h->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  if (sendmsg(sock, &m, 0) < 0) { perror("sendmsg"); exit(1); }
+}
+static int recv_fd(int sock) {
+  char c, cb[CMSG_SPACE(sizeof(int))];
+  struct iovec v = {&c, 1};
+  struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
+  if (recvmsg(sock, &m, 0) < 1 || !CMSG_FIRSTHDR(&m)) { perror("recvmsg"); exit(1); }
+  int fd;
+  memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+  return fd;
+}
+/* give and take meet at the abstract unix socket @lendprobe (the shared network's): its length */
+static socklen_t handoff_addr(struct sockaddr_un *a) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  memcpy(a->sun_path + 1, "lendprobe", 9);
+  return offsetof(struct sockaddr_un, sun_path) + 10;
+}
 /* in a thread with an fd table of its own (which the monitor must read, as the kernel does) */
 static int g_private = -1;
 static void *private_table(void *arg) {
@@ -328,20 +355,12 @@ int main(int argc, char **argv) {
     listener(NULL);
     int sv[2];
     socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    char c = 'x', cb[CMSG_SPACE(sizeof(int))];
-    memset(cb, 0, sizeof cb);
-    struct iovec v = {&c, 1};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET, h->cmsg_type = SCM_RIGHTS, h->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(h), &lfd, sizeof lfd);
-    if (sendmsg(sv[0], &m, 0) < 0) { perror("sendmsg"); return 1; }
+    send_fd(sv[0], lfd);
     close(lfd);
     printf("hidden\\n");
     fflush(stdout);
     sleep(atoi(argv[3]));
-    if (recvmsg(sv[1], &m, 0) < 1) { perror("recvmsg"); return 1; }
-    memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof lfd);
+    lfd = recv_fd(sv[1]);
     for (;;) {
       int a = accept(lfd, NULL, NULL);
       if (a < 0) { printf("accept: %s\\n", strerror(errno)); return 1; }
@@ -377,34 +396,20 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "give")) { /* the listener to whoever connects to the abstract unix socket @lendprobe */
     listener(NULL);
+    struct sockaddr_un ua;
     int u = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un ua = {.sun_family = AF_UNIX};
-    memcpy(ua.sun_path + 1, "lendprobe", 9);
-    if (bind(u, (struct sockaddr *)&ua, offsetof(struct sockaddr_un, sun_path) + 10) < 0 || listen(u, 1) < 0) { perror("unix"); return 1; }
-    int c = accept(u, NULL, NULL);
-    char x = 'x', cb[CMSG_SPACE(sizeof(int))];
-    memset(cb, 0, sizeof cb);
-    struct iovec v = {&x, 1};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET, h->cmsg_type = SCM_RIGHTS, h->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(h), &lfd, sizeof lfd);
-    if (sendmsg(c, &m, 0) < 0) { perror("sendmsg"); return 1; }
+    if (bind(u, (struct sockaddr *)&ua, handoff_addr(&ua)) < 0 || listen(u, 1) < 0) { perror("unix"); return 1; }
+    send_fd(accept(u, NULL, NULL), lfd);
     close(lfd);
     printf("given\\n");
     fflush(stdout);
     pause();
   }
   if (!strcmp(argv[1], "take")) { /* ... and this one takes it, and serves */
+    struct sockaddr_un ua;
     int u = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un ua = {.sun_family = AF_UNIX};
-    memcpy(ua.sun_path + 1, "lendprobe", 9);
-    while (connect(u, (struct sockaddr *)&ua, offsetof(struct sockaddr_un, sun_path) + 10) < 0) usleep(50000);
-    char x, cb[CMSG_SPACE(sizeof(int))];
-    struct iovec v = {&x, 1};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
-    if (recvmsg(u, &m, 0) < 1 || !CMSG_FIRSTHDR(&m)) { perror("recvmsg"); return 1; }
-    memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof lfd);
+    while (connect(u, (struct sockaddr *)&ua, handoff_addr(&ua)) < 0) usleep(50000);
+    lfd = recv_fd(u);
     printf("taken\\n");
     fflush(stdout);
     for (;;) {

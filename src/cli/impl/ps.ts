@@ -40,7 +40,8 @@ const impl: CommandImpl = {
     // sizes (ps -s, --sort size): counted once the list is filtered, for what is shown
     let sizes: Map<string, import("../../container/size.ts").ContainerSize> | undefined;
     const sizeOf = (c: (typeof list)[number]) => sizes?.get(c.config.id);
-    if (flags.sort !== undefined) {
+    const sortKey = flags.sort === undefined ? undefined : String(flags.sort).toLowerCase();
+    if (sortKey !== undefined) {
       const keys: Record<string, (c: (typeof list)[number]) => string | number> = {
         command: (c) => c.config.command.join(" "),
         created: (c) => Date.parse(c.config.created), // oldest first, as Podman sorts
@@ -49,11 +50,11 @@ const impl: CommandImpl = {
         names: (c) => c.config.name,
         runningfor: (c) => Date.parse(c.config.created),
         status: (c) => c.state.status,
-        size: (c) => sizeOf(c)?.rootFsSize ?? 0, // (the list is sorted again once sizes are known)
       };
-      const key = keys[String(flags.sort).toLowerCase()];
-      if (!key) throw new UsageError(`invalid --sort "${flags.sort}": use ${Object.keys(keys).join(", ")}`);
-      list = [...list].sort((a, b) => {
+      const key = keys[sortKey];
+      if (!key && sortKey !== "size") throw new UsageError(`invalid --sort "${flags.sort}": use ${[...Object.keys(keys), "size"].join(", ")}`);
+      // (size: once the sizes are counted, below)
+      if (key) list = [...list].sort((a, b) => {
         const x = key(a), y = key(b);
         return x < y ? -1 : x > y ? 1 : 0;
       });
@@ -91,7 +92,7 @@ const impl: CommandImpl = {
     if (flags.latest) list = list.slice(0, 1);
     if (flags.last !== undefined) list = list.slice(0, flags.last);
     if (flags.quiet && flags.size) throw new UsageError("quiet conflicts with size"); // (Podman's words, less its namespace flag)
-    const bySize = String(flags.sort ?? "").toLowerCase() === "size";
+    const bySize = sortKey === "size";
     if (flags.size || bySize) {
       sizes = (await import("../../container/size.ts")).containerSizes(ctx, list);
       // as Podman: by the root filesystem's size, smallest first

@@ -3,6 +3,7 @@ import type { Context } from "../../context.ts";
 import { each } from "../each.ts";
 import { TspodError, UsageError } from "../../errors.ts";
 import type { CommandImpl } from "../spec.ts";
+import type { Container } from "../../container/record.ts";
 
 const impl: CommandImpl = {
   flags: {
@@ -32,13 +33,13 @@ const impl: CommandImpl = {
       }
     }
     // what rm will refuse (an infra container, one others depend on) is not stopped or killed first
-    const stoppable = (c: ReturnType<typeof lc.store.find>) => !!c && (c.state.status === "running" || c.state.status === "paused") && !lc.unremovable(c);
+    const stoppable = (c: Container | undefined): c is Container => !!c && (c.state.status === "running" || c.state.status === "paused") && !lc.unremovable(c);
     if (flags.force && flags.time !== undefined && flags.time > 0) {
       // -t N: stopped as `stop -t N` does (signal, then SIGKILL after N seconds), all at once
       await Promise.all(
         names.map(async (n) => {
           const c = lc.store.find(n);
-          if (stoppable(c)) await lc.stop(c!, flags.time).catch(() => {});
+          if (stoppable(c)) await lc.stop(c, flags.time).catch(() => {});
         }),
       );
     }
@@ -46,7 +47,7 @@ const impl: CommandImpl = {
       // kill everything first so the waits overlap
       for (const n of names) {
         const c = lc.store.find(n);
-        if (c && stoppable(c)) {
+        if (stoppable(c)) {
           try {
             process.kill(c.state.pid, "SIGKILL");
           } catch {}
