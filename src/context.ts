@@ -106,11 +106,14 @@ export function log(level: LogLevel, msg: string): void {
   writeErr(`${level.toUpperCase()}[tspod] ${msg}\n`);
 }
 
-const t0 = performance.now();
 const tracing = !!process.env.TSPOD_TRACE;
-/** TSPOD_TRACE=1 prints milliseconds since start at marked points (for tuning start-up and pulls). */
+/**
+ * TSPOD_TRACE=1 prints milliseconds since the process started (performance's
+ * time origin, as the helper's lines are shown) at marked points, for tuning
+ * start-up and pulls.
+ */
 export function trace(what: string): void {
-  if (tracing) writeErr(`[trace ${(performance.now() - t0).toFixed(1)}ms] ${what}\n`);
+  if (tracing) writeErr(`[trace ${performance.now().toFixed(1)}ms] ${what}\n`);
 }
 
 let jitNormal = false;
