@@ -520,6 +520,17 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     for (int i = 0; i < s->nmasked; i++) mask_path(s->masked[i]);
     for (int i = 0; i < s->nropaths; i++) readonly_path(s->ropaths[i]);
     if (s->readonly_rootfs) remount_ro("/", 0);
+  } else if (s->pause && s->ns_mnt) {
+    /* A pod's infra has no image: its root is an empty read-only tmpfs, not the
+       host's tree (an exec into it finds nothing to run, as in Podman's pause
+       image; it pins no host directory). */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make mounts private");
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") < 0) fail("mount the infra's empty root");
+    if (chdir("/tmp") < 0) fail("chdir to the infra's root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root to the infra's empty root");
+    if (umount2(".", MNT_DETACH) < 0) fail("detach the old root");
+    if (chdir("/") < 0) fail("chdir /");
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) fail("make the infra's root read-only");
   }
   if (s->hostname && s->ns_uts && sethostname(s->hostname, strlen(s->hostname)) < 0) fail("sethostname %s", s->hostname);
   for (int i = 0; i < s->nrlimits; i++) {

@@ -903,6 +903,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect((await b.ok(["ps", "--filter", "name=srv", "--format", "{{.Ports}}"])).trim()).toBe(`0.0.0.0:${port}->80/tcp`);
     const infra = JSON.parse(await b.ok(["pod", "inspect", "pd"])).InfraContainerID;
     expect(helperProcs(infra).length).toBe(1);
+    // the infra has no image: its root is an empty tmpfs, not the host's tree, so an
+    // exec into it finds nothing to run (127, as with Podman's pause image)
+    const exInfra = await b.run(["exec", infra, "ls", "/"]);
+    expect([exInfra.code, exInfra.stdout]).toEqual([127, ""]);
+    const infraPid = JSON.parse(await b.ok(["inspect", infra]))[0].State.Pid;
+    expect(readdirSync(`/proc/${infraPid}/root`)).toEqual([]);
     // containers of a pod publish nothing themselves and use the pod's network
     expect((await b.run(["run", "--rm", "--pod", "pd", "-p", "81:81", BB, "true"])).code).toBe(125);
     expect((await b.run(["run", "--rm", "--pod", "pd", "--network", "none", BB, "true"])).code).toBe(125);
