@@ -9,22 +9,56 @@ export const tlsVerifyFlag = Flags.boolean({
 });
 
 /**
- * Boolean flags users write Go-style (`--tls-verify=false`, `--rm=true`): run.ts
- * rewrites those spellings to oclif's `--no-x` / `--x` before parsing.
+ * Boolean flags written Go-style, as Podman takes them (`--tls-verify=false`,
+ * `--rm=true`, `-q=true`): rewritten to oclif's `--x` / `--no-x` before parsing,
+ * for every boolean flag of the command (FLAGS: its flags and base flags).
+ * `=false` on a flag without a --no- form is the flag left out. Flags end at
+ * the first positional for commands that stop there (run IMAGE CMD...: the
+ * command's own arguments are not touched), and at `--` for all.
+ * Any other `=value` is refused, as Go's flag package does.
  */
-export const GO_STYLE_BOOLEANS = new Set(["tls-verify", "rm", "detach", "interactive", "tty", "init", "read-only", "read-only-tmpfs", "privileged", "sig-proxy", "quiet", "all", "force"]);
-
-export function goStyleBooleans(argv: string[]): string[] {
-  const out: string[] = [];
-  for (const a of argv) {
-    if (a === "--") {
-      out.push(...argv.slice(out.length));
-      break;
+export function goStyleBooleans(argv: string[], start: number, flags: Record<string, any>, stopAtPositional: boolean): string[] {
+  const long = new Map<string, { name: string; allowNo: boolean }>();
+  const takesValue = new Set<string>();
+  for (const [name, f] of Object.entries<any>(flags)) {
+    const spellings = [`--${name}`, ...(f.char ? [`-${f.char}`] : []), ...(f.aliases ?? []).map((a: string) => (a.length === 1 ? `-${a}` : `--${a}`))];
+    for (const sp of spellings) {
+      if (f.type === "boolean") long.set(sp, { name, allowNo: !!f.allowNo });
+      else takesValue.add(sp);
     }
-    const m = /^--([a-z-]+)=(true|false)$/i.exec(a);
-    if (m && GO_STYLE_BOOLEANS.has(m[1])) out.push(m[2].toLowerCase() === "true" ? `--${m[1]}` : `--no-${m[1]}`);
-    else out.push(a);
+  }
+  const out = argv.slice(0, start);
+  for (let i = start; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") return [...out, ...argv.slice(i)];
+    const eq = a.indexOf("=");
+    const m = a.startsWith("-") && eq > 1 ? long.get(a.slice(0, eq)) : undefined;
+    if (m) {
+      // Go's strconv.ParseBool spellings
+      const v = a.slice(eq + 1);
+      const on = ["1", "t", "T", "true", "TRUE", "True"].includes(v);
+      if (!on && !["0", "f", "F", "false", "FALSE", "False"].includes(v)) {
+        throw new UsageError(`invalid argument "${v}" for "${a.slice(0, eq)}" flag: strconv.ParseBool: parsing "${v}": invalid syntax`);
+      }
+      if (on) out.push(`--${m.name}`);
+      else if (m.allowNo) out.push(`--no-${m.name}`);
+      continue;
+    }
+    out.push(a);
+    if (!a.startsWith("-") || a === "-") {
+      if (stopAtPositional) return [...out, ...argv.slice(i + 1)];
+      continue;
+    }
+    if (eq < 0 && takesValue.has(a) && i + 1 < argv.length) out.push(argv[++i]);
+    else if (!a.startsWith("--") && a.length > 2) {
+      // -it, -e X: a value-taking char takes the rest of the word or the next one
+      for (let j = 1; j < a.length; j++) {
+        if (takesValue.has(`-${a[j]}`)) {
+          if (j === a.length - 1 && i + 1 < argv.length) out.push(argv[++i]);
+          break;
+        }
+      }
+    }
   }
   return out;
 }
-

@@ -21,7 +21,14 @@ function ignoreStdinForArgs(): void {
 
 export async function runCli(argv: string[]): Promise<void> {
   ignoreStdinForArgs();
-  argv = endFlagsAtPositional(goStyleBooleans(helpShortFlag(argv)));
+  argv = helpShortFlag(argv);
+  const found = findCommand(argv);
+  try {
+    if (found) argv = goStyleBooleans(argv, found.words, { ...(found.cls.baseFlags ?? {}), ...(found.cls.flags ?? {}) }, !!found.cls.stopAtPositional);
+  } catch (err) {
+    handleError(err);
+  }
+  argv = endFlagsAtPositional(argv);
   const root = "/";
   const plugin = new Plugin({ root, pjson: pjson as any, isRoot: true, ignoreManifest: true });
   (plugin as any).commandCache = COMMANDS;

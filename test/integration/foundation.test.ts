@@ -69,6 +69,12 @@ describe("binary", () => {
     }
     expect(await b.ok(["ps", "-h"])).toContain("USAGE");
     expect(await b.ok(["images", "-h"])).toContain("USAGE");
+    // Go-style booleans on any boolean flag, as Podman takes them (oclif took the value for an argument)
+    expect(await b.ok(["image", "list", "--noheading=false"])).toStartWith("REPOSITORY");
+    expect(await b.ok(["image", "list", "-n=true"])).toBe("");
+    expect(await b.ok(["pod", "ps", "--noheading=False"])).toStartWith("POD ID");
+    const bad = await b.run(["image", "list", "--noheading=maybe"]);
+    expect([bad.code, bad.stderr]).toEqual([125, 'Error: invalid argument "maybe" for "--noheading" flag: strconv.ParseBool: parsing "maybe": invalid syntax\n']);
   });
 
   test("global flags work before the command name", async () => {

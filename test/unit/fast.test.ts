@@ -43,3 +43,31 @@ describe("parseFlags", () => {
     expect(parseFlags(argv, defs)).toBeUndefined();
   });
 });
+
+describe("goStyleBooleans (oclif's path)", () => {
+  const { goStyleBooleans } = require("../../src/cli/flags.ts") as typeof import("../../src/cli/flags.ts");
+  const flags = {
+    noheading: { type: "boolean", char: "n" },
+    "tls-verify": { type: "boolean", allowNo: true },
+    rm: { type: "boolean" },
+    env: { type: "option", char: "e" },
+    format: { type: "option" },
+  };
+  test.each<[string[], boolean, string[]]>([
+    // every boolean flag of the command, with or without a --no- form, long or short
+    [["images", "--noheading=true"], false, ["images", "--noheading"]],
+    [["images", "--noheading=false", "-n=1"], false, ["images", "--noheading"]],
+    [["images", "-n=F", "--tls-verify=False"], false, ["images", "--no-tls-verify"]],
+    // a value after a value-taking flag is not a flag
+    [["images", "--format", "--rm=true"], false, ["images", "--format", "--rm=true"]],
+    [["run", "-e", "--rm=true", "img"], true, ["run", "-e", "--rm=true", "img"]],
+    // the container's command keeps its arguments; -- ends the flags
+    [["run", "--rm=true", "img", "echo", "--rm=true", "-n=0"], true, ["run", "--rm", "img", "echo", "--rm=true", "-n=0"]],
+    [["images", "--", "--rm=true"], false, ["images", "--", "--rm=true"]],
+  ])("%j", (argv, stop, want) => {
+    expect(goStyleBooleans(argv, 1, flags, stop)).toEqual(want);
+  });
+  test("anything else after = is refused, as Go's flag package does", () => {
+    expect(() => goStyleBooleans(["images", "--noheading=busybox"], 1, flags, false)).toThrow('invalid argument "busybox" for "--noheading" flag: strconv.ParseBool: parsing "busybox": invalid syntax');
+  });
+});
