@@ -3,7 +3,7 @@
 // -> native helper, which keeps the compressed bytes (for a byte-identical
 // push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
 // fetched in parallel (bounded).
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
@@ -12,7 +12,7 @@ import { withLock } from "../storage/lock.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
 import { refString, type Reference } from "./reference.ts";
-import { loadRegistriesConf, resolveShortName, registryFor } from "./registries.ts";
+import { loadRegistriesConf, recordShortNameAlias, resolveShortName, registryFor } from "./registries.ts";
 import { parseManifest, selectManifest, hostPlatform, parsePlatform, sha256Digest, verifyDigest, layerCompression } from "./manifest.ts";
 import { getCredentials } from "./auth.ts";
 import { helperPath } from "../sys/native.ts";
@@ -64,6 +64,29 @@ async function bounded<T>(items: T[], n: number, fn: (t: T) => Promise<void>): P
   if (failed !== undefined) throw failed;
 }
 
+
+/**
+ * short-name-mode = "enforcing" with several candidates: Podman's prompt, as a
+ * numbered list on the terminal. Without a terminal on stdin and stdout there
+ * is nobody to ask: an error, as Podman says it.
+ */
+function pickCandidate(candidates: Reference[]): Reference {
+  const { isatty } = require("node:tty") as typeof import("node:tty");
+  if (!isatty(0) || !isatty(1)) throw new TspodError("short-name resolution enforced but cannot prompt without a TTY");
+  const list = candidates.map((c, i) => `  ${i + 1}. ${refString(c)}`).join("\n");
+  writeSync(1, `? Please select an image:\n${list}\nSelect [1-${candidates.length}]: `);
+  const buf = Buffer.alloc(256);
+  let line = "";
+  for (;;) {
+    const n = readSync(0, buf, 0, buf.length, null);
+    if (n <= 0) break;
+    line += buf.toString("utf8", 0, n);
+    if (line.includes("\n")) break;
+  }
+  const i = Number(line.trim());
+  if (!Number.isInteger(i) || i < 1 || i > candidates.length) throw new TspodError(`short-name resolution: no image selected${line.trim() ? ` ("${line.trim()}")` : ""}`);
+  return candidates[i - 1]!;
+}
 
 /** The helper's TSPOD_TRACE lines (`[rt EPOCH_MS] what`) shown on our time line; the rest returned. */
 function helperTrace(stderr: string, layer: string): string {
@@ -133,7 +156,11 @@ export class Puller {
   async pull(name: string, opts: PullOptions = {}): Promise<PullResult> {
     this.store.cleanTemp();
     const conf = loadRegistriesConf();
-    const candidates = resolveShortName(name, conf);
+    let candidates = resolveShortName(name, conf);
+    // Several search registries and short-name-mode = "enforcing": the user picks
+    // one (recorded as an alias once pulled), or, with nobody to ask, it fails.
+    const picked = candidates.length > 1 && conf.shortNameMode === "enforcing";
+    if (picked) candidates = [pickCandidate(candidates)];
     const failures: { ref: Reference; err: unknown }[] = [];
     const stop = this.onInterrupt();
     try {
@@ -143,7 +170,9 @@ export class Puller {
       for (const ref of candidates) {
         opts.onEvent?.({ type: "trying", ref: refString(ref) });
         try {
-          return await this.pullRef(ref, opts, conf);
+          const r = await this.pullRef(ref, opts, conf);
+          if (picked) recordShortNameAlias(conf, name, ref);
+          return r;
         } catch (e) {
           if (candidates.length === 1 || !(e instanceof TspodError)) throw e;
           failures.push({ ref, err: e });

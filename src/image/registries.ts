@@ -11,10 +11,12 @@
 //   short-name-mode replaced when a later file sets them, [aliases] merged key by key (an empty
 //   value removes an alias).
 // - the machine-written short-name alias cache ($XDG_CACHE_HOME/containers/short-name-aliases.conf,
-//   /var/cache/containers/... for root) is read and wins over registries.conf aliases; never written.
+//   /var/cache/containers/... for root) is read and wins over registries.conf aliases; written
+//   only when the user picks a candidate at the enforcing mode's prompt (recordShortNameAlias).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "../storage/atomic.ts";
 import { TspodError, errno } from "../errors.ts";
 import {
   type Reference,
@@ -67,6 +69,8 @@ export interface RegistriesConf {
   credentialHelpers: string[];
   /** files actually read, in order */
   files: string[];
+  /** where a short name chosen at a prompt is recorded */
+  aliasCache?: string;
 }
 
 export interface LoadRegistriesOptions {
@@ -179,6 +183,7 @@ export function loadRegistriesConf(opts: LoadRegistriesOptions = {}): Registries
   }
   conf.registries = [...registries.keys()].sort().map((k) => registries.get(k)!);
   if (!searchSet) delete conf.unqualifiedSearchRegistriesOrigin;
+  if (paths.aliasCache) conf.aliasCache = paths.aliasCache;
   return conf;
 }
 
@@ -453,15 +458,14 @@ function aliasValue(value: string): Reference | string {
  * Candidates to pull for what the user typed, in order: the name itself when it names a registry;
  * else the alias when one matches; else the name on each unqualified-search registry. Tags and
  * digests are kept, "latest" added when there is neither. Short-name mode is the caller's
- * concern: with no TTY, enforcing behaves like permissive (try the candidates in order).
+ * concern (several candidates: enforcing asks the user to pick one, or fails without a TTY).
  */
 export function resolveShortName(name: string, conf: RegistriesConf): Reference[] {
   const ref = parseReference(name);
   if (ref.fullyQualified) return [withDefaultTag(ref)];
 
   // The alias key is the name as written, without tag or digest ("busybox", "ubi8/ubi").
-  const end = name.search(/[:@]/);
-  const bare = end === -1 ? name : name.slice(0, end);
+  const bare = aliasKey(name);
   const keep = (r: Reference): Reference => {
     const out: Reference = { ...r, fullyQualified: true };
     if (ref.tag !== undefined) out.tag = ref.tag;
@@ -478,6 +482,28 @@ export function resolveShortName(name: string, conf: RegistriesConf): Reference[
     );
   }
   return conf.unqualifiedSearchRegistries.map((host) => keep(parseReference(`${host}/${bare}`)));
+}
+
+/** A short name without its tag or digest: the key of its alias ("busybox", "ubi8/ubi"). */
+function aliasKey(name: string): string {
+  const end = name.search(/[:@]/);
+  return end === -1 ? name : name.slice(0, end);
+}
+
+/**
+ * Remember the registry picked for a short name at the prompt, in the alias
+ * cache, as Podman does (later pulls of the name go there without asking).
+ * The file is machine-written: its aliases are kept and it is replaced whole.
+ */
+export function recordShortNameAlias(conf: RegistriesConf, name: string, chosen: Reference): void {
+  const path = conf.aliasCache;
+  if (!path) return;
+  const text = readIfExists(path);
+  const aliases = new Map<string, string>();
+  if (text !== undefined) for (const [k, v] of parseRegistriesConf(text, path, true).aliases) if (v.value) aliases.set(k, refName(v.value));
+  aliases.set(aliasKey(name), refName(chosen));
+  const lines = [...aliases].map(([k, v]) => `  ${JSON.stringify(k)} = ${JSON.stringify(v)}`);
+  writeFileAtomic(path, `[aliases]\n${lines.join("\n")}\n`, 0o644);
 }
 
 // ---- registry lookup and pull endpoints ----------------------------------------------------

@@ -687,6 +687,17 @@ describe.each(MODES)("registries.conf (%s)", (mode) => {
     await b.ok(["rmi", `${REGISTRY}/busybox:latest`]);
   });
 
+  test("short-name-mode = enforcing: several search registries and no terminal is an error; one registry is no ambiguity", async () => {
+    writeRegistriesConf(b, `short-name-mode = "enforcing"\nunqualified-search-registries = ["127.0.0.1:5999", "${REGISTRY}"]\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
+    const r = await b.run(["pull", "-q", "busybox"]);
+    expect([r.code, r.stderr]).toEqual([125, "Error: short-name resolution enforced but cannot prompt without a TTY\n"]);
+    expect(await names(b)).toEqual([]);
+    writeRegistriesConf(b, `short-name-mode = "enforcing"\nunqualified-search-registries = ["${REGISTRY}"]\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
+    await b.ok(["pull", "-q", "busybox"]);
+    expect(await names(b)).toEqual([`${REGISTRY}/busybox:latest`]);
+    await b.ok(["rmi", `${REGISTRY}/busybox:latest`]);
+  });
+
   test("[aliases]: `pull bb` pulls 127.0.0.1:5000/busybox", async () => {
     writeRegistriesConf(b, `unqualified-search-registries = []\n\n[aliases]\n"bb" = "${REGISTRY}/busybox"\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
     const out = await b.ok(["pull", "-q", "bb"]);

@@ -55,6 +55,37 @@ describe("login prompts under tmux (rootless)", () => {
   });
 });
 
+describe("short-name-mode = enforcing under tmux (rootless)", () => {
+  const b = box("rootless");
+
+  test("the user picks a search registry; the choice is pulled and kept as an alias for the next pull", async () => {
+    const { chownSync, mkdirSync, readFileSync, writeFileSync } = require("node:fs") as typeof import("node:fs");
+    const dir = `${b.home}/.config/containers`;
+    mkdirSync(dir, { recursive: true });
+    for (const d of [`${b.home}/.config`, dir]) chownSync(d, b.uid, b.gid);
+    writeFileSync(`${dir}/registries.conf`, `short-name-mode = "enforcing"\nunqualified-search-registries = ["127.0.0.1:5999", "${REGISTRY}"]\n\n[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
+    chownSync(`${dir}/registries.conf`, b.uid, b.gid);
+    const s = `tspod-shortname-${process.pid}`;
+    const cmd = b.tspodArgs(["pull", "-q", "busybox"]).map(q).join(" ");
+    tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "20", `sh -c ${q(`${cmd}; echo EXIT=$?; sleep 60`)}`);
+    try {
+      const menu = await waitFor(s, /Select \[1-2\]:\s*$/m);
+      expect(menu).toContain("1. 127.0.0.1:5999/busybox:latest");
+      expect(menu).toContain(`2. ${REGISTRY}/busybox:latest`);
+      tmux("send-keys", "-t", s, "2", "Enter");
+      const out = await waitFor(s, /EXIT=\d+/, 60_000);
+      expect(out).toContain("EXIT=0");
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+    expect(readFileSync(`${b.home}/.cache/containers/short-name-aliases.conf`, "utf8")).toBe(`[aliases]\n  "busybox" = "${REGISTRY}/busybox"\n`);
+    // the alias now answers without a terminal
+    await b.ok(["rmi", `${REGISTRY}/busybox:latest`]);
+    expect((await b.ok(["pull", "-q", "busybox"])).trim()).toMatch(/^[0-9a-f]{64}$/);
+    await b.ok(["rmi", `${REGISTRY}/busybox:latest`]);
+  });
+});
+
 describe.each(MODES)("run -it under tmux (%s)", (mode) => {
   const b = box(mode);
 
