@@ -21,7 +21,7 @@ export default class Login extends BaseCommand {
     const { flags, args } = await this.setup(Login);
     const auth = await import("../image/auth.ts");
     const { loadRegistriesConf, isInsecure } = await import("../image/registries.ts");
-    const key = args.registry.replace(/^https?:\/\//, "").replace(/\/+$/, "");
+    const key = auth.authKeyOf(args.registry);
     const opts = { authFile: flags.authfile };
     if (flags["get-login"]) {
       const c = auth.getCredentials(key, opts);
@@ -33,7 +33,8 @@ export default class Login extends BaseCommand {
     let password = flags.password;
     if (flags["password-stdin"]) {
       if (!username) throw new UsageError("--password-stdin needs --username");
-      password = (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "");
+      // every line, joined, as Podman reads it (a trailing newline or two is no part of it)
+      password = (await new Response(Bun.stdin.stream()).text()).split("\n").map((l) => l.replace(/\r$/, "")).join("");
     }
     if (!username) {
       if (!process.stdin.isTTY) throw new UsageError("--username is required when stdin is not a terminal");

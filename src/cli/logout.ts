@@ -19,7 +19,7 @@ export default class Logout extends BaseCommand {
       return this.out("Removed login credentials for all registries");
     }
     if (!args.registry) throw new UsageError("registry must be given (or --all)");
-    const key = args.registry.replace(/^https?:\/\//, "").replace(/\/+$/, "");
+    const key = auth.authKeyOf(args.registry);
     if (!auth.removeCredentials(key, opts)) throw new TspodError(`not logged into ${key}`);
     this.out(`Removed login credentials for ${key}`);
   }

@@ -123,6 +123,15 @@ export function validateAuthKey(key: string): { registry: string; namespaced: bo
   return { registry: slash === -1 ? key : key.slice(0, slash), namespaced: slash !== -1 };
 }
 
+/**
+ * The auth key for what login/logout were given: a URL ("https://host:5000/v2/")
+ * stands for its host[:port] alone, as in Podman; a registry/namespace is kept.
+ */
+export function authKeyOf(arg: string): string {
+  const m = /^https?:\/\/([^/?#]*)/.exec(arg);
+  return m ? m[1]! : arg.replace(/\/+$/, "");
+}
+
 /** Docker Hub's names all mean one registry in auth files. */
 function normalizeRegistry(host: string): string {
   return host === "registry-1.docker.io" || host === "docker.io" ? "index.docker.io" : host;

@@ -424,6 +424,15 @@ describe("registry auth (rootless)", () => {
     // --creds works without a stored login
     await b.ok(["rmi", `${AUTH}/busybox:latest`]);
     await b.ok(["pull", "-q", NOTLS, "--creds", `${ENV.AUTH_USER}:${ENV.AUTH_PASS}`, `${AUTH}/busybox:latest`]);
+    await b.ok(["rmi", `${AUTH}/busybox:latest`]);
+    // a URL stands for its host[:port] (the key pulls look up), and --password-stdin
+    // joins the lines it reads, as Podman does (so a blank line at the end is harmless)
+    expect(await b.ok(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin", `https://${AUTH}/v2/`], { stdin: `${ENV.AUTH_PASS}\n\n` })).toBe("Login Succeeded!\n");
+    expect(Object.keys(JSON.parse(readFileSync(authFile, "utf8")).auths)).toEqual([AUTH]);
+    await b.ok(["pull", "-q", NOTLS, `${AUTH}/busybox:latest`]);
+    expect((await b.ok(["logout", `http://${AUTH}/v2/`])).trim()).toBe(`Removed login credentials for ${AUTH}`);
+    expect(JSON.parse(readFileSync(authFile, "utf8")).auths).toEqual({});
+    await b.ok(["rmi", `${AUTH}/busybox:latest`]);
   });
 });
 
