@@ -223,7 +223,8 @@ export class Images {
         throw e;
       }
       if (seen.has(img.id)) continue;
-      const byName = !img.id.startsWith(input.replace(/^sha256:/, "")) && img.names.length > 1;
+      // a name pulled by digest counts as one (Podman keeps the image when another tag goes)
+      const byName = !img.id.startsWith(input.replace(/^sha256:/, "")) && img.names.length + (img.digestRefs?.length ?? 0) > 1;
       if (byName) {
         const n = this.matchName(img, input);
         if (n) {

@@ -374,7 +374,8 @@ export class Puller {
 
     const id = hexOf(cfgDesc.digest);
     const name = `${ref.registry}/${ref.repository}`;
-    const names = ref.tag || !ref.digest ? [`${name}:${ref.tag ?? "latest"}`] : [];
+    // name:tag@digest is the digest's image, whatever the tag names now: not tagged (as Podman)
+    const names = !ref.digest ? [`${name}:${ref.tag ?? "latest"}`] : [];
     const digestRefs = names.length ? undefined : [`${name}@${ref.digest}`];
     const manifest = { mediaType: manifestType, digest: manifestDigest, size: manifestBytes.length };
     const rec: ImageRecord = {

@@ -361,6 +361,14 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect((await b.ok(["images", "-q", "--filter", "dangling=true"])).trim()).toBe("");
     expect((await b.ok(["image", "prune"])).trim()).toBe("");
     expect((await b.ok(["images", "-q"])).trim()).toBe(id.slice(0, 12));
+    // a tag added and removed again: the digest's name keeps the image (Podman's rmi untags)
+    await b.ok(["tag", ref, "extra:v1"]);
+    expect(await b.ok(["rmi", "extra:v1"])).toBe("Untagged: localhost/extra:v1\n");
+    expect((await b.run(["image", "exists", ref])).code).toBe(0);
+    // name:tag@digest is the digest's image and gets no tag (the tag may name another image now)
+    await b.ok(["pull", "-q", NOTLS, `${REGISTRY}/busybox:elsewhere@${digests.busybox}`]);
+    expect((await b.run(["image", "exists", `${REGISTRY}/busybox:elsewhere`])).code).toBe(1);
+    expect(rows).toContain(`${REGISTRY}/busybox <none> ${digests.busybox} false`);
     await b.ok(["untag", ref]);
     expect((await b.ok(["images", "-q", "--filter", "dangling=true"])).trim()).toBe(id.slice(0, 12));
     expect((await b.ok(["image", "prune"])).trim()).toBe(id);
