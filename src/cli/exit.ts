@@ -25,6 +25,7 @@ export function oneLine(message: string): string {
     .map((l) => l.trim())
     .filter((l) => l && !/^See more help with/.test(l));
   let msg = lines[0] ?? "";
-  if (lines.length > 1 && (/:$/.test(msg) || /^Parsing --\S+$/.test(msg))) msg = `${msg.replace(/:$/, "")}: ${lines[1]}`;
+  // "image  image name or ID" (oclif's name and description columns): "image (image name or ID)"
+  if (lines.length > 1 && (/:$/.test(msg) || /^Parsing --\S+$/.test(msg))) msg = `${msg.replace(/:$/, "")}: ${lines[1]!.replace(/^(\S+)\s{2,}(.+)$/, "$1 ($2)")}`;
   return msg.replace(/^command (\S+) not found/, (_m, id: string) => `command ${id.replace(/:/g, " ")} not found`);
 }

@@ -61,6 +61,7 @@ describe("binary", () => {
     const b = box("rootless");
     for (const [args, want] of [
       [["logs"], "Error: Missing 1 required arg: container\n"],
+      [["image", "inspect"], "Error: Missing 1 required arg: image (image name or ID)\n"],
       [["stop", "-t", "abc", "x"], "Error: Parsing --time: Expected an integer but received: abc\n"],
       [["container", "bogus"], "Error: command container bogus not found\n"],
     ] as const) {

@@ -462,6 +462,14 @@ describe.each(MODES)("pull options (%s)", (mode) => {
     expect(ids).toHaveLength(2);
     expect(JSON.parse(await b.ok(["image", "inspect", img("multilayer")]))[0].Id).toBe(ids[1]);
     await b.ok(["rmi", img("busybox"), img("multilayer"), img("multiarch")]);
+    // one that fails does not stop the rest (as Podman): each failure said, exit 125
+    const some = await b.run(["pull", "-q", NOTLS, img("nosuch1"), img("busybox"), img("nosuch2")]);
+    expect([some.code, some.stdout.trim().split("\n").length, some.stderr]).toEqual([125, 1, `Error: ${img("nosuch1")}: not found\nError: ${img("nosuch2")}: not found\n`]);
+    expect((await b.run(["image", "exists", img("busybox")])).code).toBe(0);
+    await b.ok(["rmi", img("busybox")]);
+    // an auth file named but missing is an error, as in Podman (not "no credentials")
+    const noAuth = await b.run(["pull", NOTLS, "--authfile", join(b.dir, "missing.json"), img("busybox")]);
+    expect([noAuth.code, noAuth.stderr]).toEqual([125, `Error: checking authfile: stat ${join(b.dir, "missing.json")}: no such file or directory\n`]);
   });
 
   test("docker:// is taken, other transports refused; a bad --platform is refused before anything is tried; image exists of a bad reference is 125", async () => {

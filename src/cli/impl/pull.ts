@@ -2,7 +2,8 @@
 import type { Context } from "../../context.ts";
 import type { CommandImpl } from "../spec.ts";
 import { out } from "../spec.ts";
-import { UsageError } from "../../errors.ts";
+import { TspodError, UsageError } from "../../errors.ts";
+import { writeErr } from "../../output.ts";
 
 const impl: CommandImpl = {
   positionals: [1, Infinity],
@@ -37,21 +38,38 @@ const impl: CommandImpl = {
       if (t) throw new UsageError(`${n}: the ${t} transport is not supported: tspod pulls from registries (a name, or docker://NAME)`);
       return n;
     });
+    if (flags.authfile) {
+      // as Podman: an auth file named but missing is an error, not "no credentials"
+      try {
+        (await import("node:fs")).statSync(flags.authfile);
+      } catch (e) {
+        throw new TspodError(`checking authfile: stat ${flags.authfile}: ${(e as any)?.code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
+      }
+    }
     const creds = flags.creds ? await (await import("../prompt.ts")).parseCreds(flags.creds) : undefined;
     const progress = makeProgress(flags.quiet);
     try {
-      // several images: one after another, as Podman pulls them; the first failure ends it
+      // several images: one after another, as Podman pulls them; one that fails is
+      // reported and the rest are still pulled (the last error is the exit's)
+      const failed: TspodError[] = [];
       for (const name of names) {
-        const r = await new Puller(ctx).pull(name, {
-          platform,
-          tlsVerify: flags["tls-verify"],
-          creds,
-          authFile: flags.authfile,
-          certDir: flags["cert-dir"],
-          onEvent: (e) => progress.event(e),
-        });
-        out(r.image.id);
+        try {
+          const r = await new Puller(ctx).pull(name, {
+            platform,
+            tlsVerify: flags["tls-verify"],
+            creds,
+            authFile: flags.authfile,
+            certDir: flags["cert-dir"],
+            onEvent: (e) => progress.event(e),
+          });
+          out(r.image.id);
+        } catch (e) {
+          if (names.length === 1 || !(e instanceof TspodError)) throw e;
+          failed.push(e);
+        }
       }
+      for (const e of failed.slice(0, -1)) writeErr(`Error: ${e.message}\n`);
+      if (failed.length) throw failed[failed.length - 1];
     } finally {
       progress.end();
       await closeAgents();
