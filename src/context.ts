@@ -76,13 +76,14 @@ export function makeContext(opts: GlobalOptions = {}): Context {
     uid,
     gid,
     rootless: uid !== 0,
-    root: resolve(opts.root ?? process.env.TSPOD_ROOT ?? defaultRoot(uid)),
+    // an empty --root (or TSPOD_ROOT) is the default, as in Podman, not the working directory
+    root: resolve(opts.root || process.env.TSPOD_ROOT || defaultRoot(uid)),
     runroot: resolve(rr.path),
     runrootFallback: rr.fallback,
     logLevel: opts.logLevel ?? "warn",
     storageDriver: opts.storageDriver ?? process.env.TSPOD_STORAGE_DRIVER,
   };
-  if (opts.runroot === undefined && process.env.TSPOD_RUNROOT) current.runroot = resolve(process.env.TSPOD_RUNROOT);
+  if (!opts.runroot && process.env.TSPOD_RUNROOT) current.runroot = resolve(process.env.TSPOD_RUNROOT);
   return current;
 }
 

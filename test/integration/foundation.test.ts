@@ -83,6 +83,10 @@ describe("binary", () => {
     const other = join(b.dir, "other-root");
     const out = await b.run(["--root", other, "info", "--format", "{{.Store.GraphRoot}}"], { noStoreFlags: true });
     expect(out.stdout.trim()).toBe(other);
+    // an empty --root is the default store, as in Podman (it made a store in the working directory)
+    const dflt = (await b.run(["info", "--format", "{{.Store.GraphRoot}}"], { noStoreFlags: true })).stdout;
+    expect(dflt).toBe(`${b.home}/.local/share/tspod\n`);
+    expect((await b.run(["--root", "", "info", "--format", "{{.Store.GraphRoot}}"], { noStoreFlags: true, cwd: b.dir })).stdout).toBe(dflt);
   });
 });
 
