@@ -41,6 +41,40 @@ const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 const MAX_ATTEMPTS = 4;
 
+/** Manifests are read whole: at most this much (containers/image's limit, 4 MiB). */
+const MAX_MANIFEST_BYTES = 4 << 20;
+
+/**
+ * A whole response body, refused once it passes max bytes (by its
+ * Content-Length, or as it comes: a registry need not send one), so that a
+ * hostile or broken registry cannot make a pull hold unbounded memory.
+ */
+async function readBounded(res: Dispatcher.ResponseData, max: number, what: string): Promise<Uint8Array> {
+  const tooLarge = () => new RegistryError(`${what} is too large (more than ${max} bytes)`);
+  const len = Number(headerOf(res.headers, "content-length") ?? 0);
+  if (len > max) {
+    res.body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += c.length;
+    if (n > max) {
+      res.body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(c as Uint8Array);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 export class RegistryError extends TspodError {
   constructor(message: string, readonly status?: number, readonly code?: string) {
     super(message, 125);
@@ -397,7 +431,7 @@ export class Registry {
   async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
     const res = await this.request(`/v2/${repo}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repo}:pull` });
     if (res.statusCode !== 200) return this.failure(res, `${this.registry}/${repo}${reference.includes(":") ? "@" : ":"}${reference}`);
-    const bytes = new Uint8Array(await res.body.arrayBuffer());
+    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `manifest ${this.registry}/${repo}${reference.includes(":") ? "@" : ":"}${reference}`);
     const ct = (headerOf(res.headers, "content-type") ?? "").split(";")[0].trim();
     return { bytes, mediaType: ct, digest: headerOf(res.headers, "docker-content-digest") };
   }
@@ -406,9 +440,7 @@ export class Registry {
   async getBlob(repo: string, digest: string, maxBytes = 64 << 20): Promise<Uint8Array> {
     const res = await this.request(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` });
     if (res.statusCode !== 200) return this.failure(res, `blob ${digest}`);
-    const len = Number(headerOf(res.headers, "content-length") ?? 0);
-    if (len > maxBytes) throw new RegistryError(`blob ${digest} is too large (${len} bytes)`);
-    return new Uint8Array(await res.body.arrayBuffer());
+    return readBounded(res, maxBytes, `blob ${digest}`);
   }
 
   /**

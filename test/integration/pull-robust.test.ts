@@ -789,3 +789,40 @@ describe.each(MODES)("schema 1 (%s)", (mode) => {
     },
   );
 });
+
+describe.each(MODES)("a registry that sends too much (%s)", (mode) => {
+  const b = box(mode);
+
+  test("a manifest over 4 MiB (with or without a Content-Length) is refused as it comes, not read whole", async () => {
+    let sent = 0;
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const u = new URL(req.url);
+        const h = { "docker-distribution-api-version": "registry/2.0", "content-type": "application/vnd.oci.image.manifest.v1+json" };
+        if (u.pathname === "/v2/" || u.pathname === "/v2") return Response.json({}, { headers: h });
+        const chunk = new Uint8Array(1 << 20).fill(0x20);
+        if (u.pathname === "/v2/big/sized/manifests/latest") return new Response(new Uint8Array(64 << 20).fill(0x20), { headers: h });
+        // chunked, and endless: only a limit ends it
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              sent += chunk.length;
+              c.enqueue(chunk);
+            },
+          }),
+          { headers: h },
+        );
+      },
+    });
+    servers.push(server);
+    const reg = `127.0.0.1:${server.port}`;
+    for (const repo of ["big/sized", "big/endless"]) {
+      const r = await b.run(["pull", NOTLS, `${reg}/${repo}:latest`]);
+      expectOneError(r, new RegExp(`manifest ${reg.replace(/\./g, "\\.")}/${repo}:latest is too large \\(more than 4194304 bytes\\)`));
+    }
+    expect(sent).toBeLessThan(64 << 20);
+    expect(readdirSync(join(b.root, "images"))).toEqual([]);
+  });
+});
