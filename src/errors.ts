@@ -10,6 +10,14 @@ export class TspodError extends Error {
   }
 }
 
+/** A short name that several stored images answer to (the image exists; which one is unclear). */
+export class AmbiguousNameError extends TspodError {
+  constructor(message: string) {
+    super(message, 125);
+    this.name = "AmbiguousNameError";
+  }
+}
+
 export class NotFoundError extends TspodError {
   constructor(message: string) {
     super(message, 125);

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log } from "../context.ts";
-import { NotFoundError, TspodError, UsageError } from "../errors.ts";
+import { AmbiguousNameError, NotFoundError, TspodError, UsageError } from "../errors.ts";
 import { Store, hexOf, type ImageRecord } from "../storage/store.ts";
 import { FileLock } from "../storage/lock.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../sys/libc.ts";
@@ -126,7 +126,7 @@ export class Images {
         if (hit) return hit;
       }
       const matching = hits.flatMap((h) => h.names.filter(matches));
-      throw new TspodError(`${input}: short name matches several images (${matching.join(", ")}): use the full name`);
+      throw new AmbiguousNameError(`${input}: short name matches several images (${matching.join(", ")}): use the full name`);
     }
     return undefined;
   }
@@ -336,7 +336,7 @@ export class Images {
       return this.find(input) !== undefined;
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      return false;
+      return e instanceof AmbiguousNameError; // it exists, under several names
     }
   }
 

@@ -378,6 +378,7 @@ export class Puller {
     const names = !ref.digest ? [`${name}:${ref.tag ?? "latest"}`] : [];
     const digestRefs = names.length ? undefined : [`${name}@${ref.digest}`];
     const manifest = { mediaType: manifestType, digest: manifestDigest, size: manifestBytes.length };
+    const now = new Date().toISOString();
     const rec: ImageRecord = {
       id,
       names,
@@ -389,8 +390,9 @@ export class Puller {
       index,
       config: { mediaType: cfgDesc.mediaType, digest: cfgDesc.digest, size: cfgBytes.length },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID })),
-      created: config.created ?? new Date(0).toISOString(),
-      pulled: new Date().toISOString(),
+      // a config without a creation time: the time it was stored, as Podman shows it (not 1970)
+      created: config.created ?? now,
+      pulled: now,
       size: layers.reduce((s, l) => s + (this.store.layer(l.diffID)?.size ?? 0), 0),
       os: config.os ?? "linux",
       architecture: config.architecture ?? "",

@@ -334,11 +334,24 @@ describe.each(MODES)("local images (%s)", (mode) => {
       const r = await b.run(["image", "inspect", "busybox"]);
       expect(r.code).toBe(125);
       expect(r.stderr).toMatch(/short name matches several images \(127\.0\.0\.1:5000\/busybox:latest, quay\.io\/other\/busybox:latest\)/);
+      // it does exist, though (image exists said 1 where inspect said "several")
+      expect((await b.run(["image", "exists", "busybox"])).code).toBe(0);
     } finally {
       if (before === undefined) rmSync(conf, { force: true });
       else writeConf(before);
       await b.ok(["rmi", "-f", img("busybox"), img("multilayer"), "quay.io/other/busybox:latest", "localhost/unrelated:v1"]);
     }
+  });
+
+  test("a config without a creation time: the image is as old as its pull (not 1970)", async () => {
+    const pushed = pushImage(uniqueRepo("undated"), [new TarWriter().file("a", "x").end()], { config: { created: undefined } });
+    const before = Date.now();
+    await b.ok(["pull", "-q", NOTLS, pushed.ref]);
+    const created = Date.parse(JSON.parse(await b.ok(["image", "inspect", pushed.ref]))[0].Created);
+    expect(created).toBeGreaterThanOrEqual(before - 1000);
+    expect(created).toBeLessThanOrEqual(Date.now());
+    expect(await b.ok(["images", "--format", "{{.CreatedSince}}", pushed.ref])).not.toContain("years");
+    await b.ok(["rmi", pushed.ref]);
   });
 
   test("image inspect: the manifest's annotations, the config's comment, names latest first", async () => {
