@@ -49,15 +49,24 @@ export function checkFormat(format: string | undefined): void {
 }
 
 /**
+ * In a `table` template, spaces between the fields separate columns as tabs
+ * do (as Podman reads `table {{.ID}} {{.Tag}}`); spaces inside {{...}} stay.
+ */
+function tableColumns(tpl: string): string {
+  return tpl.split(/(\{\{.*?\}\})/).map((part, i) => (i % 2 ? part : part.replace(/ +/g, "\t"))).join("");
+}
+
+/**
  * Render a list: "json" gives a JSON array; "table ..." a header plus aligned rows;
  * any other template one line per item.
  */
-export function formatList(items: Value[], format: string, headers: Record<string, string> = {}): string {
+export function formatList(items: Value[], format: string, headers: Record<string, string> = {}, noHeading = false): string {
   if (format === "json") return JSON.stringify(items, null, 4) + "\n";
   checkFormat(format); // an empty list does not make a bad template good
   if (format.startsWith("table")) {
-    const tpl = format.replace(/^table\s*/, "");
-    return alignColumns([headerFor(tpl, headers), ...items.map((i) => renderTemplate(tpl, i))]);
+    const tpl = tableColumns(format.replace(/^table\s*/, ""));
+    const rows = items.map((i) => renderTemplate(tpl, i));
+    return alignColumns(noHeading ? rows : [headerFor(tpl, headers), ...rows]);
   }
   return items.map((i) => renderTemplate(format, i) + "\n").join("");
 }

@@ -1,4 +1,5 @@
 // Human-readable times and sizes as Podman prints them; no heavy imports (ps uses these).
+import { UsageError } from "../errors.ts";
 
 /** Go's units.HumanDuration + " ago", as Podman prints CREATED (its integer arithmetic, its rounding). */
 export function since(iso: string, now = Date.now()): string {
@@ -39,4 +40,24 @@ export function splitName(n: string): [string, string] {
   const i = n.lastIndexOf(":");
   if (i < 0 || n.slice(i).includes("/")) return [n, "<none>"];
   return [n.slice(0, i), n.slice(i + 1)];
+}
+
+/** A time as Go's time.Time prints it ("2024-01-01 00:00:00 +0000 UTC"), in UTC, whole seconds. */
+export function goTime(iso: string): string {
+  const t = new Date(iso);
+  if (!Number.isFinite(t.getTime())) return "";
+  return `${t.toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
+}
+
+/**
+ * A time given as Podman takes it (--since, --until, filters): a duration back
+ * from now (10m, 1.5h, 30s, 250ms), Unix seconds, or a timestamp. Milliseconds.
+ */
+export function parseTime(s: string, what: string, now = Date.now()): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s);
+  if (m) return now - Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "s"];
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const t = Date.parse(s);
+  if (!Number.isFinite(t)) throw new UsageError(`invalid ${what} "${s}": use a duration (10m) or a timestamp`);
+  return t;
 }

@@ -1,16 +1,8 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { UsageError } from "../errors.ts";
+import { parseTime } from "./human.ts";
 
 /** --since: RFC3339 time, or a duration like 10s, 5m, 1h (relative to now). */
-export function parseSince(s: string, now = Date.now()): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s);
-  if (m) return now - Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "s"];
-  if (/^\d+$/.test(s)) return Number(s) * 1000;
-  const t = Date.parse(s);
-  if (!Number.isFinite(t)) throw new UsageError(`invalid --since "${s}": use a duration (10m) or a timestamp`);
-  return t;
-}
 
 export default class Logs extends BaseCommand {
   static override description = "Show a container's output";
@@ -30,8 +22,8 @@ export default class Logs extends BaseCommand {
     const lc = new Lifecycle(this.context);
     const c = lc.store.lookup(args.container);
     const path = lc.logPath(c.config.id);
-    const since = flags.since ? parseSince(flags.since) : undefined;
-    const until = flags.until ? parseSince(flags.until) : undefined;
+    const since = flags.since ? parseTime(flags.since, "--since") : undefined;
+    const until = flags.until ? parseTime(flags.until, "--until") : undefined;
     const emit = (lines: ReturnType<typeof readLog>["lines"]) => {
       for (const l of lines) {
         if (since !== undefined || until !== undefined) {

@@ -182,7 +182,7 @@ export class PodPs extends BaseCommand {
       };
     });
     if (flags.format === "json") return this.out(JSON.stringify(rows.map(({ ID: _, ...r }) => ({ ...r, Id: r.Id, InfraId: r.InfraID })), null, 4));
-    if (flags.format) return void writeOut(formatList(rows, flags.format, { ID: "POD ID", Name: "NAME" }));
+    if (flags.format) return void writeOut(formatList(rows, flags.format, { ID: "POD ID", Name: "NAME" }, flags.noheading));
     const head = "POD ID\tNAME\tSTATUS\tCREATED\tINFRA ID\t# OF CONTAINERS";
     const lines = rows.map((r) => [r.ID, r.Name, r.Status, r.Created, r.InfraID, String(r.NumberOfContainers)].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));

@@ -69,7 +69,13 @@ describe.each(MODES)("containers (%s)", (mode) => {
     // Podman's other --format fields
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Names}} {{.Exited}} {{.ExitCode}} {{.AutoRemove}} {{.Networks}} {{.Mounts}} {{.PodName}}|"])).toBe("pf3 true 3 false [pasta] [] |\n");
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.RunningFor}}|{{.CreatedHuman}}"])).toMatch(/^(\S.* ago)\|\1\n$/);
-    expect(await b.ok(["images", "--filter", `reference=${BB}`, "--format", "{{.Size}}={{.VirtualSize}} {{.Containers}} {{.ReadOnly}}"])).toMatch(/^(\S+ \S+)=\1 3 false\n$/);
+    // (Size is human, VirtualSize bytes, as Podman's template gives them); --filter containers= sees the users
+    const sizes = await b.ok(["images", "--filter", `reference=${BB}`, "--format", "{{.Size}}={{.VirtualSize}} {{.Containers}} {{.ReadOnly}}"]);
+    expect(sizes).toMatch(/^\d+(\.\d+)? [kMG]?B=\d+ 3 false\n$/);
+    const bytes = Number(sizes.split("=")[1]!.split(" ")[0]);
+    expect(sizes.split("=")[0]).toBe(`${Number((bytes / 1e6).toPrecision(3))} MB`);
+    expect(await b.ok(["images", "-q", "--filter", "containers=true", "--filter", `reference=${BB}`])).not.toBe("");
+    expect(await b.ok(["images", "-q", "--filter", "containers=false", "--filter", `reference=${BB}`])).toBe("");
     const bad = await b.run(["ps", "-a", "--filter", "status=bogus"]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/^Error: invalid filter "status=bogus": unknown container state .*\n$/);

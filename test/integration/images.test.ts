@@ -343,6 +343,46 @@ describe.each(MODES)("local images (%s)", (mode) => {
     }
   });
 
+  test("images: --sort, the filters Podman has, its template's fields, table columns from spaces, -n with a table", async () => {
+    const layer = (n: string) => [new TarWriter().file(n, n.repeat(1000 * n.length)).end()];
+    const old = pushImage(uniqueRepo("old"), layer("o"), { config: { created: "2020-01-01T00:00:00Z", config: { Labels: { tier: "db" } } } });
+    const mid = pushImage(uniqueRepo("mid"), layer("mm"), { config: { created: "2022-01-01T00:00:00Z", config: { Labels: { tier: "web", x: "1" } } } });
+    const young = pushImage(uniqueRepo("young"), layer("yyy"), { config: { created: "2024-06-01T00:00:00Z" } });
+    const id: Record<string, string> = {};
+    for (const [k, p] of [["old", old], ["mid", mid], ["young", young]] as const) id[k] = (await b.ok(["pull", "-q", NOTLS, p.ref])).trim().slice(0, 12);
+    const q = async (...args: string[]) => (await b.ok(["images", "-q", ...args])).trim().split("\n").filter(Boolean);
+    expect(await q()).toEqual([id.young, id.mid, id.old]); // created: newest first, the default
+    expect(await q("--sort", "size")).toEqual([id.old, id.mid, id.young]);
+    expect(await q("--sort", "id")).toEqual([id.old, id.mid, id.young].sort());
+    expect((await b.ok(["images", "--sort", "repository", "--format", "{{.Repository}}"])).trim().split("\n")).toEqual([old.ref, mid.ref, young.ref].map((r) => r.replace(/:latest$/, "")).sort());
+    expect(await q("--filter", `before=${mid.ref}`)).toEqual([id.old]);
+    expect(await q("--filter", `since=${mid.ref}`)).toEqual([id.young]);
+    expect(await q("--filter", "until=2023-01-01T00:00:00Z")).toEqual([id.mid, id.old]);
+    expect(await q("--filter", `id=${id.mid.slice(0, 6)}`)).toEqual([id.mid]);
+    expect(await q("--filter", "label=tier")).toEqual([id.mid, id.old]);
+    expect(await q("--filter", "label=tier=web", "--filter", "label=x")).toEqual([id.mid]);
+    expect(await q("--filter", "label!=tier")).toEqual([id.young]);
+    expect(await q("--filter", "readonly=true")).toEqual([]);
+    const digest = JSON.parse(await b.ok(["image", "inspect", old.ref]))[0].Digest;
+    expect(await q("--filter", `digest=${digest}`)).toEqual([id.old]);
+    for (const [args, err] of [
+      [["--sort", "name"], 'Error: "name" is not a valid field for sorting. Choose from: created, id, repository, size, tag\n'],
+      [["--filter", "color=red"], 'Error: unsupported image filter "color": use dangling, reference, before, since, until, id, digest, label, containers, readonly, intermediate or manifest\n'],
+    ] as const) {
+      const r = await b.run(["images", ...args]);
+      expect([r.code, r.stderr]).toEqual([125, err]);
+    }
+    // the fields of Podman's template: Go times, bytes for VirtualSize, the name lists
+    const info = JSON.parse(await b.ok(["image", "inspect", old.ref]))[0];
+    expect(await b.ok(["images", "--format", "{{.CreatedAt}}|{{.CreatedTime}}|{{.VirtualSize}}|{{.SharedSize}}|{{.RepoTags}}|{{.RepoDigests}}|{{.ParentId}}", old.ref])).toBe(
+      `2020-01-01 00:00:00 +0000 UTC|2020-01-01 00:00:00 +0000 UTC|${info.Size}|0|[${old.ref}]|[${info.RepoDigests.join(" ")}]|\n`,
+    );
+    // table: spaces between fields are columns, as tabs are; -n drops the header there too
+    expect(await b.ok(["images", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`IMAGE ID       TAG\n${id.old}   latest\n`);
+    expect(await b.ok(["images", "-n", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`${id.old}   latest\n`);
+    await b.ok(["rmi", old.ref, mid.ref, young.ref]);
+  });
+
   test("a config without a creation time: the image is as old as its pull (not 1970)", async () => {
     const pushed = pushImage(uniqueRepo("undated"), [new TarWriter().file("a", "x").end()], { config: { created: undefined } });
     const before = Date.now();

@@ -2,6 +2,7 @@
 import type { Context } from "../../context.ts";
 import { alignColumns, formatList } from "../format.ts";
 import { UsageError } from "../../errors.ts";
+import { goTime, parseTime } from "../human.ts";
 import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
 
@@ -14,20 +15,58 @@ const impl: CommandImpl = {
     "no-trunc": { type: "boolean", description: "do not truncate IDs" },
     noheading: { type: "boolean", char: "n", description: "do not print the header" },
     format: { type: "string", description: "json or a Go template" },
-    filter: { type: "string", char: "f", multiple: true, description: "dangling=true|false, reference=PATTERN" },
+    filter: {
+      type: "string",
+      char: "f",
+      multiple: true,
+      description: "dangling=, reference=PATTERN, before=IMAGE, since=IMAGE, until=TIME, id=ID, digest=DIGEST, label=KEY[=VALUE] (label!= to exclude), containers=, readonly=, intermediate=, manifest= (true|false)",
+    },
+    sort: { type: "string", description: "created (newest first), id, repository, size or tag", default: "created" },
   },
   async main(ctx: Context, flags, argv) {
     const { Images, since, humanSize, splitName, isDangling, shownDigest } = await import("../../image/images.ts");
+    const SORTS = ["created", "id", "repository", "size", "tag"];
+    if (!SORTS.includes(flags.sort)) throw new UsageError(`"${flags.sort}" is not a valid field for sorting. Choose from: ${SORTS.join(", ")}`);
     const images = new Images(ctx);
     let list = images.list();
     const references: string[] = [];
+    const bool = (k: string, v: string) => {
+      if (v !== "true" && v !== "false") throw new UsageError(`invalid filter value ${k}=${v}: use true or false`);
+      return v === "true";
+    };
+    const time = (v: string) => Date.parse(images.lookup(v).created) || 0;
+    const labels = (i: (typeof list)[number]): Record<string, string> => images.config(i)?.config?.Labels ?? {};
     for (const f of (flags.filter ?? []) as string[]) {
-      const [k, v] = [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)];
-      if (k === "dangling") {
-        if (v !== "true" && v !== "false") throw new UsageError(`invalid filter value dangling=${v}: use true or false`);
-        list = list.filter((i) => isDangling(i) === (v === "true"));
-      } else if (k === "reference") references.push(v);
-      else throw new UsageError(`invalid image filter "${f}": supported are dangling, reference`);
+      const eq = f.indexOf("=");
+      const [k, v] = eq < 0 ? [f, ""] : [f.slice(0, eq), f.slice(eq + 1)];
+      if (k === "dangling") list = list.filter((i) => isDangling(i) === bool(k, v));
+      else if (k === "reference") references.push(v);
+      else if (k === "before") {
+        const t = time(v);
+        list = list.filter((i) => Date.parse(i.created) < t);
+      } else if (k === "since" || k === "after") {
+        const t = time(v);
+        list = list.filter((i) => Date.parse(i.created) > t);
+      } else if (k === "until") {
+        const t = parseTime(v, "filter until");
+        list = list.filter((i) => Date.parse(i.created) < t);
+      } else if (k === "id") list = list.filter((i) => i.id.startsWith(v.replace(/^sha256:/, "")));
+      else if (k === "digest") list = list.filter((i) => i.repoDigests.some((d) => d.endsWith(`@${v}`)) || i.manifest.digest === v);
+      else if (k === "label" || k === "label!") {
+        const [lk, lv] = v.includes("=") ? [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)] : [v, undefined];
+        const has = (i: (typeof list)[number]) => {
+          const l = labels(i);
+          return lk in l && (lv === undefined || l[lk] === lv);
+        };
+        list = list.filter((i) => has(i) === (k === "label"));
+      } else if (k === "containers") {
+        const used = (await import("../../image/users.ts")).imageUsers(ctx);
+        const want = bool(k, v);
+        list = list.filter((i) => used(i.id).length > 0 === want);
+      } else if (k === "readonly" || k === "intermediate" || k === "manifest") {
+        // tspod keeps no read-only stores, intermediate images or manifest lists as images
+        if (bool(k, v)) list = [];
+      } else throw new UsageError(`unsupported image filter "${k}": use dangling, reference, before, since, until, id, digest, label, containers, readonly, intermediate or manifest`);
     }
     // Like Podman and Docker: several reference filters are alternatives; an image
     // argument (`images busybox`) is one more condition. The images with a matching
@@ -47,6 +86,10 @@ const impl: CommandImpl = {
         .filter((i) => [...i.names, ...(i.digestRefs ?? [])].some(match))
         .map((i) => ({ ...i, names: i.names.filter(match), digestRefs: i.digestRefs?.filter(match) }));
     };
+    // Podman's order: newest first, else ascending by the field (stable: an image's names stay together)
+    if (flags.sort === "created") list.sort((a, b) => cmp([Date.parse(b.created) || 0, Date.parse(a.created) || 0]));
+    else if (flags.sort === "id") list.sort((a, b) => cmp([a.id, b.id]));
+    else if (flags.sort === "size") list.sort((a, b) => cmp([a.size, b.size]));
     if (references.length) byReference(references);
     if (argv[0]) byReference([argv[0]]);
     if (flags.quiet) {
@@ -71,12 +114,18 @@ const impl: CommandImpl = {
           Digest: at >= 0 ? n.slice(at + 1) : shownDigest(i, n),
           Created: since(i.created),
           CreatedSince: since(i.created),
-          CreatedAt: i.created,
+          // Go's time.Time, as Podman's template gives it
+          CreatedAt: goTime(i.created),
+          CreatedTime: goTime(i.created),
           Size: humanSize(i.size),
           Names: i.names,
+          RepoTags: i.names,
+          RepoDigests: i.repoDigests,
+          ParentId: "",
           Dangling: isDangling(i),
-          VirtualSize: humanSize(i.size),
-          SharedSize: humanSize(0),
+          // bytes, as Podman's template gives them (Size is the human one)
+          VirtualSize: i.size,
+          SharedSize: 0,
           ReadOnly: false,
           History: i.names.join(", "),
           // read from the image's config only when the template asks
@@ -85,12 +134,13 @@ const impl: CommandImpl = {
         };
       });
     });
+    if (flags.sort === "repository" || flags.sort === "tag") rows.sort((a, b) => cmp(flags.sort === "tag" ? [a.Tag, b.Tag] : [a.Repository, b.Repository]));
     if (flags.format === "json") {
       const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
     // "table" alone is the default table, as with Podman
-    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "IMAGE ID", CreatedSince: "CREATED", CreatedAt: "CREATED AT" }));
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "IMAGE ID", CreatedSince: "CREATED", CreatedAt: "CREATED AT" }, flags.noheading));
     const cols = ["Repository", "Tag", ...(flags.digests ? ["Digest"] : []), "ID", "Created", "Size"];
     const head = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
     const lines = rows.map((r) => cols.map((c) => String((r as any)[c])).join("\t"));
@@ -98,6 +148,10 @@ const impl: CommandImpl = {
   },
 };
 export default impl;
+
+function cmp<T extends string | number>([x, y]: [T, T]): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 export function globToRegExp(g: string): RegExp {
   const esc = g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".");

@@ -143,7 +143,7 @@ const impl: CommandImpl = {
     if (flags.format === "json") {
       return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
     }
-    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }));
+    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
     const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : []), ...(flags.size ? [r.Size] : [])].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
