@@ -2,6 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList } from "./format.ts";
 import { writeOut } from "../output.ts";
+import { goTime } from "./human.ts";
 
 export default class History extends BaseCommand {
   static override description = "Show the history of an image";
@@ -21,14 +22,15 @@ export default class History extends BaseCommand {
     const rows = images.history(images.lookup(args.image));
     const trunc = (s: string, n: number) => (flags["no-trunc"] || s.length <= n ? s : s.slice(0, n - 3) + "...");
     if (flags.quiet) return this.out(rows.map((r) => (r.ID === "<missing>" || flags["no-trunc"] ? r.ID : r.ID.slice(0, 12))).join("\n"));
-    if (flags.format === "json") return this.out(JSON.stringify(rows.map((r) => ({ id: r.ID, created: r.Created, createdBy: r.CreatedBy, size: r.Size, comment: r.Comment })), null, 4));
+    // Podman's keys, its doubled created/Created included; an empty comment is left out
+    if (flags.format === "json") return this.out(JSON.stringify(rows.map((r) => ({ id: r.ID, created: r.Created, CreatedBy: r.CreatedBy, size: r.Size, ...(r.Comment ? { comment: r.Comment } : {}), Created: r.Created })), null, 4));
     const view = rows.map((r) => ({
       ID: r.ID === "<missing>" || flags["no-trunc"] ? r.ID : r.ID.slice(0, 12),
       Created: flags.human ? since(r.Created) : r.Created,
       CreatedSince: since(r.Created),
-      CreatedAt: r.Created,
+      CreatedAt: goTime(r.Created),
       CreatedBy: trunc(r.CreatedBy, 45),
-      Tags: "<none>",
+      Tags: [],
       Size: flags.human ? humanSize(r.Size) : String(r.Size),
       Comment: r.Comment,
     }));

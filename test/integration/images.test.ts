@@ -305,6 +305,10 @@ describe.each(MODES)("local images (%s)", (mode) => {
     );
     expect(await b.ok(["images", "--format", "{{if eq .Tag \"latest\"}}{{.Repository | upper}}{{end}}", "multilayer"])).toBe(`${REGISTRY}/MULTILAYER\n`);
     expect((await b.ok(["history", "multilayer", "--format", "{{.CreatedSince}}"])).trim().split("\n")[0]).toMatch(/ago$/);
+    // history's JSON and template as Podman gives them (its keys; Tags a list; CreatedAt a Go time)
+    const hist = JSON.parse(await b.ok(["history", "multilayer", "--format", "json"]));
+    expect(Object.keys(hist[0])).toEqual(["id", "created", "CreatedBy", "size", "Created"]);
+    expect(await b.ok(["history", "multilayer", "--format", "{{.Tags}}|{{.CreatedAt}}"])).toStartWith("[]|2024-01-01 00:00:00 +0000 UTC\n");
     expect((await b.ok(["images", "--format", "table {{.ID}}\t{{.Tag}}", "multilayer"])).split("\n")[0]).toMatch(/^IMAGE ID\s+TAG$/);
     expect(await b.ok(["images", "--format", "table", "multilayer"])).toBe(await b.ok(["images", "multilayer"]));
     for (const args of [["image", "inspect", img("multilayer"), "--format", "{{.Config.Cmd"], ["images", "--format", "{{.Repository}"], ["images", "--format", "{{nosuch .ID}}"]]) {
