@@ -14,6 +14,7 @@ export default class Login extends BaseCommand {
     "password-stdin": Flags.boolean({ description: "read the password from stdin" }),
     authfile: Flags.string({ description: "auth file to use (default $XDG_RUNTIME_DIR/containers/auth.json)" }),
     "tls-verify": tlsVerifyFlag,
+    "cert-dir": Flags.string({ description: "directory with the registry's CA certificates (*.crt)" }),
     "get-login": Flags.boolean({ description: "print the user name stored for the registry" }),
   };
 
@@ -50,7 +51,7 @@ export default class Login extends BaseCommand {
     const { Registry } = await import("../image/registry.ts");
     const host = key.split("/")[0];
     const tlsVerify = flags["tls-verify"] ?? !isInsecure(host, loadRegistriesConf());
-    await new Registry(host, { tlsVerify, creds: { username, password } }).checkLogin();
+    await new Registry(host, { tlsVerify, creds: { username, password }, certDir: flags["cert-dir"] }).checkLogin();
     auth.setCredentials(key, username, password, opts);
     this.out("Login Succeeded!");
     const { closeAgents } = await import("../image/http.ts");

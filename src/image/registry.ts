@@ -418,7 +418,9 @@ export class Registry {
    * issued for them without a scope (Bearer), as containers/image does.
    */
   async checkLogin(): Promise<void> {
-    await this.ping();
+    // a login asks the registry itself, not what an earlier ping remembered
+    await this.probe();
+    this.remember();
     if (!this.challenge) return;
     const res = await this.request("/v2/", { scope: "" }).catch((e) => {
       throw new RegistryError(`logging in to ${this.registry}: ${String(e.message).replace(`registry ${this.registry}: `, "")}`, e.status);

@@ -214,6 +214,10 @@ describe.each(MODES)("TLS registry with a custom CA (%s)", (mode) => {
       await b.ok(["rmi", `${TLS}/busybox:latest`]);
       // a directory without the CA: the certificate is not trusted
       expectOneError(await b.run(["pull", "--cert-dir", join(dir, "none"), `${TLS}/busybox:latest`]), /certificate/i);
+      // login takes it too (this registry asks no password: the check is the TLS handshake)
+      const authfile = join(b.dir, `certdir-auth-${mode}.json`);
+      expect(await b.ok(["login", "--cert-dir", dir, "--authfile", authfile, "-u", "u", "-p", "p", TLS])).toBe("Login Succeeded!\n");
+      expectOneError(await b.run(["login", "--cert-dir", join(dir, "none"), "--authfile", authfile, "-u", "u", "-p", "p", TLS]), /certificate/i);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
