@@ -32,11 +32,11 @@ _tspod() {
     "image inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "image prune") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
     "image pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
-    "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --storage-driver -a -f -n -q" ;;
+    "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --sort --storage-driver -a -f -n -q" ;;
     "info") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "inspect") flags="--format --log-level --root --runroot --storage-driver --type -f -t" ;;
     "kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;
-    "login") flags="--authfile --get-login --log-level --password --password-stdin --root --runroot --storage-driver --tls-verify --username -p -u" ;;
+    "login") flags="--authfile --cert-dir --get-login --log-level --password --password-stdin --root --runroot --storage-driver --tls-verify --username -p -u" ;;
     "logout") flags="--all --authfile --log-level --root --runroot --storage-driver -a" ;;
     "logs") flags="--follow --log-level --root --runroot --since --storage-driver --tail --timestamps --until -f -n -t" ;;
     "pause") flags="--log-level --root --runroot --storage-driver" ;;
