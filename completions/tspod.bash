@@ -24,7 +24,7 @@ _tspod() {
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
-    "create") flags="--cpus --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
+    "create") flags="--add-host --cpus --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
     "exec") flags="--detach --env --env-file --interactive --log-level --privileged --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
     "help") flags="" ;;
     "history") flags="--format --human --log-level --no-trunc --quiet --root --runroot --storage-driver -H -q" ;;
@@ -56,7 +56,7 @@ _tspod() {
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --force --log-level --root --runroot --storage-driver --time -a -f -t" ;;
     "rmi") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
-    "run") flags="--cpus --detach --detach-keys --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
+    "run") flags="--add-host --cpus --detach --detach-keys --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;
     "tag") flags="--log-level --root --runroot --storage-driver" ;;

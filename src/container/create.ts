@@ -48,6 +48,12 @@ export interface CreateOptions {
   publishAll?: boolean;
   /** --expose: ports added to the image's EXPOSE list (PORT[-PORT][/proto]) */
   expose?: string[];
+  /** --add-host HOST:IP, --dns, --dns-search, --dns-option, --no-hosts (Podman's) */
+  addHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  noHosts?: boolean;
   /** join this pod (its network namespace) */
   pod?: string;
   volumes: string[];
@@ -268,6 +274,11 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   const np = await planNetwork(ctx, store, o, exposed);
   // a pod's members have the pod's host name, as with Podman (which shares the pod's UTS namespace)
   if (np.pod && o.hostname !== undefined) throw new UsageError("cannot set hostname when joining the pod UTS namespace: set it on the pod (pod create --hostname)");
+  // a shared network's hosts and resolv.conf are its owner's (as Podman says for pods)
+  const nameFlags: [string, unknown[] | undefined][] = [["--add-host", o.addHosts], ["--dns", o.dns], ["--dns-search", o.dnsSearch], ["--dns-option", o.dnsOptions], ["--no-hosts", o.noHosts ? [true] : []]];
+  const given = nameFlags.find(([, v]) => v?.length)?.[0];
+  if (np.join && given) throw new UsageError(`${given} cannot be used with ${np.pod ? "--pod (set it on the pod)" : `--network ${o.network}`}: the shared network's /etc/hosts and /etc/resolv.conf are ${np.pod ? "the pod's" : "that container's"}`);
+  if (o.noHosts && o.addHosts?.length) throw new UsageError("--no-hosts and --add-host cannot be set together");
   const network = np.net.mode === "container" ? `container:${np.join!.config.id}` : np.net.mode;
 
   const id = randomHex(32);
@@ -286,7 +297,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const layerDirs = [...image.layers].reverse().map((l) => images.store.diffPath(l.diffID));
     const user = resolveUser(o.user ?? (c.User || "0"), layerDirs);
     // --network host: the host's name, as Podman and Docker give it
-    const hostname = o.hostname ?? np.pod?.hostname ?? (np.net.mode === "host" ? osHostname() : id.slice(0, 12));
+    // (an empty --hostname is no host name: the default, as with Podman)
+    const hostname = o.hostname || np.pod?.hostname || (np.net.mode === "host" ? osHostname() : id.slice(0, 12));
     // A user the image's /etc/passwd does not know gets HOME=<workdir> and an entry
     // in a copy of the image's passwd (and group) mounted over it, as with Podman.
     const workdir = o.workdir ?? (c.WorkingDir || "/");
@@ -301,15 +313,17 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     writeFileAtomic(join(ud, "hostname"), `${hostname}\n`, 0o644, false);
     // joined network: that container's hosts and resolv.conf (a pod's lists every member)
     const netFiles = np.join ? join(np.join.dir, "userdata") : ud;
-    if (!np.join) {
-      writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name), 0o644, false);
-      writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses), 0o644, false);
-    }
+    const names = { addHosts: o.addHosts, dns: o.dns, dnsSearch: o.dnsSearch, dnsOptions: o.dnsOptions };
+    const ownHosts = !np.join && !o.noHosts;
+    const ownResolv = !np.join && !(o.dns?.length === 1 && o.dns[0] === "none");
+    if (ownHosts) writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name, names), 0o644, false);
+    if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
     writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${imageName}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
     const mounts: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
-      { type: "bind", source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] },
-      { type: "bind", source: join(netFiles, "resolv.conf"), destination: "/etc/resolv.conf", options: [] },
+      // --no-hosts / --dns none: the image's own file (a joined network's files are that container's)
+      ...(np.join || ownHosts ? [{ type: "bind" as const, source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] }] : []),
+      ...(np.join || ownResolv ? [{ type: "bind" as const, source: join(netFiles, "resolv.conf"), destination: "/etc/resolv.conf", options: [] }] : []),
       { type: "bind", source: join(ud, ".containerenv"), destination: "/run/.containerenv", options: ["ro"] },
       ...o.volumes.map(parseVolume),
       ...o.tmpfs.map(parseTmpfs),
@@ -350,6 +364,11 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       ports: np.ports,
       exposedPorts: exposed,
       netAddresses: np.addresses,
+      ...(o.dns?.length ? { dns: o.dns } : {}),
+      ...(o.dnsSearch?.length ? { dnsSearch: o.dnsSearch } : {}),
+      ...(o.dnsOptions?.length ? { dnsOptions: o.dnsOptions } : {}),
+      ...(o.addHosts?.length ? { extraHosts: o.addHosts } : {}),
+      ...(o.noHosts ? { noHosts: true } : {}),
       pod: np.pod?.id,
       mounts,
       driver: chooseDriver(ctx),

@@ -57,6 +57,12 @@ export interface ContainerConfig {
   exposedPorts?: string[];
   /** addresses as set up at create (own address, gateway, host.containers.internal, DNS) */
   netAddresses?: NetAddresses;
+  /** --dns, --dns-search, --dns-option, --add-host, --no-hosts as given */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: string[];
+  noHosts?: boolean;
   /** the pod this container belongs to (it shares the pod's network namespace) */
   pod?: string;
   /** the pod's infra container: holds the namespaces, runs nothing */

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 /** An IPv4 or IPv6 address (node:net's isIP costs a module load on every create). */
-function isIP(s: string): boolean {
+export function isIP(s: string): boolean {
   if (IPV4.test(s)) return true;
   if (!/^[0-9a-fA-F:.]+$/.test(s) || (s.match(/:/g) ?? []).length < 2) return false;
   try {

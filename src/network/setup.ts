@@ -4,8 +4,9 @@
 import { hostname as osHostname } from "node:os";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../errors.ts";
 import { defaultRoute, hostAddress, ifacePrefixLen, type NetworkChoice } from "./mode.ts";
-import type { PortMapping } from "./ports.ts";
+import { isIP, type PortMapping } from "./ports.ts";
 import { landlockAbi } from "../sys/libc.ts";
 
 /** pasta answers DNS queries sent here by forwarding them to the host's resolver (like Podman 5). */
@@ -49,20 +50,60 @@ export function addressesFor(net: NetworkChoice): NetAddresses {
 
 const LOCALHOST = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain ip6-localhost ip6-loopback\n";
 
-/** /etc/hosts for a container with its own network namespace (or the host's). */
-export function hostsFile(net: NetworkChoice, a: NetAddresses, hostname: string, name: string): string {
+/** What the user asked of /etc/hosts and /etc/resolv.conf (Podman's --add-host, --dns...). */
+export interface NameOptions {
+  addHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+}
+
+/**
+ * --add-host HOST:IP as Podman checks it (the IP after the first ':', so IPv6
+ * works; host-gateway is the host as the container reaches it): "IP\tHOST" lines.
+ */
+export function extraHostLines(list: string[], hostGateway: string | undefined): string[] {
+  return list.map((e) => {
+    const i = e.indexOf(":");
+    const host = i < 0 ? "" : e.slice(0, i);
+    let ip = i < 0 ? "" : e.slice(i + 1).replace(/^\[(.*)\]$/, "$1");
+    if (ip === "host-gateway") {
+      if (!hostGateway) throw new UsageError(`--add-host ${e}: this network has no host gateway address`);
+      ip = hostGateway;
+    }
+    if (!host || /\s/.test(host) || !isIP(ip)) throw new UsageError(`invalid --add-host "${e}": use HOST:IP (IP may be host-gateway)`);
+    return `${ip}\t${host}`;
+  });
+}
+
+/**
+ * /etc/hosts for a container with its own network namespace (or the host's),
+ * laid out as Podman does: the --add-host entries first (they win), then the
+ * host's own /etc/hosts, host.containers.internal, and the container's line
+ * (its host name, then its name).
+ */
+export function hostsFile(net: NetworkChoice, a: NetAddresses, hostname: string, name: string, o: NameOptions = {}): string {
+  const extra = extraHostLines(o.addHosts ?? [], a.hostGateway).map((l) => l + "\n").join("");
   const hostGw = a.hostGateway ? `${a.hostGateway}\thost.containers.internal host.docker.internal\n` : "";
+  let host = "";
+  try {
+    host = readFileSync("/etc/hosts", "utf8");
+  } catch {}
   if (net.mode === "host") {
-    let host = "";
-    try {
-      host = readFileSync("/etc/hosts", "utf8");
-    } catch {}
     // the host's own file, as Podman gives it; a name of the container's own (--hostname) is added
     const own = hostname === osHostname() ? "" : `127.0.1.1\t${hostname} ${name}\n`;
-    return `${host.trimEnd()}\n${own}${hostGw}`;
+    return `${extra}${host.trimEnd()}\n${own}${hostGw}`;
   }
+  // the host's entries (not its comments), as "IP<tab>names"; localhost when it names none
+  const base = host
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim().split(/\s+/))
+    .filter((f) => f.length > 1 && isIP(f[0]!))
+    .map((f) => `${f[0]}\t${f.slice(1).join(" ")}\n`)
+    .join("");
+  const localhost = /\slocalhost(\s|$)/m.test(base) ? "" : LOCALHOST;
   const self = names(hostname, name);
-  return `${LOCALHOST}${a.ip ? `${a.ip}\t${self}\n` : `127.0.1.1\t${self}\n`}${hostGw}`;
+  return `${extra}${localhost}${base}${hostGw}${a.ip ? `${a.ip}\t${self}\n` : `127.0.1.1\t${self}\n`}`;
 }
 
 /**
@@ -74,21 +115,30 @@ export function renameInOwnHosts(hostsPath: string, hostname: string, oldName: s
   rewriteInPlace(hostsPath, (old) => old.split("\n").map((l) => (l.endsWith(`\t${from}`) ? l.slice(0, l.length - from.length) + to : l)).join("\n"));
 }
 
+/** The container's own names on its line: the host name first (hostname -f reads it), then its name. */
 function names(hostname: string, name: string): string {
-  return hostname === name ? name : `${name} ${hostname}`;
+  return hostname === name ? name : `${hostname} ${name}`;
 }
 
-/** /etc/resolv.conf: the mode's DNS, with the host's search and options lines. */
-export function resolvConf(net: NetworkChoice, a: NetAddresses): string {
+/**
+ * /etc/resolv.conf: the mode's DNS, with the host's search and options lines;
+ * --dns, --dns-search and --dns-option replace each kind ("." searches nothing).
+ */
+export function resolvConf(net: NetworkChoice, a: NetAddresses, o: NameOptions = {}): string {
   let host = "";
   try {
     host = readFileSync("/etc/resolv.conf", "utf8");
   } catch {}
-  if (net.mode === "host") return host || "nameserver 127.0.0.1\n";
-  const keep = host.split("\n").filter((l) => /^\s*(search|domain|options)\b/.test(l));
-  if (a.dns) return [`nameserver ${a.dns}`, ...keep].join("\n") + "\n";
-  // no network: a resolver is useless; keep search/options so tools behave
-  return keep.length ? keep.join("\n") + "\n" : "\n";
+  for (const d of o.dns ?? []) if (!isIP(d)) throw new UsageError(`invalid --dns "${d}": an IP address (or none)`);
+  if (net.mode === "host" && !o.dns?.length && !o.dnsSearch?.length && !o.dnsOptions?.length) return host || "nameserver 127.0.0.1\n";
+  const lines = (kind: RegExp) => host.split("\n").filter((l) => kind.test(l));
+  const servers = o.dns?.length ? o.dns.map((d) => `nameserver ${d}`) : net.mode === "host" ? lines(/^\s*nameserver\b/) : a.dns ? [`nameserver ${a.dns}`] : [];
+  if (net.mode === "host" && !servers.length) servers.push("nameserver 127.0.0.1");
+  const search = o.dnsSearch?.length ? (o.dnsSearch.includes(".") ? [] : [`search ${o.dnsSearch.join(" ")}`]) : lines(/^\s*(search|domain)\b/);
+  const options = o.dnsOptions?.length ? [`options ${o.dnsOptions.join(" ")}`] : lines(/^\s*options\b/);
+  // no network: a resolver is useless; search/options are kept so tools behave
+  const all = [...servers, ...search, ...options];
+  return all.length ? all.join("\n") + "\n" : "\n";
 }
 
 function span(start: number, range: number): string {

@@ -540,7 +540,7 @@ describe.each(MODES)("network (%s)", (mode) => {
       expect(Number(lines[0])).toBeGreaterThan(0); // an interface besides lo
       expect(r.stdout).toContain("nameserver 169.254.1.1");
       expect(r.stdout).toMatch(/^\S+\thost\.containers\.internal host\.docker\.internal$/m);
-      expect(r.stdout).toMatch(new RegExp(`^\\S+\\tdflt ${id.slice(0, 12)}$`, "m"));
+      expect(r.stdout).toMatch(new RegExp(`^\\S+\\t${id.slice(0, 12)} dflt$`, "m"));
       expect(r.stdout).toContain("hello from the host");
       expect(seen).toEqual(["127.0.0.1"]);
       expect(helperProcs(id)).toEqual([]); // pasta went with the container
@@ -559,6 +559,45 @@ describe.each(MODES)("network (%s)", (mode) => {
       const out = await b.ok(["run", "--rm", BB, "nslookup", "deb.debian.org"]);
       if (addr) expect(out).toContain(addr);
     }
+  });
+
+  test("--add-host, --dns, --dns-search, --dns-option, --no-hosts, a host name with a domain: the files as Podman writes them", async () => {
+    const out = await b.ok(["run", "--rm", "--name", "names", "--hostname", "web.example.com", "--add-host", "db:10.1.2.3", "--add-host", "gw:host-gateway", "--add-host", "six:fd00::1",
+      "--dns", "10.9.9.9", "--dns", "10.8.8.8", "--dns-search", "a.example", "--dns-search", "b.example", "--dns-option", "ndots:3", BB,
+      "sh", "-c", "cat /etc/hosts; echo --; cat /etc/resolv.conf; echo --; hostname -f; hostname -d; ping -c 1 -W 1 db 2>&1 | head -1"]);
+    const [hosts, resolv, rest] = out.split("--\n");
+    const lines = hosts!.trim().split("\n");
+    // the --add-host lines first (they win), the container's own last: its host name, then its name
+    expect(lines.slice(0, 3)).toEqual(["10.1.2.3\tdb", expect.stringMatching(/^\S+\tgw$/), "fd00::1\tsix"]);
+    const gw = lines[1]!.split("\t")[0];
+    expect(hosts).toContain(`${gw}\thost.containers.internal host.docker.internal\n`);
+    expect(lines.at(-1)).toMatch(/^\S+\tweb\.example\.com names$/);
+    // the host's own entries are there, as Podman copies them
+    const hostEntries = readFileSync("/etc/hosts", "utf8").split("\n").map((l) => l.replace(/#.*/, "").trim().split(/\s+/)).filter((f) => f.length > 1);
+    for (const f of hostEntries) expect(hosts).toContain(`${f[0]}\t${f.slice(1).join(" ")}\n`);
+    expect(resolv).toBe("nameserver 10.9.9.9\nnameserver 10.8.8.8\nsearch a.example b.example\noptions ndots:3\n");
+    expect(rest).toMatch(/^web\.example\.com\nexample\.com\nPING db \(10\.1\.2\.3\)/);
+    const ins = JSON.parse(await b.ok(["create", "--dns", "10.9.9.9", "--dns-search", ".", "--add-host", "db:10.1.2.3", BB, "true"]).then((id) => b.ok(["inspect", id.trim()])))[0];
+    expect([ins.HostConfig.Dns, ins.HostConfig.DnsSearch, ins.HostConfig.ExtraHosts]).toEqual([["10.9.9.9"], ["."], ["db:10.1.2.3"]]);
+    // --dns-search . : no search line; --no-hosts / --dns none: the image's own files (busybox has none)
+    expect(await b.ok(["run", "--rm", "--dns-search", ".", BB, "sh", "-c", "grep -c ^search /etc/resolv.conf || true"])).toBe("0\n");
+    expect(await b.ok(["run", "--rm", "--no-hosts", "--dns", "none", BB, "sh", "-c", "ls /etc/hosts /etc/resolv.conf 2>&1 | grep -c 'No such'"])).toBe("2\n");
+    // an empty --hostname is the default (the ID), not an empty name
+    const idHost = await b.ok(["run", "--rm", "--hostname", "", BB, "hostname"]);
+    expect(idHost).toMatch(/^[0-9a-f]{12}\n$/);
+    // refused: bad values, and a network whose files belong to another container
+    await b.ok(["run", "-d", "--name", "owner", BB, "sleep", "30"]);
+    for (const [args, err] of [
+      [["--add-host", "nocolon"], 'Error: invalid --add-host "nocolon": use HOST:IP (IP may be host-gateway)\n'],
+      [["--add-host", "h:999.1.1.1"], 'Error: invalid --add-host "h:999.1.1.1": use HOST:IP (IP may be host-gateway)\n'],
+      [["--dns", "dns.example"], 'Error: invalid --dns "dns.example": an IP address (or none)\n'],
+      [["--no-hosts", "--add-host", "a:1.1.1.1"], "Error: --no-hosts and --add-host cannot be set together\n"],
+      [["--network", "container:owner", "--dns", "1.1.1.1"], "Error: --dns cannot be used with --network container:owner: the shared network's /etc/hosts and /etc/resolv.conf are that container's\n"],
+    ] as const) {
+      const r = await b.run(["run", "--rm", ...args, BB, "true"]);
+      expect([args, r.code, r.stderr]).toEqual([args, 125, err]);
+    }
+    await b.ok(["rm", "-f", "-t", "0", "owner", ins.Id]);
   });
 
   test("-p: httpd fetched from the host, the client's address kept, port/ps/inspect, conflicts, freed after rm -f", async () => {
