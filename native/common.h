@@ -39,6 +39,26 @@ static inline int write_file(const char *path, const char *data) {
   return (size_t)n == len ? 0 : -EIO;
 }
 
+/*
+ * Why a host port could not be bound, as the end of "cannot publish port
+ * ADDR:PORT/PROTO: ...": in use; below the first port unprivileged users may
+ * bind (net.ipv4.ip_unprivileged_port_start, as Podman explains it); else errno.
+ */
+static inline void port_bind_error(char *buf, size_t n, int e, int port) {
+  int start = 1024;
+  char v[16] = "";
+  int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t r = read(fd, v, sizeof v - 1);
+    if (r > 0) v[r] = 0, start = atoi(v);
+    close(fd);
+  }
+  if (e == EADDRINUSE) snprintf(buf, n, "the host port is already in use");
+  else if ((e == EACCES || e == EPERM) && port < start)
+    snprintf(buf, n, "ports below %d need privileges (net.ipv4.ip_unprivileged_port_start is %d): use a host port >= %d, or lower that setting", start, start, start);
+  else snprintf(buf, n, "bind: %s", strerror(e));
+}
+
 static inline int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {

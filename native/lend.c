@@ -485,8 +485,9 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
         if (fd < 0) {
           int e = errno;
           const char *addr = g_lent[i].loopback ? "127.0.0.1" : f ? "[::]" : "0.0.0.0";
-          if (e == EADDRINUSE) snprintf(err, errlen, "cannot publish port %s:%d/tcp: the host port is already in use", addr, port);
-          else snprintf(err, errlen, "cannot publish port %s:%d/tcp: %s", addr, port, strerror(e));
+          char why[192];
+          port_bind_error(why, sizeof why, e, port);
+          snprintf(err, errlen, "cannot publish port %s:%d/tcp: %s", addr, port, why);
           while (g_nresv) close(g_resv[--g_nresv]);
           errno = e;
           rc = -1;

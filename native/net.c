@@ -130,10 +130,9 @@ static int port_free(const struct port *p, int port, char *err, size_t errlen) {
   if (r < 0) {
     /* an IPv6 address in brackets, as in [::1]:8080 */
     const char *ip = p->ip[0] ? p->ip : "0.0.0.0", *lb = strchr(ip, ':') ? "[" : "", *rb = *lb ? "]" : "";
-    if (e == EADDRINUSE)
-      snprintf(err, errlen, "cannot publish port %s%s%s:%d/%s: the host port is already in use", lb, ip, rb, port, p->proto);
-    else
-      snprintf(err, errlen, "cannot publish port %s%s%s:%d/%s: bind: %s", lb, ip, rb, port, p->proto, strerror(e));
+    char why[192];
+    port_bind_error(why, sizeof why, e, port);
+    snprintf(err, errlen, "cannot publish port %s%s%s:%d/%s: %s", lb, ip, rb, port, p->proto, why);
     errno = e;
     return -1;
   }

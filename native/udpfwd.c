@@ -90,7 +90,9 @@ int udpfwd_bind(const char *ip, int host, int ctr, int *fds, int *ctrs, int *n, 
       int e = errno;
       close(fd);
       if (!ip[0] && want[i].fam == AF_INET6 && e == EADDRNOTAVAIL) continue;
-      snprintf(err, errlen, "cannot publish port %s:%d/udp: %s", want[i].addr, host, e == EADDRINUSE ? "the host port is already in use" : strerror(e));
+      char why[192];
+      port_bind_error(why, sizeof why, e, host);
+      snprintf(err, errlen, "cannot publish port %s:%d/udp: %s", want[i].addr, host, why);
       errno = e;
       return -1;
     }

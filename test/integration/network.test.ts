@@ -1061,3 +1061,20 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(Number(host)).toBeGreaterThan(1);
   });
 });
+
+describe("published ports below the unprivileged start (rootless)", () => {
+  const b = box("rootless");
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+  });
+  test("a host port the user may not bind: one line that says why and what to do (tcp, udp, slirp4netns)", async () => {
+    const start = Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8"));
+    expect(start).toBeGreaterThan(1); // this test's machine keeps low ports privileged (Debian's default, 1024)
+    const port = start - 1;
+    const why = `ports below ${start} need privileges (net.ipv4.ip_unprivileged_port_start is ${start}): use a host port >= ${start}, or lower that setting`;
+    for (const [args, what] of [[["-p", `${port}:80`], `0.0.0.0:${port}/tcp`], [["-p", `${port}:80/udp`], `0.0.0.0:${port}/udp`], [["--network", "slirp4netns", "-p", `${port}:80`], `0.0.0.0:${port}/tcp`]] as const) {
+      const r = await b.run(["run", "--rm", ...args, BB, "true"]);
+      expect([args, r.code, r.stderr]).toEqual([args, 125, `Error: cannot publish port ${what}: ${why}\n`]);
+    }
+  });
+});
