@@ -17,7 +17,7 @@ import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
-import { assignHostPorts, checkConflicts, exposedToMappings, parsePublish, type PortMapping } from "../network/ports.ts";
+import { assignHostPorts, checkConflicts, checkPortsForNetwork, exposedToMappings, parsePublish, type PortMapping } from "../network/ports.ts";
 import { addressesFor, helperRecords, hostsFile, resolvConf, specLendRecords, type NetAddresses } from "../network/setup.ts";
 import { PodStore, type PodConfig } from "../network/pods.ts";
 import type { Container } from "./record.ts";
@@ -533,7 +533,7 @@ export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<C
     log("warn", "published ports are discarded when using the host's network");
     ports = [];
   }
-  if (ports.length && net.mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
+  checkPortsForNetwork(ports, net.mode);
   ports = await assignHostPorts(ports);
   checkConflicts(ports);
   return { net, ports, addresses: addressesFor(net) };

@@ -7,7 +7,7 @@ import { TspodError, UsageError } from "../errors.ts";
 import type { Container } from "../container/record.ts";
 import type { Lifecycle } from "../container/lifecycle.ts";
 import { defaultNetwork, parseNetwork } from "./mode.ts";
-import { assignHostPorts, checkConflicts, parsePublish } from "./ports.ts";
+import { assignHostPorts, checkConflicts, checkPortsForNetwork, parsePublish } from "./ports.ts";
 import { PodStore, type PodConfig } from "./pods.ts";
 
 export interface PodCreateOptions {
@@ -25,7 +25,7 @@ export async function createPod(ctx: Context, o: PodCreateOptions): Promise<PodC
   if (net.mode === "container") throw new UsageError("a pod has its own network: --network container: is not allowed for a pod");
   if (net.mode === "host") throw new UsageError("a pod has its own network namespace: --network host is not allowed for a pod");
   let ports = o.publish.flatMap(parsePublish);
-  if (ports.length && net.mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
+  checkPortsForNetwork(ports, net.mode);
   ports = await assignHostPorts(ports);
   checkConflicts(ports);
   const id = randomHex(32);

@@ -182,3 +182,14 @@ export function portBindings(list: PortMapping[] | undefined, exposed: string[] 
   }
   return out;
 }
+
+/**
+ * What the network can publish: nothing without one; slirp4netns's port
+ * forwarding listens on IPv4 only, so an IPv6 host address needs pasta.
+ */
+export function checkPortsForNetwork(ports: PortMapping[], mode: string): void {
+  if (!ports.length) return;
+  if (mode === "none") throw new UsageError("published ports need a network: use --network pasta or slirp4netns, not none");
+  const v6 = ports.find((p) => p.hostIP.includes(":"));
+  if (mode === "slirp4netns" && v6) throw new UsageError(`cannot publish port [${v6.hostIP}]:${v6.hostPort}/${v6.protocol}: slirp4netns forwards IPv4 host addresses only (use --network pasta)`);
+}

@@ -534,6 +534,11 @@ describe.each(MODES)("network (%s)", (mode) => {
       const hostIp = Bun.spawnSync(["ip", "-o", "-4", "route", "get", "1.1.1.1"]).stdout.toString().match(/ src (\S+)/)?.[1];
       const hostCidr = Bun.spawnSync(["ip", "-o", "-4", "addr", "show"]).stdout.toString().match(new RegExp(` inet ${hostIp}/(\\d+)`))?.[1];
       expect([ins.NetworkSettings.IPAddress, ins.NetworkSettings.IPPrefixLen]).toEqual(hostIp ? [hostIp, Number(hostCidr)] : ["", 0]);
+      // every field of Podman's NetworkSettings is there (a template naming one must not fail)
+      for (const k of ["EndpointID", "Gateway", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "Bridge", "SandboxID", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen", "Ports", "SandboxKey"]) {
+        expect([k, k in ins.NetworkSettings]).toEqual([k, true]);
+      }
+      expect(await b.ok(["inspect", "dflt", "--format", "{{.NetworkSettings.GlobalIPv6Address}}|{{.NetworkSettings.HairpinMode}}"])).toBe("|false\n");
       const r = await b.run(["start", "-a", "dflt"]);
       expect(r.code).toBe(0);
       const lines = r.stdout.split("\n");
@@ -1034,6 +1039,9 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(helperProcs(id)).toEqual([]);
     expect(await canBind(port)).toBe(true);
     expect(existsSync(api)).toBe(false);
+    // slirp4netns forwards IPv4 only: an IPv6 host address is refused before anything starts
+    const v6 = await b.run(["run", "--rm", "--network", "slirp4netns", "-p", `[::1]:${port}:80`, BB, "true"]);
+    expect([v6.code, v6.stderr]).toEqual([125, `Error: cannot publish port [::1]:${port}/tcp: slirp4netns forwards IPv4 host addresses only (use --network pasta)\n`]);
   });
 
   test("the helper dies with a killed monitor (pasta and slirp4netns) and frees its port; none and host keep working", async () => {
