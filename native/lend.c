@@ -67,11 +67,13 @@
  *   sockets join them (same user, SO_REUSEPORT) and the ports stay the
  *   container's while it runs. (A process of the same user on the host, or a
  *   --network host container of it, could join them with SO_REUSEPORT too.)
- * - The container's own clients (wget localhost:80 inside it) reach the server
- *   through pasta's -T: the namespace's port forwarded to the host port.
- *   Every bind of that port in the container is lent, so nothing in the
- *   container competes with pasta's listener there; a container port
- *   published twice is left to pasta (src/network/setup.ts).
+ * - The container's own clients (wget localhost:80, or its host name, inside
+ *   it) get a socket of the host's connected to the host port (see
+ *   self_connect). pasta's -T (the namespace's loopback port forwarded to the
+ *   host port) stays for what does not pass the monitor. Every bind of that
+ *   port in the container is lent, so nothing in the container competes with
+ *   pasta's listener there; a container port published twice is left to
+ *   pasta (src/network/setup.ts).
  * - `tspod exec` processes get the same Landlock domain and filter and pass its
  *   fd to the monitor (no monitor: no exec). A container joining this one's
  *   network (container:NAME, a pod's members) serves its ports the same way,
@@ -679,7 +681,12 @@ struct connecting {
   uint64_t id;
   socklen_t len;
   struct sockaddr_storage ss;
+  /* a connect to the container's own published port (see self_connect): a host
+     socket connected to ss (the host's loopback, the host port) takes the place
+     of fd tfd in the process */
+  int swap, tfd, cloexec;
 };
+static void swap_connect(struct connecting *c);
 /* The workers: started as connects wait for one (at most CONNECT_THREADS; more
    wait in the queue), then kept, idle, for the next. */
 #define CONNECT_THREADS 512
@@ -701,8 +708,11 @@ static void *connect_worker(void *arg) {
     if (!(g_cq = c->next)) g_cq_tail = &g_cq;
     g_cqlen--;
     pthread_mutex_unlock(&g_cmu);
-    int r = connect(c->sfd, (struct sockaddr *)&c->ss, c->len);
-    respond(c->nfd, c->id, r < 0 ? errno : 0, 0);
+    if (c->swap) swap_connect(c);
+    else {
+      int r = connect(c->sfd, (struct sockaddr *)&c->ss, c->len);
+      respond(c->nfd, c->id, r < 0 ? errno : 0, 0);
+    }
     close(c->sfd);
     close(c->nfd);
     free(c);
@@ -744,12 +754,131 @@ static int queue_connect(struct connecting *c) {
    clear O_NONBLOCK between the monitor's look at its flags and the call. */
 static void connect_for(int nfd, uint64_t id, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
   struct connecting *c = malloc(sizeof *c);
-  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss};
+  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss, 0, -1, 0};
   if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return;
   if (c && c->nfd >= 0) close(c->nfd);
   if (c && c->sfd >= 0) close(c->sfd);
   free(c);
   respond(nfd, id, EAGAIN, 0); /* as the kernel says when it has no resources for a connection */
+}
+
+/*
+ * The container's own clients of its published ports. The server's socket is
+ * on the host (lent), so inside the namespace nothing listens on the port:
+ * pasta's -T forwards the namespace's loopback there, but not the container's
+ * own address (its host name: `wget http://$(hostname)/` was refused), and
+ * that forwarding lost replies of servers that close at once (Debian 12's
+ * pasta). So a connect to a published container port on one of the
+ * container's own addresses (loopback, unspecified, or local in its network
+ * namespace) gets a socket of the host's connected to the host port on its
+ * loopback, in place of the process's (as a lent socket takes a server's
+ * place). It is a socket of the host's like an accepted connection: it may
+ * not connect again or listen (see handle), and once connected its port range
+ * is the held one (see reserve_sink), so that dropped, it cannot bind a port.
+ */
+static int own_address(pid_t pid, const struct sockaddr_storage *ss) {
+  struct in_addr v4;
+  char path[64], line[256], want[INET6_ADDRSTRLEN + 1] = "";
+  if (ss->ss_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a)) return 1;
+    if (!IN6_IS_ADDR_V4MAPPED(a)) {
+      /* /proc/PID/net/if_inet6: "<32 hex digits> ..." per address */
+      for (int i = 0; i < 16; i++) snprintf(want + 2 * i, 3, "%02x", a->s6_addr[i]);
+      snprintf(path, sizeof path, "/proc/%d/net/if_inet6", (int)pid);
+      FILE *f = fopen(path, "re");
+      int found = 0;
+      while (f && !found && fgets(line, sizeof line, f)) found = !strncmp(line, want, 32);
+      if (f) fclose(f);
+      return found;
+    }
+    memcpy(&v4, &a->s6_addr[12], 4);
+  } else if (ss->ss_family == AF_INET) {
+    v4 = ((const struct sockaddr_in *)ss)->sin_addr;
+  } else {
+    return 0;
+  }
+  uint32_t h = ntohl(v4.s_addr);
+  if ((h >> 24) == 127 || h == 0) return 1;
+  /* /proc/PID/net/fib_trie: "|-- A.B.C.D" then "/32 host LOCAL" for each local address */
+  inet_ntop(AF_INET, &v4, want, sizeof want);
+  snprintf(path, sizeof path, "/proc/%d/net/fib_trie", (int)pid);
+  FILE *f = fopen(path, "re");
+  char last[INET_ADDRSTRLEN + 1] = "";
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f)) {
+    char *p = strstr(line, "|-- ");
+    if (p) sscanf(p + 4, "%15s", last);
+    else found = strstr(line, "/32 host LOCAL") && !strcmp(last, want);
+  }
+  if (f) fclose(f);
+  return found;
+}
+
+/* A connect to the container's own published port: queued for a worker (1), or 0
+   when this connect is not one (it goes the usual way). */
+static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, int dom, const struct sockaddr_storage *ss, socklen_t len) {
+  if (g_revoked || !g_sink_port || ss->ss_family != dom || len < (dom == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6))) return 0;
+  int loopback = 0, hport = published(ntohs(((const struct sockaddr_in *)ss)->sin_port), &loopback);
+  if (!hport || !own_address((pid_t)req->pid, ss)) return 0;
+  /* a socket bound (a client that chose its source) or connected already goes the usual way */
+  struct sockaddr_storage me;
+  socklen_t ml = sizeof me;
+  if (getsockname(sfd, (struct sockaddr *)&me, &ml) < 0 || ((struct sockaddr_in *)&me)->sin_port != 0) return 0;
+  ml = sizeof me;
+  if (getpeername(sfd, (struct sockaddr *)&me, &ml) == 0 || errno != ENOTCONN) return 0;
+  /* to: the host's loopback, the host port (the family the process asked for) */
+  struct sockaddr_storage to;
+  memset(&to, 0, sizeof to);
+  socklen_t tl;
+  if (dom == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&to;
+    a->sin_family = AF_INET, a->sin_port = htons((uint16_t)hport), a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    tl = sizeof *a;
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
+    const struct in6_addr *d = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    a->sin6_family = AF_INET6, a->sin6_port = htons((uint16_t)hport);
+    if (IN6_IS_ADDR_V4MAPPED(d)) inet_pton(AF_INET6, "::ffff:127.0.0.1", &a->sin6_addr);
+    else a->sin6_addr = in6addr_loopback;
+    tl = sizeof *a;
+  }
+  struct connecting *c = malloc(sizeof *c);
+  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), req->id, tl, to, 1, tfd, fd_cloexec((pid_t)req->pid, tfd)};
+  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return 1;
+  if (c && c->nfd >= 0) close(c->nfd);
+  if (c && c->sfd >= 0) close(c->sfd);
+  free(c);
+  respond(nfd, req->id, EAGAIN, 0);
+  return 1;
+}
+
+/* The worker's part: the host socket made, connected (not waiting when the
+   process's socket does not: EINPROGRESS, as the kernel answers), put in place. */
+static void swap_connect(struct connecting *c) {
+  int dom = c->ss.ss_family;
+  int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (hs < 0) return respond(c->nfd, c->id, errno == EMFILE || errno == ENFILE ? EAGAIN : errno, 0);
+  copy_options(c->sfd, hs, dom);
+  int fl = fcntl(c->sfd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
+  int r = connect(hs, (struct sockaddr *)&c->ss, c->len), e = r < 0 ? errno : 0;
+  if (r < 0 && e != EINPROGRESS) {
+    close(hs);
+    return respond(c->nfd, c->id, e, 0);
+  }
+  uint32_t range = ((uint32_t)g_sink_port << 16) | (uint32_t)g_sink_port;
+  if (setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0) {
+    e = errno;
+    close(hs);
+    return respond(c->nfd, c->id, e, 0);
+  }
+  if (r == 0) lock_filter(hs); /* (once connected: it drops SYN+ACK) */
+  struct seccomp_notif_addfd_ af = {c->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)c->tfd, c->cloexec ? O_CLOEXEC : 0};
+  int a = ioctl(c->nfd, NOTIF_ADDFD, &af), ae = a < 0 ? errno : 0;
+  close(hs);
+  if (a < 0) return respond(c->nfd, c->id, ae == ENOENT ? 0 : ae, 0);
+  respond(c->nfd, c->id, e, 0);
 }
 
 /* What the container's namespace asks of a bind to a low port (the monitor may
@@ -910,7 +1039,9 @@ static void handle(int nfd) {
     struct sockaddr_storage ss;
     int len = read_addr((pid_t)req.pid, a[1], a[2], &ss);
     if (len < 0) respond(nfd, req.id, -len, 0);
-    else if (op == OP_CONNECT) connect_for(nfd, req.id, sfd, &ss, (socklen_t)len);
+    else if (op == OP_CONNECT) {
+      if (!self_connect(nfd, &req, tfd, sfd, dom, &ss, (socklen_t)len)) connect_for(nfd, req.id, sfd, &ss, (socklen_t)len);
+    }
     else if (!(proto == IPPROTO_TCP && ss.ss_family == dom && len >= (int)sizeof(struct sockaddr_in) && lend(nfd, &req, tfd, sfd, &ss)))
       bind_for(nfd, &req, sfd, &ss, (socklen_t)len);
   }

@@ -153,8 +153,8 @@ int main(int argc, char **argv) {
 `,
   );
   // lendprobe escape PORT TARGET: binds PORT (a published one: the monitor lends it a host
-  // socket) and listens; connects to it from inside (pasta -T: the host port) to get an
-  // accepted socket; then tries what a lent socket must not do: bind another port, listen,
+  // socket) and listens; connects to it from inside (the monitor gives the client a host
+  // socket connected to the host port) to get an accepted socket; then tries what a lent socket must not do: bind another port, listen,
   // connect to the host's 127.0.0.1:TARGET, and io_uring; and the options kept from every
   // socket (its port range, TCP Fast Open). lendprobe race PORT TARGET: the same through
   // a thread that swaps fd 100 between a host socket and one of its own while the main
@@ -450,6 +450,15 @@ int main(int argc, char **argv) {
   printf("child bind: %s\\n", res(bind(ch, (struct sockaddr *)&other, sizeof other)));
   printf("child listen: %s\\n", res(listen(ch, 1)));
   printf("child connect: %s\\n", conn(ch, &t));
+  /* its own client (a connect to its published port): a socket of the host's, connected to the
+     host port, that does only that too */
+  uint32_t crange = 0;
+  socklen_t crl = sizeof crange;
+  getsockopt(cl, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &crange, &crl);
+  printf("client range: %s\\n", crange && (crange & 0xffff) == crange >> 16 ? "one port" : "none");
+  printf("client disconnect: %s\\n", res(connect(cl, &un, sizeof un)));
+  printf("client listen: %s\\n", res(listen(cl, 1)));
+  printf("client connect: %s\\n", conn(cl, &t));
   connect(lfd, &un, sizeof un);
   int zero = 0;
   printf("detach: %s\\n", res(setsockopt(lfd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof zero)));
@@ -674,7 +683,7 @@ describe.each(MODES)("network (%s)", (mode) => {
   test("-p TCP without a forwarder: the server's own socket on the host, the client's address, exec'd servers, the container's own clients", async () => {
     const [p1, p2] = [await freePort(), await freePort()];
     const www = wwwDir(b);
-    const id = (await b.ok(["run", "-d", "--name", "lend", "-p", `${p1}:80`, "-p", `127.0.0.1:${p2}:8080`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"])).trim();
+    const id = (await b.ok(["run", "-d", "--name", "lend", "-p", `${p1}:80`, "-p", `127.0.0.1:${p2}:8080`, "-v", `${www}:/www:ro`, "-v", `${udpDir}:/t:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"])).trim();
     expect(await fetchText(`http://127.0.0.1:${p1}/`)).toBe("hello from httpd\n");
     // the host port's listener is the container's httpd itself, not pasta
     expect(listeners(p1)).toMatch(/users:\(\("httpd",pid=\d+,fd=\d+\)\)/);
@@ -682,8 +691,21 @@ describe.each(MODES)("network (%s)", (mode) => {
     // a client from 127.0.0.2: the server sees 127.0.0.2 (through a forwarder it would see the forwarder's address)
     const viaTwo = Bun.spawnSync(["curl", "-sf", "--interface", "127.0.0.2", `http://127.0.0.1:${p1}/cgi-bin/ip`]);
     expect(viaTwo.stdout.toString()).toMatch(/^remote=(\[::ffff:)?127\.0\.0\.2\]?\n$/);
-    // the container's own clients reach the published port inside it
+    // the container's own clients reach the published port inside it: on loopback, IPv6's
+    // too, and on its own address (its host name: nothing listens on that in the namespace)
     expect(await b.ok(["exec", "lend", "wget", "-qO-", "http://127.0.0.1:80/"])).toBe("hello from httpd\n");
+    expect(await b.ok(["exec", "lend", "sh", "-c", "wget -qO- http://[::1]:80/; wget -qO- http://$(hostname):80/; wget -qO- http://$(hostname -i | cut -d' ' -f1):80/"])).toBe("hello from httpd\n".repeat(3));
+    // a server that answers and closes at once: every answer arrives (pasta's -T lost them)
+    await b.ok(["exec", "-d", "lend", "/t/lendprobe", "thread", "8080"]);
+    let first = "";
+    for (let i = 0; i < 50 && !first.includes("from a thread"); i++) {
+      first = (await b.run(["exec", "lend", "sh", "-c", "nc 127.0.0.1 8080 </dev/null"])).stdout;
+      if (!first.includes("from a thread")) await Bun.sleep(100);
+    }
+    const answers = await b.ok(["exec", "lend", "sh", "-c", "for i in 1 2 3 4 5; do nc 127.0.0.1 8080 </dev/null; nc $(hostname) 8080 </dev/null; done"]);
+    expect(answers.split("from a thread\n").length - 1).toBe(10);
+    await b.ok(["exec", "lend", "sh", "-c", "kill $(ps -o pid,args | awk '/[l]endprobe thread/ {print $1}')"]);
+    for (let i = 0; i < 50 && listeners(p2).includes("lendprobe"); i++) await Bun.sleep(100);
     // a server started by exec on the other published port (host side on 127.0.0.1 only)
     await b.ok(["exec", "-d", "lend", "httpd", "-f", "-p", "8080", "-h", "/www"]);
     expect(await fetchText(`http://127.0.0.1:${p2}/`)).toBe("hello from httpd\n");
@@ -742,6 +764,10 @@ describe.each(MODES)("network (%s)", (mode) => {
         "child bind": "Permission denied",
         "child listen": "Permission denied",
         "child connect": "Permission denied",
+        "client range": "one port",
+        "client disconnect": "Permission denied",
+        "client listen": "Permission denied",
+        "client connect": "Permission denied",
         detach: mode === "root" ? "Operation not permitted" : "No such file or directory",
         "listener connect": "Permission denied",
         // no widening of the port range its connections inherit; fast open as if off
@@ -923,6 +949,8 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(out).toContain("hello from httpd\n");
     expect(out).toContain("from-echo1\n");
     expect(out).toMatch(/^127\.0\.0\.1\tsrv$/m);
+    // the pod's published port by the pod's own name, from a member (the pod's address: nothing listens there in the namespace)
+    expect(await b.ok(["exec", "echo1", "wget", "-qO-", "http://pd/"])).toBe("hello from httpd\n");
     // members have the pod's host name (its name by default); their own is refused
     expect(await b.ok(["exec", "srv", "hostname"])).toBe("pd\n");
     const hn = await b.run(["run", "--rm", "--pod", "pd", "--hostname", "x", BB, "true"]);
