@@ -107,17 +107,40 @@ async function udpFree(ip: string, port: number): Promise<boolean> {
   });
 }
 
-/** Fill in host ports left 0 (-p 80, -P). Ranges get consecutive free ports one by one. */
+/** A given port free on the host now (for TCP: listen works; for UDP: bind). */
+async function portFree(ip: string, protocol: "tcp" | "udp", port: number): Promise<boolean> {
+  if (protocol === "udp") return udpFree(ip, port);
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen({ host: ip || "0.0.0.0", port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** count consecutive free host ports (the kernel's pick, then the ones after it): the first. */
+async function freeRange(ip: string, protocol: "tcp" | "udp", count: number, avoid: Set<string>): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const start = await freePort(ip, protocol, new Set(avoid));
+    if (start + count - 1 > 65535) continue;
+    let ok = true;
+    for (let p = start + 1; p < start + count && ok; p++) ok = !avoid.has(`${protocol}/${p}`) && (await portFree(ip, protocol, p));
+    if (!ok) continue;
+    for (let p = start; p < start + count; p++) avoid.add(`${protocol}/${p}`);
+    return start;
+  }
+  throw new UsageError(`could not find ${count} consecutive free host ports`);
+}
+
+/** Fill in host ports left 0 (-p 80, -p 8000-8002, -P): a range gets consecutive free ports, as with Podman. */
 export async function assignHostPorts(list: PortMapping[]): Promise<PortMapping[]> {
   const avoid = new Set<string>();
   for (const m of list) if (m.hostPort) for (let i = 0; i < m.range; i++) avoid.add(`${m.protocol}/${m.hostPort + i}`);
   const out: PortMapping[] = [];
   for (const m of list) {
-    if (m.hostPort) {
-      out.push(m);
-      continue;
-    }
-    for (let i = 0; i < m.range; i++) out.push({ ...m, hostPort: await freePort(m.hostIP, m.protocol, avoid), containerPort: m.containerPort + i, range: 1 });
+    if (m.hostPort) out.push(m);
+    else if (m.range > 1) out.push({ ...m, hostPort: await freeRange(m.hostIP, m.protocol, m.range, avoid) });
+    else out.push({ ...m, hostPort: await freePort(m.hostIP, m.protocol, avoid) });
   }
   return out;
 }

@@ -898,6 +898,13 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(Object.keys(await bindings("pexp")).sort()).toEqual(["5000/udp", "53/udp", "80/tcp", "9000/tcp", "9001/tcp"]);
     expect((await b.run(["create", "--expose", "http", img.ref])).code).toBe(125);
     await b.ok(["rm", "pexp"]);
+    // a container range without host ports gets consecutive ones, shown as one range (as Podman)
+    await b.ok(["create", "--name", "prng", "-p", "9100-9102", img.ref]);
+    const rb = await bindings("prng");
+    const hp = ["9100/tcp", "9101/tcp", "9102/tcp"].map((k) => Number(rb[k]![0]!.HostPort));
+    expect([hp[1]! - hp[0]!, hp[2]! - hp[0]!]).toEqual([1, 2]);
+    expect(await b.ok(["ps", "-a", "--filter", "name=prng", "--format", "{{.Ports}}"])).toBe(`0.0.0.0:${hp[0]}-${hp[2]}->9100-9102/tcp\n`);
+    await b.ok(["rm", "prng"]);
     await b.ok(["create", "--name", "p80", "-p", "127.0.0.1::80", img.ref]);
     expect(await bindings("p80")).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: expect.stringMatching(/^\d+$/) }] });
     await b.ok(["rm", "pall", "p80"]);
@@ -1056,6 +1063,8 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(out).toContain("10.0.2.100/24");
     // the container whose network is shared must run, and stays while others use it
     await b.ok(["create", "--name", "side", "--network", "container:sweb", BB, "true"]);
+    // its ports are the joined container's, in ps as in port (as Podman shows them)
+    expect(await b.ok(["ps", "-a", "--filter", "name=side", "--format", "{{.Ports}}"])).toBe(`0.0.0.0:${port}->80/tcp\n`);
     expect((await b.run(["rm", "sweb"])).stderr).toMatch(/dependent containers/);
     await b.ok(["stop", "-t", "0", "sweb"]);
     const r = await b.run(["start", "side"]);

@@ -102,8 +102,15 @@ const impl: CommandImpl = {
       if (list.length) out(list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n"));
       return;
     }
-    // pod members share the pod's network: its published ports are theirs too (as Podman shows them)
-    const podPorts = (pod?: string) => podOf(pod)?.ports;
+    // pod members share the pod's network: its published ports are theirs too (as Podman shows
+    // them), and so are those of the container whose network a container:NAME one joined
+    const all = new Map(list.map((c) => [c.config.id, c]));
+    const sharedPorts = (c: (typeof list)[number]) => {
+      if (c.config.pod) return podOf(c.config.pod)?.ports;
+      if (!c.config.network.startsWith("container:")) return undefined;
+      const id = c.config.network.slice("container:".length);
+      return (all.get(id) ?? new ContainerStore(ctx).find(id))?.config.ports;
+    };
     const unix = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
     const statusText = (c: (typeof list)[number]) => {
       const s = c.state;
@@ -122,7 +129,7 @@ const impl: CommandImpl = {
       CreatedAt: c.config.created,
       Status: statusText(c),
       State: c.state.status,
-      Ports: formatPortsColumn(c.config.ports?.length ? c.config.ports : podPorts(c.config.pod)),
+      Ports: formatPortsColumn(c.config.ports?.length ? c.config.ports : sharedPorts(c)),
       Pod: c.config.pod ? c.config.pod.slice(0, 12) : "",
       PodName: podOf(c.config.pod)?.name ?? "",
       IsInfra: !!c.config.infra,
