@@ -36,6 +36,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -486,7 +487,14 @@ static void unlink_api(void) {
 
 int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen) {
   const struct spec *s = g_s;
-  int fds[64], ctrs[64], n = 0;
+  static int fds[UDP_MAX_PORTS], ctrs[UDP_MAX_PORTS];
+  int n = 0;
+  /* a socket per port and family: more than the usual soft limit of open files allows */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 2 * UDP_MAX_PORTS + 1024) {
+    rl.rlim_cur = rl.rlim_max < 2 * UDP_MAX_PORTS + 1024 ? rl.rlim_max : 2 * UDP_MAX_PORTS + 1024;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   for (int i = 0; s && i < s->nnet_ports; i++) {
     struct port pt;
     if (parse_port(s->net_ports[i], &pt) < 0 || strcmp(pt.proto, "udp")) continue;
@@ -511,11 +519,12 @@ int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen) {
   if (p == 0) {
     /* only its sockets and the namespaces: no copy of the monitor's pipes (a
        held write end of the container's stdin would keep it from seeing EOF) */
-    int keep[64 + 2], nk = 0;
+    static int keep[UDP_MAX_PORTS + 2];
+    int nk = 0;
     for (int j = 0; j < n; j++) keep[nk++] = fds[j];
     keep[nk++] = netns_fd;
     if (userns_fd >= 0) keep[nk++] = userns_fd;
-    int hi = 200;
+    int hi = 3 + n + 2 > 200 ? 3 + n + 2 : 200; /* above every target number 3.. */
     for (int j = 0; j < nk; j++) {
       int d = fcntl(keep[j], F_DUPFD_CLOEXEC, hi + j);
       if (d < 0) _exit(123);

@@ -185,7 +185,9 @@ int net_reaped(pid_t p);
  */
 int net_udp_start(int netns_fd, int userns_fd, char *err, size_t errlen);
 
-/* udpfwd.c */
+/* udpfwd.c: at most this many host sockets (1024 ports on both IPv4 and IPv6, as a
+   media range -p 40000-40999/udp needs) */
+#define UDP_MAX_PORTS 2048
 int udpfwd_bind(const char *ip, int host, int ctr, int *fds, int *ctrs, int *n, char *err, size_t errlen);
 __attribute__((noreturn)) void udpfwd_run(int *fds, int *ctrs, int n, int netns_fd, int userns_fd);
 

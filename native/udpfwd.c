@@ -15,6 +15,7 @@
  * Podman's rootlessport. A client quiet for 3 minutes is forgotten.
  */
 #include "common.h"
+#include "spec.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,7 +26,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#define UDP_MAX_PORTS 64
 #define UDP_MAX_SESS 256
 #define UDP_IDLE_S 180
 
@@ -59,7 +59,7 @@ int udpfwd_bind(const char *ip, int host, int ctr, int *fds, int *ctrs, int *n, 
   }
   for (int i = 0; i < nw; i++) {
     if (*n >= UDP_MAX_PORTS) {
-      snprintf(err, errlen, "too many published UDP ports (at most %d sockets)", UDP_MAX_PORTS);
+      snprintf(err, errlen, "too many published UDP ports: at most %d host sockets (a port given no address takes two, IPv4 and IPv6)", UDP_MAX_PORTS);
       errno = E2BIG;
       return -1;
     }

@@ -943,6 +943,30 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(await canBindUdp(port)).toBe(true);
   });
 
+  test("UDP: a range of 1000 ports (a media range) is published, and a server on one of them answers", async () => {
+    // consecutive free host ports for the range, then the range published on them
+    const probe = (await b.ok(["create", "-p", "40000-40999/udp", BB, "true"])).trim();
+    const base = Number(JSON.parse(await b.ok(["inspect", probe]))[0].HostConfig.PortBindings["40000/udp"][0].HostPort);
+    await b.ok(["rm", probe]);
+    const name = "udp-range";
+    await b.ok(["run", "-d", "--name", name, "-p", `${base}-${base + 999}:40000-40999/udp`, "-v", `${udpDir}:/udp:ro`, BB, "/udp/udpecho", "40500"]);
+    await waitLog(b, name, /listening/);
+    const sock = createSocket("udp4");
+    const got: string[] = [];
+    sock.on("message", (m) => got.push(m.toString()));
+    try {
+      for (let i = 0; i < 50 && !got.length; i++) {
+        sock.send("in-range", base + 500, "127.0.0.1");
+        await Bun.sleep(100);
+      }
+      expect(got[0]).toBe("in-range");
+    } finally {
+      sock.close();
+    }
+    await b.ok(["rm", "-f", name]);
+    expect(await canBindUdp(base + 999)).toBe(true);
+  });
+
   test("pods: members talk by name, the pod's port reaches a member, pod stop/start/rm leave nothing", async () => {
     const port = await freePort();
     const www = wwwDir(b);
