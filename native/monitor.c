@@ -103,6 +103,7 @@ static struct timespec g_exit_ts;
 static long long g_exit_ms, g_drain_idle, g_linger_until;
 static int g_start_errno;              /* != 0 once the start failed */
 static char g_start_msg[512];
+static const char *g_end_reason; /* why the monitor ended the container itself (exit.json's "reason") */
 static int g_spawn_failed;             /* ctr_spawn itself failed: exit.json says 125 */
 static int g_ready_pending;            /* --start-now: report after the exec result */
 static int g_start_wanted;             /* START came (or --start-now): open the gate once the network is ready */
@@ -670,6 +671,10 @@ static void finalize(void) {
     json_esc(msg, sizeof msg, g_start_msg);
     n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"startError\":%s,\"startErrno\":%d", msg, g_start_errno);
   }
+  if (g_end_reason) {
+    json_esc(msg, sizeof msg, g_end_reason);
+    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"reason\":%s", msg);
+  }
   snprintf(buf + n, sizeof buf - (size_t)n, "}\n");
   write_atomic("exit.json", buf);
   g_final = 1;
@@ -852,6 +857,7 @@ static void loop(void) {
         break;
       case K_JOINED:
         /* the container whose network this one joined ended: this one ends too (lend.c) */
+        g_end_reason = "ended with the container whose network it shares (that container's published ports were lent in it)";
         lend_revoke(g_ctr);
         close(g_joined);
         g_joined = -1;

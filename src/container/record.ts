@@ -94,6 +94,8 @@ export interface ExitRecord {
   exitedAt: string;
   signal?: number;
   startError?: string;
+  /** why the monitor ended the container itself */
+  reason?: string;
 }
 
 export interface Container {
@@ -262,7 +264,7 @@ export class ContainerStore {
     if (s.status !== "running" && s.status !== "paused" && s.status !== "stopping") return c;
     const exit = this.exitRecord(c.config.id);
     if (exit) {
-      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError, pid: 0, stoppedPids: undefined }));
+      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError ?? exit.reason, pid: 0, stoppedPids: undefined }));
     }
     if (!pidAlive(s.pid) && !pidAlive(s.monitorPid)) {
       // The monitor died before it could record anything: the process is gone, its code unknown.

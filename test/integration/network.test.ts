@@ -838,6 +838,8 @@ describe.each(MODES)("network (%s)", (mode) => {
     // ... and ends with it: what was lent in that network must not outlive it
     await b.ok(["stop", "-t", "0", "own"]);
     expect(await b.ok(["wait", "joiner"])).toBe("137\n");
+    // and says why (Podman would leave it running: it lends nothing)
+    expect(await b.ok(["inspect", "joiner", "--format", "{{.State.Error}}"])).toBe("ended with the container whose network it shares (that container's published ports were lent in it)\n");
     expect(listeners(p1)).toBe("");
     await b.ok(["start", "own"]); // the port is its own again
     await b.ok(["rm", "-f", "-t", "0", "joiner"]);
