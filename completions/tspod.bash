@@ -40,7 +40,7 @@ _tspod() {
     "logout") flags="--all --authfile --log-level --root --runroot --storage-driver -a" ;;
     "logs") flags="--follow --log-level --root --runroot --since --storage-driver --tail --timestamps --until -f -n -t" ;;
     "pause") flags="--log-level --root --runroot --storage-driver" ;;
-    "pod create") flags="--hostname --label --log-level --name --network --publish --root --runroot --storage-driver -l -n -p" ;;
+    "pod create") flags="--add-host --dns --dns-option --dns-search --hostname --label --log-level --name --network --publish --root --runroot --storage-driver -l -n -p" ;;
     "pod exists") flags="--log-level --root --runroot --storage-driver" ;;
     "pod inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "pod kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;

@@ -27,11 +27,22 @@ export class PodCreate extends BaseCommand {
     network: Flags.string({ aliases: ["net"], description: "pasta, slirp4netns or none (default: pasta if installed, else slirp4netns)" }),
     hostname: Flags.string({ description: "the pod's host name (default: its name)" }),
     label: Flags.string({ char: "l", multiple: true, multipleNonGreedy: true, description: "KEY=VALUE metadata" }),
+    "add-host": Flags.string({ multiple: true, multipleNonGreedy: true, description: "add HOST:IP to the pod's /etc/hosts (IP may be host-gateway)" }),
+    dns: Flags.string({ multiple: true, multipleNonGreedy: true, description: "DNS server for the pod's /etc/resolv.conf" }),
+    "dns-search": Flags.string({ multiple: true, multipleNonGreedy: true, description: "DNS search domain for the pod's /etc/resolv.conf (. for none)" }),
+    "dns-option": Flags.string({ multiple: true, multipleNonGreedy: true, description: "DNS option for the pod's /etc/resolv.conf" }),
   };
   async run() {
     const { flags } = await this.setup(PodCreate);
     const { createPod } = await import("../network/pod-ops.ts");
-    const pod = await createPod(this.context, { name: flags.name, publish: flags.publish ?? [], network: flags.network, hostname: flags.hostname, labels: flags.label ?? [] });
+    const pod = await createPod(this.context, {
+      name: flags.name,
+      publish: flags.publish ?? [],
+      network: flags.network,
+      hostname: flags.hostname,
+      labels: flags.label ?? [],
+      names: { addHosts: flags["add-host"], dns: flags.dns, dnsSearch: flags["dns-search"], dnsOptions: flags["dns-option"] },
+    });
     this.out(pod.id);
   }
 }

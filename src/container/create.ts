@@ -18,7 +18,7 @@ import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
 import { assignHostPorts, checkConflicts, checkPortsForNetwork, exposedToMappings, parsePublish, type PortMapping } from "../network/ports.ts";
-import { addressesFor, helperRecords, hostsFile, resolvConf, specLendRecords, type NetAddresses } from "../network/setup.ts";
+import { addressesFor, helperRecords, hostsFile, resolvConf, specLendRecords, type NameOptions, type NetAddresses } from "../network/setup.ts";
 import { PodStore, type PodConfig } from "../network/pods.ts";
 import type { Container } from "./record.ts";
 
@@ -419,7 +419,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
  * that holds the pod's network (pasta / slirp4netns attached to it) and whose
  * /etc/hosts every member shares.
  */
-export function createInfraContainer(ctx: Context, pod: { id: string; name: string; hostname: string; net: NetworkChoice; ports: PortMapping[]; labels: Record<string, string> }): string {
+export function createInfraContainer(ctx: Context, pod: { id: string; name: string; hostname: string; net: NetworkChoice; ports: PortMapping[]; labels: Record<string, string>; names?: NameOptions }): string {
   const store = new ContainerStore(ctx);
   const id = randomHex(32);
   const name = `${pod.id.slice(0, 12)}-infra`;
@@ -431,8 +431,8 @@ export function createInfraContainer(ctx: Context, pod: { id: string; name: stri
     const ud = join(dir, "userdata");
     const addresses = addressesFor(pod.net);
     writeFileAtomic(join(ud, "hostname"), `${pod.hostname}\n`, 0o644, false);
-    writeFileAtomic(join(ud, "hosts"), hostsFile(pod.net, addresses, pod.hostname, pod.name), 0o644, false);
-    writeFileAtomic(join(ud, "resolv.conf"), resolvConf(pod.net, addresses), 0o644, false);
+    writeFileAtomic(join(ud, "hosts"), hostsFile(pod.net, addresses, pod.hostname, pod.name, pod.names), 0o644, false);
+    writeFileAtomic(join(ud, "resolv.conf"), resolvConf(pod.net, addresses, pod.names), 0o644, false);
     const cfg: ContainerConfig = {
       id,
       name,

@@ -9,6 +9,7 @@ import type { Lifecycle } from "../container/lifecycle.ts";
 import { defaultNetwork, parseNetwork } from "./mode.ts";
 import { assignHostPorts, checkConflicts, checkPortsForNetwork, parsePublish } from "./ports.ts";
 import { PodStore, type PodConfig } from "./pods.ts";
+import type { NameOptions } from "./setup.ts";
 
 export interface PodCreateOptions {
   name?: string;
@@ -16,6 +17,8 @@ export interface PodCreateOptions {
   network?: string;
   hostname?: string;
   labels: string[];
+  /** --add-host, --dns, --dns-search, --dns-option for the pod's shared files */
+  names?: NameOptions;
 }
 
 export async function createPod(ctx: Context, o: PodCreateOptions): Promise<PodConfig> {
@@ -38,7 +41,7 @@ export async function createPod(ctx: Context, o: PodCreateOptions): Promise<PodC
   store.reserve(name, id);
   try {
     const hostname = o.hostname ?? name;
-    const infraId = createInfraContainer(ctx, { id, name, hostname, net, ports, labels });
+    const infraId = createInfraContainer(ctx, { id, name, hostname, net, ports, labels, names: o.names });
     const pod: PodConfig = { id, name, created: new Date().toISOString(), infraId, hostname, network: net.mode, networkOptions: net.options, ports, labels };
     store.save(pod);
     return pod;

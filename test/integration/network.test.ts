@@ -612,6 +612,10 @@ describe.each(MODES)("network (%s)", (mode) => {
       expect([args, r.code, r.stderr]).toEqual([args, 125, err]);
     }
     await b.ok(["rm", "-f", "-t", "0", "owner", ins.Id]);
+    // a pod takes them for all its members
+    await b.ok(["pod", "create", "--name", "pnames", "--add-host", "db:10.1.2.3", "--dns", "10.9.9.9", "--dns-search", "p.example"]);
+    expect(await b.ok(["run", "--rm", "--pod", "pnames", BB, "sh", "-c", "head -1 /etc/hosts; cat /etc/resolv.conf"])).toMatch(/^10\.1\.2\.3\tdb\nnameserver 10\.9\.9\.9\nsearch p\.example\n/);
+    await b.ok(["pod", "rm", "-f", "pnames"]);
   });
 
   test("-p: httpd fetched from the host, the client's address kept, port/ps/inspect, conflicts, freed after rm -f", async () => {
