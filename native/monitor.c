@@ -263,9 +263,18 @@ static void report_error(const char *stage, int err, const char *msg) {
   report(line);
 }
 
+/*
+ * Started: started.json first (the monitor's own record of the run, so that a
+ * CLI killed before it writes "running" leaves no running container recorded
+ * as created: src/container/record.ts adopts it), then the answer.
+ */
 static void report_ready(void) {
-  char line[96];
-  snprintf(line, sizeof line, "{\"pid\":%d,\"monitor_pid\":%d}\n", (int)g_ctr, (int)getpid());
+  char line[160], ts[48];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  rfc3339(ts, sizeof ts, &now);
+  snprintf(line, sizeof line, "{\"pid\":%d,\"monitor_pid\":%d,\"started_at\":\"%s\"}\n", (int)g_ctr, (int)getpid(), ts);
+  write_atomic("started.json", line);
   report(line);
 }
 

@@ -41,6 +41,9 @@ export function parseSignal(s: string): number {
   return n;
 }
 
+/** The container went away while waited for (removed by --rm), its exit code not kept. */
+export class RemovedError extends TspodError {}
+
 export class Lifecycle {
   readonly store: ContainerStore;
   constructor(readonly ctx: Context) {
@@ -59,6 +62,7 @@ export class Lifecycle {
     mkdirSync(join(ensureRunroot(this.ctx), "sock"), { recursive: true, mode: 0o700 });
     rmSync(sock, { force: true });
     rmSync(this.store.path(id, "exit.json"), { force: true });
+    rmSync(this.store.path(id, "started.json"), { force: true });
     const args = [
       "monitor",
       "--spec", this.store.path(id, "spec"),
@@ -94,7 +98,8 @@ export class Lifecycle {
       } catch {}
       throw new TspodError(r.error, code);
     }
-    this.store.updateState(id, (s) => ({ ...s, status: "running", pid: r.pid, monitorPid: r.monitor_pid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: undefined, error: undefined }));
+    // (the monitor's time, as its started.json has it: see ContainerStore.refresh)
+    this.store.updateState(id, (s) => ({ ...s, status: "running", pid: r.pid, monitorPid: r.monitor_pid, startedAt: r.started_at ?? new Date().toISOString(), finishedAt: undefined, exitCode: undefined, error: undefined }));
     return { pid: r.pid, monitorPid: r.monitor_pid };
   }
 
@@ -143,7 +148,7 @@ export class Lifecycle {
         // removed meanwhile (--rm): its code, kept for a while as Podman keeps it
         const kept = this.store.keptExit(id);
         if (kept !== undefined) return kept;
-        throw new TspodError(`container ${id} was removed`);
+        throw new RemovedError(`container ${id} was removed`);
       }
       if (c.state.status === "exited" || c.state.status === "created") return c.state.exitCode ?? 0;
       if (Date.now() > deadline) throw new TspodError(`timed out waiting for ${c.config.name}`);
@@ -173,12 +178,18 @@ export class Lifecycle {
     try {
       await this.wait(c.config.id, t * 1000);
       return;
-    } catch {}
+    } catch (e) {
+      if (e instanceof RemovedError) return; // stopped, and removed (--rm) already
+    }
     log("info", `${c.config.name} did not stop after ${t}s: SIGKILL`);
     try {
       process.kill(c.state.pid, "SIGKILL");
     } catch {}
-    await this.wait(c.config.id, 10_000);
+    try {
+      await this.wait(c.config.id, 10_000);
+    } catch (e) {
+      if (!(e instanceof RemovedError)) throw e;
+    }
   }
 
   /** The freezer cgroup where there is one; else SIGSTOP every process of the container (its pid namespace). */
@@ -294,7 +305,12 @@ export class Lifecycle {
    */
   discard(c: Container): void {
     const id = c.config.id;
+    // a restart under way keeps it (it runs again, detached; its monitor removes it at its end)
+    if (this.restarting(c)) return;
     this.releaseNetwork(c);
+    // a `wait` or `stop` under way still learns how it ended
+    const code = this.store.exitRecord(id)?.exitCode ?? (c.state.status === "exited" ? c.state.exitCode : undefined);
+    if (code !== undefined) this.store.keepExit(id, code);
     const trash = this.trashPath(id);
     try {
       renameSync(this.store.path(id), trash);

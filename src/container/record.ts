@@ -258,9 +258,32 @@ export class ContainerStore {
     }
   }
 
+  /** The monitor's own record of the run it started (see report_ready in native/monitor.c). */
+  startedRecord(id: string): { pid: number; monitor_pid: number; started_at: string } | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path(id, "started.json"), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Fix the state from what is really there (monitor gone, exit recorded). */
   private refresh(c: Container): Container {
     const s = c.state;
+    if (s.status === "created" || s.status === "exited") {
+      // A run its CLI never recorded (killed after the monitor started it): the
+      // monitor's started.json says it is there; it runs, or ran and ended.
+      const st = this.startedRecord(c.config.id);
+      if (!st || st.started_at === s.startedAt) return c;
+      const exit = this.exitRecord(c.config.id);
+      return this.updateState(c.config.id, (cur) => {
+        if (cur.startedAt === st.started_at) return cur;
+        const run = { ...cur, pid: st.pid, monitorPid: st.monitor_pid, startedAt: st.started_at, stoppedPids: undefined };
+        if (exit) return { ...run, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError ?? exit.reason, pid: 0 };
+        if (pidAlive(st.pid) || pidAlive(st.monitor_pid)) return { ...run, status: "running", finishedAt: undefined, exitCode: undefined, error: undefined };
+        return { ...run, status: "exited", exitCode: -1, finishedAt: new Date().toISOString(), pid: 0, error: "monitor died; exit code unknown" };
+      });
+    }
     if (s.status !== "running" && s.status !== "paused" && s.status !== "stopping") return c;
     const exit = this.exitRecord(c.config.id);
     if (exit) {

@@ -148,6 +148,49 @@ describe.each(MODES)("containers (%s)", (mode) => {
     }
   });
 
+  test("a run -d killed while it starts the container: what runs is recorded running (never created), and rm -f leaves no process", async () => {
+    const procs = (marker: string) => Bun.spawnSync(["pgrep", "-f", `^sleep ${marker}$`]).stdout.toString().trim().split("\n").filter(Boolean);
+    // killed at every moment of a start, early to late (the monitor runs on, its CLI is gone)
+    for (let ms = 20, i = 0; ms <= 260; ms += 40, i++) {
+      const marker = String(7000 + i);
+      const p = Bun.spawn(b.tspodArgs(["run", "-d", "--name", `kill${i}`, BB, "sleep", marker]), { stdout: "ignore", stderr: "ignore" });
+      await Bun.sleep(ms);
+      p.kill("SIGKILL");
+      await p.exited;
+      // once the monitor is done (it started the process, or nothing), the record says what is there
+      let status = "";
+      for (let k = 0; k < 60; k++) {
+        status = (await b.ok(["ps", "-a", "--filter", `name=^kill${i}$`, "--format", "{{.State}}"])).trim();
+        const running = procs(marker).length > 0;
+        if ((running && status === "running") || (!running && status !== "running" && k > 10)) break;
+        await Bun.sleep(50);
+      }
+      expect([ms, procs(marker).length > 0 ? "running" : "none"]).toEqual([ms, status === "running" ? "running" : "none"]);
+      await b.run(["rm", "-f", "-t", "0", `kill${i}`]);
+      for (let k = 0; k < 40 && procs(marker).length; k++) await Bun.sleep(50);
+      expect([ms, procs(marker)]).toEqual([ms, []]);
+    }
+  });
+
+  test("a foreground run --rm: stop says it stopped (exit 0); restart keeps it, running", async () => {
+    const fg = Bun.spawn(b.tspodArgs(["run", "--rm", "--name", "fgrm", BB, "sleep", "100"]), { stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 100 && (await b.run(["ps", "-q", "--filter", "name=^fgrm$"])).stdout.trim() === ""; i++) await Bun.sleep(50);
+    expect(await b.ok(["restart", "-t", "0", "fgrm"])).toBe("fgrm\n");
+    expect((await b.ok(["ps", "--filter", "name=^fgrm$", "--format", "{{.State}}"])).trim()).toBe("running");
+    await fg.exited;
+    const stop = await b.run(["stop", "-t", "0", "fgrm"]);
+    expect([stop.code, stop.stdout, stop.stderr]).toEqual([0, "fgrm\n", ""]);
+    // --rm: gone once stopped (its monitor removes it)
+    for (let i = 0; i < 100 && (await b.run(["container", "exists", "fgrm"])).code === 0; i++) await Bun.sleep(50);
+    expect((await b.run(["container", "exists", "fgrm"])).code).toBe(1);
+    // and a foreground one stopped while its run waits: stop exits 0 too
+    const fg2 = Bun.spawn(b.tspodArgs(["run", "--rm", "--name", "fgrm2", BB, "sleep", "100"]), { stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 100 && (await b.run(["ps", "-q", "--filter", "name=^fgrm2$"])).stdout.trim() === ""; i++) await Bun.sleep(50);
+    const stop2 = await b.run(["stop", "-t", "0", "fgrm2"]);
+    expect([stop2.code, stop2.stdout, stop2.stderr]).toEqual([0, "fgrm2\n", ""]);
+    await fg2.exited;
+  });
+
   test("rm exit codes as Podman's: 1 no such container (-f: none), 2 running, each failure reported", async () => {
     await b.ok(["run", "-d", "--name", "rmrun", BB, "sleep", "30"]);
     await b.ok(["create", "--name", "rmc", BB, "true"]);
