@@ -69,7 +69,11 @@
  *   --network host container of it, could join them with SO_REUSEPORT too.)
  * - The container's own clients (wget localhost:80, or its host name, inside
  *   it) get a socket of the host's connected to the host port (see
- *   self_connect). pasta's -T (the namespace's loopback port forwarded to the
+ *   self_connect): on the host's loopback, whose addresses (127.0.0.1 and ::1)
+ *   the monitor holds for every published port, so no other process of the
+ *   host can be there first. A call a signal interrupts is answered on its
+ *   restart (one connection made, never a second), and a second connect() on
+ *   such a socket answers as the kernel's would (EALREADY, EISCONN). pasta's -T (the namespace's loopback port forwarded to the
  *   host port) stays for what does not pass the monitor. Every bind of that
  *   port in the container is lent, so nothing in the container competes with
  *   pasta's listener there; a container port published twice is left to
@@ -148,6 +152,7 @@ struct bpf_prog_ {
 };
 #define LD_W_ABS 0x20  /* BPF_LD | BPF_W | BPF_ABS */
 #define LD_B_ABS 0x30  /* BPF_LD | BPF_B | BPF_ABS */
+#define LD_H_ABS 0x28  /* BPF_LD | BPF_H | BPF_ABS */
 #define JEQ_K 0x15     /* BPF_JMP | BPF_JEQ | BPF_K */
 #define JSET_K 0x45    /* BPF_JMP | BPF_JSET | BPF_K */
 #define RET_K 0x06     /* BPF_RET | BPF_K */
@@ -410,6 +415,10 @@ static int hold(int fam, int loopback, int port, int reuseaddr) {
     errno = e;
     return -1;
   }
+  /* bound past a TIME_WAIT: without SO_REUSEADDR from now on, or another user's
+     socket with it could bind the port beside this one (not listening) and listen */
+  int zero = 0;
+  if (reuseaddr) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero);
   return fd;
 }
 
@@ -479,14 +488,16 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
   for (int i = 0; i < g_nlent && !rc; i++)
     for (int k = 0; k < g_lent[i].count && !rc; k++) {
       int port = g_lent[i].host + k, fams[2] = {AF_INET, AF_INET6};
-      for (int f = 0; f < (g_lent[i].loopback ? 1 : 2) && !rc; f++) {
+      /* both families, a loopback publish too (127.0.0.1 and ::1): a v6-only server is
+         lent ::1, and the container's own IPv6 clients are sent there (see self_connect) */
+      for (int f = 0; f < 2 && !rc; f++) {
         int fd = g_nresv < (int)(sizeof g_resv / sizeof g_resv[0]) ? hold(fams[f], g_lent[i].loopback, port, 0) : (errno = EMFILE, -1);
         /* only a TIME_WAIT connection of a socket without SO_REUSEPORT is left (the port is free) */
         if (fd < 0 && errno == EADDRINUSE) fd = hold(fams[f], g_lent[i].loopback, port, 1);
         if (fd < 0 && fams[f] == AF_INET6 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) continue; /* no IPv6 here */
         if (fd < 0) {
           int e = errno;
-          const char *addr = g_lent[i].loopback ? "127.0.0.1" : f ? "[::]" : "0.0.0.0";
+          const char *addr = g_lent[i].loopback ? (f ? "[::1]" : "127.0.0.1") : f ? "[::]" : "0.0.0.0";
           char why[192];
           port_bind_error(why, sizeof why, e, port);
           snprintf(err, errlen, "cannot publish port %s:%d/tcp: %s", addr, port, why);
@@ -603,9 +614,16 @@ static int fd_cloexec(pid_t pid, int fd) {
   return (proc_field(p, "flags:", 8) & O_CLOEXEC) != 0;
 }
 
-static void respond(int nfd, uint64_t id, int err, int cont) {
+/* The answer to a call: 0 when it reached the process, -1 when the call is gone (a signal). */
+static int answer(int nfd, uint64_t id, int err, int cont) {
   struct seccomp_notif_resp_ r = {id, 0, err ? -err : 0, cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE_ : 0};
-  if (ioctl(nfd, NOTIF_SEND, &r) < 0 && errno != ENOENT) dprintf(2, "lend: answer: %s\n", strerror(errno));
+  if (ioctl(nfd, NOTIF_SEND, &r) == 0) return 0;
+  if (errno != ENOENT) dprintf(2, "lend: answer: %s\n", strerror(errno));
+  return -1;
+}
+
+static void respond(int nfd, uint64_t id, int err, int cont) {
+  answer(nfd, id, err, cont);
 }
 
 /* The host port published for this container port, with *loopback; else 0. */
@@ -681,10 +699,13 @@ struct connecting {
   uint64_t id;
   socklen_t len;
   struct sockaddr_storage ss;
-  /* a connect to the container's own published port (see self_connect): a host
-     socket connected to ss (the host's loopback, the host port) takes the place
-     of fd tfd in the process */
-  int swap, tfd, cloexec;
+  /* a connect to a published container port (see self_connect): when ss is one of
+     the container's own addresses (process pid's view), a host socket connected to
+     the host port on its loopback takes the place of fd tfd in the process */
+  int swap, tfd, cloexec, hport;
+  pid_t pid;
+  ino_t ino; /* the process's socket (a swap: see g_swapping) */
+  int lfd;   /* the listener the call came from (the monitor's number) */
 };
 static void swap_connect(struct connecting *c);
 /* The workers: started as connects wait for one (at most CONNECT_THREADS; more
@@ -754,7 +775,7 @@ static int queue_connect(struct connecting *c) {
    clear O_NONBLOCK between the monitor's look at its flags and the call. */
 static void connect_for(int nfd, uint64_t id, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
   struct connecting *c = malloc(sizeof *c);
-  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss, 0, -1, 0};
+  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss, 0, -1, 0, 0, 0, 0, -1};
   if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return;
   if (c && c->nfd >= 0) close(c->nfd);
   if (c && c->sfd >= 0) close(c->sfd);
@@ -815,70 +836,231 @@ static int own_address(pid_t pid, const struct sockaddr_storage *ss) {
   return found;
 }
 
-/* A connect to the container's own published port: queued for a worker (1), or 0
-   when this connect is not one (it goes the usual way). */
+/*
+ * The host sockets connected this way (their inodes; the last CLIENTS_MAX): a
+ * second connect() on one is answered as the kernel would (EALREADY, EISCONN,
+ * the connection's error), and one whose first answer a signal took (the
+ * process's call was interrupted after the socket was put in place; it
+ * restarts or tries again) gets that answer now: 0, or EINPROGRESS.
+ */
+#define CLIENTS_MAX 4096
+static pthread_mutex_t g_clmu = PTHREAD_MUTEX_INITIALIZER;
+static ino_t g_clients[CLIENTS_MAX], g_unanswered[64];
+static unsigned g_nclients, g_nunanswered;
+
+static int client_seen(ino_t ino, int take_unanswered, int *unanswered) {
+  int found = 0;
+  pthread_mutex_lock(&g_clmu);
+  for (unsigned i = 0; i < CLIENTS_MAX && i < g_nclients && !found; i++) found = g_clients[i] == ino;
+  for (unsigned i = 0; take_unanswered && i < g_nunanswered; i++)
+    if (g_unanswered[i] == ino) {
+      *unanswered = 1;
+      g_unanswered[i] = g_unanswered[--g_nunanswered];
+      break;
+    }
+  pthread_mutex_unlock(&g_clmu);
+  return found;
+}
+
+static void client_add(ino_t ino, int unanswered) {
+  pthread_mutex_lock(&g_clmu);
+  if (!unanswered) g_clients[g_nclients++ % CLIENTS_MAX] = ino;
+  else if (g_nunanswered < sizeof g_unanswered / sizeof g_unanswered[0]) g_unanswered[g_nunanswered++] = ino;
+  else g_unanswered[ino % g_nunanswered] = ino; /* (full of calls given up: one makes room) */
+  pthread_mutex_unlock(&g_clmu);
+}
+
+static void client_answered(ino_t ino) {
+  pthread_mutex_lock(&g_clmu);
+  for (unsigned i = 0; i < g_nunanswered; i++)
+    if (g_unanswered[i] == ino) {
+      g_unanswered[i] = g_unanswered[--g_nunanswered];
+      break;
+    }
+  pthread_mutex_unlock(&g_clmu);
+}
+
+/* connect() again on such a socket: the errno to answer (0: done), or -1 when it is not one. */
+static int client_again(int sfd) {
+  struct stat st;
+  int unanswered = 0;
+  if (fstat(sfd, &st) < 0 || !client_seen(st.st_ino, 1, &unanswered)) return -1;
+  int err = 0;
+  socklen_t l = sizeof err;
+  if (getsockopt(sfd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) return err;
+  struct sockaddr_storage p;
+  socklen_t pl = sizeof p;
+  if (getpeername(sfd, (struct sockaddr *)&p, &pl) == 0) return unanswered ? 0 : EISCONN;
+  return unanswered ? EINPROGRESS : EALREADY;
+}
+
+/* Swaps under way: the process's socket, the listener, and the latest call made on it. */
+struct swapping {
+  ino_t ino;
+  int lfd;
+  uint64_t id;
+};
+static struct swapping g_swapping[64];
+static unsigned g_nswapping;
+
+/* The latest call on a swap's socket (id when it is not tracked). */
+static uint64_t swap_latest(ino_t ino, int lfd, uint64_t id) {
+  pthread_mutex_lock(&g_clmu);
+  for (unsigned k = 0; ino && k < g_nswapping; k++)
+    if (g_swapping[k].ino == ino && g_swapping[k].lfd == lfd) {
+      id = g_swapping[k].id;
+      break;
+    }
+  pthread_mutex_unlock(&g_clmu);
+  return id;
+}
+
+/* The swap is over if id is still its latest call (1); 0 when a newer call came, to answer too. */
+static int swap_done(ino_t ino, int lfd, uint64_t id) {
+  int done = 1;
+  pthread_mutex_lock(&g_clmu);
+  for (unsigned k = 0; ino && k < g_nswapping; k++)
+    if (g_swapping[k].ino == ino && g_swapping[k].lfd == lfd) {
+      if (g_swapping[k].id == id) g_swapping[k] = g_swapping[--g_nswapping];
+      else done = 0;
+      break;
+    }
+  pthread_mutex_unlock(&g_clmu);
+  return done;
+}
+
+/* Answer a swap's call: the latest one (a restart's, when a signal took the first); 0 when
+   an answer reached the process, -1 when none did (it gave the call up). */
+static int swap_answer(struct connecting *c, int err) {
+  int reached = -1;
+  for (;;) {
+    uint64_t id = swap_latest(c->ino, c->lfd, c->id);
+    if (answer(c->nfd, id, err, 0) == 0) reached = 0;
+    if (swap_done(c->ino, c->lfd, id)) return reached;
+  }
+}
+
+/* A connect to a published container port: queued for a worker, which sees whether the
+   address is the container's own (1); 0 when this connect is not one (the usual way). */
 static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, int dom, const struct sockaddr_storage *ss, socklen_t len) {
   if (g_revoked || !g_sink_port || ss->ss_family != dom || len < (dom == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6))) return 0;
   int loopback = 0, hport = published(ntohs(((const struct sockaddr_in *)ss)->sin_port), &loopback);
-  if (!hport || !own_address((pid_t)req->pid, ss)) return 0;
+  if (!hport) return 0;
   /* a socket bound (a client that chose its source) or connected already goes the usual way */
   struct sockaddr_storage me;
   socklen_t ml = sizeof me;
   if (getsockname(sfd, (struct sockaddr *)&me, &ml) < 0 || ((struct sockaddr_in *)&me)->sin_port != 0) return 0;
   ml = sizeof me;
   if (getpeername(sfd, (struct sockaddr *)&me, &ml) == 0 || errno != ENOTCONN) return 0;
-  /* to: the host's loopback, the host port (the family the process asked for) */
+  /* the same call again (a signal interrupted it and it restarted) while its swap is
+     under way: that swap answers this call (a second one would make a second connection) */
+  struct stat sst;
+  if (fstat(sfd, &sst) < 0) return 0;
+  pthread_mutex_lock(&g_clmu);
+  unsigned k = 0;
+  while (k < g_nswapping && !(g_swapping[k].ino == sst.st_ino && g_swapping[k].lfd == nfd)) k++;
+  if (k < g_nswapping) {
+    g_swapping[k].id = req->id;
+    pthread_mutex_unlock(&g_clmu);
+    return 1;
+  }
+  int tracked = g_nswapping < sizeof g_swapping / sizeof g_swapping[0];
+  if (tracked) g_swapping[g_nswapping++] = (struct swapping){sst.st_ino, nfd, req->id};
+  pthread_mutex_unlock(&g_clmu);
+  struct connecting *c = malloc(sizeof *c);
+  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), req->id, len, *ss, 1, tfd, fd_cloexec((pid_t)req->pid, tfd), hport, (pid_t)req->pid, tracked ? sst.st_ino : 0, nfd};
+  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return 1;
+  if (c && c->nfd >= 0) close(c->nfd);
+  if (c && c->sfd >= 0) close(c->sfd);
+  free(c);
+  if (tracked) swap_done(sst.st_ino, nfd, req->id);
+  respond(nfd, req->id, EAGAIN, 0);
+  return 1;
+}
+
+/* SYN+ACK only from the host port (where the kernel lets this monitor put a
+   filter, root): handed out of the container, such a socket connects nowhere else. */
+static int lock_client_filter(int fd, int hport) {
+  struct bpf_insn_ f[] = {
+      INSN(LD_B_ABS, 0, 0, 13),             /* TCP flags */
+      INSN(JSET_K, 0, 4, 0x02),             /* SYN? */
+      INSN(JSET_K, 0, 3, 0x10),             /* and ACK? */
+      INSN(LD_H_ABS, 0, 0, 0),              /* from: */
+      INSN(JEQ_K, 1, 0, (uint32_t)hport),   /* the host port */
+      INSN(RET_K, 0, 0, 0),                 /* drop */
+      INSN(RET_K, 0, 0, 0xffffffffU),
+  };
+  struct bpf_prog_ p = {sizeof f / sizeof f[0], f};
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof p) < 0) return -1;
+  return setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one);
+}
+
+/* The worker's part: not the container's own address, the usual connect; else the
+   host socket made, connected (not waiting when the process's socket does not:
+   EINPROGRESS, as the kernel answers), put in place. */
+static void swap_connect(struct connecting *c) {
+  if (!own_address(c->pid, &c->ss)) {
+    int r = connect(c->sfd, (struct sockaddr *)&c->ss, c->len);
+    swap_answer(c, r < 0 ? errno : 0);
+    return;
+  }
+  int dom = c->ss.ss_family;
   struct sockaddr_storage to;
   memset(&to, 0, sizeof to);
   socklen_t tl;
   if (dom == AF_INET) {
     struct sockaddr_in *a = (struct sockaddr_in *)&to;
-    a->sin_family = AF_INET, a->sin_port = htons((uint16_t)hport), a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a->sin_family = AF_INET, a->sin_port = htons((uint16_t)c->hport), a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     tl = sizeof *a;
   } else {
+    /* ::1 (held for every publish, see lend_reserve), or 127.0.0.1 as the process asked */
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
-    const struct in6_addr *d = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-    a->sin6_family = AF_INET6, a->sin6_port = htons((uint16_t)hport);
-    if (IN6_IS_ADDR_V4MAPPED(d)) inet_pton(AF_INET6, "::ffff:127.0.0.1", &a->sin6_addr);
+    a->sin6_family = AF_INET6, a->sin6_port = htons((uint16_t)c->hport);
+    if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&c->ss)->sin6_addr)) inet_pton(AF_INET6, "::ffff:127.0.0.1", &a->sin6_addr);
     else a->sin6_addr = in6addr_loopback;
     tl = sizeof *a;
   }
-  struct connecting *c = malloc(sizeof *c);
-  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), req->id, tl, to, 1, tfd, fd_cloexec((pid_t)req->pid, tfd)};
-  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return 1;
-  if (c && c->nfd >= 0) close(c->nfd);
-  if (c && c->sfd >= 0) close(c->sfd);
-  free(c);
-  respond(nfd, req->id, EAGAIN, 0);
-  return 1;
-}
-
-/* The worker's part: the host socket made, connected (not waiting when the
-   process's socket does not: EINPROGRESS, as the kernel answers), put in place. */
-static void swap_connect(struct connecting *c) {
-  int dom = c->ss.ss_family;
   int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (hs < 0) return respond(c->nfd, c->id, errno == EMFILE || errno == ENFILE ? EAGAIN : errno, 0);
+  if (hs < 0) {
+    swap_answer(c, errno == EMFILE || errno == ENFILE ? EAGAIN : errno);
+    return;
+  }
   copy_options(c->sfd, hs, dom);
   int fl = fcntl(c->sfd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
-  int r = connect(hs, (struct sockaddr *)&c->ss, c->len), e = r < 0 ? errno : 0;
-  if (r < 0 && e != EINPROGRESS) {
-    close(hs);
-    return respond(c->nfd, c->id, e, 0);
-  }
+  lock_client_filter(hs, c->hport); /* (where the kernel lets this monitor: root) */
+  int r = connect(hs, (struct sockaddr *)&to, tl), e = r < 0 ? errno : 0;
   uint32_t range = ((uint32_t)g_sink_port << 16) | (uint32_t)g_sink_port;
-  if (setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0) {
-    e = errno;
+  struct stat st;
+  if ((r < 0 && e != EINPROGRESS) || setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0 || fstat(hs, &st) < 0) {
+    if (!(r < 0 && e != EINPROGRESS)) e = errno;
     close(hs);
-    return respond(c->nfd, c->id, e, 0);
+    swap_answer(c, e);
+    return;
   }
-  if (r == 0) lock_filter(hs); /* (once connected: it drops SYN+ACK) */
-  struct seccomp_notif_addfd_ af = {c->id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)c->tfd, c->cloexec ? O_CLOEXEC : 0};
-  int a = ioctl(c->nfd, NOTIF_ADDFD, &af), ae = a < 0 ? errno : 0;
+  /* unanswered until the answer is in: a signal may take the call once the socket is in
+     place, and its restart (or next try) comes at once; it gets this answer then */
+  client_add(st.st_ino, 0);
+  client_add(st.st_ino, 1);
+  for (;;) {
+    uint64_t id = swap_latest(c->ino, c->lfd, c->id);
+    struct seccomp_notif_addfd_ af = {id, SECCOMP_ADDFD_FLAG_SETFD_, (uint32_t)hs, (uint32_t)c->tfd, c->cloexec ? O_CLOEXEC : 0};
+    if (ioctl(c->nfd, NOTIF_ADDFD, &af) >= 0) break; /* (the fd number it got) */
+    int ae = errno;
+    /* the call is gone (a signal): its restart, or the process's next try, comes soon and
+       is answered with this connection (dropping it would leave a connection the server
+       accepts for nothing, and fill its queue) */
+    for (int w = 0; ae == ENOENT && w < 200 && swap_latest(c->ino, c->lfd, id) == id; w++) usleep(1000);
+    if (ae == ENOENT && !swap_done(c->ino, c->lfd, id)) continue; /* a restart's call, newer */
+    /* the process gave up the call (or the fd cannot be put there) */
+    client_answered(st.st_ino);
+    close(hs);
+    if (ae != ENOENT) swap_answer(c, ae);
+    return;
+  }
   close(hs);
-  if (a < 0) return respond(c->nfd, c->id, ae == ENOENT ? 0 : ae, 0);
-  respond(c->nfd, c->id, e, 0);
+  if (swap_answer(c, e) == 0) client_answered(st.st_ino);
 }
 
 /* What the container's namespace asks of a bind to a low port (the monitor may
@@ -1031,8 +1213,15 @@ static void handle(int nfd) {
   if (!own_socket(sfd)) {
     /* A socket of the host's namespace (one lent, or a connection it accepted) does
        nothing but what it was made for: no other port, no connecting out. */
-    int r = op == OP_LISTEN && given(sfd) ? listen(sfd, (int)(uint32_t)a[1]) : (errno = EACCES, -1);
-    respond(nfd, req.id, r < 0 ? errno : 0, 0);
+    /* connect() again on a client socket the monitor made (not to drop it: AF_UNSPEC is refused) */
+    uint16_t fam = AF_UNSPEC;
+    struct iovec li = {&fam, sizeof fam}, ri = {(void *)(uintptr_t)a[1], sizeof fam};
+    if (op == OP_CONNECT && a[2] >= sizeof fam && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof fam) fam = AF_UNSPEC;
+    int again = op == OP_CONNECT && (fam == AF_INET || fam == AF_INET6) ? client_again(sfd) : -1;
+    int r = again >= 0 ? (errno = again, again ? -1 : 0) : op == OP_LISTEN && given(sfd) ? listen(sfd, (int)(uint32_t)a[1]) : (errno = EACCES, -1);
+    struct stat cst;
+    /* the first call's answer (0 or EINPROGRESS), taken by a signal again: kept for the next */
+    if (answer(nfd, req.id, r < 0 ? errno : 0, 0) < 0 && (again == 0 || again == EINPROGRESS) && fstat(sfd, &cst) == 0) client_add(cst.st_ino, 1);
   } else if (!tcp_socket(sfd, &dom, &proto) || op == OP_LISTEN) {
     respond(nfd, req.id, 0, 1); /* the process's own call (a unix socket's carries its credentials) */
   } else {
