@@ -166,6 +166,7 @@ export class Rename extends BaseCommand {
     const { args } = await this.setup(Rename);
     const lc = await lifecycle(this.context);
     const c = lc.store.lookup(args.container);
+    if (c.config.name === args.name) return; // its own name already: nothing to do (as Podman)
     lc.store.reserveName(args.name, c.config.id);
     const cfg = { ...c.config, name: args.name };
     lc.store.saveConfig(cfg);

@@ -125,13 +125,30 @@ export function parseVolume(v: string): MountSpec {
   if (!src.startsWith("/") && !src.startsWith(".")) throw new UsageError(`invalid volume "${v}": named volumes are not supported yet; use a host path`);
   const source = resolve(src);
   if (!existsSync(source)) throw new UsageError(`invalid volume "${v}": ${source}: no such file or directory`);
+  // "/" would be the whole root filesystem (Podman refuses it too)
+  if (posixNormalize(dst) === "/") throw new UsageError(`invalid volume "${v}": cannot mount over the container's /`);
   const options: string[] = [];
   for (const o of opts.split(",").filter(Boolean)) {
     if (["ro", "rw", "z", "Z", "nosuid", "nodev", "noexec", "rbind", "bind", "private", "rprivate", "shared", "slave"].includes(o)) {
       if (o === "ro" || o === "rw" || o === "nosuid" || o === "nodev" || o === "noexec") options.push(o);
     } else throw new UsageError(`invalid volume "${v}": unknown option ${o}`);
   }
+  if (options.includes("ro") && options.includes("rw")) throw new UsageError(`invalid volume "${v}": ro and rw cannot both be given`);
   return { type: "bind", source, destination: dst, options };
+}
+
+function posixNormalize(p: string): string {
+  return resolve("/", p);
+}
+
+/** Two mounts (-v, --tmpfs) on one container path: Podman's error. */
+export function checkMountDestinations(mounts: MountSpec[]): void {
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    const d = posixNormalize(m.destination);
+    if (seen.has(d)) throw new UsageError(`${d}: duplicate mount destination`);
+    seen.add(d);
+  }
 }
 
 /** --tmpfs /path[:opts] */
@@ -266,11 +283,13 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   if (o.pidsLimit !== undefined) {
     const n = Number(o.pidsLimit);
     if (!Number.isInteger(n)) throw new UsageError(`invalid --pids-limit "${o.pidsLimit}"`);
-    resources.pidsLimit = n;
+    // -1 and 0 are "unlimited" (as Podman): no limit, so no cgroup is needed for it
+    if (n > 0) resources.pidsLimit = n;
   }
   const cgInfo = probeCgroups();
 
   const exposed = [...new Set([...Object.keys(c.ExposedPorts ?? {}), ...parseExpose(o.expose ?? [])])];
+  if (o.workdir !== undefined && !o.workdir.startsWith("/")) throw new UsageError(`the working directory "${o.workdir}" is invalid: it needs to be an absolute path`);
   const np = await planNetwork(ctx, store, o, exposed);
   // a pod's members have the pod's host name, as with Podman (which shares the pod's UTS namespace)
   if (np.pod && o.hostname !== undefined) throw new UsageError("cannot set hostname when joining the pod UTS namespace: set it on the pod (pod create --hostname)");
@@ -328,6 +347,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       ...o.volumes.map(parseVolume),
       ...o.tmpfs.map(parseTmpfs),
     ];
+    checkMountDestinations(mounts.slice(mounts.length - o.volumes.length - o.tmpfs.length));
     for (const extra of userEntries(layerDirs, user, home)) {
       if (mounts.some((m) => m.destination === extra.destination)) continue;
       writeFileAtomic(join(ud, extra.file), extra.content, 0o644, false);
@@ -339,6 +359,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const labels: Record<string, string> = { ...(c.Labels ?? {}) };
     for (const l of o.labels) {
       const i = l.indexOf("=");
+      if (i === 0 || l === "") throw new UsageError(`invalid label "${l}": a label needs a name (KEY=VALUE)`);
       labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
     }
     const cfg: ContainerConfig = {

@@ -199,12 +199,20 @@ export class Lifecycle {
       this.store.updateState(c.config.id, (s) => ({ ...s, status: "paused", stoppedPids: [] }));
       return;
     }
-    const pids = containerPids(c.state.pid);
-    for (const p of pids) {
-      try {
-        process.kill(p, "SIGSTOP");
-      } catch {}
+    // again until no process is left running: one forked between the listing and
+    // the signals would otherwise go on (as a freezer stops them all at once)
+    const stopped = new Set<number>();
+    for (let round = 0; round < 100; round++) {
+      const fresh = containerPids(c.state.pid).filter((p) => !stopped.has(p));
+      if (!fresh.length) break;
+      for (const p of fresh) {
+        try {
+          process.kill(p, "SIGSTOP");
+        } catch {}
+        stopped.add(p);
+      }
     }
+    const pids = [...stopped];
     this.store.updateState(c.config.id, (s) => ({ ...s, status: "paused", stoppedPids: pids }));
   }
 

@@ -338,6 +338,13 @@ describe.each(MODES)("containers (%s)", (mode) => {
       [["stop", "no-such-ctr"], /no such container/, 125],
       [["pod", "rm", "no-such-pod"], /no pod with name or ID "no-such-pod" found/, 1],
       [["run", "--memory", "lots", BB, "true"], /invalid size/, 125],
+      // what Podman refuses at create: a volume both ro and rw, two mounts on one path, /, a relative -w, a label without a name
+      [["run", "-v", "/tmp:/v:rw,ro", BB, "true"], /^Error: invalid volume "\/tmp:\/v:rw,ro": ro and rw cannot both be given$/, 125],
+      [["run", "-v", "/tmp:/v", "-v", "/var/tmp:/v/", BB, "true"], /^Error: \/v: duplicate mount destination$/, 125],
+      [["run", "-v", "/tmp:/v", "--tmpfs", "/v", BB, "true"], /^Error: \/v: duplicate mount destination$/, 125],
+      [["run", "-v", "/tmp:/", BB, "true"], /cannot mount over the container's \//, 125],
+      [["run", "-w", "relative", BB, "true"], /^Error: the working directory "relative" is invalid: it needs to be an absolute path$/, 125],
+      [["run", "-l", "=v", BB, "true"], /^Error: invalid label "=v"/, 125],
     ];
     for (const [args, re, code] of cases) {
       const r = await b.run(args);
@@ -347,6 +354,11 @@ describe.each(MODES)("containers (%s)", (mode) => {
       expect(errs[0]).toMatch(re);
     }
     expect(await b.ok(["ps", "-aq"])).toBe("");
+    // accepted as Podman does: --pids-limit -1 or 0 (no limit: no cgroup needed), rename to its own name, rm -fv
+    await b.ok(["run", "--rm", "--pids-limit", "-1", BB, "true"]);
+    await b.ok(["create", "--name", "same", BB, "true"]);
+    await b.ok(["rename", "same", "same"]);
+    expect(await b.ok(["rm", "-fv", "same"])).toBe("same\n");
   });
 });
 

@@ -218,6 +218,23 @@ describe.each(MODES)("run (%s)", (mode) => {
       await b.ok(["unpause", "pz"]);
       expect(["S", "R"]).toContain(state());
       await b.ok(["rm", "-f", "pz"]);
+      // processes forking all the time: none is left running (one forked between listing and signal was)
+      await b.ok(["run", "-d", "--name", "pf", BB, "sh", "-c", 'while true; do sh -c "while true; do :; done" & sleep 0.05; done']);
+      await Bun.sleep(300);
+      for (let round = 0; round < 3; round++) {
+        await b.ok(["pause", "pf"]);
+        await Bun.sleep(200);
+        const root = JSON.parse(await b.ok(["inspect", "pf"]))[0].State.Pid;
+        const nsOf = (p: string) => { try { return require("node:fs").readlinkSync(`/proc/${p}/ns/pid`); } catch { return ""; } };
+        const want = nsOf(String(root));
+        const running = readdirSync("/proc").filter((p) => /^\d+$/.test(p) && nsOf(p) === want).filter((p) => {
+          try { return !"TtZX".includes(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]![0]!); } catch { return false; }
+        });
+        expect([round, running]).toEqual([round, []]);
+        await b.ok(["unpause", "pf"]);
+        await Bun.sleep(200);
+      }
+      await b.ok(["rm", "-f", "-t", "0", "pf"]);
     }
   });
 

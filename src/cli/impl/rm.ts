@@ -9,6 +9,7 @@ const impl: CommandImpl = {
   flags: {
     force: { type: "boolean", char: "f", description: "kill running containers first" },
     all: { type: "boolean", char: "a", description: "remove all containers" },
+    volumes: { type: "boolean", char: "v", description: "also the container's anonymous volumes (tspod makes none: accepted, as in `rm -fv`)" },
     time: { type: "integer", char: "t", description: "with -f: seconds to wait for a running container to stop before it is killed (default: killed at once)" },
   },
   async main(ctx: Context, flags, argv) {
