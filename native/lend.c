@@ -220,7 +220,7 @@ static int deny_tcp(void) {
   return r;
 }
 
-static int lock_filter(int fd);
+static int lock_filter(int fd, int from_port);
 static struct bpf_insn_ g_prog[128];
 static unsigned g_n;
 static void emit(uint16_t c, uint8_t t, uint8_t f, uint32_t k) { g_prog[g_n++] = INSN(c, t, f, k); }
@@ -547,13 +547,17 @@ static void forget(int fd) {
     }
 }
 
-/* The segments a lent socket takes: anything but SYN+ACK (see the top of this file). */
-static int lock_filter(int fd) {
+/* The segments a socket of the host's in a container takes (see the top of this file):
+   anything but SYN+ACK, except, for a client of its own port (see self_connect), the
+   SYN+ACK from that port (from_port; 0 for a lent socket: never a source port). */
+static int lock_filter(int fd, int from_port) {
   struct bpf_insn_ f[] = {
-      INSN(LD_B_ABS, 0, 0, 13),   /* TCP flags */
-      INSN(JSET_K, 0, 2, 0x02),   /* SYN? */
-      INSN(JSET_K, 0, 1, 0x10),   /* and ACK? */
-      INSN(RET_K, 0, 0, 0),       /* drop */
+      INSN(LD_B_ABS, 0, 0, 13),                /* TCP flags */
+      INSN(JSET_K, 0, 4, 0x02),                /* SYN? */
+      INSN(JSET_K, 0, 3, 0x10),                /* and ACK? */
+      INSN(LD_H_ABS, 0, 0, 0),                 /* from: */
+      INSN(JEQ_K, 1, 0, (uint32_t)from_port),  /* that port */
+      INSN(RET_K, 0, 0, 0),                    /* drop */
       INSN(RET_K, 0, 0, 0xffffffffU),
   };
   struct bpf_prog_ p = {sizeof f / sizeof f[0], f};
@@ -978,23 +982,6 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
   return 1;
 }
 
-/* SYN+ACK only from the host port (where the kernel lets this monitor put a
-   filter, root): handed out of the container, such a socket connects nowhere else. */
-static int lock_client_filter(int fd, int hport) {
-  struct bpf_insn_ f[] = {
-      INSN(LD_B_ABS, 0, 0, 13),             /* TCP flags */
-      INSN(JSET_K, 0, 4, 0x02),             /* SYN? */
-      INSN(JSET_K, 0, 3, 0x10),             /* and ACK? */
-      INSN(LD_H_ABS, 0, 0, 0),              /* from: */
-      INSN(JEQ_K, 1, 0, (uint32_t)hport),   /* the host port */
-      INSN(RET_K, 0, 0, 0),                 /* drop */
-      INSN(RET_K, 0, 0, 0xffffffffU),
-  };
-  struct bpf_prog_ p = {sizeof f / sizeof f[0], f};
-  int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof p) < 0) return -1;
-  return setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one);
-}
 
 /* The worker's part: not the container's own address, the usual connect; else the
    host socket made, connected (not waiting when the process's socket does not:
@@ -1029,7 +1016,7 @@ static void swap_connect(struct connecting *c) {
   copy_options(c->sfd, hs, dom);
   int fl = fcntl(c->sfd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(hs, F_SETFL, O_NONBLOCK);
-  lock_client_filter(hs, c->hport); /* (where the kernel lets this monitor: root) */
+  lock_filter(hs, c->hport); /* (where the kernel lets this monitor: root) */
   int r = connect(hs, (struct sockaddr *)&to, tl), e = r < 0 ? errno : 0;
   uint32_t range = ((uint32_t)g_sink_port << 16) | (uint32_t)g_sink_port;
   struct stat st;
@@ -1124,7 +1111,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     respond(nfd, req->id, e, 0);
     return 1;
   }
-  lock_filter(hs); /* where the kernel lets this monitor (see the top of this file) */
+  lock_filter(hs, 0); /* where the kernel lets this monitor (see the top of this file) */
   if (host_bind(hs, dom, loopback, v6only, hport) < 0) {
     e = errno;
     close(hs);

@@ -151,8 +151,10 @@ describe.each(MODES)("containers (%s)", (mode) => {
   test("a run -d killed while it starts the container: what runs is recorded running (never created), and rm -f leaves no process", async () => {
     const procs = (marker: string) => Bun.spawnSync(["pgrep", "-f", `^sleep ${marker}$`]).stdout.toString().trim().split("\n").filter(Boolean);
     // killed at every moment of a start, early to late (the monitor runs on, its CLI is gone)
+    // (markers unique to this run: a process another run left must not count)
+    const base = 100_000 + Math.floor(Math.random() * 800_000);
     for (let ms = 20, i = 0; ms <= 260; ms += 40, i++) {
-      const marker = String(7000 + i);
+      const marker = String(base + i);
       const p = Bun.spawn(b.tspodArgs(["run", "-d", "--name", `kill${i}`, BB, "sleep", marker]), { stdout: "ignore", stderr: "ignore" });
       await Bun.sleep(ms);
       p.kill("SIGKILL");

@@ -155,9 +155,12 @@ describe("monitor", () => {
     const c = newCtr(["sh", "-c", "echo out; echo err >&2; exit 3"], { startNow: true });
     const { code, ready } = start(c);
     expect(code).toBe(0);
-    expect(Object.keys(ready).sort()).toEqual(["monitor_pid", "pid"]);
+    expect(Object.keys(ready).sort()).toEqual(["monitor_pid", "pid", "started_at"]);
     expect(ready.pid).toBeGreaterThan(1);
     expect(ready.monitor_pid).toBeGreaterThan(1);
+    expect(ready.started_at).toMatch(TS);
+    // the same, in the monitor's own record of the run (a CLI killed before it wrote "running" leaves that)
+    expect(JSON.parse(readFileSync(join(c.dir, "started.json"), "utf8"))).toEqual(ready);
     const ex = await exitJson(c);
     expect(ex.exitCode).toBe(3);
     expect(ex.signal).toBe(0);
