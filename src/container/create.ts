@@ -197,7 +197,10 @@ export function readImageFile(layerDirs: string[], rel: string): string | undefi
 
 /** -u NAME|UID[:GROUP|GID] against the image's /etc/passwd and /etc/group. */
 export function resolveUser(spec: string, layerDirs: string[]): ResolvedUser {
-  const [u, g] = spec.split(":");
+  const parts = spec.split(":");
+  // ":GID" is root with that group, as Podman takes it
+  const u = parts[0] === "" && parts.length > 1 ? "0" : parts[0]!;
+  const g = parts[1];
   const passwd = readImageFile(layerDirs, "etc/passwd") ?? "";
   const group = readImageFile(layerDirs, "etc/group") ?? "";
   const pw = passwd.split("\n").map((l) => l.split(":")).filter((f) => f.length >= 7);

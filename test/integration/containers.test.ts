@@ -358,6 +358,8 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(await b.ok(["ps", "-aq"])).toBe("");
     // accepted as Podman does: --pids-limit -1 or 0 (no limit: no cgroup needed), rename to its own name, rm -fv
     await b.ok(["run", "--rm", "--pids-limit", "-1", BB, "true"]);
+    // -u :GID is root with that group, as Podman takes it
+    expect(await b.ok(["run", "--rm", "-u", ":5", BB, "sh", "-c", "id -u; id -g"])).toBe("0\n5\n");
     await b.ok(["create", "--name", "same", BB, "true"]);
     await b.ok(["rename", "same", "same"]);
     expect(await b.ok(["rm", "-fv", "same"])).toBe("same\n");
