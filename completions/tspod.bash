@@ -11,7 +11,7 @@ _tspod() {
     return
   fi
   case "$cmd" in
-    container) subs="exists prune" ;;
+    container) subs="exists inspect prune" ;;
     image) subs="exists inspect prune pull" ;;
     pod) subs="create exists inspect kill ps restart rm start stop" ;;
   esac
@@ -23,6 +23,7 @@ _tspod() {
     "attach") flags="--detach-keys --log-level --no-stdin --root --runroot --storage-driver" ;;
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
+    "container inspect") flags="--format --log-level --root --runroot --storage-driver --type -f -t" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
     "create") flags="--add-host --cpus --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
     "exec") flags="--detach --env --env-file --interactive --log-level --privileged --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;

@@ -12,7 +12,7 @@ import ImageInspect from "./image-inspect.ts";
 import ImagePrune from "./image-prune.ts";
 import Images from "./images.ts";
 import Info from "./info.ts";
-import Inspect from "./inspect.ts";
+import Inspect, { ContainerInspect } from "./inspect.ts";
 import Login from "./login.ts";
 import Logout from "./logout.ts";
 import Logs from "./logs.ts";
@@ -44,6 +44,7 @@ export const COMMANDS = {
   images: Images,
   info: Info,
   inspect: Inspect,
+  "container:inspect": ContainerInspect,
   kill: Kill,
   login: Login,
   logout: Logout,

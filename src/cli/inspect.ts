@@ -5,7 +5,6 @@ import { TspodError } from "../errors.ts";
 
 export default class Inspect extends BaseCommand {
   static override description = "Show details of containers or images as JSON";
-  static override aliases = ["container:inspect"];
   static override strict = false;
   static override args = { name: Args.string({ required: true, description: "container or image" }) };
   static override flags = {
@@ -13,8 +12,12 @@ export default class Inspect extends BaseCommand {
     type: Flags.string({ char: "t", description: "container, image or all", options: ["container", "image", "all"], default: "all" }),
   };
 
+  /** container inspect: containers only (an image of that name is "no such container", as Podman) */
+  protected containersOnly = false;
+
   async run(): Promise<void> {
-    const { flags, argv } = await this.setup(Inspect);
+    const { flags, argv } = await this.setup(this.constructor as typeof Inspect);
+    if (this.containersOnly) flags.type = "container";
     const { ContainerStore } = await import("../container/record.ts");
     const { inspectContainer } = await import("../container/inspect.ts");
     const { Images } = await import("../image/images.ts");
@@ -30,7 +33,7 @@ export default class Inspect extends BaseCommand {
       }
       const i = flags.type !== "container" ? images.find(n) : undefined;
       if (i) out.push(images.inspect(i));
-      else errors.push(`no such object: "${n}"`);
+      else errors.push(flags.type === "container" ? `no such container ${n}` : `no such object: "${n}"`);
     }
     if (flags.format && flags.format !== "json") {
       const text = out.map((o) => renderTemplate(flags.format!, o)); // all or nothing
@@ -39,4 +42,12 @@ export default class Inspect extends BaseCommand {
     else this.out(JSON.stringify(out, null, 4));
     if (errors.length) throw new TspodError(errors.join("; "));
   }
+}
+
+export class ContainerInspect extends Inspect {
+  static override description = "Show details of containers as JSON";
+  static override strict = false;
+  static override args = { name: Args.string({ required: true, description: "container name or ID" }) };
+  static override flags = Inspect.flags;
+  protected override containersOnly = true;
 }

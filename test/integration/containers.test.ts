@@ -347,6 +347,8 @@ describe.each(MODES)("containers (%s)", (mode) => {
       [["run", "-v", "/tmp:/", BB, "true"], /cannot mount over the container's \//, 125],
       [["run", "-w", "relative", BB, "true"], /^Error: the working directory "relative" is invalid: it needs to be an absolute path$/, 125],
       [["run", "-l", "=v", BB, "true"], /^Error: invalid label "=v"/, 125],
+      // container inspect is about containers: an image of that name is not one (inspect takes both)
+      [["container", "inspect", BB], new RegExp(`^Error: no such container ${BB.replace(/\./g, "\\.")}$`), 125],
     ];
     for (const [args, re, code] of cases) {
       const r = await b.run(args);
