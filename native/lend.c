@@ -885,7 +885,7 @@ static void client_answered(ino_t ino) {
 }
 
 /* connect() again on such a socket: the errno to answer (0: done), or -1 when it is not one. */
-static int client_again(int sfd) {
+static int client_again(int sfd, int dst_port) {
   struct stat st;
   int unanswered = 0;
   if (fstat(sfd, &st) < 0 || !client_seen(st.st_ino, 1, &unanswered)) return -1;
@@ -894,7 +894,16 @@ static int client_again(int sfd) {
   if (getsockopt(sfd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) return err;
   struct sockaddr_storage p;
   socklen_t pl = sizeof p;
-  if (getpeername(sfd, (struct sockaddr *)&p, &pl) == 0) return unanswered ? 0 : EISCONN;
+  if (getpeername(sfd, (struct sockaddr *)&p, &pl) == 0) {
+    if (unanswered) return 0;
+    /* a blocking socket asking again for the port it is connected to: a restart of the
+       first call (one a signal took at the moment its answer was lost) is the likely
+       case, and it was done (the kernel's answer to a deliberate second call would be
+       EISCONN; a non-blocking socket's second call gets that, as it asks to learn it) */
+    int lb = 0, fl = fcntl(sfd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK) && published(dst_port, &lb) == ntohs(((struct sockaddr_in *)&p)->sin_port)) return 0;
+    return EISCONN;
+  }
   return unanswered ? EINPROGRESS : EALREADY;
 }
 
@@ -1201,10 +1210,10 @@ static void handle(int nfd) {
     /* A socket of the host's namespace (one lent, or a connection it accepted) does
        nothing but what it was made for: no other port, no connecting out. */
     /* connect() again on a client socket the monitor made (not to drop it: AF_UNSPEC is refused) */
-    uint16_t fam = AF_UNSPEC;
-    struct iovec li = {&fam, sizeof fam}, ri = {(void *)(uintptr_t)a[1], sizeof fam};
-    if (op == OP_CONNECT && a[2] >= sizeof fam && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof fam) fam = AF_UNSPEC;
-    int again = op == OP_CONNECT && (fam == AF_INET || fam == AF_INET6) ? client_again(sfd) : -1;
+    struct sockaddr_storage dst;
+    int dl = op == OP_CONNECT ? read_addr((pid_t)req.pid, a[1], a[2], &dst) : 0;
+    int fam = dl >= (int)sizeof(struct sockaddr_in) ? dst.ss_family : AF_UNSPEC;
+    int again = fam == AF_INET || fam == AF_INET6 ? client_again(sfd, ntohs(((struct sockaddr_in *)&dst)->sin_port)) : -1;
     int r = again >= 0 ? (errno = again, again ? -1 : 0) : op == OP_LISTEN && given(sfd) ? listen(sfd, (int)(uint32_t)a[1]) : (errno = EACCES, -1);
     struct stat cst;
     /* the first call's answer (0 or EINPROGRESS), taken by a signal again: kept for the next */
