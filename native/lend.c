@@ -777,14 +777,21 @@ static int queue_connect(struct connecting *c) {
 /* Connect sfd (the process's socket, the monitor's copy) and answer, from a
    worker: even a non-blocking socket's connect may block, for the process may
    clear O_NONBLOCK between the monitor's look at its flags and the call. */
-static void connect_for(int nfd, uint64_t id, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
+/* A connect (as job says, with copies of nfd and sfd) for the workers: 0, or -1 when it
+   cannot be queued (no memory, no fds, no thread: the caller answers EAGAIN). */
+static int queue_for(int nfd, int sfd, struct connecting job) {
   struct connecting *c = malloc(sizeof *c);
-  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), id, len, *ss, 0, -1, 0, 0, 0, 0, -1};
-  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return;
+  if (c) *c = job, c->nfd = fcntl(nfd, F_DUPFD_CLOEXEC, 0), c->sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return 0;
   if (c && c->nfd >= 0) close(c->nfd);
   if (c && c->sfd >= 0) close(c->sfd);
   free(c);
-  respond(nfd, id, EAGAIN, 0); /* as the kernel says when it has no resources for a connection */
+  return -1;
+}
+
+static void connect_for(int nfd, uint64_t id, int sfd, const struct sockaddr_storage *ss, socklen_t len) {
+  if (queue_for(nfd, sfd, (struct connecting){.id = id, .len = len, .ss = *ss, .tfd = -1, .lfd = -1}) < 0)
+    respond(nfd, id, EAGAIN, 0); /* as the kernel says when it has no resources for a connection */
 }
 
 /*
@@ -980,12 +987,9 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
   int tracked = g_nswapping < sizeof g_swapping / sizeof g_swapping[0];
   if (tracked) g_swapping[g_nswapping++] = (struct swapping){sst.st_ino, nfd, req->id};
   pthread_mutex_unlock(&g_clmu);
-  struct connecting *c = malloc(sizeof *c);
-  if (c) *c = (struct connecting){NULL, fcntl(nfd, F_DUPFD_CLOEXEC, 0), fcntl(sfd, F_DUPFD_CLOEXEC, 0), req->id, len, *ss, 1, tfd, fd_cloexec((pid_t)req->pid, tfd), hport, (pid_t)req->pid, tracked ? sst.st_ino : 0, nfd};
-  if (c && c->nfd >= 0 && c->sfd >= 0 && queue_connect(c) == 0) return 1;
-  if (c && c->nfd >= 0) close(c->nfd);
-  if (c && c->sfd >= 0) close(c->sfd);
-  free(c);
+  struct connecting job = {.id = req->id, .len = len, .ss = *ss, .swap = 1, .tfd = tfd, .cloexec = fd_cloexec((pid_t)req->pid, tfd),
+                           .hport = hport, .pid = (pid_t)req->pid, .ino = tracked ? sst.st_ino : 0, .lfd = nfd};
+  if (queue_for(nfd, sfd, job) == 0) return 1;
   if (tracked) swap_done(sst.st_ino, nfd, req->id);
   respond(nfd, req->id, EAGAIN, 0);
   return 1;

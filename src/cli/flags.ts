@@ -18,21 +18,13 @@ export const tlsVerifyFlag = Flags.boolean({
  * Any other `=value` is refused, as Go's flag package does.
  */
 export function goStyleBooleans(argv: string[], start: number, flags: Record<string, any>, stopAtPositional: boolean): string[] {
-  const long = new Map<string, { name: string; allowNo: boolean }>();
-  const takesValue = new Set<string>();
-  for (const [name, f] of Object.entries<any>(flags)) {
-    const spellings = [`--${name}`, ...(f.char ? [`-${f.char}`] : []), ...(f.aliases ?? []).map((a: string) => (a.length === 1 ? `-${a}` : `--${a}`))];
-    for (const sp of spellings) {
-      if (f.type === "boolean") long.set(sp, { name, allowNo: !!f.allowNo });
-      else takesValue.add(sp);
-    }
-  }
+  const { booleans, takesValue } = flagSpellings(flags);
   const out = argv.slice(0, start);
   for (let i = start; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") return [...out, ...argv.slice(i)];
     const eq = a.indexOf("=");
-    const m = a.startsWith("-") && eq > 1 ? long.get(a.slice(0, eq)) : undefined;
+    const m = a.startsWith("-") && eq > 1 ? booleans.get(a.slice(0, eq)) : undefined;
     if (m) {
       // Go's strconv.ParseBool spellings
       const v = a.slice(eq + 1);
@@ -49,16 +41,31 @@ export function goStyleBooleans(argv: string[], start: number, flags: Record<str
       if (stopAtPositional) return [...out, ...argv.slice(i + 1)];
       continue;
     }
-    if (eq < 0 && takesValue.has(a) && i + 1 < argv.length) out.push(argv[++i]);
-    else if (!a.startsWith("--") && a.length > 2) {
-      // -it, -e X: a value-taking char takes the rest of the word or the next one
-      for (let j = 1; j < a.length; j++) {
-        if (takesValue.has(`-${a[j]}`)) {
-          if (j === a.length - 1 && i + 1 < argv.length) out.push(argv[++i]);
-          break;
-        }
-      }
-    }
+    if (takesNextWord(a, takesValue) && i + 1 < argv.length) out.push(argv[++i]);
   }
   return out;
+}
+
+/** The spellings of a command's flags (--name, -c, aliases): the boolean ones, and those that take a value. */
+export function flagSpellings(flags: Record<string, any>): { booleans: Map<string, { name: string; allowNo: boolean }>; takesValue: Set<string> } {
+  const booleans = new Map<string, { name: string; allowNo: boolean }>();
+  const takesValue = new Set<string>();
+  for (const [name, f] of Object.entries<any>(flags)) {
+    const spellings = [`--${name}`, ...(f.char ? [`-${f.char}`] : []), ...(f.aliases ?? []).map((a: string) => (a.length === 1 ? `-${a}` : `--${a}`))];
+    for (const sp of spellings) {
+      if (f.type === "boolean") booleans.set(sp, { name, allowNo: !!f.allowNo });
+      else takesValue.add(sp);
+    }
+  }
+  return { booleans, takesValue };
+}
+
+/**
+ * A flag word (starting with -, not --) whose value is the next word: --env, -e, or
+ * -ite (a value-taking char last); -eFOO=bar and --env=X carry theirs.
+ */
+export function takesNextWord(a: string, takesValue: Set<string>): boolean {
+  if (a.startsWith("--")) return !a.includes("=") && takesValue.has(a);
+  for (let j = 1; j < a.length; j++) if (takesValue.has(`-${a[j]}`)) return j === a.length - 1;
+  return false;
 }

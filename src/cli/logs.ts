@@ -2,8 +2,6 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { parseTime } from "./human.ts";
 
-/** --since: RFC3339 time, or a duration like 10s, 5m, 1h (relative to now). */
-
 export default class Logs extends BaseCommand {
   static override description = "Show a container's output";
   static override aliases = ["container:logs"];

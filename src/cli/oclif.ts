@@ -7,7 +7,7 @@ import { COMMANDS } from "./commands.ts";
 import manifest from "./manifest.gen.json" with { type: "json" };
 import { exitWithError } from "./exit.ts";
 import { trace } from "../context.ts";
-import { goStyleBooleans } from "./flags.ts";
+import { flagSpellings, goStyleBooleans, takesNextWord } from "./flags.ts";
 import { commandTail } from "./argv.ts";
 
 /**
@@ -90,14 +90,7 @@ function findCommand(argv: string[]): { cls: any; words: number } | undefined {
 export function endFlagsAtPositional(argv: string[]): string[] {
   const found = findCommand(argv);
   if (!found?.cls?.stopAtPositional) return argv;
-  const flags = { ...(found.cls.baseFlags ?? {}), ...(found.cls.flags ?? {}) };
-  const takesValue = new Set<string>();
-  for (const [name, f] of Object.entries<any>(flags)) {
-    if (f.type !== "option") continue;
-    takesValue.add(`--${name}`);
-    if (f.char) takesValue.add(`-${f.char}`);
-    for (const a of f.aliases ?? []) takesValue.add(a.length === 1 ? `-${a}` : `--${a}`);
-  }
+  const { takesValue } = flagSpellings({ ...(found.cls.baseFlags ?? {}), ...(found.cls.flags ?? {}) });
   for (let i = found.words; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") {
@@ -105,18 +98,8 @@ export function endFlagsAtPositional(argv: string[]): string[] {
       if (i + 1 < argv.length) commandTail.push(...argv.slice(i + 2));
       return [...argv.slice(0, i), ...argv.slice(i + 1, i + 2)];
     }
-    if (a.startsWith("--")) {
-      if (!a.includes("=") && takesValue.has(a)) i++;
-      continue;
-    }
     if (a.startsWith("-") && a.length > 1) {
-      // -it, -e X, -eFOO=bar: a value-taking char consumes the rest or the next word
-      for (let j = 1; j < a.length; j++) {
-        if (takesValue.has(`-${a[j]}`)) {
-          if (j === a.length - 1) i++;
-          break;
-        }
-      }
+      if (takesNextWord(a, takesValue)) i++;
       continue;
     }
     commandTail.push(...argv.slice(i + 1));

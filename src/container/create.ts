@@ -340,6 +340,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const ownResolv = !np.join && !(o.dns?.length === 1 && o.dns[0] === "none");
     if (ownHosts) writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name, names), 0o644, false);
     if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
+    const userMounts = [...o.volumes.map(parseVolume), ...o.tmpfs.map(parseTmpfs)];
+    checkMountDestinations(userMounts);
     writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${imageName}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
     const mounts: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
@@ -347,10 +349,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       ...(np.join || ownHosts ? [{ type: "bind" as const, source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] }] : []),
       ...(np.join || ownResolv ? [{ type: "bind" as const, source: join(netFiles, "resolv.conf"), destination: "/etc/resolv.conf", options: [] }] : []),
       { type: "bind", source: join(ud, ".containerenv"), destination: "/run/.containerenv", options: ["ro"] },
-      ...o.volumes.map(parseVolume),
-      ...o.tmpfs.map(parseTmpfs),
+      ...userMounts,
     ];
-    checkMountDestinations(mounts.slice(mounts.length - o.volumes.length - o.tmpfs.length));
     for (const extra of userEntries(layerDirs, user, home)) {
       if (mounts.some((m) => m.destination === extra.destination)) continue;
       writeFileAtomic(join(ud, extra.file), extra.content, 0o644, false);

@@ -273,6 +273,12 @@ export class Lifecycle {
     }
   }
 
+  /** How a container ended, kept past its removal: a `wait` or `stop` under way (or soon) still learns it. */
+  private keepExitOf(c: Container): void {
+    const code = this.store.exitRecord(c.config.id)?.exitCode ?? (c.state.status === "exited" ? c.state.exitCode : undefined);
+    if (code !== undefined) this.store.keepExit(c.config.id, code);
+  }
+
   /** Where destroy() and discard() move a container's directory before its files are deleted. */
   trashPath(id: string): string {
     return join(this.ctx.root, "tmp", `trash-${id}`);
@@ -284,9 +290,7 @@ export class Lifecycle {
     trace("destroy: start");
     this.releaseNetwork(c);
     rmSync(this.store.sockPath(id), { force: true });
-    // a `wait` under way (or soon) still learns how it ended
-    const code = this.store.exitRecord(id)?.exitCode ?? (c.state.status === "exited" ? c.state.exitCode : undefined);
-    if (code !== undefined) this.store.keepExit(id, code);
+    this.keepExitOf(c);
     // One rename takes the directory away from every other process first (a
     // monitor's cleanup may be writing state at this moment); then delete it.
     const trash = this.trashPath(id);
@@ -316,9 +320,7 @@ export class Lifecycle {
     // a restart under way keeps it (it runs again, detached; its monitor removes it at its end)
     if (this.restarting(c)) return;
     this.releaseNetwork(c);
-    // a `wait` or `stop` under way still learns how it ended
-    const code = this.store.exitRecord(id)?.exitCode ?? (c.state.status === "exited" ? c.state.exitCode : undefined);
-    if (code !== undefined) this.store.keepExit(id, code);
+    this.keepExitOf(c);
     const trash = this.trashPath(id);
     try {
       renameSync(this.store.path(id), trash);

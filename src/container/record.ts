@@ -123,6 +123,13 @@ export function pidAlive(pid: number): boolean {
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** A state that ended: as its exit record says, or (none) with its monitor gone and the code unknown. */
+function ended(st: ContainerState, exit?: ExitRecord): ContainerState {
+  const base = { ...st, status: "exited" as const, pid: 0, stoppedPids: undefined };
+  if (exit) return { ...base, exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError ?? exit.reason };
+  return { ...base, exitCode: st.exitCode ?? -1, finishedAt: new Date().toISOString(), error: "monitor died; exit code unknown" };
+}
+
 export class ContainerStore {
   readonly dir: string;
   constructor(readonly ctx: Context) {
@@ -278,21 +285,17 @@ export class ContainerStore {
       const exit = this.exitRecord(c.config.id);
       return this.updateState(c.config.id, (cur) => {
         if (cur.startedAt === st.started_at) return cur;
-        const run = { ...cur, pid: st.pid, monitorPid: st.monitor_pid, startedAt: st.started_at, stoppedPids: undefined };
-        if (exit) return { ...run, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError ?? exit.reason, pid: 0 };
-        if (pidAlive(st.pid) || pidAlive(st.monitor_pid)) return { ...run, status: "running", finishedAt: undefined, exitCode: undefined, error: undefined };
-        return { ...run, status: "exited", exitCode: -1, finishedAt: new Date().toISOString(), pid: 0, error: "monitor died; exit code unknown" };
+        const run = { ...cur, pid: st.pid, monitorPid: st.monitor_pid, startedAt: st.started_at, exitCode: undefined, stoppedPids: undefined };
+        if (exit) return ended(run, exit);
+        if (pidAlive(st.pid) || pidAlive(st.monitor_pid)) return { ...run, status: "running", finishedAt: undefined, error: undefined };
+        return ended(run);
       });
     }
     if (s.status !== "running" && s.status !== "paused" && s.status !== "stopping") return c;
     const exit = this.exitRecord(c.config.id);
-    if (exit) {
-      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: exit.exitCode, finishedAt: exit.exitedAt, error: exit.startError ?? exit.reason, pid: 0, stoppedPids: undefined }));
-    }
-    if (!pidAlive(s.pid) && !pidAlive(s.monitorPid)) {
-      // The monitor died before it could record anything: the process is gone, its code unknown.
-      return this.updateState(c.config.id, (st) => ({ ...st, status: "exited", exitCode: st.exitCode ?? -1, finishedAt: new Date().toISOString(), pid: 0, error: "monitor died; exit code unknown" }));
-    }
+    if (exit) return this.updateState(c.config.id, (st) => ended(st, exit));
+    // The monitor died before it could record anything: the process is gone, its code unknown.
+    if (!pidAlive(s.pid) && !pidAlive(s.monitorPid)) return this.updateState(c.config.id, (st) => ended(st));
     return c;
   }
 

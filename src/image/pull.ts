@@ -3,7 +3,7 @@
 // -> native helper, which keeps the compressed bytes (for a byte-identical
 // push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
 // fetched in parallel (bounded).
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
@@ -70,21 +70,14 @@ async function bounded<T>(items: T[], n: number, fn: (t: T) => Promise<void>): P
  * numbered list on the terminal. Without a terminal on stdin and stdout there
  * is nobody to ask: an error, as Podman says it.
  */
-function pickCandidate(candidates: Reference[]): Reference {
+async function pickCandidate(candidates: Reference[]): Promise<Reference> {
   const { isatty } = require("node:tty") as typeof import("node:tty");
   if (!isatty(0) || !isatty(1)) throw new TspodError("short-name resolution enforced but cannot prompt without a TTY");
   const list = candidates.map((c, i) => `  ${i + 1}. ${refString(c)}`).join("\n");
   writeSync(1, `? Please select an image:\n${list}\nSelect [1-${candidates.length}]: `);
-  const buf = Buffer.alloc(256);
-  let line = "";
-  for (;;) {
-    const n = readSync(0, buf, 0, buf.length, null);
-    if (n <= 0) break;
-    line += buf.toString("utf8", 0, n);
-    if (line.includes("\n")) break;
-  }
-  const i = Number(line.trim());
-  if (!Number.isInteger(i) || i < 1 || i > candidates.length) throw new TspodError(`short-name resolution: no image selected${line.trim() ? ` ("${line.trim()}")` : ""}`);
+  const line = (await (await import("../cli/prompt.ts")).readLine()).trim();
+  const i = Number(line);
+  if (!Number.isInteger(i) || i < 1 || i > candidates.length) throw new TspodError(`short-name resolution: no image selected${line ? ` ("${line}")` : ""}`);
   return candidates[i - 1]!;
 }
 
@@ -160,7 +153,7 @@ export class Puller {
     // Several search registries and short-name-mode = "enforcing": the user picks
     // one (recorded as an alias once pulled), or, with nobody to ask, it fails.
     const picked = candidates.length > 1 && conf.shortNameMode === "enforcing";
-    if (picked) candidates = [pickCandidate(candidates)];
+    if (picked) candidates = [await pickCandidate(candidates)];
     const failures: { ref: Reference; err: unknown }[] = [];
     const stop = this.onInterrupt();
     try {

@@ -79,16 +79,8 @@ export function parsePublish(spec: string): PortMapping[] {
 
 /** A free port on the host (the kernel's pick), checked for TCP and UDP alike. */
 export async function freePort(ip: string, protocol: "tcp" | "udp", avoid: Set<string>): Promise<number> {
-  const { createServer } = await import("node:net");
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen({ host: ip || "0.0.0.0", port: 0 }, () => {
-        const a = srv.address();
-        srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-      });
-    });
+    const port = await listenOnce(ip, 0);
     const key = `${protocol}/${port}`;
     if (!port || avoid.has(key)) continue;
     if (protocol === "udp" && !(await udpFree(ip, port))) continue;
@@ -107,15 +99,23 @@ async function udpFree(ip: string, port: number): Promise<boolean> {
   });
 }
 
+/** A TCP listener on ip:port (0: the kernel's pick), closed again at once: the port it had. */
+async function listenOnce(ip: string, port: number): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen({ host: ip || "0.0.0.0", port, exclusive: true }, () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
 /** A given port free on the host now (for TCP: listen works; for UDP: bind). */
 async function portFree(ip: string, protocol: "tcp" | "udp", port: number): Promise<boolean> {
   if (protocol === "udp") return udpFree(ip, port);
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen({ host: ip || "0.0.0.0", port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
+  return listenOnce(ip, port).then(() => true, () => false);
 }
 
 /** count consecutive free host ports (the kernel's pick, then the ones after it): the first. */

@@ -35,7 +35,12 @@ const impl: CommandImpl = {
       return v === "true";
     };
     const time = (v: string) => Date.parse(images.lookup(v).created) || 0;
-    const labels = (i: (typeof list)[number]): Record<string, string> => images.config(i)?.config?.Labels ?? {};
+    // an image's labels, read from its config once (filters and the template may each ask)
+    const labelCache = new Map<string, Record<string, string>>();
+    const labels = (i: (typeof list)[number]): Record<string, string> => {
+      if (!labelCache.has(i.id)) labelCache.set(i.id, images.config(i)?.config?.Labels ?? {});
+      return labelCache.get(i.id)!;
+    };
     for (const f of (flags.filter ?? []) as string[]) {
       const eq = f.indexOf("=");
       const [k, v] = eq < 0 ? [f, ""] : [f.slice(0, eq), f.slice(eq + 1)];
@@ -129,7 +134,7 @@ const impl: CommandImpl = {
           ReadOnly: false,
           History: i.names.join(", "),
           // read from the image's config only when the template asks
-          ...(wantLabels ? { Labels: images.config(i)?.config?.Labels ?? {} } : {}),
+          ...(wantLabels ? { Labels: labels(i) } : {}),
           ...(wantContainers ? { Containers: users(i.id).length } : {}),
         };
       });

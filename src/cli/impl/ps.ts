@@ -28,7 +28,8 @@ const impl: CommandImpl = {
     // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
     const compactSize = (n: number) => humanSize(n).replace(" ", "");
     const { formatPortsColumn } = await import("../../network/ports.ts");
-    let list = new ContainerStore(ctx).list();
+    const store = new ContainerStore(ctx);
+    let list = store.list();
     // pods (their names for pod=, their ports for members), read only when a container is in one
     const pods = list.some((c) => c.config.pod) ? new (await import("../../network/pods.ts")).PodStore(ctx) : undefined;
     const podCache = new Map<string, any>();
@@ -109,7 +110,7 @@ const impl: CommandImpl = {
       if (c.config.pod) return podOf(c.config.pod)?.ports;
       if (!c.config.network.startsWith("container:")) return undefined;
       const id = c.config.network.slice("container:".length);
-      return (all.get(id) ?? new ContainerStore(ctx).find(id))?.config.ports;
+      return (all.get(id) ?? store.find(id))?.config.ports;
     };
     const unix = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
     const statusText = (c: (typeof list)[number]) => {
