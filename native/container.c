@@ -467,7 +467,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     }
   }
   if (s->ns_user && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) fail("become root in the user namespace");
-  int lending = s->nnet_lend && !s->pause;
+  int lending = lend_what(s);
   if (!lending) close(a->sync_fd);
   if (setsid() < 0) fail("setsid");
   if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
@@ -552,12 +552,12 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
   if (lending) {
-    /* published TCP ports (lend.c): the Landlock domain and the filter, while this
-       process still may (root of its user namespace); the filter's fd to the monitor
-       before exec closes it */
-    int nfd = lend_install();
-    if (nfd < 0) fail("seccomp filter for the published ports");
-    if (lend_send_fd(a->sync_fd, "n", 1, nfd) < 0) fail("hand the published ports' filter to the monitor");
+    /* published TCP ports, a network started at the first socket (lend.c): the
+       Landlock domain and the filter, while this process still may (root of its
+       user namespace); the filter's fd to the monitor before exec closes it */
+    int nfd = lend_install(lending);
+    if (nfd < 0) fail("seccomp filter for the network");
+    if (lend_send_fd(a->sync_fd, "n", 1, nfd) < 0) fail("hand the network's filter to the monitor");
     close(nfd);
     close(a->sync_fd);
   }
@@ -733,7 +733,7 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
     }
   }
   if (s->ns_user || s->ncgroups) write_all(sync[0], "g", 1);
-  if (s->nnet_lend && !s->pause) ctr_lend_fd = sync[0]; /* the filter's fd comes this way (lend.c) */
+  if (lend_what(s)) ctr_lend_fd = sync[0]; /* the filter's fd comes this way (lend.c) */
   else close(sync[0]);
   *exec_err_fd = errp[0];
   return pid;

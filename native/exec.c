@@ -8,8 +8,9 @@
  * into it). --errfd N: where start errors go (default stderr), so a caller
  * can tell them from the process's own stderr. Exit code: the process's, or 125/126/127 when it could not start.
  * --monitor-sock: the container's monitor, which serves the binds of its
- * published TCP ports (lend.c) when the spec has net.lend records: the process
- * gets the container's bind() filter and hands its fd over.
+ * published TCP ports (lend.c) when the spec has net.lend records, and starts
+ * its network at the first socket with net.lazy: the process gets the
+ * container's filter and hands its fd over.
  */
 #include "common.h"
 #include "lend.h"
@@ -103,8 +104,8 @@ int cmd_exec(int argc, char **argv) {
      connection made now, while its socket path is still in reach. No monitor, no
      exec: a process without them could take a lent socket from another (pidfd_getfd)
      and use it as it likes. */
-  int mon = -1;
-  if (s.nnet_lend) {
+  int mon = -1, lending = lend_what(&s);
+  if (lending) {
     struct sockaddr_un sa;
     int dfd = -1;
     if (monsock && unix_address(monsock, &sa, &dfd) == 0) {
@@ -113,7 +114,8 @@ int cmd_exec(int argc, char **argv) {
       if (dfd >= 0) close(dfd);
     }
     if (mon < 0) {
-      dprintf(errfd, "tspod-rt: exec: the container's monitor is gone, and its published ports need it: stop the container and start it again\n");
+      dprintf(errfd, "tspod-rt: exec: the container's monitor is gone, and its %s: stop the container and start it again\n",
+              lending & LEND_TCP ? "published ports need it" : "network (started at its first socket) needs it");
       return 125;
     }
   }
@@ -181,10 +183,10 @@ int cmd_exec(int argc, char **argv) {
     const char *dir = cwd ? cwd : s.cwd;
     if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
     if (mon >= 0) {
-      int nfd = lend_install();
+      int nfd = lend_install(lending);
       static const char frame[5] = {'n', 0, 0, 0, 0};
-      if (nfd < 0) ctr_fail("seccomp filter for the published ports");
-      if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the published ports' filter to the monitor");
+      if (nfd < 0) ctr_fail("seccomp filter for the network");
+      if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the network's filter to the monitor");
       close(nfd);
       close(mon);
     }

@@ -248,14 +248,41 @@ static void on_setsockopt(uint32_t nr) {
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 }
 
+/* socket(domain, ...) with a domain other than AF_UNIX: to the monitor (net.lazy) */
+static void on_socket(uint32_t nr) {
+  emit(JEQ_K, 0, 4, nr);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(0));
+  emit(JEQ_K, 1, 0, AF_UNIX);
+  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+}
+
+#if defined(__x86_64__)
+/* socketcall(call, args), 32-bit x86: these calls to the monitor (their arguments are in memory) */
+static void on_socketcall(const uint32_t *calls, int n) {
+  emit(JEQ_K, 0, (uint8_t)(n + 3), 102);
+  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(0));
+  for (int i = 0; i < n; i++) emit(JEQ_K, (uint8_t)(n - i), 0, calls[i]);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
+}
+#endif
+
+int lend_what(const struct spec *s) {
+  if (s->pause) return 0;
+  return (s->nnet_lend ? LEND_TCP : 0) | (s->net_lazy ? LEND_NET : 0);
+}
+
 /*
- * The Landlock domain (no TCP bind or connect of the process's own), then the
- * filter: bind(), listen() and connect() go to the monitor; the rest as said
- * at the top of this file. Called while this process may still (root of its
- * user namespace). Returns the notification fd.
+ * LEND_TCP: the Landlock domain (no TCP bind or connect of the process's own),
+ * then the filter: bind(), listen() and connect() go to the monitor; the rest
+ * as said at the top of this file. LEND_NET: socket() too (see lend_net_lazy).
+ * Called while this process may still (root of its user namespace). Returns
+ * the notification fd.
  */
-int lend_install(void) {
-  if (deny_tcp() < 0) return -1;
+int lend_install(int what) {
+  int tcp = what & LEND_TCP, net = what & LEND_NET;
+  if (tcp && deny_tcp() < 0) return -1;
   g_n = 0;
   emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
 #if defined(__x86_64__)
@@ -266,39 +293,51 @@ int lend_install(void) {
   emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
   emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  if (net) on_socket(SYS_socket);
+  /* io_uring makes sockets past seccomp: its setup waits for the network too (with
+     published ports it is refused, below) */
+  if (net && !tcp) on_nr(425 /* io_uring_setup */, SECCOMP_RET_USER_NOTIF_);
 #if defined(__x86_64__)
-  emit(JGE_K, 0, 1, 0x40000000U); /* x32 */
-  emit(RET_K, 0, 0, ERRNO_(ENOSYS));
+  /* x32: refused with published ports; else its socket() waits like the others */
+  if (net) on_nr(0x40000000U | SYS_socket, SECCOMP_RET_USER_NOTIF_);
+  if (tcp) {
+    emit(JGE_K, 0, 1, 0x40000000U); /* x32 */
+    emit(RET_K, 0, 0, ERRNO_(ENOSYS));
+  }
 #endif
-  on_nr(SYS_bind, SECCOMP_RET_USER_NOTIF_);
-  on_nr(SYS_listen, SECCOMP_RET_USER_NOTIF_);
-  on_nr(SYS_connect, SECCOMP_RET_USER_NOTIF_);
-  on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
-  on_fastopen(SYS_sendto, 3);
-  on_fastopen(SYS_sendmsg, 2);
-  on_fastopen(SYS_sendmmsg, 3);
-  on_setsockopt(SYS_setsockopt);
+  if (tcp) {
+    on_nr(SYS_bind, SECCOMP_RET_USER_NOTIF_);
+    on_nr(SYS_listen, SECCOMP_RET_USER_NOTIF_);
+    on_nr(SYS_connect, SECCOMP_RET_USER_NOTIF_);
+    on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
+    on_fastopen(SYS_sendto, 3);
+    on_fastopen(SYS_sendmsg, 2);
+    on_fastopen(SYS_sendmmsg, 3);
+    on_setsockopt(SYS_setsockopt);
+  }
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 #if defined(__x86_64__)
   g_prog[to_i386].k = g_n - to_i386 - 1;
   emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
-  /* socketcall(call, args): bind, connect, listen and setsockopt to the monitor */
-  emit(JEQ_K, 0, 7, 102);
-  emit(LD_W_ABS, 0, 0, (uint32_t)ARG_LO(0));
-  emit(JEQ_K, 4, 0, 2 /* SYS_BIND */);
-  emit(JEQ_K, 3, 0, 3 /* SYS_CONNECT */);
-  emit(JEQ_K, 2, 0, 4 /* SYS_LISTEN */);
-  emit(JEQ_K, 1, 0, 14 /* SYS_SETSOCKOPT */);
-  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
-  emit(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF_);
-  on_nr(361 /* bind */, SECCOMP_RET_USER_NOTIF_);
-  on_nr(363 /* listen */, SECCOMP_RET_USER_NOTIF_);
-  on_nr(362 /* connect */, SECCOMP_RET_USER_NOTIF_);
-  on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
-  on_fastopen(369 /* sendto */, 3);
-  on_fastopen(370 /* sendmsg */, 2);
-  on_fastopen(345 /* sendmmsg */, 3);
-  on_setsockopt(366);
+  /* socketcall(call, args): socket (every domain: it is in memory), bind, connect,
+     listen and setsockopt to the monitor */
+  uint32_t calls[5];
+  int nc = 0;
+  if (net) calls[nc++] = 1 /* SYS_SOCKET */;
+  if (tcp) calls[nc++] = 2 /* SYS_BIND */, calls[nc++] = 3 /* SYS_CONNECT */, calls[nc++] = 4 /* SYS_LISTEN */, calls[nc++] = 14 /* SYS_SETSOCKOPT */;
+  on_socketcall(calls, nc);
+  if (net) on_socket(359);
+  if (net && !tcp) on_nr(425 /* io_uring_setup */, SECCOMP_RET_USER_NOTIF_);
+  if (tcp) {
+    on_nr(361 /* bind */, SECCOMP_RET_USER_NOTIF_);
+    on_nr(363 /* listen */, SECCOMP_RET_USER_NOTIF_);
+    on_nr(362 /* connect */, SECCOMP_RET_USER_NOTIF_);
+    on_nr(425 /* io_uring_setup */, ERRNO_(ENOSYS));
+    on_fastopen(369 /* sendto */, 3);
+    on_fastopen(370 /* sendmsg */, 2);
+    on_fastopen(345 /* sendmmsg */, 3);
+    on_setsockopt(366);
+  }
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 #endif
   struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
@@ -538,7 +577,10 @@ int lend_fds(int *fds, int max) {
   return n;
 }
 
+static void forget_held(int fd);
+
 static void forget(int fd) {
+  forget_held(fd);
   for (int i = 0; i < g_nlisteners; i++)
     if (g_listeners[i] == fd) {
       close(fd);
@@ -1150,7 +1192,57 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
   return 1;
 }
 
-enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT, OP_SETSOCKOPT };
+enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT, OP_SETSOCKOPT, OP_SOCKET };
+
+/*
+ * net.lazy: the network is started at the container's first socket (one not of
+ * AF_UNIX), or io_uring, which makes sockets past seccomp. Until it is up, such
+ * calls wait here (their notifications held); then they go on (CONTINUE: the
+ * call is the process's own, nothing to check). A socket made before the
+ * network's interface exists would work once it does, but its first connect or
+ * send would not: the earliest call that every use of the network makes is
+ * where it waits. After that, every such call still passes the monitor (a
+ * seccomp filter cannot be taken off): a round trip of some microseconds.
+ */
+#define NET_HELD_MAX 1024
+static int g_net_up = 1; /* 1: up (or not lazy); 0: not yet; -1: failed */
+static int g_net_asked;
+static void (*g_net_want)(void);
+static struct {
+  int nfd;
+  uint64_t id;
+} g_held[NET_HELD_MAX];
+static int g_nheld;
+
+void lend_net_lazy(void (*want)(void)) {
+  g_net_up = 0;
+  g_net_want = want;
+}
+
+static void net_gate(int nfd, uint64_t id) {
+  if (g_net_up) return respond(nfd, id, g_net_up > 0 ? 0 : ENETDOWN, g_net_up > 0);
+  if (g_nheld == NET_HELD_MAX) return respond(nfd, id, ENOBUFS, 0);
+  g_held[g_nheld].nfd = nfd;
+  g_held[g_nheld++].id = id;
+  if (!g_net_asked) {
+    g_net_asked = 1;
+    g_net_want(); /* may answer them all at once (lend_net_up) */
+  }
+}
+
+/* its notifications are gone with its processes (a held one's fd number may be another's soon) */
+static void forget_held(int fd) {
+  int k = 0;
+  for (int i = 0; i < g_nheld; i++)
+    if (g_held[i].nfd != fd) g_held[k++] = g_held[i];
+  g_nheld = k;
+}
+
+void lend_net_up(int ok) {
+  g_net_up = ok ? 1 : -1;
+  for (int i = 0; i < g_nheld; i++) answer(g_held[i].nfd, g_held[i].id, ok ? 0 : ENETDOWN, ok);
+  g_nheld = 0;
+}
 
 /* The address argument, copied from the process: its length, 0 for none, -errno. */
 static int read_addr(pid_t pid, uint64_t addr, uint64_t alen, struct sockaddr_storage *ss) {
@@ -1174,17 +1266,19 @@ static void handle(int nfd) {
   uint64_t a[5] = {req.data.args[0], req.data.args[1], req.data.args[2], 0, 0};
   if (native) {
     op = nr == SYS_bind ? OP_BIND : nr == SYS_listen ? OP_LISTEN : nr == SYS_connect ? OP_CONNECT : OP_OTHER;
+    if (nr == SYS_socket || nr == 425 /* io_uring_setup */ || (uint32_t)nr == (0x40000000U | SYS_socket) /* x32 */) op = OP_SOCKET;
   } else if (nr == 102) { /* socketcall(call, args) */
     uint32_t v[5] = {0, 0, 0, 0, 0};
     int call = (int)req.data.args[0];
-    op = call == 2 ? OP_BIND : call == 3 ? OP_CONNECT : call == 4 ? OP_LISTEN : call == 14 ? OP_SETSOCKOPT : OP_OTHER;
+    op = call == 1 ? OP_SOCKET : call == 2 ? OP_BIND : call == 3 ? OP_CONNECT : call == 4 ? OP_LISTEN : call == 14 ? OP_SETSOCKOPT : OP_OTHER;
     size_t n = (op == OP_SETSOCKOPT ? 5 : op == OP_LISTEN ? 2 : 3) * sizeof v[0];
     struct iovec li = {v, n}, ri = {(void *)(uintptr_t)req.data.args[1], n};
-    if (op != OP_OTHER && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)n) return respond(nfd, req.id, EFAULT, 0);
+    if (op != OP_OTHER && op != OP_SOCKET && process_vm_readv((pid_t)req.pid, &li, 1, &ri, 1, 0) != (ssize_t)n) return respond(nfd, req.id, EFAULT, 0);
     for (int i = 0; i < 5; i++) a[i] = v[i];
   } else {
-    op = nr == 361 ? OP_BIND : nr == 363 ? OP_LISTEN : nr == 362 ? OP_CONNECT : OP_OTHER;
+    op = nr == 361 ? OP_BIND : nr == 363 ? OP_LISTEN : nr == 362 ? OP_CONNECT : nr == 359 || nr == 425 ? OP_SOCKET : OP_OTHER;
   }
+  if (op == OP_SOCKET) return net_gate(nfd, req.id);
   if (op == OP_OTHER) return respond(nfd, req.id, 0, 1);
   if (op == OP_SETSOCKOPT) { /* 32-bit socketcall only (the native call is the filter's) */
     int range = (uint32_t)a[1] == 0 /* SOL_IP */ && (uint32_t)a[2] == IP_LOCAL_PORT_RANGE_;

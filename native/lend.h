@@ -11,10 +11,17 @@
 
 /* Landlock's ABI version here (4 and up: TCP bind and connect rules), or -1 with errno. */
 int lend_landlock_abi(void);
-/* In a process about to run container code: the Landlock domain that keeps TCP
-   bind() and connect() from it, and the filter that hands those (and listen())
-   to the monitor. Returns the filter's notification fd (O_CLOEXEC), or -1 with errno. */
-int lend_install(void);
+/* What a container's processes run under (0: nothing): LEND_TCP for published
+   ports served without a forwarder (net.lend), LEND_NET for a network started at
+   the first socket (net.lazy). A pod's infra (pause=1) runs nothing. */
+#define LEND_TCP 1
+#define LEND_NET 2
+int lend_what(const struct spec *s);
+/* In a process about to run container code: with LEND_TCP, the Landlock domain
+   that keeps TCP bind() and connect() from it and the filter that hands those
+   (and listen()) to the monitor; with LEND_NET, socket() (not AF_UNIX) to the
+   monitor too. Returns the filter's notification fd (O_CLOEXEC), or -1 with errno. */
+int lend_install(int what);
 /* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
 int lend_send_fd(int sock, const void *data, size_t len, int fd);
 /* The fd a received message carried (SCM_RIGHTS), or -1. */
@@ -36,6 +43,11 @@ int lend_fds(int *fds, int max);
 void lend_event(int fd, short revents);
 /* The container whose network ctr joined is gone: ctr ends too (what was lent there must not outlive it). */
 void lend_revoke(pid_t ctr);
+/* net.lazy: socket() calls wait until lend_net_up(); the first one calls want()
+   (which starts the network; it may call lend_net_up(0) at once). */
+void lend_net_lazy(void (*want)(void));
+/* The network is up (ok) or failed: the waiting socket() calls go on, or fail (ENETDOWN). */
+void lend_net_up(int ok);
 /* The container is gone: let go of the ports and the notification fds. */
 void lend_release(void);
 #endif

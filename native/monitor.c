@@ -24,14 +24,19 @@
  * It kills the helper when the container ends, and with published ports waits
  * for it before it records the exit, so the ports are free once exit.json says
  * the container exited. A port in use or a helper that fails is a start error
- * (stage "network", exit 125) with nothing left running. --join-pid PID: the
+ * (stage "network", exit 125) with nothing left running. With net.lazy, pasta
+ * starts instead at the container's first socket (lend.c) or a client's 'N'
+ * (a container about to join this network): the gate does not wait for it,
+ * and a pasta that fails then ends the container (its error, exit 125).
+ * --join-pid PID: the
  * spec's netns=join (and, rootless, the user namespace) are PID's
  * (container:ID, pod members).
  *
  * Attach frames, both ways: 1 byte type, 4 bytes big-endian length, payload.
  *   client -> monitor: 'i' stdin bytes, 'e' stdin EOF, 'r' resize (rows u16, cols u16),
- *                      's' START, 'd' detach
- *   monitor -> client: 'o' stdout, 'E' stderr, 'x' exit code (u32), 'X' "ERRNO:message"
+ *                      's' START, 'd' detach, 'n' a filter's fd (lend.c; exec), 'N' network wanted
+ *   monitor -> client: 'o' stdout, 'E' stderr, 'x' exit code (u32), 'X' "ERRNO:message",
+ *                      'N' the network is up
  * Output flow control: while a client has not taken the last chunk, the monitor
  * reads no more output (the container blocks on a full pipe like on a slow
  * terminal, and nothing is lost for a live client); a client that takes
@@ -111,6 +116,7 @@ static int g_netlog = -1;              /* CTRDIR/net.log: the network helper's m
 static int g_lendsync = -1;            /* where the container sends its bind() filter's fd (lend.c) */
 static int g_joined = -1;              /* pidfd of the container whose network this one joined, with lent ports */
 static int g_net_errno;                /* launching the helper failed */
+static int g_lazy;                     /* net.lazy: the helper starts at the container's first socket (lend.c) */
 static char g_net_err[1024];
 
 struct stream {
@@ -130,6 +136,7 @@ struct client {
   int chunk_pending;
   size_t hdr_off, data_off, data_len;  /* unsent part of the current chunk frame */
   size_t ctl_off, ctl_len;             /* unsent control frames */
+  int wants_net;                       /* 'N' came: answer 'N' once the network is up */
   unsigned char hdr[5];
   unsigned char rx[4096];
   unsigned char ctl[320];
@@ -476,14 +483,43 @@ static void network_failed(int e, const char *msg) {
   g_ready_pending = 0;
 }
 
+/* The network is up: the gate, the container's waiting sockets (net.lazy), the clients that asked ('N'). */
+static void network_up(void) {
+  mlog("network helper %s ready", g_spec.net_helper);
+  if (g_start_wanted) open_gate();
+  lend_net_up(1);
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (g_cl[i].fd >= 0 && g_cl[i].wants_net) {
+      g_cl[i].wants_net = 0;
+      client_ctl(&g_cl[i], 'N', "", 0);
+    }
+}
+
 static void network_event(pid_t p, int status) {
   char err[1024];
   int r = net_event(p, status, err, sizeof err);
   if (r > 0) {
-    mlog("network helper %s ready", g_spec.net_helper);
-    if (g_start_wanted) open_gate();
+    network_up();
   } else if (r < 0) {
-    network_failed(errno, err);
+    int e = errno;
+    network_failed(e, err); /* the container is killed first: its waiting calls never return */
+    lend_net_up(0);
+  }
+}
+
+static void launch_network(pid_t pid);
+static void close_ns_fds(void);
+
+/* net.lazy: the container's first socket (lend.c), or a client's 'N' (a container
+   joining this one's network, which must find it up). */
+static void network_wanted(void) {
+  if (!g_lazy || net_state() != NET_NONE) return;
+  mlog("network wanted: starting %s", g_spec.net_helper);
+  launch_network(g_ctr);
+  close_ns_fds();
+  if (net_state() == NET_FAILED) {
+    network_failed(g_net_errno, g_net_err);
+    lend_net_up(0);
   }
 }
 
@@ -514,6 +550,12 @@ static int client_frame(struct client *c, unsigned char type, const unsigned cha
   case 'n':
     if (c->passed_fd >= 0) lend_watch(&g_spec, c->passed_fd);
     c->passed_fd = -1;
+    break;
+  case 'N': /* answered 'N' once the network is up ('X' if it cannot be) */
+    network_wanted();
+    if (net_state() == NET_STARTING) c->wants_net = 1;
+    else if (net_state() == NET_FAILED || g_start_errno) send_error_frame(c);
+    else client_ctl(c, 'N', "", 0);
     break;
   default:
     break;
@@ -970,7 +1012,7 @@ static void launch_network(pid_t pid) {
 
 /* ctr_spawn's hook: pasta needs no id map, so it starts while newuidmap runs. */
 static void launch_network_early(pid_t pid) {
-  if (!strcmp(g_spec.net_helper, "pasta")) launch_network(pid);
+  if (!strcmp(g_spec.net_helper, "pasta") && !g_lazy) launch_network(pid);
 }
 
 /* Before the container ran: record the failure, run the cleanup, then tell the CLI. */
@@ -1119,6 +1161,9 @@ static void monitor_main(void) {
     g_netlog = openat(g_dirfd, "net.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     ctr_keep_ns = 1;
     ctr_after_clone = launch_network_early;
+    /* pasta at the first socket (lend.c): the container's filter says when */
+    g_lazy = g_spec.net_lazy && !g_spec.pause && !strcmp(g_spec.net_helper, "pasta");
+    if (g_lazy) lend_net_lazy(network_wanted);
   }
   /* Joining a network whose ports are lent (lend.c): this container must end with
      the one it joins, so that one is watched from before this one joins it (an
@@ -1154,10 +1199,10 @@ static void monitor_main(void) {
   }
   mlog("container %d created", (int)g_ctr);
   if (g_spec.net_helper) {
-    if (net_state() == NET_NONE) launch_network(g_ctr); /* slirp4netns: now that the id map is written */
+    if (net_state() == NET_NONE && !g_lazy) launch_network(g_ctr); /* slirp4netns: now that the id map is written */
     /* published UDP ports: tspod's forwarder, in the namespaces now that the id map is written */
     if (net_state() != NET_FAILED && net_udp_start(ctr_netns_fd, ctr_userns_fd, g_net_err, sizeof g_net_err) < 0) g_net_errno = errno ? errno : EIO;
-    close_ns_fds();
+    if (!g_lazy) close_ns_fds(); /* (lazy: kept for the helper, see network_wanted) */
     if (net_state() == NET_FAILED) {
       /* Nothing may stay behind: the container goes, its exit is recorded and
          the cleanup runs before the CLI hears why. */

@@ -447,17 +447,21 @@ static int slirp_ports(char *err, size_t errlen) {
   return 0;
 }
 
+/* The helper (reaped, status) died before it was ready. */
+static int died(int status, char *err, size_t errlen) {
+  char tail[512];
+  g_helper = -1;
+  log_tail(g_log, tail, sizeof tail);
+  if (g_pasta)
+    return fail(EIO, err, errlen, "pasta failed (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail[0] ? ": " : "", tail);
+  return fail(EIO, err, errlen, "slirp4netns failed%s%s", tail[0] ? ": " : "", tail);
+}
+
 int net_event(pid_t p, int status, char *err, size_t errlen) {
   if (g_state != NET_STARTING) return 0;
   char tail[512];
-  if (p > 0 && p == g_helper) { /* died before it was ready */
-    g_helper = -1;
-    log_tail(g_log, tail, sizeof tail);
-    if (g_pasta)
-      return fail(EIO, err, errlen, "pasta failed (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
-                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail[0] ? ": " : "", tail);
-    return fail(EIO, err, errlen, "slirp4netns failed%s%s", tail[0] ? ": " : "", tail);
-  }
+  if (p > 0 && p == g_helper) return died(status, err, errlen);
   if (p == 0 && g_ready_r >= 0) {
     char buf[32];
     ssize_t n;
@@ -469,6 +473,11 @@ int net_event(pid_t p, int status, char *err, size_t errlen) {
     /* pasta: "PID\n" in one write; slirp4netns: "1" */
     int ok = n > 0 && (g_pasta ? (buf[n] = 0, (pid_t)atoi(buf) == g_helper) : n == 1);
     if (!ok) {
+      /* its readiness pipe closed unanswered: it is exiting (its files close just
+         before it is a zombie); its status says how, as when SIGCHLD comes first */
+      pid_t r = 0;
+      for (int i = 0; i < 200 && g_helper > 0 && (r = waitpid(g_helper, &status, WNOHANG)) == 0; i++) usleep(500);
+      if (r > 0 && r == g_helper) return died(status, err, errlen);
       log_tail(g_log, tail, sizeof tail);
       return fail(EIO, err, errlen, "%s failed%s%s", g_s->net_helper, tail[0] ? ": " : "", tail);
     }

@@ -85,6 +85,7 @@ int spec_load(const char *path, struct spec *s) {
     else if (!strcmp(key, "net.api")) s->net_api = val;
     else if (!strcmp(key, "net.port")) PUSH(s->net_ports, s->nnet_ports, SPEC_MAX_LIST, val);
     else if (!strcmp(key, "net.lend")) PUSH(s->net_lend, s->nnet_lend, SPEC_MAX_LIST, val);
+    else if (!strcmp(key, "net.lazy")) s->net_lazy = !strcmp(val, "1");
     else if (!strcmp(key, "uidmap")) s->uidmap = val;
     else if (!strcmp(key, "gidmap")) s->gidmap = val;
     else if (!strcmp(key, "rootfs")) s->rootfs = val;

@@ -47,6 +47,11 @@
  *                        forwarder (lend.c): the processes run under a bind() filter whose
  *                        notifications the monitor answers; HOSTIP "" (all) or 127.0.0.1.
  *                        With net.helper, the monitor also holds the host ports.
+ *   net.lazy=1           pasta starts at the container's first socket other than a unix one
+ *                        (its processes run under a socket() filter whose notifications the
+ *                        monitor holds until the network is up; lend.c), not before the
+ *                        start gate opens: a container that never uses the network never
+ *                        pays for it. Not for a pod's infra (pause=1).
  */
 #ifndef TSPOD_SPEC_H
 #define TSPOD_SPEC_H
@@ -108,6 +113,7 @@ struct spec {
   int nnet_ports;
   char *net_lend[SPEC_MAX_LIST];
   int nnet_lend;
+  int net_lazy;
 };
 
 /* Read and check a spec file. On error prints one line and returns -1. */
@@ -144,7 +150,7 @@ __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, .
  * credentials, so no ptrace permission is needed later), then calls
  * ctr_after_clone (if set) before it writes the id map. */
 extern int ctr_keep_ns, ctr_netns_fd, ctr_userns_fd;
-/* With net.lend: the socket on which the container sends its filter's fd (lend.c), else -1. */
+/* With net.lend or net.lazy: the socket on which the container sends its filter's fd (lend.c), else -1. */
 extern int ctr_lend_fd;
 extern void (*ctr_after_clone)(pid_t pid);
 

@@ -1,7 +1,9 @@
 // Talking to a container's monitor over its attach socket. Frames both ways:
 // 1 byte type, 4 bytes big-endian length, payload.
-//   client -> monitor: i stdin, e stdin EOF, r resize (rows u16, cols u16), s start, d detach
-//   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:message")
+//   client -> monitor: i stdin, e stdin EOF, r resize (rows u16, cols u16), s start, d detach,
+//                      N network wanted
+//   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:message"),
+//                      N the network is up
 import type { Socket } from "bun";
 import { longRunning } from "../context.ts";
 
@@ -11,6 +13,8 @@ export interface AttachHandlers {
   exit(code: number): void;
   error(errno: number, message: string): void;
   closed(): void;
+  /** the network is up (the answer to networkWanted) */
+  network?(): void;
 }
 
 export function frame(type: string, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -91,6 +95,10 @@ export class AttachClient {
   detach(): void {
     this.send("d");
   }
+  /** a container started at its first socket: start its network now (answered with N, or X) */
+  networkWanted(): void {
+    this.send("N");
+  }
   close(): void {
     this.sock?.end();
   }
@@ -117,6 +125,9 @@ export class AttachClient {
           break;
         case "x":
           this.h.exit(new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0));
+          break;
+        case "N":
+          this.h.network?.();
           break;
         case "X": {
           const t = new TextDecoder().decode(payload);

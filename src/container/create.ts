@@ -497,7 +497,7 @@ export function createInfraContainer(ctx: Context, pod: { id: string; name: stri
       lowerBase: "",
       lowers: [],
       dir,
-      netRecords: netRecordsFor(ctx, id, dir, pod.net, pod.ports),
+      netRecords: netRecordsFor(ctx, id, dir, pod.net, pod.ports, undefined, true),
     });
     writeFileAtomic(join(dir, "spec"), spec, 0o600, false);
     store.saveConfig(cfg);
@@ -568,9 +568,9 @@ export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<C
  * container's network, the ports it serves without a forwarder (its processes
  * bind them too); none for the other modes.
  */
-export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[], joined?: string): [string, string][] {
+export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[], joined?: string, infra = false): [string, string][] {
   if (net.mode === "container" && joined) return specLendRecords(joined);
   if (net.mode !== "pasta" && net.mode !== "slirp4netns") return [];
-  return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless });
+  return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless, lazy: !infra });
 }
 

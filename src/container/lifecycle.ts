@@ -11,7 +11,8 @@ import { preloadLibc } from "../sys/libc.ts";
 import { Store } from "../storage/store.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
-import { killStrayHelper, renameInOwnHosts } from "../network/setup.ts";
+import { killStrayHelper, renameInOwnHosts, specNetLazy } from "../network/setup.ts";
+import { AttachClient } from "./attach.ts";
 import { PodStore } from "../network/pods.ts";
 
 export interface StartResult {
@@ -124,7 +125,37 @@ export class Lifecycle {
       t = this.store.load(targetId);
     }
     if (!t || t.state.status !== "running") throw new TspodError(`cannot start ${c.config.name}: the container whose network it shares (${t?.config.name ?? targetId.slice(0, 12)}) is not running`);
+    if (specNetLazy(this.store.path(t.config.id, "spec"))) await this.networkUp(t, c);
     return t.state.pid;
+  }
+
+  /**
+   * A container whose pasta starts at its first socket (net.lazy): started now,
+   * before c joins its network (c's processes are not the ones its monitor watches).
+   */
+  private async networkUp(t: Container, c: Container): Promise<void> {
+    trace("start: network of the container joined");
+    const why = await new Promise<string | undefined>((resolve) => {
+      let settled = false;
+      const done = (r: string | undefined) => {
+        if (settled) return; // (close() below calls closed() at once)
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+        client.close();
+      };
+      const timer = setTimeout(() => done("no answer from its monitor in 20 s"), 20_000);
+      const client = new AttachClient(this.store.sockPath(t.config.id), {
+        stdout() {},
+        stderr() {},
+        exit: () => done("it exited"),
+        error: (_e, msg) => done(msg),
+        closed: () => done("its monitor is gone"),
+        network: () => done(undefined),
+      });
+      client.connect(2000).then(() => client.networkWanted(), (e) => done(`its monitor does not answer (${e?.code ?? e})`));
+    });
+    if (why) throw new TspodError(`cannot start ${c.config.name}: the network of ${t.config.name}, which it shares, cannot be set up: ${why}`);
   }
 
   /** Containers that share c's network namespace (container:c, pod members): <dir>/dependents/<id>, written at their create. */

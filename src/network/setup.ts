@@ -155,6 +155,8 @@ export interface HelperInput {
   apiSocket: string;
   /** rootless: the container has its own user namespace, which owns its network namespace */
   rootless: boolean;
+  /** pasta may start at the container's first socket (not for a pod's infra, which makes none) */
+  lazy?: boolean;
 }
 
 /**
@@ -184,21 +186,40 @@ export function lentPorts(ports: PortMapping[], net: NetworkChoice): PortMapping
 }
 const LEND_MAX_PORTS = 1024, LEND_MAX_RANGES = 256;
 
+function readTrim(f: string): string | undefined {
+  try {
+    return readFileSync(f, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel lets a monitor answer a container's seccomp notifications (SECCOMP_RET_USER_NOTIF, 5.0). */
+function userNotif(): boolean {
+  return (readTrim("/proc/sys/kernel/seccomp/actions_avail") ?? "").split(/\s+/).includes("user_notif");
+}
+
 let lendOk: boolean | undefined;
 function lendingWorks(): boolean {
   if (lendOk !== undefined) return lendOk;
-  const read = (f: string) => {
-    try {
-      return readFileSync(f, "utf8").trim();
-    } catch {
-      return undefined;
-    }
-  };
   if (process.env.TSPOD_PORT_FORWARDER === "pasta") return (lendOk = false);
-  const actions = read("/proc/sys/kernel/seccomp/actions_avail") ?? "";
-  const yama = Number(read("/proc/sys/kernel/yama/ptrace_scope") ?? "0");
+  const yama = Number(readTrim("/proc/sys/kernel/yama/ptrace_scope") ?? "0");
   // Landlock 4 (Linux 6.7): what keeps lent sockets from connecting out (native/lend.c)
-  return (lendOk = actions.split(/\s+/).includes("user_notif") && yama <= 1 && landlockAbi() >= 4);
+  return (lendOk = userNotif() && yama <= 1 && landlockAbi() >= 4);
+}
+
+/**
+ * pasta started at the container's first socket (net.lazy, native/lend.c):
+ * where the kernel lets the monitor answer seccomp notifications, and this
+ * process runs under no seccomp filter (a filter with a listener above would
+ * make the container's refused, EBUSY; inside another engine's container
+ * pasta starts with the container, as before). TSPOD_NET_START=eager: always
+ * with the container.
+ */
+function lazyWorks(): boolean {
+  if (process.env.TSPOD_NET_START === "eager") return false;
+  const seccomp = /^Seccomp:\s*(\d+)/m.exec(readTrim("/proc/self/status") ?? "")?.[1];
+  return seccomp === "0" && userNotif();
 }
 
 /** net.lend records: the lent ports, as native/lend.c reads them. */
@@ -206,13 +227,23 @@ export function lendRecords(ports: PortMapping[], net: NetworkChoice): [string, 
   return lentPorts(ports, net).map((p) => ["net.lend", [p.hostIP === "127.0.0.1" ? p.hostIP : "", p.hostPort, p.containerPort, p.range].join("\t")]);
 }
 
-/** The net.lend records of a spec file (a container joining that one's network serves them too). */
-export function specLendRecords(specPath: string): [string, string][] {
+/** The values of a spec file's records of one key (native/spec.h: "key=value" records, NUL after each). */
+function specValues(specPath: string, key: string): string[] {
   try {
-    return readFileSync(specPath, "utf8").split("\0").filter((r) => r.startsWith("net.lend=")).map((r) => ["net.lend", r.slice(9)]);
+    return readFileSync(specPath, "utf8").split("\0").filter((r) => r.startsWith(`${key}=`)).map((r) => r.slice(key.length + 1));
   } catch {
     return [];
   }
+}
+
+/** The net.lend records of a spec file (a container joining that one's network serves them too). */
+export function specLendRecords(specPath: string): [string, string][] {
+  return specValues(specPath, "net.lend").map((v) => ["net.lend", v]);
+}
+
+/** The spec's pasta starts at the container's first socket (a container joining its network asks for it first). */
+export function specNetLazy(specPath: string): boolean {
+  return specValues(specPath, "net.lazy").includes("1");
 }
 
 /** The spec records that make the monitor start the helper (see native/spec.h, native/net.c). */
@@ -220,8 +251,8 @@ export function helperRecords(i: HelperInput): [string, string][] {
   const recs: [string, string][] = [];
   const pidfile = join(i.dir, "net.pid");
   let argv: string[];
+  const lent = i.net.mode === "pasta" ? lentPorts(i.ports, i.net) : [];
   if (i.net.mode === "pasta") {
-    const lent = lentPorts(i.ports, i.net);
     const tcp = i.ports.filter((p) => p.protocol === "tcp" && !lent.includes(p));
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
     argv = [
@@ -257,6 +288,10 @@ export function helperRecords(i: HelperInput): [string, string][] {
     ];
     recs.push(["net.api", i.apiSocket]);
   }
+  // pasta at the first socket: when it forwards no port itself (lent TCP ports are
+  // the monitor's, -T serves the container's own clients once pasta is up) and takes
+  // no options of the user's (a wrong one fails at start, as before)
+  if (i.lazy && i.net.mode === "pasta" && !i.net.options.length && i.ports.every((p) => lent.includes(p)) && lazyWorks()) recs.push(["net.lazy", "1"]);
   recs.unshift(["net.helper", i.net.mode]);
   for (const a of argv) recs.push(["net.arg", a]);
   recs.push(["net.pidfile", pidfile]);

@@ -511,8 +511,63 @@ int main(int argc, char **argv) {
 }
 `,
   );
+  // netprobe threads N IP PORT: N threads at once, each its first socket, a TCP connection
+  // to IP:PORT and a read: "ok" or what failed, a line each. netprobe uring: io_uring_setup.
+  writeFileSync(
+    join(udpDir, "netprobe.c"),
+    `#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static struct sockaddr_in dst;
+static pthread_barrier_t go;
+static void *one(void *arg) {
+  char *out = arg;
+  pthread_barrier_wait(&go);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return snprintf(out, 64, "socket: %s", strerror(errno)), NULL;
+  if (connect(s, (struct sockaddr *)&dst, sizeof dst) < 0) return snprintf(out, 64, "connect: %s", strerror(errno)), NULL;
+  static const char req[] = "GET / HTTP/1.0\\r\\n\\r\\n";
+  char buf[64];
+  ssize_t n = write(s, req, sizeof req - 1) == sizeof req - 1 ? read(s, buf, sizeof buf) : -1;
+  snprintf(out, 64, n > 0 ? "ok" : "read: %s", strerror(errno));
+  close(s);
+  return NULL;
+}
+int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "threads")) {
+    int n = atoi(argv[2]);
+    static pthread_t t[64];
+    static char res[64][64];
+    if (n < 1 || n > 64) return 2;
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(atoi(argv[4]));
+    inet_pton(AF_INET, argv[3], &dst.sin_addr);
+    pthread_barrier_init(&go, NULL, n);
+    for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, one, res[i]);
+    for (int i = 0; i < n; i++) pthread_join(t[i], NULL), printf("%s\\n", res[i]);
+    return 0;
+  }
+  if (argc == 2 && !strcmp(argv[1], "uring")) {
+    char p[120];
+    memset(p, 0, sizeof p);
+    int fd = (int)syscall(425, 8, p);
+    printf("io_uring: %s\\n", fd >= 0 ? "ok" : strerror(errno));
+    return 0;
+  }
+  return 2;
+}
+`,
+  );
   const cc = Bun.which("musl-gcc") ? "musl-gcc" : "gcc";
-  for (const prog of ["udpecho", "lendprobe"]) {
+  for (const prog of ["udpecho", "lendprobe", "netprobe"]) {
     const r = Bun.spawnSync([cc, "-static", "-Os", "-o", join(udpDir, prog), join(udpDir, `${prog}.c`), "-lpthread"], { stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`compiling ${prog}: ${r.stderr}`);
     chmodSync(join(udpDir, prog), 0o755);
@@ -604,6 +659,48 @@ describe.each(MODES)("network (%s)", (mode) => {
       const out = await b.ok(["run", "--rm", BB, "nslookup", "deb.debian.org"]);
       if (addr) expect(out).toContain(addr);
     }
+  });
+
+  test("pasta starts at the container's first socket: none for a container that makes none; exec, a joiner, racing threads and io_uring find it up", async () => {
+    const srv = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hi\n") });
+    try {
+      const id = (await b.ok(["run", "-d", "--name", "lazy", BB, "sleep", "60"])).trim();
+      await Bun.sleep(300);
+      expect(helperProcs(id)).toEqual([]); // (before: pasta was up before run -d returned)
+      // exec's process runs under the container's filter: its first socket (ip's netlink) starts pasta
+      expect(await b.ok(["exec", "lazy", "sh", "-c", "ip -o -4 addr show scope global | wc -l"])).toBe("1\n");
+      expect(helperProcs(id).length).toBe(1);
+      // a container joining the network gets it up first (its processes are not the ones watched)
+      const id2 = (await b.ok(["run", "-d", "--name", "lazy2", BB, "sleep", "60"])).trim();
+      expect(await b.ok(["run", "--rm", "--network", "container:lazy2", BB, "sh", "-c", "ip -o -4 addr show scope global | wc -l"])).toBe("1\n");
+      expect(helperProcs(id2).length).toBe(1);
+      // 16 threads' first sockets at once, each a connection to the host through pasta: every one waited
+      const gw = JSON.parse(await b.ok(["inspect", "lazy"]))[0].NetworkSettings.Gateway;
+      expect(await b.ok(["run", "--rm", "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "threads", "16", gw, String(srv.port)])).toBe("ok\n".repeat(16));
+      // io_uring makes sockets past seccomp: its setup starts the network too
+      const id3 = (await b.ok(["run", "-d", "--name", "lazy3", "-v", `${udpDir}:/t:ro`, BB, "sh", "-c", "/t/netprobe uring; exec sleep 60"])).trim();
+      await waitLog(b, "lazy3", /io_uring: ok/);
+      expect(helperProcs(id3).length).toBe(1);
+      await b.ok(["rm", "-f", "-t", "0", "lazy", "lazy2", "lazy3"]);
+      for (const i of [id, id2, id3]) expect(helperProcs(i)).toEqual([]);
+    } finally {
+      srv.stop(true);
+    }
+  });
+
+  test("a pasta that fails at the container's first socket ends it with pasta's error (125); one that makes none runs; TSPOD_NET_START=eager", async () => {
+    const fake = userDir(b);
+    writeFileSync(join(fake, "pasta"), "#!/bin/sh\necho 'pasta: no network here' >&2\nexit 1\n", { mode: 0o755 });
+    const env = { PATH: `${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+    expect(await b.run(["run", "--rm", BB, "true"], { env })).toEqual({ code: 0, stdout: "", stderr: "" });
+    const r = await b.run(["run", "--name", "lzf", BB, "sh", "-c", "echo before; ip addr; echo after"], { env });
+    // (ip never sees its socket fail: the container is killed before the call is answered)
+    expect([r.code, r.stdout, r.stderr]).toEqual([125, "before\n", "Error: pasta failed (exit 1): pasta: no network here\n"]);
+    expect(await b.ok(["inspect", "lzf", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"])).toBe("exited 125 pasta failed (exit 1): pasta: no network here\n");
+    await b.ok(["rm", "lzf"]);
+    // with the container, as before: nothing runs
+    const e = await b.run(["run", "--rm", BB, "true"], { env: { ...env, TSPOD_NET_START: "eager" } });
+    expect([e.code, e.stderr]).toEqual([125, "Error: pasta failed (exit 1): pasta: no network here\n"]);
   });
 
   test("--add-host, --dns, --dns-search, --dns-option, --no-hosts, a host name with a domain: the files as Podman writes them", async () => {
@@ -1165,7 +1262,9 @@ describe.each(MODES)("network (%s)", (mode) => {
   test("the helper dies with a killed monitor (pasta and slirp4netns) and frees its port; none and host keep working", async () => {
     for (const net of ["pasta", "slirp4netns"]) {
       const port = await freePort();
-      const id = (await b.ok(["run", "-d", "--name", "orphan", "--network", net, "-p", `${port}:80`, BB, "sleep", "60"])).trim();
+      // ip's socket starts pasta (at the container's first socket, native/lend.c)
+      const id = (await b.ok(["run", "-d", "--name", "orphan", "--network", net, "-p", `${port}:80`, BB, "sh", "-c", "ip link >/dev/null && echo up; exec sleep 60"])).trim();
+      await waitLog(b, "orphan", /^up$/m);
       expect(helperProcs(id).length).toBe(1);
       expect(await canBind(port)).toBe(false);
       const monitor = JSON.parse(await b.ok(["inspect", "orphan"]))[0].State.ConmonPid;
