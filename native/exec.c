@@ -105,6 +105,14 @@ int cmd_exec(int argc, char **argv) {
      exec: a process without them could take a lent socket from another (pidfd_getfd)
      and use it as it likes. */
   int mon = -1, lending = lend_what(&s);
+  /* a network started at the first socket, up already (the monitor's mark beside
+     the spec): nothing to wait for, no filter (nor its cost per socket) */
+  if (lending == LEND_NET) {
+    char up[4096];
+    const char *slash = strrchr(specpath, '/');
+    int n = slash ? snprintf(up, sizeof up, "%.*s/net.up", (int)(slash - specpath), specpath) : snprintf(up, sizeof up, "net.up");
+    if (n > 0 && (size_t)n < sizeof up && access(up, F_OK) == 0) lending = 0;
+  }
   if (lending) {
     struct sockaddr_un sa;
     int dfd = -1;

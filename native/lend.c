@@ -105,6 +105,7 @@
 /* ---- the kernel's seccomp and classic BPF ABI (musl has no linux/ headers) ---- */
 #define SECCOMP_SET_MODE_FILTER_ 1
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER_ (1UL << 3)
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV_ (1UL << 5)
 #define SECCOMP_RET_ALLOW_ 0x7fff0000U
 #define SECCOMP_RET_USER_NOTIF_ 0x7fc00000U
 #define SECCOMP_USER_NOTIF_FLAG_CONTINUE_ (1U << 0)
@@ -298,8 +299,9 @@ int lend_install(int what) {
      published ports it is refused, below) */
   if (net && !tcp) on_nr(425 /* io_uring_setup */, SECCOMP_RET_USER_NOTIF_);
 #if defined(__x86_64__)
-  /* x32: refused with published ports; else its socket() waits like the others */
+  /* x32: refused with published ports; else its socket() and io_uring wait like the others */
   if (net) on_nr(0x40000000U | SYS_socket, SECCOMP_RET_USER_NOTIF_);
+  if (net && !tcp) on_nr(0x40000000U | 425, SECCOMP_RET_USER_NOTIF_);
   if (tcp) {
     emit(JGE_K, 0, 1, 0x40000000U); /* x32 */
     emit(RET_K, 0, 0, ERRNO_(ENOSYS));
@@ -341,6 +343,13 @@ int lend_install(int what) {
   emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
 #endif
   struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
+  /* Without published ports, a call held until the network is up is not taken
+     back by a signal once the monitor has it (5.19): socket() never fails EINTR
+     (a connect() of lend.c's must stay interruptible, as the kernel's is). */
+  if (!tcp) {
+    int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, SECCOMP_FILTER_FLAG_NEW_LISTENER_ | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV_, &p);
+    if (fd >= 0 || errno != EINVAL) return fd;
+  }
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, SECCOMP_FILTER_FLAG_NEW_LISTENER_, &p);
 }
 
@@ -1203,45 +1212,78 @@ enum op { OP_OTHER, OP_BIND, OP_LISTEN, OP_CONNECT, OP_SETSOCKOPT, OP_SOCKET };
  * send would not: the earliest call that every use of the network makes is
  * where it waits. After that, every such call still passes the monitor (a
  * seccomp filter cannot be taken off): a round trip of some microseconds.
+ * When the network cannot be set up, the held calls go on all the same (the
+ * namespace has its loopback only, as after a network is lost) and a later
+ * socket tries again, after 1 s, then 2, 4... up to a minute.
  */
-#define NET_HELD_MAX 1024
-static int g_net_up = 1; /* 1: up (or not lazy); 0: not yet; -1: failed */
-static int g_net_asked;
+static int g_net_up = 1;      /* up (or not lazy) */
+static int g_net_starting;    /* g_net_want() called, lend_net_up() not yet */
+static long long g_net_retry; /* failed: a socket before this (CLOCK_MONOTONIC ms) goes on without */
+static int g_net_failures;
 static void (*g_net_want)(void);
-static struct {
+static struct held {
   int nfd;
   uint64_t id;
-} g_held[NET_HELD_MAX];
-static int g_nheld;
+} *g_held;
+static size_t g_nheld, g_capheld;
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 void lend_net_lazy(void (*want)(void)) {
   g_net_up = 0;
   g_net_want = want;
 }
 
+/* Room for one more held call: those a signal took away first (their ids are
+   no longer valid: a restarted call comes again with a new one), then more memory. */
+static int held_room(void) {
+  if (g_nheld < g_capheld) return 1;
+  size_t k = 0;
+  for (size_t i = 0; i < g_nheld; i++)
+    if (ioctl(g_held[i].nfd, NOTIF_ID_VALID, &g_held[i].id) == 0) g_held[k++] = g_held[i];
+  g_nheld = k;
+  if (g_nheld < g_capheld / 2 && g_capheld) return 1;
+  size_t cap = g_capheld ? 2 * g_capheld : 256;
+  struct held *n = realloc(g_held, cap * sizeof *n);
+  if (!n) return 0;
+  g_held = n, g_capheld = cap;
+  return 1;
+}
+
 static void net_gate(int nfd, uint64_t id) {
-  if (g_net_up) return respond(nfd, id, g_net_up > 0 ? 0 : ENETDOWN, g_net_up > 0);
-  if (g_nheld == NET_HELD_MAX) return respond(nfd, id, ENOBUFS, 0);
+  if (g_net_up || (!g_net_starting && g_net_failures && now_ms() < g_net_retry)) return respond(nfd, id, 0, 1);
+  if (!held_room()) return respond(nfd, id, ENOBUFS, 0); /* (out of memory) */
   g_held[g_nheld].nfd = nfd;
   g_held[g_nheld++].id = id;
-  if (!g_net_asked) {
-    g_net_asked = 1;
+  if (!g_net_starting) {
+    g_net_starting = 1;
     g_net_want(); /* may answer them all at once (lend_net_up) */
   }
 }
 
 /* its notifications are gone with its processes (a held one's fd number may be another's soon) */
 static void forget_held(int fd) {
-  int k = 0;
-  for (int i = 0; i < g_nheld; i++)
+  size_t k = 0;
+  for (size_t i = 0; i < g_nheld; i++)
     if (g_held[i].nfd != fd) g_held[k++] = g_held[i];
   g_nheld = k;
 }
 
-void lend_net_up(int ok) {
-  g_net_up = ok ? 1 : -1;
-  for (int i = 0; i < g_nheld; i++) answer(g_held[i].nfd, g_held[i].id, ok ? 0 : ENETDOWN, ok);
+int lend_net_up(int ok) {
+  g_net_starting = 0;
+  if (ok) g_net_up = 1;
+  else {
+    int shift = g_net_failures < 6 ? g_net_failures : 6;
+    g_net_failures++;
+    g_net_retry = now_ms() + (shift < 6 ? 1000LL << shift : 60000);
+  }
+  for (size_t i = 0; i < g_nheld; i++) answer(g_held[i].nfd, g_held[i].id, 0, 1);
   g_nheld = 0;
+  return ok ? 0 : (int)((g_net_retry - now_ms() + 999) / 1000);
 }
 
 /* The address argument, copied from the process: its length, 0 for none, -errno. */
@@ -1266,7 +1308,7 @@ static void handle(int nfd) {
   uint64_t a[5] = {req.data.args[0], req.data.args[1], req.data.args[2], 0, 0};
   if (native) {
     op = nr == SYS_bind ? OP_BIND : nr == SYS_listen ? OP_LISTEN : nr == SYS_connect ? OP_CONNECT : OP_OTHER;
-    if (nr == SYS_socket || nr == 425 /* io_uring_setup */ || (uint32_t)nr == (0x40000000U | SYS_socket) /* x32 */) op = OP_SOCKET;
+    if (nr == SYS_socket || nr == 425 /* io_uring_setup */ || (uint32_t)nr == (0x40000000U | SYS_socket) || (uint32_t)nr == (0x40000000U | 425) /* x32 */) op = OP_SOCKET;
   } else if (nr == 102) { /* socketcall(call, args) */
     uint32_t v[5] = {0, 0, 0, 0, 0};
     int call = (int)req.data.args[0];

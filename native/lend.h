@@ -46,8 +46,9 @@ void lend_revoke(pid_t ctr);
 /* net.lazy: socket() calls wait until lend_net_up(); the first one calls want()
    (which starts the network; it may call lend_net_up(0) at once). */
 void lend_net_lazy(void (*want)(void));
-/* The network is up (ok) or failed: the waiting socket() calls go on, or fail (ENETDOWN). */
-void lend_net_up(int ok);
+/* The network is up (ok) or could not be set up: the waiting calls go on either way
+   (failed: a later socket tries again; returns the seconds until it may). */
+int lend_net_up(int ok);
 /* The container is gone: let go of the ports and the notification fds. */
 void lend_release(void);
 #endif

@@ -27,7 +27,8 @@
  * (stage "network", exit 125) with nothing left running. With net.lazy, pasta
  * starts instead at the container's first socket (lend.c) or a client's 'N'
  * (a container about to join this network): the gate does not wait for it,
- * and a pasta that fails then ends the container (its error, exit 125).
+ * and a pasta that fails then leaves the container with its loopback only
+ * (told to attached clients, 'W'), to be tried again at a later socket.
  * --join-pid PID: the
  * spec's netns=join (and, rootless, the user namespace) are PID's
  * (container:ID, pod members).
@@ -36,7 +37,7 @@
  *   client -> monitor: 'i' stdin bytes, 'e' stdin EOF, 'r' resize (rows u16, cols u16),
  *                      's' START, 'd' detach, 'n' a filter's fd (lend.c; exec), 'N' network wanted
  *   monitor -> client: 'o' stdout, 'E' stderr, 'x' exit code (u32), 'X' "ERRNO:message",
- *                      'N' the network is up
+ *                      'N' the network is up, 'W' a warning for the user
  * Output flow control: while a client has not taken the last chunk, the monitor
  * reads no more output (the container blocks on a full pipe like on a slow
  * terminal, and nothing is lost for a live client); a client that takes
@@ -483,11 +484,19 @@ static void network_failed(int e, const char *msg) {
   g_ready_pending = 0;
 }
 
+static void close_ns_fds(void);
+
 /* The network is up: the gate, the container's waiting sockets (net.lazy), the clients that asked ('N'). */
 static void network_up(void) {
   mlog("network helper %s ready", g_spec.net_helper);
   if (g_start_wanted) open_gate();
-  lend_net_up(1);
+  if (g_lazy) {
+    close_ns_fds(); /* (kept for another try until now) */
+    lend_net_up(1);
+    /* an exec from now on needs no filter of the network's (exec.c) */
+    int fd = openat(g_dirfd, "net.up", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+  }
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (g_cl[i].fd >= 0 && g_cl[i].wants_net) {
       g_cl[i].wants_net = 0;
@@ -495,32 +504,52 @@ static void network_up(void) {
     }
 }
 
-static void network_event(pid_t p, int status) {
-  char err[1024];
-  int r = net_event(p, status, err, sizeof err);
-  if (r > 0) {
-    network_up();
-  } else if (r < 0) {
-    int e = errno;
-    network_failed(e, err); /* the container is killed first: its waiting calls never return */
-    lend_net_up(0);
+/* 'X' "ERRNO:message" to one client */
+static void send_error_to(struct client *c, int e, const char *msg) {
+  char p[300];
+  int n = snprintf(p, sizeof p, "%d:%s", e, msg);
+  client_ctl(c, 'X', p, (size_t)(n < 0 ? 0 : n > 250 ? 250 : n));
+}
+
+/*
+ * net.lazy, the network could not be set up at the container's first socket
+ * (the host's network may have gone since it started): the container goes on
+ * with its loopback only, as a container whose network was lost, and a later
+ * socket tries again (lend.c). Attached clients are told ('W'); a client that
+ * asked for it ('N', a container about to join) gets the error.
+ */
+static void network_lazy_failed(const char *why) {
+  if (why != g_net_err) snprintf(g_net_err, sizeof g_net_err, "%s", why); /* for a later 'N' */
+  why = g_net_err;
+  int secs = lend_net_up(0);
+  char msg[sizeof g_net_err + 200];
+  snprintf(msg, sizeof msg, "the container's network could not be set up (%s): it has its loopback only; its next socket in %d s or later tries again", why, secs);
+  mlog("network: %s", msg);
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &g_cl[i];
+    if (c->fd < 0) continue;
+    if (c->wants_net) c->wants_net = 0, send_error_to(c, EIO, why);
+    else client_ctl(c, 'W', msg, strlen(msg) < 250 ? strlen(msg) : 250);
   }
 }
 
+static void network_event(pid_t p, int status) {
+  char err[1024];
+  int r = net_event(p, status, err, sizeof err);
+  if (r > 0) network_up();
+  else if (r < 0 && g_lazy) network_lazy_failed(err);
+  else if (r < 0) network_failed(errno, err);
+}
+
 static void launch_network(pid_t pid);
-static void close_ns_fds(void);
 
 /* net.lazy: the container's first socket (lend.c), or a client's 'N' (a container
-   joining this one's network, which must find it up). */
+   joining this one's network, which must find it up); again after a failure. */
 static void network_wanted(void) {
-  if (!g_lazy || net_state() != NET_NONE) return;
+  if (!g_lazy || (net_state() != NET_NONE && net_state() != NET_FAILED)) return;
   mlog("network wanted: starting %s", g_spec.net_helper);
   launch_network(g_ctr);
-  close_ns_fds();
-  if (net_state() == NET_FAILED) {
-    network_failed(g_net_errno, g_net_err);
-    lend_net_up(0);
-  }
+  if (net_state() == NET_FAILED) network_lazy_failed(g_net_err);
 }
 
 static void stdin_close(void) {
@@ -554,7 +583,8 @@ static int client_frame(struct client *c, unsigned char type, const unsigned cha
   case 'N': /* answered 'N' once the network is up ('X' if it cannot be) */
     network_wanted();
     if (net_state() == NET_STARTING) c->wants_net = 1;
-    else if (net_state() == NET_FAILED || g_start_errno) send_error_frame(c);
+    else if (g_start_errno) send_error_frame(c);
+    else if (net_state() == NET_FAILED) send_error_to(c, EIO, g_net_err[0] ? g_net_err : "the network could not be set up");
     else client_ctl(c, 'N', "", 0);
     break;
   default:
@@ -1006,6 +1036,7 @@ static void close_ns_fds(void) {
 }
 
 static void launch_network(pid_t pid) {
+  if (g_netlog >= 0 && ftruncate(g_netlog, 0) < 0) mlog("net.log: %s", strerror(errno)); /* (another try: its own messages) */
   if (net_launch(&g_spec, pid, ctr_netns_fd, ctr_userns_fd, g_netlog >= 0 ? g_netlog : 2, g_net_err, sizeof g_net_err) < 0)
     g_net_errno = errno ? errno : EIO;
 }
@@ -1077,6 +1108,7 @@ static void monitor_main(void) {
     report_error("dir", errno, "open container directory");
     _exit(1);
   }
+  unlinkat(g_dirfd, "net.up", 0); /* (a run before this one's) */
   int lfd = openat(g_dirfd, "monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (lfd >= 0) {
     dup2(lfd, 2);  /* diagnostics, also those of ctr_spawn */

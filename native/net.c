@@ -376,6 +376,7 @@ int net_launch(const struct spec *s, pid_t ctr, int netns_fd, int userns_fd, int
   }
   g_ns_fd[0] = netns_fd;
   g_ns_fd[1] = userns_fd;
+  g_killed = 0; /* (net.lazy: another try after a failed one) */
   g_log = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
   g_deadline = mono_ms() + READY_TIMEOUT_MS;
   unlink(s->net_pidfile);

@@ -3,9 +3,9 @@
 //   client -> monitor: i stdin, e stdin EOF, r resize (rows u16, cols u16), s start, d detach,
 //                      N network wanted
 //   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:message"),
-//                      N the network is up
+//                      N the network is up, W a warning for the user (printed as tspod's own)
 import type { Socket } from "bun";
-import { longRunning } from "../context.ts";
+import { log, longRunning } from "../context.ts";
 
 export interface AttachHandlers {
   stdout(data: Uint8Array): void;
@@ -128,6 +128,9 @@ export class AttachClient {
           break;
         case "N":
           this.h.network?.();
+          break;
+        case "W":
+          log("warn", new TextDecoder().decode(payload));
           break;
         case "X": {
           const t = new TextDecoder().decode(payload);

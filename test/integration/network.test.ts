@@ -512,7 +512,9 @@ int main(int argc, char **argv) {
 `,
   );
   // netprobe threads N IP PORT: N threads at once, each its first socket, a TCP connection
-  // to IP:PORT and a read: "ok" or what failed, a line each. netprobe uring: io_uring_setup.
+  // to IP:PORT and a read: "ok" or what failed, a line each. netprobe many N: N threads'
+  // first socket() at once. netprobe sig 0|1: socket() under a timer's signals, without
+  // SA_RESTART or with it. netprobe uring: io_uring_setup.
   writeFileSync(
     join(udpDir, "netprobe.c"),
     `#define _GNU_SOURCE
@@ -524,7 +526,9 @@ int main(int argc, char **argv) {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 static struct sockaddr_in dst;
 static pthread_barrier_t go;
@@ -541,6 +545,15 @@ static void *one(void *arg) {
   close(s);
   return NULL;
 }
+static void *many_one(void *arg) {
+  pthread_barrier_wait(&go);
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  *(int *)arg = s < 0 ? errno : 0;
+  if (s >= 0) close(s);
+  return NULL;
+}
+static volatile int alarms;
+static void on_alarm(int sig) { (void)sig; alarms++; }
 int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "threads")) {
     int n = atoi(argv[2]);
@@ -553,6 +566,35 @@ int main(int argc, char **argv) {
     pthread_barrier_init(&go, NULL, n);
     for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, one, res[i]);
     for (int i = 0; i < n; i++) pthread_join(t[i], NULL), printf("%s\\n", res[i]);
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "many")) { /* N threads' first socket() at once */
+    int n = atoi(argv[2]), bad = 0, err = 0;
+    static pthread_t t[4096];
+    static int res[4096];
+    if (n < 1 || n > 4096) return 2;
+    pthread_barrier_init(&go, NULL, n);
+    for (int i = 0; i < n; i++)
+      if (pthread_create(&t[i], NULL, many_one, &res[i])) return 3;
+    for (int i = 0; i < n; i++) pthread_join(t[i], NULL), bad += res[i] != 0, err = res[i] ? res[i] : err;
+    if (bad) printf("%d of %d failed: %s\\n", bad, n, strerror(err));
+    else printf("%d ok\\n", n);
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "sig")) { /* socket() under a timer's signals: 0 without SA_RESTART (every 20 ms), 1 with (every 50 us) */
+    int restart = atoi(argv[2]);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, restart ? 50 : 20000}, {0, restart ? 50 : 20000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int e = errno;
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("socket: %s (%s)\\n", s >= 0 ? "ok" : strerror(e), alarms ? "interrupted" : "no signal");
     return 0;
   }
   if (argc == 2 && !strcmp(argv[1], "uring")) {
@@ -670,6 +712,8 @@ describe.each(MODES)("network (%s)", (mode) => {
       // exec's process runs under the container's filter: its first socket (ip's netlink) starts pasta
       expect(await b.ok(["exec", "lazy", "sh", "-c", "ip -o -4 addr show scope global | wc -l"])).toBe("1\n");
       expect(helperProcs(id).length).toBe(1);
+      // once it is up, an exec'd process runs under no filter (the container's own still does)
+      expect(await b.ok(["exec", "lazy", "sh", "-c", "grep ^Seccomp: /proc/self/status /proc/1/status"])).toBe("/proc/self/status:Seccomp:\t0\n/proc/1/status:Seccomp:\t2\n");
       // a container joining the network gets it up first (its processes are not the ones watched)
       const id2 = (await b.ok(["run", "-d", "--name", "lazy2", BB, "sleep", "60"])).trim();
       expect(await b.ok(["run", "--rm", "--network", "container:lazy2", BB, "sh", "-c", "ip -o -4 addr show scope global | wc -l"])).toBe("1\n");
@@ -677,6 +721,11 @@ describe.each(MODES)("network (%s)", (mode) => {
       // 16 threads' first sockets at once, each a connection to the host through pasta: every one waited
       const gw = JSON.parse(await b.ok(["inspect", "lazy"]))[0].NetworkSettings.Gateway;
       expect(await b.ok(["run", "--rm", "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "threads", "16", gw, String(srv.port)])).toBe("ok\n".repeat(16));
+      // 1500 threads' first sockets at once; a socket() that signals interrupt while it waits
+      // (without SA_RESTART: it does not fail EINTR; with it, a storm of them: no refusal)
+      expect(await b.ok(["run", "--rm", "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "many", "1500"])).toBe("1500 ok\n");
+      expect(await b.ok(["run", "--rm", "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "sig", "0"])).toBe("socket: ok (interrupted)\n");
+      expect(await b.ok(["run", "--rm", "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "sig", "1"])).toBe("socket: ok (interrupted)\n");
       // io_uring makes sockets past seccomp: its setup starts the network too
       const id3 = (await b.ok(["run", "-d", "--name", "lazy3", "-v", `${udpDir}:/t:ro`, BB, "sh", "-c", "/t/netprobe uring; exec sleep 60"])).trim();
       await waitLog(b, "lazy3", /io_uring: ok/);
@@ -688,19 +737,30 @@ describe.each(MODES)("network (%s)", (mode) => {
     }
   });
 
-  test("a pasta that fails at the container's first socket ends it with pasta's error (125); one that makes none runs; TSPOD_NET_START=eager", async () => {
+  test("a pasta that fails at the container's first socket leaves it its loopback (said once), and a later socket tries again; one that makes none never starts it; TSPOD_NET_START=eager", async () => {
+    const srv = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hi\n") });
     const fake = userDir(b);
-    writeFileSync(join(fake, "pasta"), "#!/bin/sh\necho 'pasta: no network here' >&2\nexit 1\n", { mode: 0o755 });
+    // fails the first time it is started, then is the real pasta
+    writeFileSync(join(fake, "pasta"), `#!/bin/sh\nn=$(cat ${fake}/count 2>/dev/null || echo 0); echo $((n+1)) >${fake}/count\nif [ "$n" = 0 ]; then echo 'pasta: no network here' >&2; exit 1; fi\nexec /usr/bin/pasta "$@"\n`, { mode: 0o755 });
     const env = { PATH: `${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
-    expect(await b.run(["run", "--rm", BB, "true"], { env })).toEqual({ code: 0, stdout: "", stderr: "" });
-    const r = await b.run(["run", "--name", "lzf", BB, "sh", "-c", "echo before; ip addr; echo after"], { env });
-    // (ip never sees its socket fail: the container is killed before the call is answered)
-    expect([r.code, r.stdout, r.stderr]).toEqual([125, "before\n", "Error: pasta failed (exit 1): pasta: no network here\n"]);
-    expect(await b.ok(["inspect", "lzf", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"])).toBe("exited 125 pasta failed (exit 1): pasta: no network here\n");
-    await b.ok(["rm", "lzf"]);
-    // with the container, as before: nothing runs
-    const e = await b.run(["run", "--rm", BB, "true"], { env: { ...env, TSPOD_NET_START: "eager" } });
-    expect([e.code, e.stderr]).toEqual([125, "Error: pasta failed (exit 1): pasta: no network here\n"]);
+    try {
+      expect(await b.run(["run", "--rm", BB, "true"], { env })).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(existsSync(join(fake, "count"))).toBe(false); // never started
+      const url = `http://host.containers.internal:${srv.port}/`;
+      const r = await b.run(["run", "--name", "lzf", BB, "sh", "-c", `wget -q -O- ${url} || echo failed; sleep 1.3; wget -q -O- ${url}`], { env });
+      expect([r.code, r.stdout]).toEqual([0, "failed\nhi\n"]);
+      expect(r.stderr).toContain("WARN[tspod] the container's network could not be set up (pasta failed (exit 1): pasta: no network here): it has its loopback only; its next socket in 1 s or later tries again\n");
+      expect(r.stderr.match(/WARN/g)?.length).toBe(1);
+      expect(readFileSync(join(fake, "count"), "utf8")).toBe("2\n");
+      expect(await b.ok(["inspect", "lzf", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"])).toBe("exited 0 \n");
+      await b.ok(["rm", "lzf"]);
+      // with the container, as before: nothing runs
+      rmSync(join(fake, "count"));
+      const e = await b.run(["run", "--rm", BB, "true"], { env: { ...env, TSPOD_NET_START: "eager" } });
+      expect([e.code, e.stderr]).toEqual([125, "Error: pasta failed (exit 1): pasta: no network here\n"]);
+    } finally {
+      srv.stop(true);
+    }
   });
 
   test("--add-host, --dns, --dns-search, --dns-option, --no-hosts, a host name with a domain: the files as Podman writes them", async () => {
