@@ -1091,6 +1091,8 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(helperProcs(id)).toEqual([]);
     for (let i = 0; i < 3; i++) expect(await canBind(base + i)).toBe(true);
     await b.ok(["start", "rng"]);
+    // (nc's socket starts pasta, just after the start: native/lend.c)
+    for (let i = 0; i < 100 && helperProcs(id).length !== 1; i++) await Bun.sleep(50);
     expect(helperProcs(id).length).toBe(1);
     expect(await canBind(base)).toBe(false);
     await b.ok(["rm", "-f", "rng"]);
