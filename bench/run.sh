@@ -254,7 +254,7 @@ hstat() {
 }
 
 # report ROW ID TSPOD_NAME REF_LABEL REF_NAME GOAL [NOTE]
-#   GOAL: "ratio X" (tspod/ref <= X) or "ms X" (tspod mean <= X ms).
+#   GOAL: "ratio X" (tspod/ref <= X), "ms X" (tspod mean <= X ms) or "-" (shown, no goal).
 #   TSPOD_NAME "-" means tspod was not measured; then NOTE is the skip reason.
 report() {
   local row=$1 id=$2 tname=$3 rlabel=$4 rname=$5 goal=$6 note=${7:-}
@@ -352,6 +352,7 @@ print_table() {
       goaltxt = (g[1] == "ratio") ? sprintf("≤ %s× %s", g[2], label) : (g[1] == "ms") ? sprintf("≤ %s ms", g[2]) : "-"
       if (note ~ /^(skipped|ERROR)/) verdict = note
       else if (tm == "") verdict = "ERROR: no tspod result"
+      else if (g[1] == "-") verdict = "-"
       else if (g[1] == "ratio") {
         if (rm == "") verdict = "ERROR: no " label " result"
         else verdict = (tm / rm <= g[2] + 0) ? "PASS" : "FAIL"

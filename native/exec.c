@@ -194,7 +194,11 @@ int cmd_exec(int argc, char **argv) {
       int nfd = lend_install(lending);
       static const char frame[5] = {'n', 0, 0, 0, 0};
       if (nfd < 0) ctr_fail("seccomp filter for the network");
-      if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) ctr_fail("hand the network's filter to the monitor");
+      if (lend_send_fd(mon, frame, sizeof frame, nfd) < 0) {
+        if (errno == EPIPE || errno == ECONNRESET) /* (it took the connection and closed it) */
+          ctr_fail("hand the network's filter to the container's monitor: it serves %d clients at once, all taken (attach sessions?)", 16);
+        ctr_fail("hand the network's filter to the monitor");
+      }
       close(nfd);
       close(mon);
     }

@@ -140,7 +140,7 @@ struct client {
   int wants_net;                       /* 'N' came: answer 'N' once the network is up */
   unsigned char hdr[5];
   unsigned char rx[4096];
-  unsigned char ctl[320];
+  unsigned char ctl[640];
 };
 static struct client g_cl[MAX_CLIENTS];
 
@@ -508,7 +508,7 @@ static void network_up(void) {
 static void send_error_to(struct client *c, int e, const char *msg) {
   char p[300];
   int n = snprintf(p, sizeof p, "%d:%s", e, msg);
-  client_ctl(c, 'X', p, (size_t)(n < 0 ? 0 : n > 250 ? 250 : n));
+  client_ctl(c, 'X', p, n < 0 ? 0 : (size_t)n < sizeof p ? (size_t)n : sizeof p - 1);
 }
 
 /*
@@ -519,18 +519,20 @@ static void send_error_to(struct client *c, int e, const char *msg) {
  * asked for it ('N', a container about to join) gets the error.
  */
 static void network_lazy_failed(const char *why) {
+  static int warned; /* attached clients hear it once; the log has every try */
   if (why != g_net_err) snprintf(g_net_err, sizeof g_net_err, "%s", why); /* for a later 'N' */
   why = g_net_err;
   int secs = lend_net_up(0);
-  char msg[sizeof g_net_err + 200];
-  snprintf(msg, sizeof msg, "the container's network could not be set up (%s): it has its loopback only; its next socket in %d s or later tries again", why, secs);
+  char msg[400];
+  int n = snprintf(msg, sizeof msg, "the container's network could not be set up (%.200s): it has its loopback only; a socket in %d s or later tries again", why, secs);
   mlog("network: %s", msg);
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &g_cl[i];
     if (c->fd < 0) continue;
     if (c->wants_net) c->wants_net = 0, send_error_to(c, EIO, why);
-    else client_ctl(c, 'W', msg, strlen(msg) < 250 ? strlen(msg) : 250);
+    else if (!warned) client_ctl(c, 'W', msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
   }
+  warned = 1;
 }
 
 static void network_event(pid_t p, int status) {

@@ -130,7 +130,8 @@ export class AttachClient {
           this.h.network?.();
           break;
         case "W":
-          log("warn", new TextDecoder().decode(payload));
+          // (a terminal may be in raw mode under -it: the line ends at column 0 either way)
+          log("warn", new TextDecoder().decode(payload) + (process.stderr.isTTY ? "\r" : ""));
           break;
         case "X": {
           const t = new TextDecoder().decode(payload);
