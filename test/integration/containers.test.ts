@@ -13,18 +13,19 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
   });
 
+  // (names that cannot be the start of an ID: `exists c1` is true for an ID that starts with c1)
   test("create, start -a, restart, rename, exists, prune", async () => {
-    const id = (await b.ok(["create", "--name", "c1", BB, "sh", "-c", "echo started; exit 3"])).trim();
-    expect((await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("c1 created");
-    const r = await b.run(["start", "-a", "c1"]);
+    const id = (await b.ok(["create", "--name", "n1", BB, "sh", "-c", "echo started; exit 3"])).trim();
+    expect((await b.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).trim()).toBe("n1 created");
+    const r = await b.run(["start", "-a", "n1"]);
     expect(r.stdout).toBe("started\n");
     expect(r.code).toBe(3);
-    expect(JSON.parse(await b.ok(["inspect", "c1"]))[0].State.ExitCode).toBe(3);
-    await b.ok(["rename", "c1", "c2"]);
-    expect((await b.run(["container", "exists", "c1"])).code).toBe(1);
-    expect((await b.run(["container", "exists", "c2"])).code).toBe(0);
+    expect(JSON.parse(await b.ok(["inspect", "n1"]))[0].State.ExitCode).toBe(3);
+    await b.ok(["rename", "n1", "n2"]);
+    expect((await b.run(["container", "exists", "n1"])).code).toBe(1);
+    expect((await b.run(["container", "exists", "n2"])).code).toBe(0);
     expect((await b.run(["container", "exists", id.slice(0, 8)])).code).toBe(0);
-    await b.ok(["create", "--name", "c1", BB, "true"]); // the old name is free again
+    await b.ok(["create", "--name", "n1", BB, "true"]); // the old name is free again
     await b.ok(["run", "-d", "--name", "r1", BB, "sh", "-c", "echo run; sleep 30"]);
     // rename of a running container: its /etc/hosts names it anew
     await b.ok(["rename", "r1", "r2"]);
@@ -48,7 +49,7 @@ describe.each(MODES)("containers (%s)", (mode) => {
     for (let i = 0; i < 50 && (await b.run(["container", "exists", "rr"])).code === 0; i++) await Bun.sleep(100);
     expect((await b.run(["container", "exists", "rr"])).code).toBe(1);
     const pruned = (await b.ok(["container", "prune", "-f"])).trim().split("\n").sort();
-    expect(pruned.length).toBe(2); // c2 (exited) and c1 (created); r1 runs
+    expect(pruned.length).toBe(2); // n2 (exited) and n1 (created); r1 runs
     expect((await b.ok(["ps", "-a", "--format", "{{.Names}}"])).trim()).toBe("r1");
     await b.ok(["rm", "-f", "r1"]);
   });
