@@ -336,7 +336,7 @@ print_table() {
       return s
     }
     function line(a, b, c, d, e, f) {
-      print pad(a, 16) " " pad(b, 18) " " pad(c, 26) " " pad(d, 7) " " pad(e, 16) " " f
+      print pad(a, 18) " " pad(b, 18) " " pad(c, 26) " " pad(d, 7) " " pad(e, 16) " " f
     }
     BEGIN {
       line("row", "tspod", "reference", "ratio", "goal", "result")
