@@ -394,10 +394,14 @@ int lend_cmsg_fd(struct msghdr *m) {
 
 /* ---- the monitor side ---- */
 
-/* "HOSTIP\tHOSTPORT\tCTRPORT\tCOUNT": HOSTIP "" (every address) or 127.0.0.1 */
+/* "HOSTIP\tHOSTPORT\tCTRPORT\tCOUNT": HOSTIP "" (every address), 127.0.0.1, or
+   another address of the host's (fam: its family, else 0) */
 struct lent {
   int loopback;
   int host, ctr, count;
+  int fam;
+  struct in_addr a4;
+  struct in6_addr a6;
 };
 static struct lent g_lent[LEND_MAX_RANGES];
 static int g_nlent;
@@ -422,42 +426,67 @@ static void parse_lent(const struct spec *s) {
     if (!tab || (size_t)(tab - r) >= sizeof ip) continue;
     memcpy(ip, r, (size_t)(tab - r));
     if (sscanf(tab + 1, "%d\t%d\t%d", &h, &c, &n) != 3 || h <= 0 || c <= 0 || n <= 0) continue;
-    g_lent[g_nlent++] = (struct lent){!strcmp(ip, "127.0.0.1"), h, c, n};
+    struct lent l = {!strcmp(ip, "127.0.0.1"), h, c, n, 0, {0}, IN6ADDR_ANY_INIT};
+    if (ip[0] && !l.loopback) {
+      if (inet_pton(AF_INET, ip, &l.a4) == 1) l.fam = AF_INET;
+      else if (inet_pton(AF_INET6, ip, &l.a6) == 1) l.fam = AF_INET6;
+      else continue; /* (src/network/setup.ts writes none such) */
+    }
+    g_lent[g_nlent++] = l;
   }
   for (int i = 0; i < s->nsysctls; i++)
     if (!strncmp(s->sysctls[i], "net.ipv4.ip_unprivileged_port_start=", 36)) g_unpriv_port = atoi(s->sysctls[i] + 36);
 }
 
+/* The published address of l for a socket of family fam (port 0): *ss, its length;
+   0 when a socket of that family cannot have it (an IPv6 address for an IPv4
+   socket, an IPv4 one for a v6-only socket). */
+static socklen_t host_addr(const struct lent *l, int fam, int loopback, int v6only, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (fam == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    if (l->fam == AF_INET6) return 0;
+    a->sin_addr.s_addr = l->fam ? l->a4.s_addr : htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
+    return sizeof *a;
+  }
+  struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+  a->sin6_family = AF_INET6;
+  if (l->fam == AF_INET6) a->sin6_addr = l->a6;
+  else if (l->fam == AF_INET || loopback) { /* an IPv4 address, v4-mapped */
+    /* 127.0.0.1 for a v6-only socket: ::1, the same host-only reach */
+    if (v6only && !l->fam) a->sin6_addr = in6addr_loopback;
+    else if (v6only) return 0;
+    else {
+      a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff;
+      uint32_t v4 = l->fam ? l->a4.s_addr : htonl(INADDR_LOOPBACK);
+      memcpy(&a->sin6_addr.s6_addr[12], &v4, 4);
+    }
+  }
+  return sizeof *a;
+}
+
 /* Bind fd (a TCP socket of the host's namespace, family fam) to the published
-   port, with SO_REUSEPORT so it joins the monitor's hold on it. */
-static int host_bind(int fd, int fam, int loopback, int v6only, int port) {
+   address and port, with SO_REUSEPORT so it joins the monitor's hold on it. */
+static int host_bind(int fd, int fam, const struct lent *l, int loopback, int v6only, int port) {
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return -1;
+  if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) return -1;
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  if (fam == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET, a->sin_port = htons((uint16_t)port);
-    a->sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
-    len = sizeof *a;
-  } else {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6, a->sin6_port = htons((uint16_t)port);
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) return -1;
-    /* 127.0.0.1 for a v6-only socket: ::1, the same host-only reach */
-    if (loopback && v6only) a->sin6_addr = in6addr_loopback;
-    else if (loopback) inet_pton(AF_INET6, "::ffff:127.0.0.1", &a->sin6_addr);
-    len = sizeof *a;
+  socklen_t len = host_addr(l, fam, loopback, v6only, &ss);
+  if (!len) {
+    errno = EADDRNOTAVAIL;
+    return -1;
   }
+  ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port); /* (the same place in sockaddr_in6) */
   return bind(fd, (struct sockaddr *)&ss, len);
 }
 
 /* The monitor's hold on a port: bound, not listening (it takes no connections). */
-static int hold(int fam, int loopback, int port, int reuseaddr) {
+static int hold(int fam, const struct lent *l, int port, int reuseaddr) {
   int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
   if (fd < 0) return -1;
-  if ((reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) || host_bind(fd, fam, loopback, 1, port) < 0) {
+  if ((reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) || host_bind(fd, fam, l, l->loopback, 1, port) < 0) {
     int e = errno;
     close(fd);
     errno = e;
@@ -537,15 +566,20 @@ int lend_reserve(const struct spec *s, char *err, size_t errlen) {
     for (int k = 0; k < g_lent[i].count && !rc; k++) {
       int port = g_lent[i].host + k, fams[2] = {AF_INET, AF_INET6};
       /* both families, a loopback publish too (127.0.0.1 and ::1): a v6-only server is
-         lent ::1, and the container's own IPv6 clients are sent there (see self_connect) */
+         lent ::1, and the container's own IPv6 clients are sent there (see self_connect);
+         another address, its own family (the container's own clients are sent there) */
       for (int f = 0; f < 2 && !rc; f++) {
-        int fd = g_nresv < (int)(sizeof g_resv / sizeof g_resv[0]) ? hold(fams[f], g_lent[i].loopback, port, 0) : (errno = EMFILE, -1);
+        if (g_lent[i].fam && g_lent[i].fam != fams[f]) continue;
+        int fd = g_nresv < (int)(sizeof g_resv / sizeof g_resv[0]) ? hold(fams[f], &g_lent[i], port, 0) : (errno = EMFILE, -1);
         /* only a TIME_WAIT connection of a socket without SO_REUSEPORT is left (the port is free) */
-        if (fd < 0 && errno == EADDRINUSE) fd = hold(fams[f], g_lent[i].loopback, port, 1);
-        if (fd < 0 && fams[f] == AF_INET6 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) continue; /* no IPv6 here */
+        if (fd < 0 && errno == EADDRINUSE) fd = hold(fams[f], &g_lent[i], port, 1);
+        if (fd < 0 && fams[f] == AF_INET6 && !g_lent[i].fam && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) continue; /* no IPv6 here */
         if (fd < 0) {
           int e = errno;
-          const char *addr = g_lent[i].loopback ? (f ? "[::1]" : "127.0.0.1") : f ? "[::]" : "0.0.0.0";
+          char other[INET6_ADDRSTRLEN + 2] = "";
+          if (g_lent[i].fam == AF_INET) inet_ntop(AF_INET, &g_lent[i].a4, other, sizeof other);
+          else if (g_lent[i].fam == AF_INET6) other[0] = '[', inet_ntop(AF_INET6, &g_lent[i].a6, other + 1, sizeof other - 2), strcat(other, "]");
+          const char *addr = g_lent[i].fam ? other : g_lent[i].loopback ? (f ? "[::1]" : "127.0.0.1") : f ? "[::]" : "0.0.0.0";
           char why[192];
           port_bind_error(why, sizeof why, e, port);
           snprintf(err, errlen, "cannot publish port %s:%d/tcp: %s", addr, port, why);
@@ -681,11 +715,12 @@ static void respond(int nfd, uint64_t id, int err, int cont) {
   answer(nfd, id, err, cont);
 }
 
-/* The host port published for this container port, with *loopback; else 0. */
-static int published(int port, int *loopback) {
+/* The host port published for this container port, with *loopback and its range (*which); else 0. */
+static int published(int port, int *loopback, const struct lent **which) {
   for (int i = 0; i < g_nlent; i++)
     if (port >= g_lent[i].ctr && port < g_lent[i].ctr + g_lent[i].count) {
       *loopback = g_lent[i].loopback;
+      if (which) *which = &g_lent[i];
       return g_lent[i].host + (port - g_lent[i].ctr);
     }
   return 0;
@@ -758,6 +793,7 @@ struct connecting {
      the container's own addresses (process pid's view), a host socket connected to
      the host port on its loopback takes the place of fd tfd in the process */
   int swap, tfd, cloexec, hport;
+  const struct lent *lent; /* the published range (its host address) */
   pid_t pid;
   ino_t ino; /* the process's socket (a swap: see g_swapping) */
   int lfd;   /* the listener the call came from (the monitor's number) */
@@ -959,7 +995,7 @@ static int client_again(int sfd, int dst_port) {
        case, and it was done (the kernel's answer to a deliberate second call would be
        EISCONN; a non-blocking socket's second call gets that, as it asks to learn it) */
     int lb = 0, fl = fcntl(sfd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK) && published(dst_port, &lb) == ntohs(((struct sockaddr_in *)&p)->sin_port)) return 0;
+    if (fl >= 0 && !(fl & O_NONBLOCK) && published(dst_port, &lb, NULL) == ntohs(((struct sockaddr_in *)&p)->sin_port)) return 0;
     return EISCONN;
   }
   return unanswered ? EINPROGRESS : EALREADY;
@@ -1015,7 +1051,9 @@ static int swap_answer(struct connecting *c, int err) {
    address is the container's own (1); 0 when this connect is not one (the usual way). */
 static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, int dom, const struct sockaddr_storage *ss, socklen_t len) {
   if (g_revoked || !g_sink_port || ss->ss_family != dom || len < (dom == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6))) return 0;
-  int loopback = 0, hport = published(ntohs(((const struct sockaddr_in *)ss)->sin_port), &loopback);
+  int loopback = 0;
+  const struct lent *l = NULL;
+  int hport = published(ntohs(((const struct sockaddr_in *)ss)->sin_port), &loopback, &l);
   if (!hport) return 0;
   /* a socket bound (a client that chose its source) or connected already goes the usual way */
   struct sockaddr_storage me;
@@ -1039,7 +1077,7 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
   if (tracked) g_swapping[g_nswapping++] = (struct swapping){sst.st_ino, nfd, req->id};
   pthread_mutex_unlock(&g_clmu);
   struct connecting job = {.id = req->id, .len = len, .ss = *ss, .swap = 1, .tfd = tfd, .cloexec = fd_cloexec((pid_t)req->pid, tfd),
-                           .hport = hport, .pid = (pid_t)req->pid, .ino = tracked ? sst.st_ino : 0, .lfd = nfd};
+                           .hport = hport, .lent = l, .pid = (pid_t)req->pid, .ino = tracked ? sst.st_ino : 0, .lfd = nfd};
   if (queue_for(nfd, sfd, job) == 0) return 1;
   if (tracked) swap_done(sst.st_ino, nfd, req->id);
   respond(nfd, req->id, EAGAIN, 0);
@@ -1060,7 +1098,20 @@ static void swap_connect(struct connecting *c) {
   struct sockaddr_storage to;
   memset(&to, 0, sizeof to);
   socklen_t tl;
-  if (dom == AF_INET) {
+  if (c->lent->fam) {
+    /* published on one address of the host's (held there, see lend_reserve): that one,
+       v4-mapped for an IPv6 socket; an IPv6 one cannot take an IPv4 socket (refused, as
+       nothing listens on the port in the container) */
+    int v6only = 0;
+    socklen_t ol = sizeof v6only;
+    if (dom == AF_INET6) getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
+    tl = host_addr(c->lent, dom, 0, v6only, &to);
+    if (!tl) {
+      swap_answer(c, ECONNREFUSED);
+      return;
+    }
+    ((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)c->hport);
+  } else if (dom == AF_INET) {
     struct sockaddr_in *a = (struct sockaddr_in *)&to;
     a->sin_family = AF_INET, a->sin_port = htons((uint16_t)c->hport), a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     tl = sizeof *a;
@@ -1135,7 +1186,9 @@ static void bind_for(int nfd, const struct seccomp_notif_ *req, int sfd, const s
 static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, const struct sockaddr_storage *ss) {
   int dom = ss->ss_family; /* the socket's own (TCP, checked by the caller) */
   int port = ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same place in sockaddr_in6 */
-  int loopback = 0, hport = g_revoked ? 0 : published(port, &loopback);
+  int loopback = 0;
+  const struct lent *pl = NULL;
+  int hport = g_revoked ? 0 : published(port, &loopback, &pl);
   if (!hport) return 0;
   if (!g_sink_port) { /* no port for its connections (see reserve_sink): not lent, the bind fails */
     respond(nfd, req->id, EADDRINUSE, 0);
@@ -1145,16 +1198,21 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     respond(nfd, req->id, EACCES, 0);
     return 1;
   }
-  /* a server on the container's loopback only: the host's loopback only */
+  /* a server on the container's loopback only: the host's loopback only (one published
+     on another address of the host's: not lent, it serves the container alone) */
   if (dom == AF_INET ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
-                     : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+                     : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+    if (pl->fam) return 0;
     loopback = 1;
+  }
   int v6only = 0;
   socklen_t l;
   if (dom == AF_INET6) {
     l = sizeof v6only;
     getsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
   }
+  struct sockaddr_storage probe;
+  if (!host_addr(pl, dom, loopback, v6only, &probe)) return 0; /* (a v6-only server, an IPv4 address: not lent) */
   int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), e;
   if (hs < 0) {
     respond(nfd, req->id, errno, 0);
@@ -1176,7 +1234,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     return 1;
   }
   lock_filter(hs, 0); /* where the kernel lets this monitor (see the top of this file) */
-  if (host_bind(hs, dom, loopback, v6only, hport) < 0) {
+  if (host_bind(hs, dom, pl, loopback, v6only, hport) < 0) {
     e = errno;
     close(hs);
     respond(nfd, req->id, e, 0);

@@ -163,8 +163,8 @@ export interface HelperInput {
  * Published TCP ports served without a forwarder (native/lend.c): the
  * server's socket is put in the host's network namespace when it binds. With
  * pasta (whose -T takes the container's own clients of the port to the host
- * port) mapping its gateway to the host's loopback (its default), for the host
- * addresses that reach the host's loopback; a container port only when that
+ * port) mapping its gateway to the host's loopback (its default), on every
+ * host address or one IPv4 address; a container port only when that
  * one mapping is all it has (one socket is lent one host port; pasta forwards
  * the others); at most LEND_MAX_PORTS host ports in LEND_MAX_RANGES mappings
  * (native/lend.h); where the kernel lets the monitor answer seccomp
@@ -180,7 +180,10 @@ export function lentPorts(ports: PortMapping[], net: NetworkChoice): PortMapping
   if (!tcp.length || net.mode !== "pasta" || net.options.some((o) => o.length > 6 && "--no-map-gw".startsWith(o.split("=")[0]!)) || !lendingWorks()) return [];
   const uses = new Map<number, number>();
   for (const p of tcp) for (let i = 0; i < p.range; i++) uses.set(p.containerPort + i, (uses.get(p.containerPort + i) ?? 0) + 1);
-  const lent = tcp.filter((p) => (p.hostIP === "" || p.hostIP === "0.0.0.0" || p.hostIP === "127.0.0.1") &&
+  // every address, or one IPv4 address (127.0.0.1, or another of the host's: bound there;
+  // Debian 12's pasta garbles uploads to servers that shut their side first); IPv6 ones
+  // stay pasta's (an IPv4 server could not be lent one)
+  const lent = tcp.filter((p) => !p.hostIP.includes(":") &&
     Array.from({ length: p.range }, (_, i) => uses.get(p.containerPort + i) === 1).every(Boolean));
   return lent.length <= LEND_MAX_RANGES && lent.reduce((n, p) => n + p.range, 0) <= LEND_MAX_PORTS ? lent : [];
 }
@@ -222,9 +225,14 @@ function lazyWorks(): boolean {
   return seccomp === "0" && userNotif();
 }
 
-/** net.lend records: the lent ports, as native/lend.c reads them. */
+/** A lent port on every address of the host's ("" or 0.0.0.0), not one. */
+const everyAddress = (p: PortMapping) => p.hostIP === "" || p.hostIP === "0.0.0.0";
+/** ... or on its loopback too (where pasta's -T takes the container's own clients). */
+const onLoopback = (p: PortMapping) => everyAddress(p) || p.hostIP === "127.0.0.1";
+
+/** net.lend records: the lent ports, as native/lend.c reads them (HOSTIP "" for every address). */
 export function lendRecords(ports: PortMapping[], net: NetworkChoice): [string, string][] {
-  return lentPorts(ports, net).map((p) => ["net.lend", [p.hostIP === "127.0.0.1" ? p.hostIP : "", p.hostPort, p.containerPort, p.range].join("\t")]);
+  return lentPorts(ports, net).map((p) => ["net.lend", [everyAddress(p) ? "" : p.hostIP, p.hostPort, p.containerPort, p.range].join("\t")]);
 }
 
 /** The values of a spec file's records of one key (native/spec.h: "key=value" records, NUL after each). */
@@ -261,8 +269,10 @@ export function helperRecords(i: HelperInput): [string, string][] {
       ...(tcp.length ? tcp.flatMap((p) => ["-t", fwd(p)]) : ["-t", "none"]),
       // UDP ports: tspod's own forwarder (native/udpfwd.c); this pasta loses the replies to a host loopback client
       "-u", "none",
-      // lent ports: the container's own clients reach the server on the host port
-      ...(lent.length ? lent.flatMap((p) => ["-T", `${span(p.containerPort, p.range)}:${span(p.hostPort, p.range)}`]) : ["-T", "none"]),
+      // lent ports: the container's own clients reach the server on the host port (on the
+      // host's loopback: not for one published on another address, whose clients the
+      // monitor sends there, native/lend.c)
+      ...(lent.some(onLoopback) ? lent.filter(onLoopback).flatMap((p) => ["-T", `${span(p.containerPort, p.range)}:${span(p.hostPort, p.range)}`]) : ["-T", "none"]),
       "-U", "none",
       "--dns-forward", PASTA_DNS,
       "--pid", "@READY@", // <dir>/net.ready, a symlink to a pipe to the monitor: readiness (native/net.c)

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
-import { createServer, type Server } from "node:net";
+import { connect as netConnect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { MODES, REGISTRY, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
@@ -884,6 +884,35 @@ describe.each(MODES)("network (%s)", (mode) => {
     await b.ok(["rm", "-f", "web"]);
     expect(helperProcs(id)).toEqual([]);
     expect(await canBind(port)).toBe(true);
+  });
+
+  test("-p IP:H:C on another IPv4 address of the host's is lent too: bound there alone, uploads to a server that shuts its side first arrive whole, the client's address, the container's own clients", async () => {
+    const hostIp = Bun.spawnSync(["ip", "-o", "-4", "route", "get", "1.1.1.1"]).stdout.toString().match(/ src (\S+)/)?.[1];
+    expect(hostIp).toBeDefined(); // (pasta, the default, needs a default route too)
+    const [p1, p2] = [await freePort(), await freePort()];
+    // busybox nc -l with no input shuts its sending side at once: Debian 12's pasta -t cut and garbled such uploads
+    const out = userDir(b);
+    await b.ok(["run", "-d", "--name", "ipl", "-p", `${hostIp}:${p1}:80`, "-v", `${out}:/out`, BB, "sh", "-c", "nc -l -p 80 > /out/got"]);
+    for (let i = 0; i < 100 && !listeners(p1).includes("nc"); i++) await Bun.sleep(50);
+    expect(listeners(p1)).toMatch(new RegExp(`\\[::ffff:${hostIp!.replace(/\./g, "\\.")}\\]:${p1} .*"nc"|${hostIp!.replace(/\./g, "\\.")}:${p1} .*"nc"`));
+    const data = new Uint8Array(4 << 20).map((_, i) => (i * 7919) % 251);
+    await new Promise<void>((resolve, reject) => {
+      const c = netConnect(p1, hostIp!, () => c.end(data));
+      c.on("error", reject);
+      c.on("close", () => resolve());
+      c.resume();
+    });
+    expect(await b.ok(["wait", "ipl"])).toBe("0\n");
+    expect(Buffer.from(readFileSync(join(out, "got"))).equals(Buffer.from(data))).toBe(true);
+    // published there alone: nothing on the host's loopback
+    expect(await canBind(p1)).toBe(true);
+    const www = wwwDir(b);
+    await b.ok(["run", "-d", "--name", "ipw", "-p", `${hostIp}:${p2}:80`, "-v", `${www}:/www:ro`, BB, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    expect(await fetchText(`http://${hostIp}:${p2}/cgi-bin/ip`)).toMatch(new RegExp(`^remote=(\\[::ffff:)?${hostIp!.replace(/\./g, "\\.")}\\]?\n$`));
+    expect((await b.run(["exec", "ipw", "sh", "-c", "wget -q -O- http://127.0.0.1/ && wget -q -O- http://$(hostname)/"])).stdout).toBe("hello from httpd\nhello from httpd\n");
+    expect(await b.ok(["port", "ipw"])).toBe(`80/tcp -> ${hostIp}:${p2}\n`);
+    await b.ok(["rm", "-f", "-t", "0", "ipl", "ipw"]);
+    expect(await canBind(p2)).toBe(true);
   });
 
   test("-p TCP without a forwarder: the server's own socket on the host, the client's address, exec'd servers, the container's own clients", async () => {

@@ -27,12 +27,17 @@ describe("net.lazy", () => {
     expect(lazy(input())).toBe(true);
     expect(lazy(input({ ports: [tcp(18080)] }))).toBe(true);
     expect(helperRecords(input({ ports: [tcp(18080)] })).filter(([k]) => k === "net.lend").length).toBe(1);
+    // one IPv4 address of the host's: lent there (and no -T: pasta's goes to the host's loopback)
+    const one = helperRecords(input({ ports: [tcp(18080, "192.0.2.7")] }));
+    expect(one.filter(([k]) => k === "net.lend")).toEqual([["net.lend", "192.0.2.7\t18080\t80\t1"]]);
+    expect(one.filter(([k]) => k === "net.arg").map(([, v]) => v).join(" ")).toContain("-t none -u none -T none");
+    expect(lazy(input({ ports: [tcp(18080, "192.0.2.7")] }))).toBe(true);
   });
   test("with the container: a pod's infra, pasta options, ports pasta or the UDP forwarder serve, slirp4netns, TSPOD_NET_START=eager", () => {
     expect(lazy(input({ lazy: false }))).toBe(false);
     expect(lazy(input({ net: { mode: "pasta", options: ["--map-gw"] } }))).toBe(false);
     expect(lazy(input({ ports: [{ ...tcp(18080), protocol: "udp" } as PortMapping] }))).toBe(false);
-    expect(lazy(input({ ports: [tcp(18080, "192.0.2.7")] }))).toBe(false); // another host address: pasta's -t
+    expect(lazy(input({ ports: [tcp(18080, "2001:db8::7")] }))).toBe(false); // an IPv6 host address: pasta's -t
     expect(lazy(input({ ports: [tcp(18080), { ...tcp(18081), containerPort: 80 }] }))).toBe(false); // one container port twice
     expect(lazy(input({ net: { mode: "slirp4netns", options: [] } }))).toBe(false);
     process.env.TSPOD_NET_START = "eager";
