@@ -405,6 +405,9 @@ struct lent {
 };
 static struct lent g_lent[LEND_MAX_RANGES];
 static int g_nlent;
+/* container ports a server was lent on (published on one address of the host's, the
+   container's own clients are sent there only then: else a server of its own serves them) */
+static uint8_t g_served[65536 / 8];
 static int g_listeners[LEND_MAX_LISTENERS];
 static int g_nlisteners;
 static int g_resv[2 * LEND_MAX_PORTS];
@@ -1053,8 +1056,9 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
   if (g_revoked || !g_sink_port || ss->ss_family != dom || len < (dom == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6))) return 0;
   int loopback = 0;
   const struct lent *l = NULL;
-  int hport = published(ntohs(((const struct sockaddr_in *)ss)->sin_port), &loopback, &l);
-  if (!hport) return 0;
+  int cport = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  int hport = published(cport, &loopback, &l);
+  if (!hport || (l->fam && !(g_served[cport >> 3] & (1u << (cport & 7))))) return 0;
   /* a socket bound (a client that chose its source) or connected already goes the usual way */
   struct sockaddr_storage me;
   socklen_t ml = sizeof me;
@@ -1198,10 +1202,19 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     respond(nfd, req->id, EACCES, 0);
     return 1;
   }
-  /* a server on the container's loopback only: the host's loopback only (one published
-     on another address of the host's: not lent, it serves the container alone) */
-  if (dom == AF_INET ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
-                     : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+  /* The address asked for: one the container does not have is its own bind (which
+     fails, as the kernel's would); a server on the container's loopback only (127/8,
+     ::1, v4-mapped too) gets the host's loopback only, or, published on another
+     address of the host's, is not lent (it serves the container alone). */
+  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  int mapped = dom == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a6);
+  uint32_t v4 = 0;
+  if (dom == AF_INET) v4 = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+  else if (mapped) memcpy(&v4, &a6->s6_addr[12], 4), v4 = ntohl(v4);
+  int any = dom == AF_INET || mapped ? v4 == INADDR_ANY : IN6_IS_ADDR_UNSPECIFIED(a6);
+  int lo = dom == AF_INET || mapped ? (v4 >> 24) == 127 : IN6_IS_ADDR_LOOPBACK(a6);
+  if (!any && !lo && !own_address((pid_t)req->pid, ss)) return 0;
+  if (lo) {
     if (pl->fam) return 0;
     loopback = 1;
   }
@@ -1255,6 +1268,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     respond(nfd, req->id, e == ENOENT ? 0 : e, 0);
     return 1;
   }
+  g_served[port >> 3] |= (uint8_t)(1u << (port & 7));
   respond(nfd, req->id, 0, 0);
   return 1;
 }

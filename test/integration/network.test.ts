@@ -597,6 +597,31 @@ int main(int argc, char **argv) {
     printf("socket: %s (%s)\\n", s >= 0 ? "ok" : strerror(e), alarms ? "interrupted" : "no signal");
     return 0;
   }
+  if (argc == 4 && (!strcmp(argv[1], "srv") || !strcmp(argv[1], "cli"))) { /* a dual-stack TCP server (answers "hello") or client */
+    struct sockaddr_in6 a;
+    struct in_addr v4;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &v4) == 1) a.sin6_addr.s6_addr[10] = a.sin6_addr.s6_addr[11] = 0xff, memcpy(&a.sin6_addr.s6_addr[12], &v4, 4);
+    else if (inet_pton(AF_INET6, argv[2], &a.sin6_addr) != 1) return 2;
+    int s = socket(AF_INET6, SOCK_STREAM, 0), zero = 0;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (argv[1][0] == 's') {
+      if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) return printf("bind: %s\\n", strerror(errno)), 0;
+      listen(s, 8);
+      printf("listening\\n");
+      fflush(stdout);
+      for (int c; (c = accept(s, NULL, NULL)) >= 0; close(c)) write(c, "hello\\n", 6);
+      return 1;
+    }
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) return printf("connect: %s\\n", strerror(errno)), 0;
+    char b[64];
+    ssize_t n = read(s, b, sizeof b - 1);
+    b[n > 0 ? n : 0] = 0;
+    printf("got %s", b);
+    return 0;
+  }
   if (argc == 2 && !strcmp(argv[1], "uring")) {
     char p[120];
     memset(p, 0, sizeof p);
@@ -913,6 +938,18 @@ describe.each(MODES)("network (%s)", (mode) => {
     expect(await b.ok(["port", "ipw"])).toBe(`80/tcp -> ${hostIp}:${p2}\n`);
     await b.ok(["rm", "-f", "-t", "0", "ipl", "ipw"]);
     expect(await canBind(p2)).toBe(true);
+    // a server on the container's loopback (127/8, v4-mapped too) is not lent: it serves the
+    // container's own clients, not the host; an address the container lacks fails as the kernel's
+    await b.ok(["run", "-d", "--name", "ipo", "-p", `${hostIp}:${p2}:80`, "-v", `${udpDir}:/t:ro`, BB, "/t/netprobe", "srv", "::ffff:127.0.0.2", "80"]);
+    await waitLog(b, "ipo", /listening/);
+    expect(await b.ok(["exec", "ipo", "/t/netprobe", "cli", "127.0.0.2", "80"])).toBe("got hello\n");
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = netConnect(p2, hostIp!, () => (c.destroy(), resolve(false)));
+      c.on("error", () => resolve(true));
+    });
+    expect(refused).toBe(true);
+    expect(await b.ok(["exec", "ipo", "/t/netprobe", "srv", "10.9.9.9", "80"])).toBe("bind: Address not available\n");
+    await b.ok(["rm", "-f", "-t", "0", "ipo"]);
   });
 
   test("-p TCP without a forwarder: the server's own socket on the host, the client's address, exec'd servers, the container's own clients", async () => {
