@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Print "tspod-rt: <what>: <strerror>" and exit with code. */
@@ -25,6 +26,13 @@ __attribute__((noreturn, format(printf, 2, 3))) static inline void die(int code,
   if (e) dprintf(2, "tspod-rt: %s: %s\n", buf, strerror(e));
   else dprintf(2, "tspod-rt: %s\n", buf);
   _exit(code);
+}
+
+/* Milliseconds of CLOCK_MONOTONIC (deadlines, timeouts). */
+static inline long long mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Write a whole string to a file (for /proc/self/uid_map and friends). Returns 0 or -errno. */

@@ -1098,35 +1098,22 @@ static void swap_connect(struct connecting *c) {
     swap_answer(c, r < 0 ? errno : 0);
     return;
   }
-  int dom = c->ss.ss_family;
+  /* Where: published on every address or 127.0.0.1, the host's loopback (an IPv6 socket:
+     ::1, held for every publish, see lend_reserve, or 127.0.0.1 v4-mapped as the process
+     asked); on one address of the host's (held there), that one, v4-mapped for an IPv6
+     socket; an IPv6 address cannot take an IPv4 socket, nor an IPv4 one a v6-only socket
+     (refused, as nothing listens on the port in the container). */
+  int dom = c->ss.ss_family, v6only = 0;
+  socklen_t ol = sizeof v6only;
+  if (dom == AF_INET6 && c->lent->fam) getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
+  else if (dom == AF_INET6) v6only = !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&c->ss)->sin6_addr);
   struct sockaddr_storage to;
-  memset(&to, 0, sizeof to);
-  socklen_t tl;
-  if (c->lent->fam) {
-    /* published on one address of the host's (held there, see lend_reserve): that one,
-       v4-mapped for an IPv6 socket; an IPv6 one cannot take an IPv4 socket (refused, as
-       nothing listens on the port in the container) */
-    int v6only = 0;
-    socklen_t ol = sizeof v6only;
-    if (dom == AF_INET6) getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
-    tl = host_addr(c->lent, dom, 0, v6only, &to);
-    if (!tl) {
-      swap_answer(c, ECONNREFUSED);
-      return;
-    }
-    ((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)c->hport);
-  } else if (dom == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&to;
-    a->sin_family = AF_INET, a->sin_port = htons((uint16_t)c->hport), a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    tl = sizeof *a;
-  } else {
-    /* ::1 (held for every publish, see lend_reserve), or 127.0.0.1 as the process asked */
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
-    a->sin6_family = AF_INET6, a->sin6_port = htons((uint16_t)c->hport);
-    if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&c->ss)->sin6_addr)) inet_pton(AF_INET6, "::ffff:127.0.0.1", &a->sin6_addr);
-    else a->sin6_addr = in6addr_loopback;
-    tl = sizeof *a;
+  socklen_t tl = host_addr(c->lent, dom, 1, v6only, &to);
+  if (!tl) {
+    swap_answer(c, ECONNREFUSED);
+    return;
   }
+  ((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)c->hport); /* (the same place in sockaddr_in6) */
   int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
   if (hs < 0) {
     swap_answer(c, errno == EMFILE || errno == ENFILE ? EAGAIN : errno);
@@ -1299,12 +1286,6 @@ static struct held {
 } *g_held;
 static size_t g_nheld, g_capheld;
 
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 void lend_net_lazy(void (*want)(void)) {
   g_net_up = 0;
   g_net_want = want;
@@ -1327,7 +1308,7 @@ static int held_room(void) {
 }
 
 static void net_gate(int nfd, uint64_t id) {
-  if (g_net_up || (!g_net_starting && g_net_failures && now_ms() < g_net_retry)) return respond(nfd, id, 0, 1);
+  if (g_net_up || (!g_net_starting && g_net_failures && mono_ms() < g_net_retry)) return respond(nfd, id, 0, 1);
   if (!held_room()) return respond(nfd, id, ENOBUFS, 0); /* (out of memory) */
   g_held[g_nheld].nfd = nfd;
   g_held[g_nheld++].id = id;
@@ -1351,11 +1332,11 @@ int lend_net_up(int ok) {
   else {
     int shift = g_net_failures < 6 ? g_net_failures : 6;
     g_net_failures++;
-    g_net_retry = now_ms() + (shift < 6 ? 1000LL << shift : 60000);
+    g_net_retry = mono_ms() + (shift < 6 ? 1000LL << shift : 60000);
   }
   for (size_t i = 0; i < g_nheld; i++) answer(g_held[i].nfd, g_held[i].id, 0, 1);
   g_nheld = 0;
-  return ok ? 0 : (int)((g_net_retry - now_ms() + 999) / 1000);
+  return ok ? 0 : (int)((g_net_retry - mono_ms() + 999) / 1000);
 }
 
 /* The address argument, copied from the process: its length, 0 for none, -errno. */

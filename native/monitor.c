@@ -146,12 +146,6 @@ static struct client g_cl[MAX_CLIENTS];
 
 /* ---- small helpers ---- */
 
-static long long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void rfc3339(char *buf, size_t n, const struct timespec *t) {
   struct tm tm;
   gmtime_r(&t->tv_sec, &tm);
@@ -384,7 +378,7 @@ static int client_flush(struct client *c) {
       client_close(c);
       return -1;
     }
-    c->progress_ms = now_ms();
+    c->progress_ms = mono_ms();
     size_t left = (size_t)w, k;
     if (c->chunk_pending) {
       k = 5 - c->hdr_off < left ? 5 - c->hdr_off : left;
@@ -449,7 +443,7 @@ static void fanout(unsigned char type, size_t n) {
     put_be32(c->hdr + 1, (uint32_t)n);
     c->hdr_off = c->data_off = 0;
     c->data_len = n;
-    c->progress_ms = now_ms();
+    c->progress_ms = mono_ms();
     client_flush(c);
   }
 }
@@ -677,7 +671,7 @@ static void accept_client(void) {
   memset(c, 0, offsetof(struct client, hdr));
   c->fd = fd;
   c->passed_fd = -1;
-  c->progress_ms = now_ms();
+  c->progress_ms = mono_ms();
   if (g_start_errno) send_error_frame(c);
   if (g_final) send_exit_frame(c);
 }
@@ -705,7 +699,7 @@ static void reap(void) {
       g_exited = 1;
       g_status = st;
       clock_gettime(CLOCK_REALTIME, &g_exit_ts);
-      g_exit_ms = now_ms();
+      g_exit_ms = mono_ms();
       g_drain_idle = g_exit_ms + DRAIN_IDLE_MS;
       mlog("container %d exited (status 0x%x)", (int)p, st);
     }
@@ -763,7 +757,7 @@ static void finalize(void) {
   g_final = 1;
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (g_cl[i].fd >= 0) send_exit_frame(&g_cl[i]);
-  g_linger_until = now_ms() + LINGER_MS;
+  g_linger_until = mono_ms() + LINGER_MS;
 }
 
 static void run_exit_cmd(void) {
@@ -809,7 +803,7 @@ static void read_output(struct stream *s) {
     s->fd = -1;
     return;
   }
-  if (g_exited) g_drain_idle = now_ms() + DRAIN_IDLE_MS;
+  if (g_exited) g_drain_idle = mono_ms() + DRAIN_IDLE_MS;
   log_chunk(s->name, g_chunk, (size_t)n);
   fanout(s->type, (size_t)n);
 }
@@ -821,7 +815,7 @@ static void loop(void) {
   int kind[10 + LEND_MAX_LISTENERS + MAX_CLIENTS];
   reap();
   for (;;) {
-    long long now = now_ms();
+    long long now = mono_ms();
     if (!g_born_ms) g_born_ms = now;
     /* nobody came to send START (the CLI died before it connected): start anyway */
     if (!g_start_wanted && g_gate >= 0 && client_count() == 0 && now - g_born_ms >= START_WAIT_MS) {
@@ -896,7 +890,7 @@ static void loop(void) {
       sleep(1);
       continue;
     }
-    if (net_deadline() >= 0 && now_ms() >= net_deadline()) network_event(-1, 0);
+    if (net_deadline() >= 0 && mono_ms() >= net_deadline()) network_event(-1, 0);
     int stdin_ready = 0;
     for (int j = 0; j < n; j++) {
       short re = pf[j].revents;

@@ -53,12 +53,6 @@ static const char *g_pidfile;
 static int g_killed;                /* SIGKILL sent, not yet reaped */
 static int g_ns_fd[2] = {-1, -1}; /* the container's network and user namespaces, for the helper */
 
-static long long mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* "tcp\t127.0.0.1\t8080\t80\t3" */
 struct port {
   char proto[8];
