@@ -280,7 +280,7 @@ export class Lifecycle {
       } catch {}
       await this.wait(c.config.id, 10_000).catch(() => {});
       // let the monitor finish its exit work before the directory goes away
-      for (let i = 0; i < 100 && pidAlive(c.state.monitorPid); i++) await Bun.sleep(10);
+      await this.monitorGone(c, 1000);
     }
     this.destroy(c);
   }
@@ -291,10 +291,20 @@ export class Lifecycle {
     writeFileSync(marker, `${process.pid}\n`);
     try {
       await this.stop(c, timeoutSec);
+      // The old monitor records the exit and runs its exit command (a --rm container's
+      // cleanup, put off by the marker) before the new one starts: its exit.json written
+      // after the new start's would show the container exited, and a cleanup then removed
+      // a restarted --rm container (CI saw it, under load).
+      await this.monitorGone(c, 10_000);
       await this.start(this.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
     } finally {
       rmSync(marker, { force: true });
     }
+  }
+
+  /** Until c's monitor (as its record had it) has exited, at most ms. */
+  private async monitorGone(c: Container, ms: number): Promise<void> {
+    for (let i = 0; i < ms / 10 && pidAlive(c.state.monitorPid); i++) await Bun.sleep(10);
   }
 
   private restarting(c: Container): boolean {
