@@ -13,4 +13,10 @@ bun run build
 echo "[test] typecheck"
 npx --no-install tsc --noEmit -p .
 echo "[test] bun test"
-exec bun test --timeout 120000 "$@"
+# the failures again at the end, with their messages (a CI log keeps its last lines)
+report=$(mktemp /tmp/tspod-junit.XXXXXX)
+trap 'rm -f "$report"' EXIT
+rc=0
+bun test --timeout 120000 --reporter=junit --reporter-outfile="$report" "$@" || rc=$?
+if [[ $rc != 0 && -s $report ]]; then bun test/env/failures.ts "$report" || true; fi
+exit $rc
