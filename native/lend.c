@@ -1408,9 +1408,15 @@ static void handle(int nfd) {
     int fam = dl >= (int)sizeof(struct sockaddr_in) ? dst.ss_family : AF_UNSPEC;
     int again = fam == AF_INET || fam == AF_INET6 ? client_again(sfd, ntohs(((struct sockaddr_in *)&dst)->sin_port)) : -1;
     int r = again >= 0 ? (errno = again, again ? -1 : 0) : op == OP_LISTEN && given(sfd) ? listen(sfd, (int)(uint32_t)a[1]) : (errno = EACCES, -1);
+    int err = r < 0 ? errno : 0;
     struct stat cst;
+    int known = fstat(sfd, &cst) == 0;
+    /* this copy goes before the answer: once answered, the socket is the process's
+       alone (a listener seen with the monitor beside it, by ss say, is not what was lent) */
+    close(sfd);
     /* the first call's answer (0 or EINPROGRESS), taken by a signal again: kept for the next */
-    if (answer(nfd, req.id, r < 0 ? errno : 0, 0) < 0 && (again == 0 || again == EINPROGRESS) && fstat(sfd, &cst) == 0) client_add(cst.st_ino, 1);
+    if (answer(nfd, req.id, err, 0) < 0 && (again == 0 || again == EINPROGRESS) && known) client_add(cst.st_ino, 1);
+    return;
   } else if (!tcp_socket(sfd, &dom, &proto) || op == OP_LISTEN) {
     respond(nfd, req.id, 0, 1); /* the process's own call (a unix socket's carries its credentials) */
   } else {

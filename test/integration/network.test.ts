@@ -65,17 +65,23 @@ function listen(port: number): Promise<Server> {
   });
 }
 
-/** pasta / slirp4netns processes started for a container (their argv names its ID). */
+/**
+ * pasta / slirp4netns processes started for a container (their argv names its ID).
+ * A helper's own short-lived children (pasta clones itself for its work in the
+ * namespace, with the same argv) are not counted: a run under load caught one.
+ */
 function helperProcs(id: string): string[] {
-  const out: string[] = [];
+  const found = new Map<string, { ppid: string; line: string }>();
   for (const p of readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      if (/(^|\/)(pasta|pasta\.avx2|passt|passt\.avx2|slirp4netns)$/.test(argv[0]) && argv.some((a) => a.includes(id.slice(0, 12)))) out.push(`${p} ${argv.join(" ")}`);
+      if (!/(^|\/)(pasta|pasta\.avx2|passt|passt\.avx2|slirp4netns)$/.test(argv[0]) || !argv.some((a) => a.includes(id.slice(0, 12)))) continue;
+      const ppid = readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]!;
+      found.set(p, { ppid, line: `${p} ${argv.join(" ")}` });
     } catch {}
   }
-  return out;
+  return [...found.values()].filter((h) => !found.has(h.ppid)).map((h) => h.line);
 }
 
 async function fetchText(url: string, tries = 50): Promise<string> {
