@@ -30,7 +30,6 @@
 #include "common.h"
 #include "idmap.h"
 #include "sha256.h"
-#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <poll.h>
@@ -108,11 +107,6 @@ static void *xmalloc(size_t n) {
  * passes through, set up while the helper still waits for input. */
 static void *big_alloc(size_t n) {
   void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (p == MAP_FAILED) fail(NULL, "out of memory", ENOMEM);
-  return p;
-}
-static void *big_grow(void *p, size_t old, size_t n) {
-  p = mremap(p, old, n, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) fail(NULL, "out of memory", ENOMEM);
   return p;
 }
@@ -230,70 +224,6 @@ static size_t gz_read(unsigned char *dst, size_t cap) {
   }
 }
 
-/*
- * A small gzip blob (all of it within WHOLE_IN) is read whole and inflated in
- * one call by libdeflate: ~3x faster than zlib here (a 1 MB busybox layer:
- * 4.7 ms against 14 ms, measured), which on 2 cores busy with the registry,
- * the CLI and file creation matters more than starting to inflate before the
- * last byte came. Larger blobs, and anything libdeflate refuses (zlib then
- * says precisely what is wrong), go through zlib as a stream.
- */
-#define WHOLE_IN (8u << 20)
-#define WHOLE_OUT (128u << 20)
-static unsigned char *whole;
-static size_t whole_len, whole_pos;
-static int gz_decided, gz_whole;
-
-static int gz_try_whole(void) {
-  size_t cap = 1u << 20, len = zs.avail_in;
-  if (cap < len) cap = len;
-  unsigned char *in = big_alloc(cap);
-  if (len) memcpy(in, zs.next_in, len);
-  while (!zin_eof) {
-    if (len == cap) {
-      if (cap >= WHOLE_IN) break;
-      in = big_grow(in, cap, cap * 2);
-      cap *= 2;
-    }
-    size_t r = raw_read(in + len, cap - len);
-    if (!r) zin_eof = 1;
-    len += r;
-  }
-  rt_trace("input read");
-  /* zlib goes on from here either way, if it has to: first what was read */
-  zs.next_in = in, zs.avail_in = (uInt)len;
-  if (!zin_eof || !len) return 0;
-  size_t out_cap = 4 * len + (1u << 20), out_len = 0;
-  if (len >= 4) { /* the last member's ISIZE: the whole size of a one-member blob */
-    size_t isize = in[len - 4] | (size_t)in[len - 3] << 8 | (size_t)in[len - 2] << 16 | (size_t)in[len - 1] << 24;
-    if (isize + 1 > out_cap && isize < WHOLE_OUT) out_cap = isize + 1;
-  }
-  /* its pages in place: ~500 faults for busybox, on the critical path */
-  unsigned char *out = big_alloc(out_cap);
-  struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-  if (!d) fail(NULL, "out of memory", ENOMEM);
-  for (size_t off = 0; off < len;) {
-    size_t used = 0, got = 0;
-    enum libdeflate_result r = libdeflate_gzip_decompress_ex(d, in + off, len - off, out + out_len, out_cap - out_len, &used, &got);
-    if (r == LIBDEFLATE_INSUFFICIENT_SPACE && out_cap < WHOLE_OUT) {
-      unsigned char *n = mremap(out, out_cap, out_cap * 2, MREMAP_MAYMOVE);
-      if (n == MAP_FAILED) break;
-      out = n, out_cap *= 2;
-      continue;
-    }
-    if (r != LIBDEFLATE_SUCCESS || !used) {
-      munmap(out, out_cap);
-      libdeflate_free_decompressor(d);
-      return 0;
-    }
-    off += used, out_len += got;
-  }
-  libdeflate_free_decompressor(d);
-  munmap(in, cap);
-  zs.avail_in = 0;
-  whole = out, whole_len = out_len, whole_pos = 0;
-  return 1;
-}
 
 static size_t zstd_read(unsigned char *dst, size_t cap) {
   for (;;) {
@@ -364,9 +294,8 @@ static size_t take(unsigned char *dst, size_t cap, const unsigned char *src, siz
 static size_t decoded_read(unsigned char *dst, size_t cap) {
   size_t n;
   if (in_kind == IN_AUTO) detect_input();
-  if (in_kind == IN_GZIP && !gz_decided) gz_decided = 1, gz_whole = gz_try_whole();
   switch (in_kind) {
-  case IN_GZIP: n = gz_whole ? take(dst, cap, whole, &whole_pos, whole_len) : gz_read(dst, cap); break;
+  case IN_GZIP: n = gz_read(dst, cap); break;
   case IN_ZSTD: n = zstd_read(dst, cap); break;
   default: n = pend_pos < pend_len ? take(dst, cap, zin, &pend_pos, pend_len) : raw_read(dst, cap); break;
   }
@@ -381,9 +310,16 @@ static size_t decoded_read(unsigned char *dst, size_t cap) {
  * as long as each other (zlib inflates ~150 MB/s here; creating small files
  * is kernel time), so a pull is bounded by the slower, not their sum. They
  * meet in a ring of QN buffers; a failure in either ends the process.
+ *
+ * Small buffers: the same few pages are used again and again. Where a page's
+ * first touch is dear (~5-12 us on this CI kind of VM), a 1 MB busybox layer
+ * inflated whole by libdeflate into fresh memory (~550 first touches, and
+ * nothing done before its last byte came) pulled in ~15 ms more than this
+ * stream through zlib (bench: 138 -> 123 ms), which inflates and unpacks while
+ * the layer downloads. Larger layers streamed this way already.
  */
 #define QN 8
-#define QBUF (256u << 10)
+#define QBUF (64u << 10)
 static struct {
   unsigned char *buf;
   size_t len;
@@ -393,14 +329,7 @@ static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static size_t q_pos; /* read position in ring[q_used % QN] */
 
-/*
- * A gzip blob inflated whole needs no ring: the unpacking thread reads the
- * inflated buffer itself while this one digests it (no copy of every byte
- * into ring buffers, nor the page faults of first touching them).
- */
-static int whole_ready;  /* the unpacking thread reads `whole` directly */
 static int producer_done; /* input read, kept and digested: the result can be reported */
-static size_t whole_read; /* the unpacking thread's position in `whole` */
 
 static void producer_finish(void) {
   rt_trace("input decompressed");
@@ -413,18 +342,6 @@ static void producer_finish(void) {
 static void *producer(void *arg) {
   (void)arg;
   if (in_kind == IN_AUTO) detect_input();
-  if (in_kind == IN_GZIP && !gz_decided) gz_decided = 1, gz_whole = gz_try_whole();
-  if (gz_whole) {
-    pthread_mutex_lock(&q_mu);
-    whole_ready = 1;
-    rt_trace("inflated");
-    pthread_cond_broadcast(&q_cv);
-    pthread_mutex_unlock(&q_mu);
-    sha256_update(&tar_hash, whole, whole_len);
-    tar_total = whole_len;
-    producer_finish();
-    return NULL;
-  }
   for (;;) {
     pthread_mutex_lock(&q_mu);
     while (q_filled - q_used == QN) pthread_cond_wait(&q_cv, &q_mu);
@@ -459,11 +376,9 @@ static void producer_start(void) {
 static size_t tar_read(unsigned char *dst, size_t cap) {
   if (in_kind == IN_RAW) return raw_read(dst, cap);
   pthread_mutex_lock(&q_mu);
-  while (q_filled == q_used && !whole_ready) pthread_cond_wait(&q_cv, &q_mu);
+  while (q_filled == q_used) pthread_cond_wait(&q_cv, &q_mu);
   unsigned slot = (unsigned)(q_used % QN);
-  int direct = whole_ready;
   pthread_mutex_unlock(&q_mu);
-  if (direct) return take(dst, cap, whole, &whole_read, whole_len);
   size_t left = ring[slot].len - q_pos;
   if (!ring[slot].len) return 0; /* the end: the slot stays, so every later call ends too */
   size_t k = left < cap ? left : cap;

@@ -44,8 +44,8 @@ function copyHeaders(dir: string, headers: Record<string, string>) {
 const cc = process.env.CC ?? (await pickCC());
 mkdirSync(join(top, "native/out"), { recursive: true });
 const incDir = join(top, "native/out/include");
-copyHeaders(incDir, { "zlib.h": "zlib1g-dev", "zconf.h": "zlib1g-dev", "zstd.h": "libzstd-dev", "libdeflate.h": "libdeflate-dev" });
-const libs = [staticLib("z", "zlib1g-dev"), staticLib("zstd", "libzstd-dev"), staticLib("deflate", "libdeflate-dev")];
+copyHeaders(incDir, { "zlib.h": "zlib1g-dev", "zconf.h": "zlib1g-dev", "zstd.h": "libzstd-dev" });
+const libs = [staticLib("z", "zlib1g-dev"), staticLib("zstd", "libzstd-dev")];
 const hashes: Record<string, string> = {};
 for (const [name, srcs] of Object.entries(PROGRAMS)) {
   const out = join(top, "native/out", name);

@@ -33,7 +33,7 @@ CERTS_DIR=$STATE/certs
 
 APT_PACKAGES=(
   docker-registry busybox-static uidmap fuse-overlayfs fuse3 slirp4netns passt
-  skopeo musl-tools gcc libc6-dev zlib1g-dev libzstd-dev libdeflate-dev tmux curl jq netcat-openbsd iproute2
+  skopeo musl-tools gcc libc6-dev zlib1g-dev libzstd-dev tmux curl jq netcat-openbsd iproute2
   apache2-utils python3 procps psmisc util-linux ca-certificates zstd openssl
 )
 

@@ -866,12 +866,11 @@ describe("--input: decompression, the blob file and the diff id", () => {
     refused(unpack(d, new Uint8Array([0x1f]), { args: ["--input", "auto"] }), /truncated tar stream/);
   });
 
-  test("gzip larger than what is inflated whole (8 MiB) streams through zlib, with the same result", async () => {
+  test("9 MiB of random data, gzip'd, through a pipe and from a file: the same tree, blob and diff id", async () => {
     const rnd = new Uint8Array(9 << 20);
     for (let i = 0; i < rnd.length; i += 65536) crypto.getRandomValues(rnd.subarray(i, i + 65536));
     const tar = new TarWriter().file("small", "s").file("random.bin", rnd).end();
     const gz = gzip(tar);
-    expect(gz.length).toBeGreaterThan(8 << 20);
     for (const piped of [false, true]) {
       const [d, c] = fresh();
       const args = ["--input", "auto", "--blob", join(c, "blob")];
