@@ -1,6 +1,6 @@
 // Test harness: runs the compiled binary (copied alone into an empty directory)
 // as root or as the non-root test user, each with its own temporary store.
-import { afterAll } from "bun:test";
+import { afterAll, afterEach } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -164,6 +164,19 @@ export function skopeo(args: string[]): string {
   const r = Bun.spawnSync(["skopeo", ...args], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`skopeo ${args.join(" ")}: ${r.stderr.toString()}`);
   return r.stdout.toString();
+}
+
+/**
+ * After each test of the block that calls this, the sandbox's pods and
+ * containers are removed: a test that fails half-way leaves nothing running
+ * for the next ones to trip on (one failure, not a cascade of them). The
+ * tests check their own clean-up themselves.
+ */
+export function cleanEach(b: Sandbox): void {
+  afterEach(() => {
+    Bun.spawnSync(b.tspodArgs(["pod", "rm", "-f", "-a", "-t", "0"]));
+    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a", "-t", "0"]));
+  });
 }
 
 /**

@@ -2,13 +2,14 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { cleanEach, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
 
 describe.each(MODES)("containers (%s)", (mode) => {
   const b = box(mode);
+  cleanEach(b);
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
   });

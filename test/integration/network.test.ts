@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { createSocket } from "node:dgram";
 import { connect as netConnect, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { MODES, REGISTRY, sandboxes, type Sandbox } from "../helpers/tspod.ts";
+import { cleanEach, MODES, REGISTRY, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
 
@@ -679,6 +679,7 @@ function listeners(port: number): string {
 
 describe.each(MODES)("network (%s)", (mode) => {
   const b = box(mode);
+  cleanEach(b);
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
   });

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { binary, cleanEach, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const box = sandboxes();
 
@@ -12,6 +12,7 @@ const ML = `${REGISTRY}/multilayer:latest`;
 
 describe.each(MODES)("run (%s)", (mode) => {
   const b = box(mode);
+  cleanEach(b);
   beforeAll(async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     await b.ok(["pull", "-q", "--tls-verify=false", ML]);
