@@ -971,13 +971,10 @@ static void client_add(ino_t ino, int unanswered) {
   pthread_mutex_unlock(&g_clmu);
 }
 
+static void unanswered_drop_locked(ino_t ino);
 static void client_answered(ino_t ino) {
   pthread_mutex_lock(&g_clmu);
-  for (unsigned i = 0; i < g_nunanswered; i++)
-    if (g_unanswered[i] == ino) {
-      g_unanswered[i] = g_unanswered[--g_nunanswered];
-      break;
-    }
+  unanswered_drop_locked(ino);
   pthread_mutex_unlock(&g_clmu);
 }
 
@@ -1013,40 +1010,65 @@ struct swapping {
 static struct swapping g_swapping[64];
 static unsigned g_nswapping;
 
-/* The latest call on a swap's socket (id when it is not tracked). */
+/* The latest call on a swap's socket (id when it is not tracked); g_clmu held. */
+static uint64_t swap_latest_locked(ino_t ino, int lfd, uint64_t id) {
+  for (unsigned k = 0; ino && k < g_nswapping; k++)
+    if (g_swapping[k].ino == ino && g_swapping[k].lfd == lfd) return g_swapping[k].id;
+  return id;
+}
+
 static uint64_t swap_latest(ino_t ino, int lfd, uint64_t id) {
   pthread_mutex_lock(&g_clmu);
-  for (unsigned k = 0; ino && k < g_nswapping; k++)
-    if (g_swapping[k].ino == ino && g_swapping[k].lfd == lfd) {
-      id = g_swapping[k].id;
-      break;
-    }
+  id = swap_latest_locked(ino, lfd, id);
   pthread_mutex_unlock(&g_clmu);
   return id;
 }
 
-/* The swap is over if id is still its latest call (1); 0 when a newer call came, to answer too. */
-static int swap_done(ino_t ino, int lfd, uint64_t id) {
-  int done = 1;
-  pthread_mutex_lock(&g_clmu);
+/* The swap is over if id is still its latest call (1); 0 when a newer call came, to answer too. g_clmu held. */
+static int swap_done_locked(ino_t ino, int lfd, uint64_t id) {
   for (unsigned k = 0; ino && k < g_nswapping; k++)
     if (g_swapping[k].ino == ino && g_swapping[k].lfd == lfd) {
-      if (g_swapping[k].id == id) g_swapping[k] = g_swapping[--g_nswapping];
-      else done = 0;
+      if (g_swapping[k].id != id) return 0;
+      g_swapping[k] = g_swapping[--g_nswapping];
       break;
     }
+  return 1;
+}
+
+static int swap_done(ino_t ino, int lfd, uint64_t id) {
+  pthread_mutex_lock(&g_clmu);
+  int done = swap_done_locked(ino, lfd, id);
   pthread_mutex_unlock(&g_clmu);
   return done;
 }
 
-/* Answer a swap's call: the latest one (a restart's, when a signal took the first); 0 when
-   an answer reached the process, -1 when none did (it gave the call up). */
-static int swap_answer(struct connecting *c, int err) {
+static void unanswered_drop_locked(ino_t ino) {
+  for (unsigned i = 0; i < g_nunanswered; i++)
+    if (g_unanswered[i] == ino) {
+      g_unanswered[i] = g_unanswered[--g_nunanswered];
+      break;
+    }
+}
+
+/*
+ * Answer a swap's call: the latest one (a restart's, when a signal took the first); 0 when
+ * an answer reached the process, -1 when none did (it gave the call up). A host socket in
+ * place (client, else 0) is marked answered under the same lock as the answer: the process
+ * may connect() again the moment it has it, and that call must not find it unanswered (it
+ * got "done" for EISCONN when this thread was slower than the process, under load).
+ */
+static int swap_answer(struct connecting *c, int err, ino_t client) {
   int reached = -1;
   for (;;) {
-    uint64_t id = swap_latest(c->ino, c->lfd, c->id);
-    if (answer(c->nfd, id, err, 0) == 0) reached = 0;
-    if (swap_done(c->ino, c->lfd, id)) return reached;
+    pthread_mutex_lock(&g_clmu);
+    uint64_t id = swap_latest_locked(c->ino, c->lfd, c->id);
+    if (answer(c->nfd, id, err, 0) == 0) {
+      reached = 0;
+      if (client) unanswered_drop_locked(client);
+    }
+    int done = swap_done_locked(c->ino, c->lfd, id);
+    pthread_mutex_unlock(&g_clmu);
+    if (done) return reached;
   }
 }
 
@@ -1095,7 +1117,7 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
 static void swap_connect(struct connecting *c) {
   if (!own_address(c->pid, &c->ss)) {
     int r = connect(c->sfd, (struct sockaddr *)&c->ss, c->len);
-    swap_answer(c, r < 0 ? errno : 0);
+    swap_answer(c, r < 0 ? errno : 0, 0);
     return;
   }
   /* Where: published on every address or 127.0.0.1, the host's loopback (an IPv6 socket:
@@ -1110,13 +1132,13 @@ static void swap_connect(struct connecting *c) {
   struct sockaddr_storage to;
   socklen_t tl = host_addr(c->lent, dom, 1, v6only, &to);
   if (!tl) {
-    swap_answer(c, ECONNREFUSED);
+    swap_answer(c, ECONNREFUSED, 0);
     return;
   }
   ((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)c->hport); /* (the same place in sockaddr_in6) */
   int hs = socket(dom, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
   if (hs < 0) {
-    swap_answer(c, errno == EMFILE || errno == ENFILE ? EAGAIN : errno);
+    swap_answer(c, errno == EMFILE || errno == ENFILE ? EAGAIN : errno, 0);
     return;
   }
   copy_options(c->sfd, hs, dom);
@@ -1129,7 +1151,7 @@ static void swap_connect(struct connecting *c) {
   if ((r < 0 && e != EINPROGRESS) || setsockopt(hs, IPPROTO_IP, IP_LOCAL_PORT_RANGE_, &range, sizeof range) < 0 || fstat(hs, &st) < 0) {
     if (!(r < 0 && e != EINPROGRESS)) e = errno;
     close(hs);
-    swap_answer(c, e);
+    swap_answer(c, e, 0);
     return;
   }
   /* unanswered until the answer is in: a signal may take the call once the socket is in
@@ -1149,11 +1171,11 @@ static void swap_connect(struct connecting *c) {
     /* the process gave up the call (or the fd cannot be put there) */
     client_answered(st.st_ino);
     close(hs);
-    if (ae != ENOENT) swap_answer(c, ae);
+    if (ae != ENOENT) swap_answer(c, ae, 0);
     return;
   }
   close(hs);
-  if (swap_answer(c, e) == 0) client_answered(st.st_ino);
+  swap_answer(c, e, st.st_ino);
 }
 
 /* What the container's namespace asks of a bind to a low port (the monitor may
