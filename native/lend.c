@@ -408,6 +408,12 @@ static int g_nlent;
 /* container ports a server was lent on (published on one address of the host's, the
    container's own clients are sent there only then: else a server of its own serves them) */
 static uint8_t g_served[65536 / 8];
+/* container ports published on the host's loopback that a dual-stack server was lent on
+   (bound to :: in the container; at ::ffff:127.0.0.1 on the host): the container's own
+   clients of [::1] go there, as the kernel takes them to such a server in the container
+   (else to [::1]: a v6-only server listens there, or nothing, refused as an IPv4 server
+   would refuse them) */
+static uint8_t g_dual[65536 / 8];
 static int g_listeners[LEND_MAX_LISTENERS];
 static int g_nlisteners;
 static int g_resv[2 * LEND_MAX_PORTS];
@@ -1128,7 +1134,18 @@ static void swap_connect(struct connecting *c) {
   int dom = c->ss.ss_family, v6only = 0;
   socklen_t ol = sizeof v6only;
   if (dom == AF_INET6 && c->lent->fam) getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
-  else if (dom == AF_INET6) v6only = !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&c->ss)->sin6_addr);
+  else if (dom == AF_INET6) {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&c->ss)->sin6_addr;
+    int cport = ntohs(((const struct sockaddr_in6 *)&c->ss)->sin6_port);
+    v6only = !IN6_IS_ADDR_V4MAPPED(a6);
+    /* [::1] on a port published on the host's loopback alone, where a dual-stack server
+       was lent: to it (at 127.0.0.1, v4-mapped), unless this socket is v6-only */
+    if (v6only && c->lent->loopback && IN6_IS_ADDR_LOOPBACK(a6) && (g_dual[cport >> 3] & (1u << (cport & 7)))) {
+      int own = 0;
+      ol = sizeof own;
+      if (getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &own, &ol) == 0 && !own) v6only = 0;
+    }
+  }
   struct sockaddr_storage to;
   socklen_t tl = host_addr(c->lent, dom, 1, v6only, &to);
   if (!tl) {
@@ -1278,6 +1295,7 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     return 1;
   }
   g_served[port >> 3] |= (uint8_t)(1u << (port & 7));
+  if (loopback && any && dom == AF_INET6 && !v6only) g_dual[port >> 3] |= (uint8_t)(1u << (port & 7));
   respond(nfd, req->id, 0, 0);
   return 1;
 }
