@@ -414,6 +414,8 @@ static uint8_t g_served[65536 / 8];
    (else to [::1]: a v6-only server listens there, or nothing, refused as an IPv4 server
    would refuse them) */
 static uint8_t g_dual[65536 / 8];
+static int port_in(const uint8_t *map, int port) { return map[port >> 3] & (1u << (port & 7)); }
+static void port_add(uint8_t *map, int port) { map[port >> 3] |= (uint8_t)(1u << (port & 7)); }
 static int g_listeners[LEND_MAX_LISTENERS];
 static int g_nlisteners;
 static int g_resv[2 * LEND_MAX_PORTS];
@@ -1086,7 +1088,7 @@ static int self_connect(int nfd, const struct seccomp_notif_ *req, int tfd, int 
   const struct lent *l = NULL;
   int cport = ntohs(((const struct sockaddr_in *)ss)->sin_port);
   int hport = published(cport, &loopback, &l);
-  if (!hport || (l->fam && !(g_served[cport >> 3] & (1u << (cport & 7))))) return 0;
+  if (!hport || (l->fam && !port_in(g_served, cport))) return 0;
   /* a socket bound (a client that chose its source) or connected already goes the usual way */
   struct sockaddr_storage me;
   socklen_t ml = sizeof me;
@@ -1140,11 +1142,7 @@ static void swap_connect(struct connecting *c) {
     v6only = !IN6_IS_ADDR_V4MAPPED(a6);
     /* [::1] on a port published on the host's loopback alone, where a dual-stack server
        was lent: to it (at 127.0.0.1, v4-mapped), unless this socket is v6-only */
-    if (v6only && c->lent->loopback && IN6_IS_ADDR_LOOPBACK(a6) && (g_dual[cport >> 3] & (1u << (cport & 7)))) {
-      int own = 0;
-      ol = sizeof own;
-      if (getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &own, &ol) == 0 && !own) v6only = 0;
-    }
+    if (v6only && c->lent->loopback && IN6_IS_ADDR_LOOPBACK(a6) && port_in(g_dual, cport)) getsockopt(c->sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
   }
   struct sockaddr_storage to;
   socklen_t tl = host_addr(c->lent, dom, 1, v6only, &to);
@@ -1294,8 +1292,8 @@ static int lend(int nfd, const struct seccomp_notif_ *req, int tfd, int sfd, con
     respond(nfd, req->id, e == ENOENT ? 0 : e, 0);
     return 1;
   }
-  g_served[port >> 3] |= (uint8_t)(1u << (port & 7));
-  if (loopback && any && dom == AF_INET6 && !v6only) g_dual[port >> 3] |= (uint8_t)(1u << (port & 7));
+  port_add(g_served, port);
+  if (loopback && any && dom == AF_INET6 && !v6only) port_add(g_dual, port);
   respond(nfd, req->id, 0, 0);
   return 1;
 }

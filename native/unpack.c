@@ -224,7 +224,6 @@ static size_t gz_read(unsigned char *dst, size_t cap) {
   }
 }
 
-
 static size_t zstd_read(unsigned char *dst, size_t cap) {
   for (;;) {
     if (zsin.pos == zsin.size && !zin_eof) zin_refill();

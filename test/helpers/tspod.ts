@@ -153,6 +153,12 @@ export class Sandbox {
     return { code, stdout, stderr };
   }
 
+  /** Every pod and container of this store removed (stopped at once). */
+  removeAll(): void {
+    Bun.spawnSync(this.tspodArgs(["pod", "rm", "-f", "-a", "-t", "0"]));
+    Bun.spawnSync(this.tspodArgs(["rm", "-f", "-a", "-t", "0"]));
+  }
+
   cleanup(): void {
     // Root may remove files owned by subordinate ids.
     rmSync(this.dir, { recursive: true, force: true });
@@ -173,10 +179,7 @@ export function skopeo(args: string[]): string {
  * tests check their own clean-up themselves.
  */
 export function cleanEach(b: Sandbox): void {
-  afterEach(() => {
-    Bun.spawnSync(b.tspodArgs(["pod", "rm", "-f", "-a", "-t", "0"]));
-    Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a", "-t", "0"]));
-  });
+  afterEach(() => b.removeAll());
 }
 
 /**
@@ -188,8 +191,7 @@ export function sandboxes(): (mode: Mode) => Sandbox {
   afterAll(() => {
     for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true });
     for (const b of made) {
-      Bun.spawnSync(b.tspodArgs(["pod", "rm", "-f", "-a"]));
-      Bun.spawnSync(b.tspodArgs(["rm", "-f", "-a"]));
+      b.removeAll();
       b.cleanup();
     }
   });
