@@ -57,51 +57,6 @@ for (const [name, srcs] of Object.entries(PROGRAMS)) {
 writeFileSync(join(top, "native/out/manifest.json"), JSON.stringify(hashes, null, 2) + "\n");
 console.error(`native: ${Object.entries(hashes).map(([n, h]) => `${n}@${h}`).join(" ")} (${cc})`);
 
-/**
- * Changes to undici's files as they are bundled (onLoad; the package itself is
- * untouched, and `bun test` runs it as it is). The build fails if one of them
- * no longer applies, rather than quietly losing it.
- *
- * - undici loads node:http (for one class identity check and a default header
- *   size) and node:http2 (for HTTP/2, which tspod never enables); in Bun those
- *   builtins cost ~5 and ~2 ms of every pull's start-up (measured in a compiled
- *   binary). Inside undici they become the small shims in src/image/shims/.
- *   Bun's bundler resolves builtin modules before any plugin's onResolve sees
- *   them (Bun 1.4: an onResolve filter on /^node:http2?$/ never matched, and the
- *   shims silently went unused), hence a rewrite of the requires.
- * - llhttp (WebAssembly) is taken precompiled when src/image/llhttp.ts has it.
- */
-const UNDICI_EDITS: { file: string; from: RegExp; to: (m: string, ...g: string[]) => string }[] = [
-  ...["lib/core/util.js", "lib/dispatcher/client.js", "lib/dispatcher/client-h2.js"].map((file) => ({
-    file,
-    from: /require\((['"])node:(http2?)\1\)/g,
-    to: (_m: string, _q: string, mod: string) => `require(${JSON.stringify(join(top, `src/image/shims/${mod}.ts`))})`,
-  })),
-  {
-    file: "lib/dispatcher/client-h1.js",
-    from: /new WebAssembly\.Module\(require\('\.\.\/llhttp\/llhttp_simd-wasm\.js'\)\)/g,
-    to: (m: string) => `(require(${JSON.stringify(join(top, "src/image/llhttp.ts"))}).precompiled() ?? ${m})`,
-  },
-];
-const applied = new Set<(typeof UNDICI_EDITS)[number]>();
-const undiciEdits = {
-  name: "undici-edits",
-  setup(b: any) {
-    b.onLoad({ filter: /[/\\]node_modules[/\\]undici[/\\]lib[/\\].*\.js$/ }, async (a: any) => {
-      let contents = await Bun.file(a.path).text();
-      const file = a.path.replace(/^.*[/\\]node_modules[/\\]undici[/\\]/, "").replaceAll("\\", "/");
-      for (const e of UNDICI_EDITS) {
-        if (e.file !== file) continue;
-        contents = contents.replace(e.from, (...args: any[]) => {
-          applied.add(e);
-          return e.to(...(args as [string, ...string[]]));
-        });
-      }
-      return { contents, loader: "js" };
-    });
-  },
-};
-
 /** Profiles for the bytecode layout, most common start first (see scripts/record-bytecode-order.ts). */
 const ORDER_DIR = join(top, "scripts/bytecode-order");
 const ORDER_FILES = ["run.txt", "ps.txt", "images.txt", "pull.txt"].map((f) => join(ORDER_DIR, f)).filter((f) => existsSync(f));
@@ -134,15 +89,9 @@ if (!nativeOnly) {
     target: "bun",
     sourcemap: "none",
     define: { "process.env.NODE_ENV": '"production"' },
-    plugins: [undiciEdits],
   } as any);
   if (!r.success) {
     for (const l of r.logs) console.error(l);
-    process.exit(1);
-  }
-  const missed = UNDICI_EDITS.filter((e) => !applied.has(e)).map((e) => `${e.file} (${e.from.source})`);
-  if (missed.length) {
-    console.error(`build: these changes to undici no longer apply (see undiciEdits): ${missed.join("; ")}`);
     process.exit(1);
   }
   console.error("built dist/tspod");

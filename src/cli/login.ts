@@ -54,7 +54,5 @@ export default class Login extends BaseCommand {
     await new Registry(host, { tlsVerify, creds: { username, password }, certDir: flags["cert-dir"] }).checkLogin();
     auth.setCredentials(key, username, password, opts);
     this.out("Login Succeeded!");
-    const { closeAgents } = await import("../image/http.ts");
-    await closeAgents();
   }
 }

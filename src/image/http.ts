@@ -1,38 +1,21 @@
-// HTTP for registries: the real undici (Bun's `import "undici"` is a stand-in
-// whose Agent does nothing; the package's own files are the real thing).
+// HTTP for registries: Bun's own fetch, which runs requests on Bun's native
+// HTTP thread, with the few things a registry client needs around it: TLS
+// settings per registry (certs.d CAs, --tls-verify=false), a headers timeout
+// and a body idle timeout, bodies that are never decoded (a digest covers the
+// bytes as sent), redirects left to the caller (credentials must not follow a
+// redirect to another host), and a response shape the registry client reads.
 //
-// Only the parts tspod uses are loaded: undici/index.js also loads fetch,
-// WebSocket, the mock agents and the SQLite cache store, which cost ~20 ms of
-// every pull's start-up in the compiled binary (measured: importing this module
-// took 20-23 ms with index.js). The Dispatcher gets request() exactly as
-// index.js gives it (its stream/pipeline/upgrade/connect APIs, which tspod does
-// not use, are not loaded: ~1.5 ms), and request(url, opts) does what
-// index.js's does for the options tspod passes (a dispatcher is always given).
-import type { Dispatcher, Agent } from "undici";
-import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { precompile } from "./llhttp.ts";
-precompile(); // first: JSC compiles llhttp while undici loads
-/* eslint-disable @typescript-eslint/no-require-imports */
-const AgentClass = require("undici/lib/dispatcher/agent.js") as typeof import("undici").Agent;
-const DispatcherClass = require("undici/lib/dispatcher/dispatcher.js");
-const buildConnector = require("undici/lib/core/connect.js") as typeof import("undici").buildConnector;
-DispatcherClass.prototype.request = require("undici/lib/api/api-request.js");
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-type RequestOptions = Omit<Dispatcher.RequestOptions, "origin" | "path" | "method"> & { method?: Dispatcher.HttpMethod; dispatcher: Dispatcher };
-
-function request(url: string | URL, opts: RequestOptions): Promise<Dispatcher.ResponseData> {
-  const u = typeof url === "string" ? new URL(url) : url;
-  return opts.dispatcher.request({ ...opts, origin: u.origin, path: `${u.pathname}${u.search}`, method: opts.method ?? "GET" });
-}
-
-const undici = { Agent: AgentClass, request, buildConnector };
+// It was undici (the package, not Bun's stand-in) until measured in the
+// compiled binary on a cold pull of busybox: loading undici's modules took
+// 12-14 ms of the main thread (1,100 page faults) before the first request,
+// and its first request (connect, llhttp, write) took ~7 ms more than fetch's.
+// A compiled probe doing what a pull's network part does (manifest, config,
+// a 1 MB layer hashed as it streams): 88 ms with undici, 44 ms with fetch
+// (hyperfine, 30 runs each). The issue's goal for that pull is ~75 ms in all.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
-
-export { undici };
-export type { Dispatcher };
+import pjson from "../../package.json" with { type: "json" };
 
 /**
  * The certs.d directories for a registry host[:port], Podman's places first:
@@ -71,59 +54,179 @@ export function certsFor(host: string, certDir?: string): string[] {
   return out;
 }
 
-/** The options every registry Agent is made with; only `connect` differs. */
-export function makeAgent(connect: Agent.Options["connect"]): Dispatcher {
-  return new undici.Agent({ connections: 8, pipelining: 1, keepAliveTimeout: 10_000, connect });
+interface TlsOptions {
+  rejectUnauthorized: boolean;
+  ca?: string[];
 }
-
-const agents = new Map<string, Dispatcher>();
+const tlsCache = new Map<string, TlsOptions>();
 
 /**
- * One keep-alive agent per (host, tls-verify) so connections are reused across a pull.
- * CAs from certs.d are added to the system's (as Podman does), not put in their place.
+ * The TLS settings for a registry host[:port], read once per process. CAs from
+ * certs.d are added to the system's (as Podman does), not put in their place.
  */
-export function agentFor(host: string, tlsVerify: boolean, certDir?: string): Dispatcher {
+export function tlsFor(host: string, tlsVerify: boolean, certDir?: string): TlsOptions {
   const key = `${host}|${tlsVerify}|${certDir ?? ""}`;
-  let a = agents.get(key);
-  if (!a) {
+  let t = tlsCache.get(key);
+  if (!t) {
     const ca = tlsVerify ? certsFor(host, certDir) : [];
-    // node:tls only when a CA is added (~4 ms of start-up; undici loads it itself for https).
+    // node:tls only when a CA is added (its root list costs start-up)
     const roots = () => (require("node:tls") as typeof import("node:tls")).rootCertificates;
-    a = makeAgent({ rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...roots(), ...ca] } : {}) });
-    agents.set(key, a);
+    t = { rejectUnauthorized: tlsVerify, ...(ca.length ? { ca: [...roots(), ...ca] } : {}) };
+    tlsCache.set(key, t);
   }
-  return a;
+  return t;
 }
 
-/**
- * Run fn once the next request is on the wire (undici publishes
- * `undici:request:bodySent` after writing it), so that work that can wait for
- * the registry's answer is done while it comes, not before the request goes.
- * fn runs at most once; the function returned stops waiting.
- */
-export function whenRequestSent(fn: () => void): () => void {
-  const channel = "undici:request:bodySent";
-  let waiting = true;
-  const stop = () => {
-    if (waiting) unsubscribe(channel, onSent);
-    waiting = false;
-  };
-  const onSent = () => {
-    if (!waiting) return;
-    stop();
-    queueMicrotask(fn); // once undici has finished writing
-  };
-  subscribe(channel, onSent);
-  return stop;
+/** certs.d is read afresh (tests change it within one process). */
+export function forgetTls(): void {
+  tlsCache.clear();
 }
 
+export interface HttpOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  tls: TlsOptions;
+  /** ms until the response's status and headers must have come */
+  headersTimeout?: number;
+  /** ms the body may go without a byte */
+  bodyTimeout?: number;
+}
+
+/** A response body: read whole, streamed, or thrown away. */
+export interface HttpBody extends AsyncIterable<Uint8Array> {
+  text(): Promise<string>;
+  json(): Promise<any>;
+  bytes(): Promise<Uint8Array>;
+  /** Read and drop a small body (the connection can then be used again); cancel a big one. */
+  dump(): Promise<void>;
+  destroy(): void;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  /** lower-case names */
+  headers: Record<string, string>;
+  body: HttpBody;
+}
+
+/** An error with a code, as the network's own errors have. */
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+const USER_AGENT = `tspod/${pjson.version}`;
+
 /**
- * The end of a command: every connection closed at once (nothing is pending by
- * then), instead of close() waiting for each socket's close to come back
- * (a pull's last step, saved to done: 1.2-1.8 -> 1.2-1.4 ms in a trace).
+ * One request. Rejects with the network's error (its code: ECONNREFUSED,
+ * ECONNRESET, EPROTO, a certificate code...) or HEADERS_TIMEOUT; reading the
+ * body rejects with ECONNRESET (the connection broke) or BODY_TIMEOUT.
  */
-export async function closeAgents(): Promise<void> {
-  const all = [...agents.values()];
-  agents.clear();
-  await Promise.all(all.map((a) => a.destroy().catch(() => {})));
+export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpResponse> {
+  const ac = new AbortController();
+  const headersMs = opts.headersTimeout ?? 60_000;
+  const timer = setTimeout(() => ac.abort(codedError("HEADERS_TIMEOUT", `no answer within ${headersMs / 1000} s`)), headersMs);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: opts.method ?? "GET",
+      // identity: a body is never encoded in transit, and never decoded here
+      headers: { "user-agent": USER_AGENT, "accept-encoding": "identity", ...opts.headers },
+      redirect: "manual",
+      decompress: false,
+      tls: opts.tls,
+      signal: ac.signal,
+    } as RequestInit);
+  } catch (e) {
+    throw ac.signal.aborted ? ac.signal.reason : e;
+  } finally {
+    clearTimeout(timer);
+  }
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => (headers[k] = v));
+  return { statusCode: res.status, headers, body: new Body(res, ac, opts.bodyTimeout ?? 120_000) };
+}
+
+class Body implements HttpBody {
+  private used = false;
+  constructor(
+    private res: Response,
+    private ac: AbortController,
+    private idleMs: number,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    const stream = this.take();
+    if (!stream) return;
+    const reader = stream.getReader();
+    let done = false;
+    try {
+      for (;;) {
+        const timer = setTimeout(() => this.ac.abort(codedError("BODY_TIMEOUT", `nothing received for ${this.idleMs / 1000} s`)), this.idleMs);
+        let r: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          done = true;
+          throw this.ac.signal.aborted ? this.ac.signal.reason : e;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (r.done) {
+          done = true;
+          return;
+        }
+        yield r.value;
+      }
+    } finally {
+      // stopped early (an error, or a consumer that had enough): the rest is not wanted
+      if (!done) reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+  }
+
+  /** The body's stream, once: a second reader would see a half-read body. */
+  private take(): ReadableStream<Uint8Array> | null {
+    if (this.used) throw new Error("response body read twice");
+    this.used = true;
+    return this.res.body;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    for await (const c of this) {
+      chunks.push(c);
+      n += c.length;
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  async json(): Promise<any> {
+    return JSON.parse(await this.text());
+  }
+
+  async dump(): Promise<void> {
+    if (this.used) return;
+    const len = Number(this.res.headers.get("content-length") ?? NaN);
+    if (len <= 128 << 10) await this.bytes().catch(() => {});
+    else this.destroy();
+  }
+
+  destroy(): void {
+    if (!this.used) {
+      this.used = true;
+      this.res.body?.cancel().catch(() => {});
+    }
+  }
 }

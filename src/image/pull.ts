@@ -18,7 +18,6 @@ import { getCredentials } from "./auth.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs } from "../sys/idmap.ts";
 import { preloadLibc } from "../sys/libc.ts";
-import { whenRequestSent } from "./http.ts";
 
 export type PullEvent =
   | { type: "trying"; ref: string }
@@ -227,12 +226,13 @@ export class Puller {
     trace("pull: start");
     const topP = client.getManifest(repo, ref.digest ?? ref.tag ?? "latest");
     topP.catch(() => {}); // awaited below
-    // While the registry answers (once the request is on its way, not before):
-    // libc's symbols are loaded for the store's locks, and the first layer's
-    // helper starts, so that its user namespace is ready when the layer comes
-    // (before the manifest says whether one is needed, and which).
+    // While the registry answers (once the request is on its way: fetch hands
+    // it to Bun's HTTP thread, and setImmediate runs after the microtasks that
+    // get it there): libc's symbols are loaded for the store's locks, and the
+    // first layer's helper starts, so that its user namespace is ready when the
+    // layer comes (before the manifest says whether one is needed, and which).
     let earlyErr: unknown;
-    const stopWaiting = whenRequestSent(() => {
+    const early = setImmediate(() => {
       try {
         preloadLibc();
         // Not for an image stored already under this name (or digest): such a
@@ -245,6 +245,7 @@ export class Puller {
         earlyErr = e; // thrown below, here it would be an uncaught exception
       }
     });
+    const stopWaiting = () => clearImmediate(early);
     try {
       await topP.catch(() => {}); // a failure is pullManifest's to report
       stopWaiting();

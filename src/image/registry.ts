@@ -1,7 +1,7 @@
-// Registry client: distribution spec v2 on the real undici.
+// Registry client: distribution spec v2 on Bun's fetch (see http.ts).
 // Ping, anonymous/Basic/Bearer auth with tokens cached per scope, manifests,
 // blobs with redirects, retries with backoff, resumable blob streams.
-import { agentFor, undici, type Dispatcher } from "./http.ts";
+import { httpRequest, tlsFor, type HttpBody, type HttpResponse } from "./http.ts";
 import { TspodError } from "../errors.ts";
 import { ctx, log } from "../context.ts";
 import { readFileSync } from "node:fs";
@@ -38,7 +38,7 @@ const MANIFEST_ACCEPT = [
 ].join(", ");
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "HEADERS_TIMEOUT", "BODY_TIMEOUT"]);
 const MAX_ATTEMPTS = 4;
 
 /** Manifests are read whole: at most this much (containers/image's limit, 4 MiB). */
@@ -49,7 +49,7 @@ const MAX_MANIFEST_BYTES = 4 << 20;
  * Content-Length, or as it comes: a registry need not send one), so that a
  * hostile or broken registry cannot make a pull hold unbounded memory.
  */
-async function readBounded(res: Dispatcher.ResponseData, max: number, what: string): Promise<Uint8Array> {
+async function readBounded(res: HttpResponse, max: number, what: string): Promise<Uint8Array> {
   const tooLarge = () => new RegistryError(`${what} is too large (more than ${max} bytes)`);
   const len = Number(headerOf(res.headers, "content-length") ?? 0);
   if (len > max) {
@@ -106,13 +106,12 @@ export function parseChallenge(h: string | undefined): Challenge | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
+function headerOf(h: Record<string, string>, name: string): string | undefined {
+  return h[name];
 }
 
 /** The registry's JSON error ({"errors":[{"code","message"}]}) as one line. */
-async function registryErrorText(body: Dispatcher.ResponseData["body"]): Promise<{ code?: string; text: string }> {
+async function registryErrorText(body: HttpBody): Promise<{ code?: string; text: string }> {
   try {
     const t = await body.text();
     const j = JSON.parse(t);
@@ -134,10 +133,10 @@ function networkMessage(e: any): string {
   const code = e?.code ?? e?.cause?.code;
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
-  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "connection timed out";
-  if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return `connection lost (${e?.message ?? code})`;
-  if (code === "UND_ERR_HEADERS_TIMEOUT") return "it accepted the connection but sent no answer in time";
-  if (code === "UND_ERR_BODY_TIMEOUT") return "it stopped sending in the middle of an answer";
+  if (code === "ETIMEDOUT") return "connection timed out";
+  if (code === "ECONNRESET") return "connection lost (closed by the other side)";
+  if (code === "HEADERS_TIMEOUT") return "it accepted the connection but sent no answer in time";
+  if (code === "BODY_TIMEOUT") return "it stopped sending in the middle of an answer";
   if (isCertError(e)) return `TLS certificate not trusted: ${e?.message ?? code}`;
   return e?.message ?? String(e);
 }
@@ -145,7 +144,7 @@ function networkMessage(e: any): string {
 function isTlsMismatch(e: any): boolean {
   if (isCertError(e)) return false;
   const s = `${e?.code ?? ""} ${e?.message ?? ""} ${e?.cause?.code ?? ""}`;
-  return /SSL|TLS|wrong version|ECONNRESET|EPROTO|UND_ERR_SOCKET|packet length/i.test(s);
+  return /SSL|TLS|wrong version|ECONNRESET|EPROTO|packet length/i.test(s);
 }
 
 /** Wait before retry `attempt` (1, 2, ...): 100, 200, 400 ms..., or what Retry-After asks (at most 10 s). */
@@ -229,7 +228,7 @@ export class Registry {
     for (const scheme of schemes) {
       const url = `${scheme}://${this.host}/v2/`;
       try {
-        const res = await undici.request(url, { method: "GET", dispatcher: agentFor(this.host, this.tlsVerify, this.certDir), headersTimeout: 30_000 });
+        const res = await httpRequest(url, { tls: tlsFor(this.host, this.tlsVerify, this.certDir), headersTimeout: 30_000 });
         await res.body.dump();
         if (res.statusCode === 401) this.challenge = parseChallenge(headerOf(res.headers, "www-authenticate"));
         else if (res.statusCode >= 400 && res.statusCode !== 404) throw new RegistryError(`pinging registry ${this.registry}: HTTP ${res.statusCode}`, res.statusCode);
@@ -254,7 +253,7 @@ export class Registry {
       );
     }
     const hint = this.tlsVerify && isTlsMismatch(lastErr) ? " (if it serves plain HTTP, use --tls-verify=false or mark it insecure in registries.conf)" : "";
-    const silent = ((lastErr as any)?.code ?? (lastErr as any)?.cause?.code) === "UND_ERR_HEADERS_TIMEOUT";
+    const silent = ((lastErr as any)?.code ?? (lastErr as any)?.cause?.code) === "HEADERS_TIMEOUT";
     throw new RegistryError(`registry ${this.registry} ${silent ? "does not answer" : "is not reachable"}: ${networkMessage(lastErr)}${hint}`);
   }
 
@@ -294,7 +293,7 @@ export class Registry {
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
     log("debug", `registry ${this.registry}: token for ${scope || "(no scope)"} from ${u.origin}${u.pathname}`);
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await this.send(u.toString(), { method: "GET", headers });
     } catch (e: any) {
@@ -323,14 +322,14 @@ export class Registry {
   }
 
   /** One HTTP request with retries on 5xx/429 and connection resets. */
-  private async send(url: string, opts: { method: string; headers?: Record<string, string> }, retry = true): Promise<Dispatcher.ResponseData> {
+  private async send(url: string, opts: { method: string; headers?: Record<string, string> }, retry = true): Promise<HttpResponse> {
     const host = new URL(url).host;
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await undici.request(url, {
-          method: opts.method as any,
+        const res = await httpRequest(url, {
+          method: opts.method,
           headers: opts.headers,
-          dispatcher: agentFor(host, this.tlsVerify, host === this.host ? this.certDir : undefined),
+          tls: tlsFor(host, this.tlsVerify, host === this.host ? this.certDir : undefined),
           headersTimeout: 60_000,
           bodyTimeout: 120_000,
         });
@@ -354,7 +353,7 @@ export class Registry {
   }
 
   /** Authenticated request to a path under /v2/, following redirects (auth only to the registry itself). */
-  async request(path: string, opts: { method?: string; headers?: Record<string, string>; scope: string }): Promise<Dispatcher.ResponseData> {
+  async request(path: string, opts: { method?: string; headers?: Record<string, string>; scope: string }): Promise<HttpResponse> {
     await this.ping();
     const method = opts.method ?? "GET";
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -362,7 +361,7 @@ export class Registry {
     const auth = await this.authorization(opts.scope);
     if (auth) headers.authorization = auth;
     let url = `${this.base}${path}`;
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await this.send(url, { method, headers });
     } catch (e) {
@@ -401,7 +400,7 @@ export class Registry {
     return res;
   }
 
-  private async failure(res: Dispatcher.ResponseData, what: string): Promise<never> {
+  private async failure(res: HttpResponse, what: string): Promise<never> {
     const { code, text } = await registryErrorText(res.body);
     let msg: string;
     if (res.statusCode === 401) msg = `${what}: authentication required${this.creds ? " (credentials were rejected)" : ""}`;

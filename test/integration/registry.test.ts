@@ -1,11 +1,13 @@
 // The registry client against real registries of the test environment
 // (test/env/setup.sh): TLS with a custom CA found through certs.d, Bearer token
 // auth (the token server is started here), retries on 5xx and resumed blob
-// downloads through a proxy that misbehaves on purpose; and proof that the HTTP
-// client is the real undici package, not Bun's stand-in. Root and rootless.
+// downloads through a proxy that misbehaves on purpose; and the HTTP client's
+// own behaviour (keep-alive, bodies never decoded, redirects left to the
+// caller, timeouts, errors). Root and rootless.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
+import net from "node:net";
 import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, sandboxes, type Result } from "../helpers/tspod.ts";
 import { pushBigImage, startEnvTokenServer, startProxy, type BigImage, type TokenServer } from "../helpers/registry-fakes.ts";
 
@@ -50,80 +52,129 @@ async function expectEmptyStore(b: Sandbox): Promise<void> {
   }
 }
 
-// ------------------------------------------------------------------ the real undici
+// ------------------------------------------------------------------ the HTTP client
+
+/** A raw HTTP/1.1 server on 127.0.0.1: `answer` gets each socket's first request bytes. */
+async function rawServer(answer: (s: net.Socket, req: string, conn: number) => void): Promise<{ port: number; conns: () => number; requests: string[]; stop: () => void }> {
+  let conns = 0;
+  const requests: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    const id = ++conns;
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    let buf = "";
+    s.on("data", (d) => {
+      buf += d.toString("latin1");
+      for (let end; (end = buf.indexOf("\r\n\r\n")) >= 0; ) {
+        const req = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        requests.push(req);
+        answer(s, req, id);
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    conns: () => conns,
+    requests,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    },
+  };
+}
 
 describe("HTTP client", () => {
-  test("src/image/http.ts uses the undici package itself, not Bun's stand-in", async () => {
-    const http = await import("../../src/image/http.ts");
-    const pkgDir = dirname(require.resolve("undici/package.json"));
-    const real = require(join(pkgDir, "index.js"));
-    // Bun answers `import "undici"` / require("undici") with its built-in module.
-    const standIn = require("undici");
-    expect(http.undici.Agent).toBe(real.Agent);
-    expect(http.undici.Agent).not.toBe(standIn.Agent);
-    expect(http.undici.Agent).not.toBe((await import("undici")).Agent);
-    expect(typeof real.buildConnector).toBe("function");
-    const a = http.agentFor("127.0.0.1:1", false);
-    expect(a).toBeInstanceOf(real.Agent);
-    expect(a).not.toBeInstanceOf(standIn.Agent);
-    await http.closeAgents();
-  });
+  const plain = { rejectUnauthorized: true };
 
-  test("agents are made so their connect option is honoured: connections are counted and reused", async () => {
+  test("keep-alive: requests one after another use one connection; bodies come as sent (never decoded), redirects are not followed", async () => {
     const http = await import("../../src/image/http.ts");
-    let served = 0;
-    const srv = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(`hello ${++served}`) });
+    const gz = Bun.gzipSync(new TextEncoder().encode("hello"));
+    const srv = await rawServer((s, req) => {
+      if (req.startsWith("GET /moved ")) return void s.write("HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n");
+      s.write(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`);
+      s.write(gz);
+    });
     try {
-      const base = http.undici.buildConnector({});
-      let connects = 0;
-      const agent = http.makeAgent((opts, cb) => {
-        connects++;
-        return base(opts, cb);
-      });
-      for (let i = 1; i <= 3; i++) {
-        const r = await http.undici.request(`http://127.0.0.1:${srv.port}/`, { dispatcher: agent });
-        expect(await r.body.text()).toBe(`hello ${i}`);
+      for (let i = 0; i < 3; i++) {
+        const r = await http.httpRequest(`http://127.0.0.1:${srv.port}/blob`, { tls: plain });
+        expect(r.statusCode).toBe(200);
+        expect(r.headers["content-encoding"]).toBe("gzip");
+        expect(Buffer.from(await r.body.bytes()).equals(Buffer.from(gz))).toBe(true);
       }
-      // Every connection was made by our connector (keep-alive may reuse one).
-      expect(connects).toBeGreaterThanOrEqual(1);
-      expect(connects).toBeLessThanOrEqual(3);
-      await agent.close();
-      // A connector that refuses: the request fails with its error (the stand-in would ignore it).
-      const refusing = http.makeAgent((_opts, cb) => {
-        cb(Object.assign(new Error("refused by the test connector"), { code: "ETESTREFUSED" }), null);
-      });
-      const err = await http.undici.request(`http://127.0.0.1:${srv.port}/`, { dispatcher: refusing }).catch((e: any) => e);
-      expect(err?.code).toBe("ETESTREFUSED");
-      expect(served).toBe(3);
-      await refusing.close();
+      const m = await http.httpRequest(`http://127.0.0.1:${srv.port}/moved`, { tls: plain });
+      expect(m.statusCode).toBe(307);
+      expect(m.headers.location).toBe("/elsewhere");
+      await m.body.dump();
+      expect(srv.requests.length).toBe(4); // nothing fetched from /elsewhere
+      expect(srv.requests.every((q) => /\r\naccept-encoding: identity\r\n/i.test(q))).toBe(true);
+      expect(srv.requests[0]).toMatch(/\r\nuser-agent: tspod\//i);
+      expect(srv.conns()).toBe(1);
     } finally {
-      srv.stop(true);
+      srv.stop();
     }
   });
 
-  test("agentFor: TLS verification and certs.d CAs reach the TLS layer", async () => {
+  test("a server that takes the request and never answers: HEADERS_TIMEOUT; one that stops mid-body: BODY_TIMEOUT; one that closes mid-body: ECONNRESET", async () => {
+    const http = await import("../../src/image/http.ts");
+    const srv = await rawServer((s, req) => {
+      if (req.startsWith("GET /silent ")) return; // holds it
+      s.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nfirst bytes");
+      if (req.startsWith("GET /cut ")) setTimeout(() => s.destroy(), 50);
+    });
+    try {
+      let t = Date.now();
+      const e1 = await http.httpRequest(`http://127.0.0.1:${srv.port}/silent`, { tls: plain, headersTimeout: 300 }).catch((e) => e);
+      expect(e1?.code).toBe("HEADERS_TIMEOUT");
+      expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - t).toBeLessThan(5000);
+      const stall = await http.httpRequest(`http://127.0.0.1:${srv.port}/stall`, { tls: plain, bodyTimeout: 300 });
+      const got: number[] = [];
+      t = Date.now();
+      const e2 = await (async () => {
+        for await (const c of stall.body) got.push(c.length);
+      })().catch((e) => e);
+      expect(e2?.code).toBe("BODY_TIMEOUT");
+      expect(got.reduce((a, b) => a + b, 0)).toBe("first bytes".length);
+      expect(Date.now() - t).toBeLessThan(5000);
+      const cut = await http.httpRequest(`http://127.0.0.1:${srv.port}/cut`, { tls: plain });
+      const e3 = await cut.body.bytes().catch((e) => e);
+      expect(e3?.code).toBe("ECONNRESET");
+      const refused = await http.httpRequest("http://127.0.0.1:1/", { tls: plain }).catch((e) => e);
+      expect(refused?.code).toBe("ECONNREFUSED");
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("tlsFor: TLS verification and certs.d CAs reach the TLS layer", async () => {
     const http = await import("../../src/image/http.ts");
     const url = `https://${TLS}/v2/`;
     const saved = process.env.TSPOD_CERTS_DIR;
     const dir = `/tmp/tspod-certsd-${process.pid}`;
     try {
+      http.forgetTls();
       process.env.TSPOD_CERTS_DIR = `${dir}/none`;
-      let e = await http.undici.request(url, { dispatcher: http.agentFor(TLS, true) }).catch((x: any) => x);
+      const e = await http.httpRequest(url, { tls: http.tlsFor(TLS, true) }).catch((x: any) => x);
       expect(String(e?.code)).toMatch(/CERT|UNABLE_TO_VERIFY|SELF_SIGNED/);
-      let r = await http.undici.request(url, { dispatcher: http.agentFor(TLS, false) });
+      let r = await http.httpRequest(url, { tls: http.tlsFor(TLS, false) });
       expect(r.statusCode).toBe(200);
       await r.body.dump();
-      await http.closeAgents();
       mkdirSync(join(dir, TLS), { recursive: true });
       copyFileSync(ENV.CA_CERT, join(dir, TLS, "ca.crt"));
       process.env.TSPOD_CERTS_DIR = dir;
-      r = await http.undici.request(url, { dispatcher: http.agentFor(TLS, true) });
+      http.forgetTls();
+      expect(http.tlsFor(TLS, true).ca?.at(-1)).toBe(readFileSync(ENV.CA_CERT, "utf8"));
+      r = await http.httpRequest(url, { tls: http.tlsFor(TLS, true) });
       expect(r.statusCode).toBe(200);
       await r.body.dump();
     } finally {
       if (saved === undefined) delete process.env.TSPOD_CERTS_DIR;
       else process.env.TSPOD_CERTS_DIR = saved;
-      await http.closeAgents();
+      http.forgetTls();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -133,7 +184,6 @@ describe("registry client in-process", () => {
   test("requests in parallel for one scope share one token request", async () => {
     const ts = startEnvTokenServer();
     const { Registry } = await import("../../src/image/registry.ts");
-    const http = await import("../../src/image/http.ts");
     try {
       const reg = new Registry(TOKEN, { tlsVerify: false });
       await reg.ping();
@@ -142,7 +192,6 @@ describe("registry client in-process", () => {
       expect(ts.count("repository:busybox:pull")).toBe(1);
     } finally {
       ts.stop();
-      await http.closeAgents();
     }
   });
 });

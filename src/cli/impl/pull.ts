@@ -19,7 +19,7 @@ const impl: CommandImpl = {
     "cert-dir": { type: "string", description: "directory with the registry's CA certificates (*.crt)" },
   },
   async main(ctx: Context, flags, argv) {
-    const [{ Puller }, { makeProgress }, { closeAgents }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts"), import("../../image/http.ts")]);
+    const [{ Puller }, { makeProgress }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts")]);
     const { trace } = await import("../../context.ts");
     trace("pull: modules loaded");
     let platform: string | undefined = flags.platform;
@@ -72,7 +72,6 @@ const impl: CommandImpl = {
       if (failed.length) throw failed[failed.length - 1];
     } finally {
       progress.end();
-      await closeAgents();
     }
   },
 };
