@@ -116,12 +116,32 @@ function codedError(code: string, message: string): Error {
 
 const USER_AGENT = `tspod/${pjson.version}`;
 
+const PROXY_VARS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"];
+
+/**
+ * Bun's fetch sends requests through HTTP(S)_PROXY as Podman does, except that
+ * Go's net/http (Podman's) never proxies localhost or a loopback address and
+ * Bun's does unless NO_PROXY names it: a registry on 127.0.0.1 would be asked
+ * for through the proxy. With a proxy set, such a host is added to NO_PROXY
+ * (and no_proxy) for this process, which fetch reads at each request.
+ */
+function directForLoopback(url: string): void {
+  if (!PROXY_VARS.some((k) => process.env[k])) return;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (host !== "localhost" && !/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "::1") return;
+  for (const k of ["NO_PROXY", "no_proxy"]) {
+    const v = process.env[k];
+    if (!v?.split(",").map((x) => x.trim()).includes(host)) process.env[k] = v ? `${v},${host}` : host;
+  }
+}
+
 /**
  * One request. Rejects with the network's error (its code: ECONNREFUSED,
  * ECONNRESET, EPROTO, a certificate code...) or HEADERS_TIMEOUT; reading the
  * body rejects with ECONNRESET (the connection broke) or BODY_TIMEOUT.
  */
 export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpResponse> {
+  directForLoopback(url);
   const ac = new AbortController();
   const headersMs = opts.headersTimeout ?? 60_000;
   const timer = setTimeout(() => ac.abort(codedError("HEADERS_TIMEOUT", `no answer within ${headersMs / 1000} s`)), headersMs);

@@ -150,6 +150,46 @@ describe("HTTP client", () => {
     }
   });
 
+  test("HTTP_PROXY is used as Podman uses it: for a registry by name, never for a loopback address", async () => {
+    const http = await import("../../src/image/http.ts");
+    // A forward proxy: absolute-form requests are sent on to the test registry.
+    const seen: string[] = [];
+    const proxy = net.createServer((c) => {
+      c.on("error", () => {});
+      c.once("data", (d) => {
+        const text = d.toString("latin1");
+        const [method, target] = text.split(" ");
+        seen.push(`${method} ${target}`);
+        const u = new URL(target!);
+        const up = net.connect(port(REGISTRY), "127.0.0.1", () => {
+          up.write(text.replace(`${method} ${target} `, `${method} ${u.pathname}${u.search} `).replace(/\r\nconnection:[^\r]*/i, "").replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n"));
+          up.pipe(c);
+        });
+        up.on("error", () => c.destroy());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    const saved = Object.fromEntries(["HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"].map((k) => [k, process.env[k]]));
+    try {
+      for (const k of Object.keys(saved)) delete process.env[k];
+      process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      const byName = await http.httpRequest(`http://tspod-proxy-test.invalid:${port(REGISTRY)}/v2/`, { tls: plain });
+      expect(byName.statusCode).toBe(200);
+      await byName.body.dump();
+      expect(seen).toEqual([`GET http://tspod-proxy-test.invalid:${port(REGISTRY)}/v2/`]);
+      const direct = await http.httpRequest(`http://127.0.0.1:${port(REGISTRY)}/v2/`, { tls: plain });
+      expect(direct.statusCode).toBe(200);
+      await direct.body.dump();
+      expect(seen.length).toBe(1);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      proxy.close();
+    }
+  });
+
   test("tlsFor: TLS verification and certs.d CAs reach the TLS layer", async () => {
     const http = await import("../../src/image/http.ts");
     const url = `https://${TLS}/v2/`;
