@@ -36,6 +36,8 @@ export const CREATE_FLAGS: FlagDefs = {
   cpus: { type: "string", description: "number of CPUs (needs a usable cgroup)" },
   "pids-limit": { type: "string", description: "process limit (needs a usable cgroup)" },
   label: { type: "string", char: "l", multiple: true, description: "KEY=VALUE metadata" },
+  "stop-signal": { type: "string", description: "signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)" },
+  "stop-timeout": { type: "integer", description: "seconds stop waits after it before SIGKILL (default 10)" },
   "quiet-pull": { type: "boolean", char: "q", description: "no pull progress" },
 };
 
@@ -78,6 +80,8 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
     cpus: flags.cpus,
     pidsLimit: flags["pids-limit"],
     labels: flags.label ?? [],
+    stopSignal: flags["stop-signal"],
+    stopTimeout: flags["stop-timeout"],
     quietPull: !!flags["quiet-pull"],
   };
 }

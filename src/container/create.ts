@@ -64,6 +64,10 @@ export interface CreateOptions {
   cpus?: string;
   pidsLimit?: string;
   labels: string[];
+  /** --stop-signal: instead of the image's STOPSIGNAL */
+  stopSignal?: string;
+  /** --stop-timeout: seconds */
+  stopTimeout?: number;
   quietPull: boolean;
   onPullEvent?: (e: any) => void;
 }
@@ -253,6 +257,9 @@ export function userEntries(layerDirs: string[], user: ResolvedUser, home: strin
 }
 
 export async function createContainer(ctx: Context, o: CreateOptions): Promise<{ id: string; name: string; image: ImageRecord }> {
+  // refused before anything is pulled or made
+  if (o.stopSignal !== undefined) (await import("./lifecycle.ts")).parseSignal(o.stopSignal);
+  if (o.stopTimeout !== undefined && o.stopTimeout < 0) throw new UsageError(`--stop-timeout ${o.stopTimeout}: seconds, 0 or more`);
   const store = new ContainerStore(ctx);
   const images = new Images(ctx, (id) => store.usersOf(id));
   let image = o.pull === "always" ? undefined : images.find(o.image);
@@ -396,8 +403,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       pod: np.pod?.id,
       mounts,
       driver: chooseDriver(ctx),
-      stopSignal: c.StopSignal ?? "SIGTERM",
-      stopTimeout: 10,
+      stopSignal: o.stopSignal ?? c.StopSignal ?? "SIGTERM",
+      stopTimeout: o.stopTimeout ?? 10,
       labels,
       resources,
     };

@@ -96,7 +96,8 @@ export interface HttpOptions {
 export interface HttpBody extends AsyncIterable<Uint8Array> {
   text(): Promise<string>;
   json(): Promise<any>;
-  bytes(): Promise<Uint8Array>;
+  /** The whole body; past max bytes, BODY_TOO_LARGE (and the rest is not read). */
+  bytes(max?: number): Promise<Uint8Array>;
   /** Read and drop a small body (the connection can then be used again); cancel a big one. */
   dump(): Promise<void>;
   destroy(): void;
@@ -211,12 +212,14 @@ class Body implements HttpBody {
     return this.res.body;
   }
 
-  async bytes(): Promise<Uint8Array> {
+  async bytes(max = Infinity): Promise<Uint8Array> {
     const chunks: Uint8Array[] = [];
     let n = 0;
     for await (const c of this) {
-      chunks.push(c);
       n += c.length;
+      // stopped as it comes (the rest is cancelled): a body need not say its length
+      if (n > max) throw codedError("BODY_TOO_LARGE", `more than ${max} bytes`);
+      chunks.push(c);
     }
     if (chunks.length === 1) return chunks[0]!;
     const out = new Uint8Array(n);

@@ -56,23 +56,11 @@ async function readBounded(res: HttpResponse, max: number, what: string): Promis
     res.body.destroy();
     throw tooLarge();
   }
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of res.body) {
-    n += c.length;
-    if (n > max) {
-      res.body.destroy();
-      throw tooLarge();
-    }
-    chunks.push(c as Uint8Array);
+  try {
+    return await res.body.bytes(max);
+  } catch (e: any) {
+    throw e?.code === "BODY_TOO_LARGE" ? tooLarge() : e;
   }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 export class RegistryError extends TspodError {

@@ -150,6 +150,31 @@ describe.each(MODES)("containers (%s)", (mode) => {
     }
   });
 
+  test("--stop-signal and --stop-timeout: stop sends that signal and waits that long; inspect shows both; bad values are refused before anything is made", async () => {
+    // USR1 handled (exit 42): the signal stop sent was USR1, not the default TERM
+    await b.ok(["run", "-d", "--name", "sigu", "--network", "none", "--stop-signal", "SIGUSR1", BB, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
+    // TERM ignored, --stop-timeout 1: killed after ~1 s, not the default 10
+    await b.ok(["run", "-d", "--name", "sigt", "--network", "none", "--stop-timeout", "1", BB, "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+    const cfg = JSON.parse(await b.ok(["inspect", "sigu", "sigt"])).map((c: any) => [c.Config.StopSignal, c.Config.StopTimeout]);
+    expect(cfg).toEqual([["SIGUSR1", 10], ["SIGTERM", 1]]);
+    await Bun.sleep(300); // the traps are set
+    await b.ok(["stop", "sigu"]);
+    expect((await b.ok(["inspect", "--format", "{{.State.ExitCode}}", "sigu"])).trim()).toBe("42");
+    const t0 = Date.now();
+    await b.ok(["stop", "sigt"]);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(6000);
+    expect((await b.ok(["inspect", "--format", "{{.State.ExitCode}}", "sigt"])).trim()).toBe("137");
+    await b.ok(["rm", "sigu", "sigt"]);
+    for (const [flag, value, re] of [["--stop-signal", "NOSUCHSIG", /invalid signal: NOSUCHSIG/], ["--stop-timeout", "-1", /--stop-timeout -1/]] as const) {
+      const r = await b.run(["run", "--name", "sigbad", flag, value, BB, "true"]);
+      expect([r.code, r.stderr.trim().split("\n").length]).toEqual([125, 1]);
+      expect(r.stderr).toMatch(re);
+    }
+    expect(await b.ps()).toEqual([]);
+  });
+
   test("a run -d killed while it starts the container: what runs is recorded running (never created), and rm -f leaves no process", async () => {
     const procs = (marker: string) => Bun.spawnSync(["pgrep", "-f", `^sleep ${marker}$`]).stdout.toString().trim().split("\n").filter(Boolean);
     // killed at every moment of a start, early to late (the monitor runs on, its CLI is gone)
