@@ -1,6 +1,6 @@
 // `inspect` for containers, in the shape Podman prints.
 import type { Context } from "../context.ts";
-import { ContainerStore, type Container } from "./record.ts";
+import { ContainerStore, userMounts, type Container } from "./record.ts";
 import { join } from "node:path";
 import { portBindings } from "../network/ports.ts";
 
@@ -9,6 +9,9 @@ export function inspectContainer(ctx: Context, c: Container) {
   // a container sharing another's network (container:ID, a pod member) shows that one's ports and addresses
   const owner = cfg.network.startsWith("container:") ? new ContainerStore(ctx).load(cfg.network.slice(10))?.config : undefined;
   const net = owner ?? cfg;
+  const mounts = userMounts(c);
+  const binds = mounts.filter((m) => m.type === "bind");
+  const ro = (o: string[]) => o.includes("ro");
   return {
     Id: cfg.id,
     Created: cfg.created,
@@ -41,9 +44,8 @@ export function inspectContainer(ctx: Context, c: Container) {
     HostsPath: join(c.dir, "userdata/hosts"),
     ResolvConfPath: join(c.dir, "userdata/resolv.conf"),
     GraphDriver: { Name: cfg.driver, Data: { UpperDir: join(c.dir, "upper"), WorkDir: join(c.dir, "work"), MergedDir: join(c.dir, "merged") } },
-    Mounts: cfg.mounts
-      .filter((m) => !m.source.startsWith(c.dir))
-      .map((m) => ({ Type: m.type, Source: m.source, Destination: m.destination, Options: m.options, RW: !m.options.includes("ro") })),
+    // Podman's shapes: binds in Mounts and HostConfig.Binds; tmpfs (--tmpfs, --read-only's) in HostConfig.Tmpfs only
+    Mounts: binds.map((m) => ({ Type: "bind", Source: m.source, Destination: m.destination, Driver: "", Mode: "", Options: ["rbind"], RW: !ro(m.options), Propagation: "rprivate" })),
     Config: {
       Hostname: cfg.hostname,
       User: cfg.user,
@@ -81,6 +83,11 @@ export function inspectContainer(ctx: Context, c: Container) {
     Pod: cfg.pod ?? "",
     HostConfig: {
       AutoRemove: cfg.autoRemove,
+      Binds: binds.map((m) => `${m.source}:${m.destination}:${[ro(m.options) ? "ro" : "rw", ...m.options.filter((o) => o !== "ro" && o !== "rw"), "rprivate", "rbind"].join(",")}`),
+      // the options given (not tspod's nosuid, nodev, mode=1777), then what every tmpfs has, as Podman lists them
+      Tmpfs: Object.fromEntries(
+        mounts.filter((m) => m.type === "tmpfs").map((m) => [m.destination, [...m.options.filter((o) => !["nosuid", "nodev", "mode=1777"].includes(o)), "rw", "rprivate", "nosuid", "nodev", "tmpcopyup"].join(",")]),
+      ),
       PortBindings: portBindings(cfg.ports),
       NetworkOptions: cfg.networkOptions ?? [],
       ReadonlyRootfs: cfg.readOnly,

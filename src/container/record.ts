@@ -10,7 +10,7 @@
 // The state is fixed on read: a "running" container whose monitor and process
 // are gone is exited, with the code the monitor recorded if it got that far.
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Context } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
 import { writeJsonAtomic } from "../storage/atomic.ts";
@@ -102,6 +102,17 @@ export interface Container {
   config: ContainerConfig;
   state: ContainerState;
   dir: string;
+}
+
+/**
+ * The mounts the user asked for (-v, --tmpfs, --read-only's tmpfs), without
+ * tspod's own files (hostname, hosts, resolv.conf, .containerenv, passwd and
+ * group entries), which are bound from this container's directory, or from
+ * the one whose network it joined.
+ */
+export function userMounts(c: Container): MountSpec[] {
+  const store = `${dirname(c.dir)}/`;
+  return c.config.mounts.filter((m) => m.type !== "bind" || !m.source.startsWith(store));
 }
 
 export function pidAlive(pid: number): boolean {

@@ -165,6 +165,21 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(await b.ok(["run", "--rm", "--read-only", BB, "sh", "-c", "touch /tmp/a /var/tmp/b /run/c && echo ok; touch /etc/x 2>/dev/null || echo etc-ro"])).toBe("ok\netc-ro\n");
     const off = await b.run(["run", "--rm", "--read-only", "--read-only-tmpfs=false", BB, "touch", "/tmp/a"]);
     expect(off.code).toBe(1);
+    // inspect in Podman's shapes: binds in Mounts and HostConfig.Binds, tmpfs in HostConfig.Tmpfs; tspod's own files in neither
+    await b.ok(["create", "--name", "mnts", "--read-only", "-v", `${dir}:/data:ro`, "-v", `${dir}:/data2`, "--tmpfs", "/scratch:size=1m", BB, "true"]);
+    const ins = JSON.parse(await b.ok(["inspect", "mnts"]))[0];
+    expect(ins.HostConfig.Binds).toEqual([`${dir}:/data:ro,rprivate,rbind`, `${dir}:/data2:rw,rprivate,rbind`]);
+    expect(ins.HostConfig.Tmpfs).toEqual(Object.fromEntries([["/scratch", "size=1m,"], ["/tmp", ""], ["/var/tmp", ""], ["/run", ""]].map(([d, o]) => [d, `${o}rw,rprivate,nosuid,nodev,tmpcopyup`])));
+    expect(ins.Mounts).toEqual([
+      { Type: "bind", Source: dir, Destination: "/data", Driver: "", Mode: "", Options: ["rbind"], RW: false, Propagation: "rprivate" },
+      { Type: "bind", Source: dir, Destination: "/data2", Driver: "", Mode: "", Options: ["rbind"], RW: true, Propagation: "rprivate" },
+    ]);
+    // a container on its network: the hosts and resolv.conf it shares are not its mounts either
+    await b.ok(["create", "--name", "mnts2", "--network", "container:mnts", BB, "true"]);
+    const ins2 = JSON.parse(await b.ok(["inspect", "mnts2"]))[0];
+    expect([ins2.Mounts, ins2.HostConfig.Binds, ins2.HostConfig.Tmpfs]).toEqual([[], [], {}]);
+    expect(await b.ok(["ps", "-a", "--filter", "name=^mnts", "--format", "{{.Names}} {{.Mounts}}"])).toBe("mnts2 []\nmnts [/data /data2]\n");
+    await b.ok(["rm", "mnts2", "mnts"]);
   });
 
   test("whiteouts of the multi-layer image are honoured at run time", async () => {

@@ -23,7 +23,7 @@ const impl: CommandImpl = {
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
   },
   async main(ctx: Context, flags) {
-    const { ContainerStore } = await import("../../container/record.ts");
+    const { ContainerStore, userMounts } = await import("../../container/record.ts");
     const { since, humanSize } = await import("../human.ts");
     // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
     const compactSize = (n: number) => humanSize(n).replace(" ", "");
@@ -144,7 +144,7 @@ const impl: CommandImpl = {
       CreatedHuman: since(c.config.created),
       AutoRemove: !!c.config.autoRemove,
       Networks: c.config.network.startsWith("container:") ? [] : [c.config.network],
-      Mounts: c.config.mounts.filter((m) => m.type === "bind" && !m.source.startsWith(c.dir)).map((m) => m.destination),
+      Mounts: userMounts(c).filter((m) => m.type === "bind").map((m) => m.destination),
       Labels: c.config.labels,
       Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
