@@ -3,6 +3,7 @@ import type { Context } from "../context.ts";
 import { ContainerStore, userMounts, type Container } from "./record.ts";
 import { join } from "node:path";
 import { portBindings } from "../network/ports.ts";
+import { mapOrNil } from "../gonil.ts";
 
 export function inspectContainer(ctx: Context, c: Container) {
   const s = c.state, cfg = c.config;
@@ -54,7 +55,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       Entrypoint: cfg.entrypoint,
       Image: cfg.image.name,
       WorkingDir: cfg.workdir,
-      Labels: cfg.labels,
+      Labels: mapOrNil(cfg.labels),
       Tty: cfg.tty,
       OpenStdin: cfg.interactive,
       StopSignal: cfg.stopSignal,

@@ -71,6 +71,12 @@ describe.each(MODES)("containers (%s)", (mode) => {
     // Podman's other --format fields
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Names}} {{.Exited}} {{.ExitCode}} {{.AutoRemove}} {{.Networks}} {{.Mounts}} {{.PodName}}|"])).toBe("pf3 true 3 false [pasta] [] |\n");
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.RunningFor}}|{{.CreatedHuman}}"])).toMatch(/^(\S.* ago)\|\1\n$/);
+    // labels: the map, or null for none (Go's nil map, as Podman prints it); a template sees map[]
+    await b.ok(["create", "--name", "pf4", BB, "true"]);
+    expect(await b.ok(["ps", "-a", "--filter", "name=^pf[34]$", "--format", "{{.Names}} {{json .Labels}} {{.Labels}}"])).toBe('pf4 null map[]\npf3 {"b":"2"} map[b:2]\n');
+    expect(JSON.parse(await b.ok(["ps", "-a", "--filter", "name=^pf4$", "--format", "json"]))[0].Labels).toBeNull();
+    expect(await b.ok(["inspect", "--format", "{{json .Config.Labels}}", "pf4", "pf3"])).toBe('null\n{"b":"2"}\n');
+    await b.ok(["rm", "pf4"]);
     // (Size is human, VirtualSize bytes, as Podman's template gives them); --filter containers= sees the users
     const sizes = await b.ok(["images", "--filter", `reference=${BB}`, "--format", "{{.Size}}={{.VirtualSize}} {{.Containers}} {{.ReadOnly}}"]);
     expect(sizes).toMatch(/^\d+(\.\d+)? [kMG]?B=\d+ 3 false\n$/);

@@ -381,6 +381,12 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect(await b.ok(["images", "--format", "{{.CreatedAt}}|{{.CreatedTime}}|{{.VirtualSize}}|{{.SharedSize}}|{{.RepoTags}}|{{.RepoDigests}}|{{.ParentId}}", old.ref])).toBe(
       `2020-01-01 00:00:00 +0000 UTC|2020-01-01 00:00:00 +0000 UTC|${info.Size}|0|[${old.ref}]|[${info.RepoDigests.join(" ")}]|\n`,
     );
+    // labels as Podman gives them: the map, or null (Go's nil map) for none; a template sees map[]
+    const byId = Object.fromEntries(JSON.parse(await b.ok(["images", "--format", "json"])).map((i: any) => [i.Id.slice(0, 12), i.Labels]));
+    expect([byId[id.mid], byId[id.young]]).toEqual([{ tier: "web", x: "1" }, null]);
+    const shown = async (ref: string) => b.ok(["images", "--format", "{{json .Labels}}|{{.Labels}}", ref]);
+    expect([await shown(mid.ref), await shown(young.ref)]).toEqual(['{"tier":"web","x":"1"}|map[tier:web x:1]\n', "null|map[]\n"]);
+    expect(await b.ok(["image", "inspect", "--format", "{{json .Config.Labels}}|{{.Config.Labels}}|{{json .Config.Entrypoint}}|{{.Config.Entrypoint}}|{{json .Config.Volumes}}", young.ref])).toBe("null|map[]|null|[]|null\n");
     // table: spaces between fields are columns, as tabs are; -n drops the header there too
     expect(await b.ok(["images", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`IMAGE ID       TAG\n${id.old}   latest\n`);
     expect(await b.ok(["images", "-n", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`${id.old}   latest\n`);

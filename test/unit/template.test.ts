@@ -15,6 +15,18 @@ const data = {
 };
 const t = (tpl: string, d: unknown = data) => execute(tpl, d);
 
+describe("Go's nil maps and slices (src/gonil.ts)", () => {
+  test("empty to a template, null as JSON; a map with entries is itself", async () => {
+    const { nilMap, nilSlice, mapOrNil } = await import("../../src/gonil.ts");
+    const d = { L: nilMap(), S: nilSlice(), F: mapOrNil({ a: "1" }), E: mapOrNil({}) };
+    expect(t("{{.L}}|{{json .L}}|{{len .L}}|{{range .L}}x{{end}}|{{if .L}}y{{else}}n{{end}}", d)).toBe("map[]|null|0||n");
+    expect(t("{{.S}}|{{json .S}}|{{len .S}}|{{if .S}}y{{else}}n{{end}}", d)).toBe("[]|null|0|n");
+    expect(t("{{.F}}|{{json .F}}|{{.E}}|{{json .E}}", d)).toBe('map[a:1]|{"a":"1"}|map[]|null');
+    expect(JSON.parse(JSON.stringify(d))).toEqual({ L: null, S: null, F: { a: "1" }, E: null });
+    expect(Object.keys(d.L)).toEqual([]);
+  });
+});
+
 describe("Go templates", () => {
   test("fields, nested fields, $, printing of lists, maps and nil as Go prints them", () => {
     expect(t("{{.Name}} {{.State.Pid}} {{$.Name}}")).toBe("web 42 web");

@@ -5,6 +5,7 @@ import { UsageError } from "../../errors.ts";
 import { goTime, parseTime } from "../human.ts";
 import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
+import { mapOrNil } from "../../gonil.ts";
 
 const impl: CommandImpl = {
   positionals: [0, 1],
@@ -134,14 +135,14 @@ const impl: CommandImpl = {
           ReadOnly: false,
           History: i.names.join(", "),
           // read from the image's config only when the template asks
-          ...(wantLabels ? { Labels: labels(i) } : {}),
+          ...(wantLabels ? { Labels: mapOrNil(labels(i)) } : {}),
           ...(wantContainers ? { Containers: users(i.id).length } : {}),
         };
       });
     });
     if (flags.sort === "repository" || flags.sort === "tag") rows.sort((a, b) => cmp(flags.sort === "tag" ? [a.Tag, b.Tag] : [a.Repository, b.Repository]));
     if (flags.format === "json") {
-      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: null, Containers: 0, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
+      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: mapOrNil(labels(i)), Containers: 0, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
     // "table" alone is the default table, as with Podman

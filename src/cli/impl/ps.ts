@@ -24,6 +24,7 @@ const impl: CommandImpl = {
   },
   async main(ctx: Context, flags) {
     const { ContainerStore, userMounts } = await import("../../container/record.ts");
+    const { mapOrNil } = await import("../../gonil.ts");
     const { since, humanSize } = await import("../human.ts");
     // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
     const compactSize = (n: number) => humanSize(n).replace(" ", "");
@@ -145,11 +146,11 @@ const impl: CommandImpl = {
       AutoRemove: !!c.config.autoRemove,
       Networks: c.config.network.startsWith("container:") ? [] : [c.config.network],
       Mounts: userMounts(c).filter((m) => m.type === "bind").map((m) => m.destination),
-      Labels: c.config.labels,
+      Labels: mapOrNil(c.config.labels),
       Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
     if (flags.format === "json") {
-      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: c.config.labels, AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
+      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, Labels: mapOrNil(c.config.labels), AutoRemove: c.config.autoRemove, Ports: (c.config.ports ?? []).map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })), Pod: c.config.pod ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
     }
     if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
