@@ -68,6 +68,17 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(await names("label=b")).toEqual(["pf2", "pf3"]);
     expect(await names("exited=3")).toEqual(["pf3"]);
     expect(await names("status=created", "name=pf")).toEqual(["pf1"]);
+    // by creation: before= and since= a container (name or ID), until= a time
+    const pf2id = (await b.ok(["inspect", "--format", "{{.Id}}", "pf2"])).trim();
+    expect(await names("since=pf1")).toEqual(["pf2", "pf3"]);
+    expect(await names("before=pf3")).toEqual(["pf1", "pf2"]);
+    expect(await names("since=pf1", "before=pf3")).toEqual(["pf2"]);
+    expect(await names(`since=${pf2id.slice(0, 12)}`)).toEqual(["pf3"]);
+    expect(await names("until=2000-01-01T00:00:00Z")).toEqual([]);
+    expect(await names("until=2999-01-01T00:00:00Z", "name=pf")).toEqual(["pf1", "pf2", "pf3"]);
+    const noRef = await b.run(["ps", "-a", "--filter", "name=^none-at-all$", "--filter", "since=no-such-ctr"]);
+    expect([noRef.code, noRef.stdout]).toEqual([125, ""]);
+    expect(noRef.stderr).toMatch(/^Error: .*no such container.*\n$/);
     // Podman's other --format fields
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Names}} {{.Exited}} {{.ExitCode}} {{.AutoRemove}} {{.Networks}} {{.Mounts}} {{.PodName}}|"])).toBe("pf3 true 3 false [pasta] [] |\n");
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.RunningFor}}|{{.CreatedHuman}}"])).toMatch(/^(\S.* ago)\|\1\n$/);

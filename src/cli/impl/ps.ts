@@ -17,7 +17,7 @@ const impl: CommandImpl = {
     "no-trunc": { type: "boolean", description: "do not truncate" },
     noheading: { type: "boolean", description: "no header" },
     format: { type: "string", description: "json or a Go template" },
-    filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=" },
+    filter: { type: "string", char: "f", multiple: true, description: "id=, name=, status=, label=, ancestor=, exited=, pod=, network=, before=, since= (a container), until= (a time)" },
     sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, size, status (default: newest first)" },
     size: { type: "boolean", char: "s", description: "show each container's size: its writable layer (virtual: with its image)" },
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
@@ -72,6 +72,12 @@ const impl: CommandImpl = {
       if (k === "status" && !STATES.includes(v)) throw new UsageError(`invalid filter "status=${v}": unknown container state (use ${STATES.join(", ")})`);
       byKey.set(k, [...(byKey.get(k) ?? []), v]);
     }
+    // before= and since=: created before or after that container (a name or ID; one that is not there is an error)
+    const created = (c: (typeof list)[number]) => Date.parse(c.config.created);
+    const refTimes = new Map<string, number>();
+    for (const k of ["before", "since"]) for (const v of byKey.get(k) ?? []) refTimes.set(v, created(store.lookup(v))); // an error even with nothing to filter
+    const refTime = (v: string) => refTimes.get(v)!;
+    const { parseTime } = await import("../human.ts");
     for (const [k, values] of byKey) {
       const pred: Record<string, (c: (typeof list)[number], v: string) => boolean> = {
         id: (c, v) => c.config.id.startsWith(v),
@@ -86,6 +92,9 @@ const impl: CommandImpl = {
         // a pod by name or ID prefix; a network mode by name (pasta, slirp4netns, host, none, container:NAME)
         pod: (c, v) => !!c.config.pod && (c.config.pod.startsWith(v) || podOf(c.config.pod)?.name === v),
         network: (c, v) => c.config.network === v || c.config.network.split(":")[0] === v,
+        before: (c, v) => created(c) < refTime(v),
+        since: (c, v) => created(c) > refTime(v),
+        until: (c, v) => created(c) <= parseTime(v, "until"),
       };
       const p = pred[k];
       if (!p) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);
