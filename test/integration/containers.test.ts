@@ -260,6 +260,17 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["rm", "-f", "rmrun"]);
   });
 
+  test("rm --depend: the containers on its network go first, then it; without it, rm refuses", async () => {
+    const id = async (n: string) => (await b.ok(["create", "--name", n, ...(n === "dp1" ? [] : ["--network", "container:dp1"]), BB, "true"])).trim();
+    const [d1, d2, d3] = [await id("dp1"), await id("dp2"), await id("dp3")];
+    const r = await b.run(["rm", "dp1"]);
+    expect([r.code, r.stdout]).toEqual([125, ""]);
+    expect(r.stderr).toMatch(/dp1 has dependent containers which must be removed first: (dp2, dp3|dp3, dp2)\n$/);
+    const out = (await b.ok(["rm", "--depend", "dp1"])).trim().split("\n");
+    expect([out.slice(0, 2).sort(), out[2]]).toEqual([[d2, d3].sort(), d1]);
+    expect(await b.ps()).toEqual([]);
+  });
+
   test("logs: --tail, -t, --since, stderr kept apart", async () => {
     await b.ok(["run", "--name", "lg", BB, "sh", "-c", "echo one; echo two >&2; echo three"]);
     const all = await b.run(["logs", "lg"]);

@@ -10,6 +10,7 @@ const impl: CommandImpl = {
     force: { type: "boolean", char: "f", description: "kill running containers first" },
     all: { type: "boolean", char: "a", description: "remove all containers" },
     volumes: { type: "boolean", char: "v", description: "also the container's anonymous volumes (tspod makes none: accepted, as in `rm -fv`)" },
+    depend: { type: "boolean", description: "first remove every container that depends on these (shares its network), and those that depend on them" },
     time: { type: "integer", char: "t", description: "with -f: seconds to wait for a running container to stop before it is killed (default: killed at once)" },
   },
   async main(ctx: Context, flags, argv) {
@@ -20,7 +21,7 @@ const impl: CommandImpl = {
     const { Lifecycle } = await import("../../container/lifecycle.ts");
     const lc = new Lifecycle(ctx);
     // --all: pods' infra containers go with their pods (pod rm), not here
-    const names = flags.all ? lc.store.list().filter((c) => !c.config.infra).map((c) => c.config.id) : argv;
+    let names: string[] = flags.all ? lc.store.list().filter((c) => !c.config.infra).map((c) => c.config.id) : argv;
     if (flags.all && !names.length) return;
     // A --rm container killed here removes itself meanwhile: that is a removal, not an error.
     const existed = new Set(names.filter((n) => lc.store.find(n)));
@@ -32,6 +33,20 @@ const impl: CommandImpl = {
       } catch (e) {
         throw new TspodError((e as Error).message, 1);
       }
+    }
+    // --depend: the dependents of each (and theirs), deepest first, then it (by ID, as Podman prints them)
+    if (flags.depend) {
+      const order: string[] = [];
+      const visit = (c: Container) => {
+        if (order.includes(c.config.id)) return;
+        for (const d of lc.dependents(c)) visit(d);
+        order.push(c.config.id);
+      };
+      for (const n of names) {
+        const c = lc.store.find(n);
+        if (c) visit(c);
+      }
+      names = order;
     }
     // what rm will refuse (an infra container, one others depend on) is not stopped or killed first
     const stoppable = (c: Container | undefined): c is Container => !!c && (c.state.status === "running" || c.state.status === "paused") && !lc.unremovable(c);
@@ -65,7 +80,7 @@ const impl: CommandImpl = {
         if (e instanceof TspodError && /container state improper/.test(e.message)) throw new TspodError(e.message, 2);
         throw e;
       }
-      return flags.all ? c.config.id : n;
+      return flags.all || flags.depend ? c.config.id : n;
     });
   },
 };
