@@ -39,7 +39,7 @@ _tspod() {
     "kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;
     "login") flags="--authfile --cert-dir --get-login --log-level --password --password-stdin --root --runroot --storage-driver --tls-verify --username -p -u" ;;
     "logout") flags="--all --authfile --log-level --root --runroot --storage-driver -a" ;;
-    "logs") flags="--follow --log-level --root --runroot --since --storage-driver --tail --timestamps --until -f -n -t" ;;
+    "logs") flags="--follow --log-level --names --root --runroot --since --storage-driver --tail --timestamps --until -f -n -t" ;;
     "pause") flags="--log-level --root --runroot --storage-driver" ;;
     "pod create") flags="--add-host --dns --dns-option --dns-search --hostname --label --log-level --name --network --publish --root --runroot --storage-driver -l -n -p" ;;
     "pod exists") flags="--log-level --root --runroot --storage-driver" ;;

@@ -289,7 +289,25 @@ describe.each(MODES)("containers (%s)", (mode) => {
     await b.ok(["run", "--name", "lg2", BB, "sh", "-c", "echo l4; echo l5; printf noeol"]);
     expect(await b.ok(["logs", "--tail", "2", "lg2"])).toBe("l5\nnoeol");
     expect(await b.ok(["logs", "--tail", "1", "lg2"])).toBe("noeol");
-    await b.ok(["rm", "lg2"]);
+    // several containers: each line starts with its container's ID (--names: its name), in the order written;
+    // --tail counts in each; a name that is not there is an error before anything is printed
+    await b.ok(["run", "--name", "lg3", BB, "sh", "-c", "echo m1; sleep 0.05; echo m2"]);
+    const [id2, id3] = (await b.ok(["inspect", "--format", "{{.Id}}", "lg2", "lg3"])).trim().split("\n").map((i) => i.slice(0, 12));
+    expect(await b.ok(["logs", "lg2", "lg3"])).toBe(`${id2} l4\n${id2} l5\n${id2} noeol${id3} m1\n${id3} m2\n`);
+    expect(await b.ok(["logs", "--names", "--tail", "1", "lg3", "lg2"])).toBe("lg2 noeollg3 m2\n");
+    expect(await b.ok(["logs", "--names", "lg3"])).toBe("m1\nm2\n"); // one container: no prefix (as Podman)
+    const missing = await b.run(["logs", "lg3", "no-such-ctr"]);
+    expect([missing.code, missing.stdout]).toEqual([125, ""]);
+    expect(missing.stderr).toMatch(/no such container/);
+    await b.ok(["rm", "lg2", "lg3"]);
+    // -f with several: new lines of each as they come, until all have exited
+    await b.ok(["run", "-d", "--name", "lf1", "--network", "none", BB, "sh", "-c", "for i in 1 2 3; do echo a$i; sleep 0.2; done"]);
+    await b.ok(["run", "-d", "--name", "lf2", "--network", "none", BB, "sh", "-c", "sleep 0.1; for i in 1 2; do echo b$i; sleep 0.2; done"]);
+    const followed = (await b.ok(["logs", "-f", "--names", "lf1", "lf2"])).trim().split("\n");
+    expect(followed.filter((l) => l.startsWith("lf1 "))).toEqual(["lf1 a1", "lf1 a2", "lf1 a3"]);
+    expect(followed.filter((l) => l.startsWith("lf2 "))).toEqual(["lf2 b1", "lf2 b2"]);
+    expect(followed).toHaveLength(5);
+    await b.ok(["rm", "lf1", "lf2"]);
   });
 
   test("--env-file, --entrypoint, -e KEY from the host, kill -s, --init reaps and forwards", async () => {
