@@ -22,10 +22,10 @@ function units(lines: LogLine[]): Unit[] {
 }
 
 export default class Logs extends BaseCommand {
-  static override description = "Show the output of one or more containers";
+  static override description = "Show the output of one or more containers (several: each line starts with its container's ID, or name with --names)";
   static override aliases = ["container:logs"];
   static override strict = false;
-  static override args = { container: Args.string({ required: true, description: "container name or ID (several: each line starts with its container's ID)" }) };
+  static override args = { container: Args.string({ required: true }) };
   static override flags = {
     follow: Flags.boolean({ char: "f", description: "keep printing new output until the containers exit" }),
     tail: Flags.integer({ char: "n", description: "only the last N lines of each (-1 for all)" }),
