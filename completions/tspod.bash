@@ -23,7 +23,7 @@ _tspod() {
     "attach") flags="--detach-keys --log-level --no-stdin --root --runroot --storage-driver" ;;
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
-    "container inspect") flags="--format --log-level --root --runroot --storage-driver --type -f -t" ;;
+    "container inspect") flags="--format --log-level --root --runroot --size --storage-driver --type -f -s -t" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
     "create") flags="--add-host --cpus --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
     "exec") flags="--detach --env --env-file --interactive --log-level --privileged --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
@@ -35,7 +35,7 @@ _tspod() {
     "image pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --sort --storage-driver -a -f -n -q" ;;
     "info") flags="--format --log-level --root --runroot --storage-driver -f" ;;
-    "inspect") flags="--format --log-level --root --runroot --storage-driver --type -f -t" ;;
+    "inspect") flags="--format --log-level --root --runroot --size --storage-driver --type -f -s -t" ;;
     "kill") flags="--log-level --root --runroot --signal --storage-driver -s" ;;
     "login") flags="--authfile --cert-dir --get-login --log-level --password --password-stdin --root --runroot --storage-driver --tls-verify --username -p -u" ;;
     "logout") flags="--all --authfile --log-level --root --runroot --storage-driver -a" ;;

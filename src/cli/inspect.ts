@@ -10,6 +10,7 @@ export default class Inspect extends BaseCommand {
   static override flags = {
     format: Flags.string({ char: "f", description: "json or a Go template" }),
     type: Flags.string({ char: "t", description: "container, image or all", options: ["container", "image", "all"], default: "all" }),
+    size: Flags.boolean({ char: "s", description: "containers: add SizeRw (the writable layer) and SizeRootFs (with the image), in bytes" }),
   };
 
   /** container inspect: containers only (an image of that name is "no such container", as Podman) */
@@ -25,10 +26,15 @@ export default class Inspect extends BaseCommand {
     const images = new Images(this.context);
     const out: unknown[] = [];
     const errors: string[] = [];
-    for (const n of argv as string[]) {
-      const c = flags.type !== "image" ? store.find(n) : undefined;
+    const found = (argv as string[]).map((n) => (flags.type !== "image" ? store.find(n) : undefined));
+    // --size: every container's counted at once (one helper, as ps -s)
+    const listed = found.filter((c) => c !== undefined);
+    const sizes = flags.size && listed.length ? (await import("../container/size.ts")).containerSizes(this.context, listed) : undefined;
+    for (const [k, n] of (argv as string[]).entries()) {
+      const c = found[k];
       if (c) {
-        out.push(inspectContainer(this.context, c));
+        const s = sizes?.get(c.config.id);
+        out.push({ ...inspectContainer(this.context, c), ...(s ? { SizeRw: s.rwSize, SizeRootFs: s.rootFsSize } : {}) });
         continue;
       }
       const i = flags.type !== "container" ? images.find(n) : undefined;

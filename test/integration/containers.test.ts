@@ -139,6 +139,11 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect(JSON.parse(await b.ok(["ps", "-a", "--format", "json"]))[0].Size).toBeNull(); // only with -s (null, as Podman)
     const q = await b.run(["ps", "-a", "-q", "-s"]);
     expect([q.code, q.stderr]).toEqual([125, "Error: quiet conflicts with size\n"]);
+    // inspect -s: the same counts as SizeRw and SizeRootFs (and none without -s, as Podman)
+    const ins = JSON.parse(await b.ok(["inspect", "-s", "big", "small"])).map((c: any) => [c.SizeRw, c.SizeRootFs]);
+    expect(ins).toEqual([[8000, imageSize + 8000], [0, imageSize]]);
+    expect(await b.ok(["container", "inspect", "--size", "--format", "{{.SizeRw}}", "big"])).toBe("8000\n");
+    expect("SizeRw" in JSON.parse(await b.ok(["inspect", "big"]))[0]).toBe(false);
     await b.ok(["rm", "big", "small"]);
   });
 
