@@ -384,6 +384,65 @@ describe.each(MODES)("Bearer token registry (%s)", (mode) => {
 
 // ------------------------------------------------------------------ retries and resume
 
+// ------------------------------------------------------------------ blob redirects
+
+describe.each(MODES)("blobs redirected to another host (%s)", (mode) => {
+  const b = box(mode);
+
+  test("a registry that sends blobs to a CDN: followed, credentials stay with the registry, digests verified", async () => {
+    const seen: { where: string; path: string; auth: string | null }[] = [];
+    const forward = async (req: Request, path: string) => {
+      const headers = new Headers(req.headers);
+      headers.delete("host");
+      headers.delete("authorization");
+      const up = await fetch(`http://${REGISTRY}${path}`, { method: req.method, headers, redirect: "manual" });
+      const out = new Headers(up.headers);
+      for (const h of ["content-encoding", "transfer-encoding", "connection"]) out.delete(h);
+      return new Response(up.body, { status: up.status, headers: out });
+    };
+    // the "CDN": another host:port, serving /cdn/<repo>/<digest> from the registry's blobs
+    const cdn = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const u = new URL(req.url);
+        seen.push({ where: "cdn", path: u.pathname, auth: req.headers.get("authorization") });
+        const [, , repo, digest] = u.pathname.split("/");
+        return forward(req, `/v2/${repo}/blobs/${digest}`);
+      },
+    });
+    // the registry: Basic auth required; a blob GET is answered with a 307 to the CDN
+    const front = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const u = new URL(req.url);
+        const auth = req.headers.get("authorization");
+        seen.push({ where: "registry", path: u.pathname, auth });
+        if (auth !== `Basic ${btoa("cdnuser:cdnpass")}`) return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="test"' } });
+        const m = /^\/v2\/([^/]+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(u.pathname);
+        if (m && req.method === "GET") return new Response(null, { status: 307, headers: { location: `http://127.0.0.1:${cdn.port}/cdn/${m[1]}/${m[2]}` } });
+        return forward(req, u.pathname);
+      },
+    });
+    try {
+      const ref = `127.0.0.1:${front.port}/multilayer:latest`;
+      const r = await b.run(["pull", "-q", NOTLS, "--creds", "cdnuser:cdnpass", ref]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(JSON.parse(await b.ok(["image", "inspect", ref]))[0].Digest).toBe(digests.multilayer);
+      const blobs = seen.filter((x) => x.where === "cdn");
+      // the config and every layer came from the CDN, without the registry's credentials
+      expect(blobs.length).toBe(JSON.parse(await b.ok(["image", "inspect", ref]))[0].RootFS.Layers.length + 1);
+      expect(blobs.every((x) => x.auth === null)).toBe(true);
+      expect(seen.filter((x) => x.where === "registry" && x.path !== "/v2/").every((x) => x.auth !== null)).toBe(true);
+      await b.ok(["rmi", ref]);
+    } finally {
+      front.stop(true);
+      cdn.stop(true);
+    }
+  });
+});
+
 describe.each(MODES)("retries and resumed downloads through a misbehaving proxy (%s)", (mode) => {
   let big: BigImage;
   beforeAll(() => {
