@@ -79,6 +79,12 @@ interface Challenge {
   params: Record<string, string>;
 }
 
+/**
+ * The first challenge of a WWW-Authenticate header. A registry that sends
+ * several headers (Bearer and Basic) reaches us as one line joined by ", "
+ * (fetch's Headers): the next challenge starts at a ", SCHEME " outside quotes,
+ * and its parameters (another realm) are not this one's.
+ */
 export function parseChallenge(h: string | undefined): Challenge | undefined {
   if (!h) return undefined;
   const m = /^\s*(\w+)\s*(.*)$/.exec(h);
@@ -86,9 +92,13 @@ export function parseChallenge(h: string | undefined): Challenge | undefined {
   const scheme = m[1].toLowerCase();
   if (scheme !== "bearer" && scheme !== "basic") return undefined;
   const params: Record<string, string> = {};
-  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+  // key=value or key="quoted", each followed by a comma or the end; anything else ends this challenge
+  const re = /\s*(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)/y;
   let p: RegExpExecArray | null;
-  while ((p = re.exec(m[2]))) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+  while ((p = re.exec(m[2]))) {
+    params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+    if (re.lastIndex >= m[2].length) break;
+  }
   return { scheme, params };
 }
 

@@ -306,3 +306,18 @@ describe("writing", () => {
     expect(() => decodeAuth("abc")).toThrow("not base64");
   });
 });
+
+describe("WWW-Authenticate challenges (parseChallenge)", () => {
+  test("the first challenge's parameters, quoted or not; a second challenge joined by ', ' (two headers through fetch) is not mixed in", async () => {
+    const { parseChallenge } = await import("../../src/image/registry.ts");
+    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"')).toEqual({
+      scheme: "bearer",
+      params: { realm: "https://auth.docker.io/token", service: "registry.docker.io", scope: "repository:library/busybox:pull" },
+    });
+    expect(parseChallenge('Bearer realm="https://a/token",service="reg", Basic realm="Registry Realm"')).toEqual({ scheme: "bearer", params: { realm: "https://a/token", service: "reg" } });
+    expect(parseChallenge('Basic realm="Registry Realm", Bearer realm="https://a/token"')).toEqual({ scheme: "basic", params: { realm: "Registry Realm" } });
+    expect(parseChallenge('Bearer realm="https://a/t\\"x",service=reg,scope="repository:a:pull,push"')).toEqual({ scheme: "bearer", params: { realm: 'https://a/t"x', service: "reg", scope: "repository:a:pull,push" } });
+    expect(parseChallenge("Negotiate abc")).toBeUndefined();
+    expect(parseChallenge(undefined)).toBeUndefined();
+  });
+});
