@@ -68,10 +68,15 @@ export class Stop extends BaseCommand {
     const lc = await lifecycle(this.context);
     const names = flags.all ? lc.store.list().filter((c) => c.state.status === "running").map((c) => c.config.id) : (argv as string[]);
     if (flags.all && !names.length) return;
-    await each(names, async (n) => {
-      await lc.stop(lc.store.lookup(n), flags.time);
-      return flags.all ? n.slice(0, 12) : n;
-    });
+    // all at once, as Podman: each may wait its whole timeout
+    await each(
+      names,
+      async (n) => {
+        await lc.stop(lc.store.lookup(n), flags.time);
+        return flags.all ? n.slice(0, 12) : n;
+      },
+      { parallel: true },
+    );
   }
 }
 
