@@ -258,7 +258,8 @@ export function userEntries(layerDirs: string[], user: ResolvedUser, home: strin
 
 export async function createContainer(ctx: Context, o: CreateOptions): Promise<{ id: string; name: string; image: ImageRecord }> {
   // refused before anything is pulled or made
-  if (o.stopSignal !== undefined) (await import("./lifecycle.ts")).parseSignal(o.stopSignal);
+  // (kept as SIGNAME however it was given: inspect shows one form)
+  const stopSignal = o.stopSignal === undefined ? undefined : (await import("./lifecycle.ts")).signalName(o.stopSignal);
   if (o.stopTimeout !== undefined && o.stopTimeout < 0) throw new UsageError(`--stop-timeout ${o.stopTimeout}: seconds, 0 or more`);
   const store = new ContainerStore(ctx);
   const images = new Images(ctx, (id) => store.usersOf(id));
@@ -403,7 +404,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       pod: np.pod?.id,
       mounts,
       driver: chooseDriver(ctx),
-      stopSignal: o.stopSignal ?? c.StopSignal ?? "SIGTERM",
+      stopSignal: stopSignal ?? c.StopSignal ?? "SIGTERM",
       stopTimeout: o.stopTimeout ?? 10,
       labels,
       resources,

@@ -42,6 +42,12 @@ export function parseSignal(s: string): number {
   return n;
 }
 
+/** A signal as SIGNAME (SIGUSR1 for "usr1", "10" or "SIGUSR1"); one without a name (real-time) as its number. */
+export function signalName(s: string): string {
+  const n = parseSignal(s);
+  return Object.keys(SIGNALS).find((k) => SIGNALS[k] === n) ?? String(n);
+}
+
 /** The container went away while waited for (removed by --rm), its exit code not kept. */
 export class RemovedError extends TspodError {}
 
@@ -270,10 +276,12 @@ export class Lifecycle {
 
   /** rm: refuse running containers unless force (then kill). Removes files and the name. */
   async remove(c: Container, force: boolean, opts: { podRemoval?: boolean } = {}): Promise<void> {
+    const live = c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping";
+    // running without force first, as Podman (exit 2); then what rm never removes (exit 125)
+    if (live && !force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
     const why = opts.podRemoval ? undefined : this.unremovable(c);
     if (why) throw new TspodError(why);
-    if (c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping") {
-      if (!force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
+    if (live) {
       if (c.state.status === "paused") await this.unpause(c);
       try {
         process.kill(c.state.pid, "SIGKILL");
