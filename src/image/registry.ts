@@ -406,7 +406,8 @@ export class Registry {
     else if (res.statusCode === 404 && code === "NAME_UNKNOWN") msg = `${what}: repository not found`;
     else if (res.statusCode === 404) msg = `${what}: not found`;
     else msg = `${what}: HTTP ${res.statusCode}`;
-    if (text && res.statusCode !== 404) msg += ` (${text})`;
+    // the registry's own words, unless they only say it again ("unauthorized: authentication required")
+    if (text && res.statusCode !== 404 && !(res.statusCode === 401 && /authentication required/i.test(text))) msg += ` (${text})`;
     throw new RegistryError(msg, res.statusCode, code);
   }
 

@@ -480,6 +480,10 @@ describe("registry auth (rootless)", () => {
     let r = await b.run(["pull", NOTLS, `${AUTH}/busybox:latest`]);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/authentication required/);
+    // wrong --creds: said once, not again in the registry's words
+    r = await b.run(["pull", NOTLS, "--creds", `${ENV.AUTH_USER}:wrong`, `${AUTH}/busybox:latest`]);
+    expect([r.code, r.stderr.match(/authentication required/g)?.length]).toEqual([125, 1]);
+    expect(r.stderr).toMatch(/credentials were rejected/);
     r = await b.run(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin", AUTH], { stdin: "wrong\n" });
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/invalid username or password/);
