@@ -1397,7 +1397,12 @@ describe.each(MODES)("network (%s)", (mode) => {
     await b.ok(["create", "--name", "side", "--network", "container:sweb", BB, "true"]);
     // its ports are the joined container's, in ps as in port (as Podman shows them)
     expect(await b.ok(["ps", "-a", "--filter", "name=side", "--format", "{{.Ports}}"])).toBe(`0.0.0.0:${port}->80/tcp\n`);
-    expect((await b.run(["rm", "sweb"])).stderr).toMatch(/dependent containers/);
+    // rm: running comes first (exit 2, as Podman); with -f, its dependents keep it (exit 125), running
+    const rmRunning = await b.run(["rm", "sweb"]);
+    expect([rmRunning.code, rmRunning.stderr]).toEqual([2, expect.stringMatching(/running/)]);
+    const rmForced = await b.run(["rm", "-f", "sweb"]);
+    expect([rmForced.code, rmForced.stderr]).toEqual([125, expect.stringMatching(/dependent containers/)]);
+    expect((await b.ok(["inspect", "--format", "{{.State.Status}}", "sweb"])).trim()).toBe("running");
     await b.ok(["stop", "-t", "0", "sweb"]);
     const r = await b.run(["start", "side"]);
     expect(r.code).toBe(125);
