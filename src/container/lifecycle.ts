@@ -209,17 +209,20 @@ export class Lifecycle {
     if (c.state.status !== "running" && c.state.status !== "paused") return;
     const t = timeoutSec ?? c.config.stopTimeout;
     if (c.state.status === "paused") await this.unpause(c);
-    const sig = parseSignal(c.config.stopSignal || "SIGTERM");
-    try {
-      process.kill(c.state.pid, sig);
-    } catch {}
-    try {
-      await this.wait(c.config.id, t * 1000);
-      return;
-    } catch (e) {
-      if (e instanceof RemovedError) return; // stopped, and removed (--rm) already
+    const sig = c.config.stopSignal || "SIGTERM";
+    // -t 0: SIGKILL at once, as Podman (no stop signal, no warning)
+    if (t > 0) {
+      try {
+        process.kill(c.state.pid, parseSignal(sig));
+      } catch {}
+      try {
+        await this.wait(c.config.id, t * 1000);
+        return;
+      } catch (e) {
+        if (e instanceof RemovedError) return; // stopped, and removed (--rm) already
+      }
+      log("warn", `StopSignal ${sig} failed to stop container ${c.config.name} in ${t} seconds, resorting to SIGKILL`);
     }
-    log("info", `${c.config.name} did not stop after ${t}s: SIGKILL`);
     try {
       process.kill(c.state.pid, "SIGKILL");
     } catch {}
