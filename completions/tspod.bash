@@ -56,7 +56,7 @@ _tspod() {
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --depend --force --log-level --root --runroot --storage-driver --time --volumes -a -f -t -v" ;;
-    "rmi") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
+    "rmi") flags="--all --force --ignore --log-level --no-prune --root --runroot --storage-driver -a -f -i" ;;
     "run") flags="--add-host --cpus --detach --detach-keys --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;

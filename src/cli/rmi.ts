@@ -11,6 +11,8 @@ export default class Rmi extends BaseCommand {
   static override flags = {
     force: Flags.boolean({ char: "f", description: "remove the containers that use the image, and an image with several names by ID" }),
     all: Flags.boolean({ char: "a", description: "remove all images" }),
+    ignore: Flags.boolean({ char: "i", description: "an image that is not there is no error" }),
+    "no-prune": Flags.boolean({ description: "accepted, as Podman's: tspod keeps no untagged parent images to prune" }),
   };
 
   async run(): Promise<void> {
@@ -18,6 +20,7 @@ export default class Rmi extends BaseCommand {
     const { Images } = await import("../image/images.ts");
     const { imageUsers } = await import("../image/users.ts");
     const images = new Images(this.context, imageUsers(this.context));
+    if (flags.all && argv.length) throw new UsageError("when using the --all switch, you may not pass any images names or IDs");
     const inputs = flags.all ? images.list().map((i) => i.id) : (argv as string[]);
     if (!inputs.length) {
       if (flags.all) return;
@@ -32,7 +35,7 @@ export default class Rmi extends BaseCommand {
         if (c) await lc.remove(c, true);
       }
     };
-    const r = await images.remove(inputs, flags.force || flags.all, flags.force ? removeUsers : undefined);
+    const r = await images.remove(inputs, flags.force || flags.all, flags.force ? removeUsers : undefined, flags.force || flags.all || flags.ignore);
     for (const u of r.untagged) this.out(`Untagged: ${u}`);
     for (const d of r.deleted) this.out(`Deleted: ${d}`);
     if (!r.errors.length) return;

@@ -182,6 +182,19 @@ export class Images {
     return drop;
   }
 
+  /** The name pulled by digest (REPO@sha256:...) that n gives, short or in full. */
+  private matchDigestRef(img: ImageRecord, n: string): string | undefined {
+    let ref: Reference;
+    try {
+      ref = parseReference(n);
+    } catch {
+      return undefined;
+    }
+    if (!ref.digest || !img.digestRefs?.length) return undefined;
+    const full = `${ref.registry}/${ref.repository}@${ref.digest}`;
+    return img.digestRefs.find((d) => d === full || (!ref.fullyQualified && d.endsWith(`/${n.replace(/^library\//, "")}`)));
+  }
+
   private matchName(img: ImageRecord, n: string): string | undefined {
     let want: string;
     try {
@@ -204,6 +217,7 @@ export class Images {
     inputs: string[],
     force: boolean,
     removeUsers?: (containerIds: string[]) => Promise<void>,
+    ignoreMissing = force,
   ): Promise<{ untagged: string[]; deleted: string[]; errors: TspodError[] }> {
     const untagged: string[] = [];
     const deleted: string[] = [];
@@ -217,7 +231,7 @@ export class Images {
         img = this.lookup(input);
       } catch (e) {
         if (e instanceof NotFoundError) {
-          if (!force) errors.push(new TspodError(e.message, 1));
+          if (!ignoreMissing) errors.push(new TspodError(e.message, 1));
           continue;
         }
         throw e;
@@ -226,6 +240,13 @@ export class Images {
       // a name pulled by digest counts as one (Podman keeps the image when another tag goes)
       const byName = !img.id.startsWith(input.replace(/^sha256:/, "")) && img.names.length + (img.digestRefs?.length ?? 0) > 1;
       if (byName) {
+        // REPO@DIGEST it was pulled by: that name goes, the tags stay (as Podman)
+        const d = this.matchDigestRef(img, input);
+        if (d) {
+          this.store.updateImage(img.id, (r) => ({ ...r, digestRefs: (r.digestRefs ?? []).filter((x) => x !== d) }));
+          untagged.push(d);
+          continue;
+        }
         const n = this.matchName(img, input);
         if (n) {
           this.store.updateImage(img.id, (r) => ({ ...r, names: r.names.filter((x) => x !== n) }));
@@ -253,7 +274,7 @@ export class Images {
       }
       seen.add(img.id);
       this.store.deleteImageRecord(img.id);
-      untagged.push(...img.names);
+      untagged.push(...img.names, ...(img.digestRefs ?? []));
       deleted.push(img.id);
     }
     if (deleted.length) this.collectGarbage();

@@ -267,6 +267,29 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect(readdirSync(join(b.root, "layers"))).toEqual([]);
   });
 
+  test("rmi -i ignores unknown names; -a with names is refused; REPO@DIGEST of an image also tagged untags only that name", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const ign = await b.run(["rmi", "-i", "nosuch:v1", img("busybox")]);
+    expect([ign.code, ign.stderr, ign.stdout.match(/^Deleted: /gm)?.length]).toEqual([0, "", 1]);
+    // -a with a name: Podman's error, nothing removed
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const all = await b.run(["rmi", "-a", "nosuch"]);
+    expect([all.code, all.stderr]).toEqual([125, "Error: when using the --all switch, you may not pass any images names or IDs\n"]);
+    expect((await b.ok(["images", "-q"])).trim()).not.toBe("");
+    // pulled by tag and by digest: rmi NAME@DIGEST takes that name only, as Podman
+    const byDigest = `${REGISTRY}/multilayer@${digests.multilayer}`;
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    await b.ok(["pull", "-q", NOTLS, byDigest]);
+    expect(await b.ok(["rmi", byDigest])).toBe(`Untagged: ${byDigest}\n`);
+    expect((await b.run(["image", "exists", img("multilayer")])).code).toBe(0);
+    // pulled by digest only: its name is said as it goes
+    await b.ok(["rmi", img("multilayer")]);
+    await b.ok(["pull", "-q", NOTLS, byDigest]);
+    const last = await b.ok(["rmi", byDigest]);
+    expect(last).toMatch(new RegExp(`^Untagged: ${byDigest.replace(/[.:/@]/g, "\\$&")}\nDeleted: [a-f0-9]{64}\n$`));
+    await b.ok(["rmi", "-a"]);
+  });
+
   test("rmi of an image containers use: refused (exit 2, also with -a); -f removes those containers first, as Podman", async () => {
     await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
     const created = (await b.ok(["create", "--network", "none", img("multilayer"), "true"])).trim();
