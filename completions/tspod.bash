@@ -31,7 +31,7 @@ _tspod() {
     "history") flags="--format --human --log-level --no-trunc --quiet --root --runroot --storage-driver -H -q" ;;
     "image exists") flags="--log-level --root --runroot --storage-driver" ;;
     "image inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
-    "image prune") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
+    "image prune") flags="--all --filter --force --log-level --root --runroot --storage-driver -a -f" ;;
     "image pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --sort --storage-driver -a -f -n -q" ;;
     "info") flags="--format --log-level --root --runroot --storage-driver -f" ;;

@@ -43,6 +43,12 @@ export function shownDigest(i: ImageRecord, name?: string): string {
   return i.index && d === i.manifest.digest ? i.index.digest : d;
 }
 
+/** A label filter's KEY or KEY=VALUE against an image's labels (images --filter label=, image prune --filter label=). */
+export function labelMatches(labels: Record<string, string>, filter: string): boolean {
+  const eq = filter.indexOf("=");
+  return eq < 0 ? filter in labels : labels[filter.slice(0, eq)] === filter.slice(eq + 1);
+}
+
 /** No name at all, by tag or by digest: what dangling means to Podman (and what image prune removes). */
 export function isDangling(i: ImageRecord): boolean {
   return i.names.length === 0 && !i.digestRefs?.length;
@@ -343,9 +349,9 @@ export class Images {
     return [];
   }
 
-  /** image prune: dangling images (no names) unused by containers; with all, every unused image. */
-  prune(all: boolean): string[] {
-    const victims = this.list().filter((i) => (all || isDangling(i)) && this.users(i.id).length === 0);
+  /** image prune: dangling images (no names) unused by containers; with all, every unused image; only those `only` keeps (its filters). */
+  prune(all: boolean, only: (img: ImageRecord) => boolean = () => true): string[] {
+    const victims = this.list().filter((i) => (all || isDangling(i)) && this.users(i.id).length === 0 && only(i));
     for (const v of victims) this.store.deleteImageRecord(v.id);
     if (victims.length) this.collectGarbage();
     return victims.map((v) => v.id);

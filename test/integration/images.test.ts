@@ -413,7 +413,13 @@ describe.each(MODES)("local images (%s)", (mode) => {
     // table: spaces between fields are columns, as tabs are; -n drops the header there too
     expect(await b.ok(["images", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`IMAGE ID       TAG\n${id.old}   latest\n`);
     expect(await b.ok(["images", "-n", "--format", "table {{.ID}} {{.Tag}}", old.ref])).toBe(`${id.old}   latest\n`);
-    await b.ok(["rmi", old.ref, mid.ref, young.ref]);
+    // image prune --filter (Podman's until=, label=, label!=): only what matches goes
+    expect(await b.ok(["image", "prune", "-a", "--filter", "label=tier=db"])).toBe(`${info.Id}\n`);
+    expect(await b.ok(["image", "prune", "-a", "--filter", "until=2023-01-01T00:00:00Z", "--filter", "label!=nosuchlabel", "--filter", "label=x"])).toMatch(new RegExp(`^${id.mid}[a-f0-9]{52}\n$`));
+    const badPrune = await b.run(["image", "prune", "--filter", "color=red"]);
+    expect([badPrune.code, badPrune.stderr]).toEqual([125, 'Error: unsupported image prune filter "color": use until, label or label!\n']);
+    expect(await q()).toEqual([id.young]);
+    await b.ok(["rmi", young.ref]);
   });
 
   test("a config without a creation time: the image is as old as its pull (not 1970)", async () => {

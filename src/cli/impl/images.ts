@@ -25,7 +25,7 @@ const impl: CommandImpl = {
     sort: { type: "string", description: "created (newest first), id, repository, size or tag", default: "created" },
   },
   async main(ctx: Context, flags, argv) {
-    const { Images, since, humanSize, splitName, isDangling, shownDigest } = await import("../../image/images.ts");
+    const { Images, since, humanSize, splitName, isDangling, shownDigest, labelMatches } = await import("../../image/images.ts");
     const SORTS = ["created", "id", "repository", "size", "tag"];
     if (!SORTS.includes(flags.sort)) throw new UsageError(`"${flags.sort}" is not a valid field for sorting. Choose from: ${SORTS.join(", ")}`);
     const images = new Images(ctx);
@@ -59,12 +59,7 @@ const impl: CommandImpl = {
       } else if (k === "id") list = list.filter((i) => i.id.startsWith(v.replace(/^sha256:/, "")));
       else if (k === "digest") list = list.filter((i) => i.repoDigests.some((d) => d.endsWith(`@${v}`)) || i.manifest.digest === v);
       else if (k === "label" || k === "label!") {
-        const [lk, lv] = v.includes("=") ? [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)] : [v, undefined];
-        const has = (i: (typeof list)[number]) => {
-          const l = labels(i);
-          return lk in l && (lv === undefined || l[lk] === lv);
-        };
-        list = list.filter((i) => has(i) === (k === "label"));
+        list = list.filter((i) => labelMatches(labels(i), v) === (k === "label"));
       } else if (k === "containers") {
         const used = (await import("../../image/users.ts")).imageUsers(ctx);
         const want = bool(k, v);
