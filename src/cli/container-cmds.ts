@@ -124,12 +124,14 @@ export class Wait extends BaseCommand {
     const known = ["created", "running", "paused", "stopping", "exited"];
     const bad = conds.find((c: string) => !known.includes(c));
     if (bad) throw new UsageError(`invalid --condition "${bad}": use ${[...known.slice(0, 4), "stopped", "exited"].join(", ")}`);
+    // As Podman: every name must be there (or an ID whose exit is kept) before anything is waited for
+    const kept = (n: string) => (/^[0-9a-f]{64}$/.test(n) && !lc.store.find(n) ? lc.store.keptExit(n) : undefined);
+    for (const n of argv as string[]) if (kept(n) === undefined) lc.store.lookup(n);
     // As Podman: the exit code when waiting for the container to stop, else -1
     if (!conds.length || (conds.length === 1 && conds[0] === "exited")) {
       await each(argv as string[], async (n) => {
         // `id=$(tspod run -d --rm ...); tspod wait $id`: a short one may be gone already; its code is kept a while
-        const kept = /^[0-9a-f]{64}$/.test(n) && !lc.store.find(n) ? lc.store.keptExit(n) : undefined;
-        return String(kept ?? (await lc.wait(lc.store.lookup(n).config.id)));
+        return String(kept(n) ?? (await lc.wait(lc.store.lookup(n).config.id)));
       });
       return;
     }

@@ -371,6 +371,10 @@ describe.each(MODES)("containers (%s)", (mode) => {
     expect((await b.run(["container", "exists", wr])).code).toBe(1);
     expect(await b.ok(["wait", wr])).toBe("7\n");
     expect((await b.run(["wait", "wr"])).code).toBe(125); // a name is gone with its container
+    // several, one not there: only the error, nothing waited for or printed (as Podman)
+    const someMissing = await b.run(["wait", wr, "no-such-ctr"]);
+    expect([someMissing.code, someMissing.stdout]).toEqual([125, ""]);
+    expect(someMissing.stderr).toMatch(/^Error: .*no-such-ctr.*\n$/);
     // --init: PID 1 is the reaper; orphans are reaped; stop's SIGTERM reaches the child at once
     await b.ok(["run", "-d", "--init", "--name", "i1", BB, "sh", "-c", "(sleep 0.1 &); sleep 30"]);
     await Bun.sleep(500);
