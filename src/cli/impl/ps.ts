@@ -78,6 +78,8 @@ const impl: CommandImpl = {
     for (const k of ["before", "since"]) for (const v of byKey.get(k) ?? []) refTimes.set(v, created(store.lookup(v))); // an error even with nothing to filter
     const refTime = (v: string) => refTimes.get(v)!;
     const { parseTime } = await import("../human.ts");
+    const untilTimes = new Map<string, number>();
+    const untilTime = (v: string) => untilTimes.get(v) ?? untilTimes.set(v, parseTime(v, "until")).get(v)!;
     for (const [k, values] of byKey) {
       const pred: Record<string, (c: (typeof list)[number], v: string) => boolean> = {
         id: (c, v) => c.config.id.startsWith(v),
@@ -94,7 +96,7 @@ const impl: CommandImpl = {
         network: (c, v) => c.config.network === v || c.config.network.split(":")[0] === v,
         before: (c, v) => created(c) < refTime(v),
         since: (c, v) => created(c) > refTime(v),
-        until: (c, v) => created(c) <= parseTime(v, "until"),
+        until: (c, v) => created(c) <= untilTime(v),
       };
       const p = pred[k];
       if (!p) throw new UsageError(`invalid filter "${k}": supported are ${Object.keys(pred).join(", ")}`);
@@ -123,6 +125,9 @@ const impl: CommandImpl = {
       return (all.get(id) ?? store.find(id))?.config.ports;
     };
     const unix = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
+    // fields the template and --format json both give
+    const networks = (c: (typeof list)[number]) => (c.config.network.startsWith("container:") ? [] : [c.config.network]);
+    const bindMounts = (c: (typeof list)[number]) => userMounts(c).filter((m) => m.type === "bind").map((m) => m.destination);
     const statusText = (c: (typeof list)[number]) => {
       const s = c.state;
       if (s.status === "running") return `Up ${since(s.startedAt ?? c.config.created).replace(/ ago$/, "")}`;
@@ -153,13 +158,13 @@ const impl: CommandImpl = {
       RunningFor: since(c.config.created),
       CreatedHuman: since(c.config.created),
       AutoRemove: !!c.config.autoRemove,
-      Networks: c.config.network.startsWith("container:") ? [] : [c.config.network],
-      Mounts: userMounts(c).filter((m) => m.type === "bind").map((m) => m.destination),
+      Networks: networks(c),
+      Mounts: bindMounts(c),
       Labels: mapOrNil(c.config.labels),
       Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
     if (flags.format === "json") {
-      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: Math.floor(Date.parse(c.config.created) / 1000), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: c.state.startedAt ? Math.floor(Date.parse(c.state.startedAt) / 1000) : 0, ExitedAt: unix(c.state.finishedAt), Labels: mapOrNil(c.config.labels), AutoRemove: c.config.autoRemove, Mounts: userMounts(c).filter((m) => m.type === "bind").map((m) => m.destination), Networks: c.config.network.startsWith("container:") ? [] : [c.config.network], Namespaces: {}, Ports: c.config.ports?.length ? c.config.ports.map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })) : null, Pod: c.config.pod ?? "", PodName: podOf(c.config.pod)?.name ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
+      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: unix(c.config.created), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: unix(c.state.startedAt), ExitedAt: unix(c.state.finishedAt), Labels: mapOrNil(c.config.labels), AutoRemove: c.config.autoRemove, Mounts: bindMounts(c), Networks: networks(c), Namespaces: {}, Ports: c.config.ports?.length ? c.config.ports.map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })) : null, Pod: c.config.pod ?? "", PodName: podOf(c.config.pod)?.name ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
     }
     if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
