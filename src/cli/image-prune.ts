@@ -1,7 +1,6 @@
 import { Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { UsageError } from "../errors.ts";
-import { parseTime } from "./human.ts";
 
 export default class ImagePrune extends BaseCommand {
   static override description = "Remove dangling images (with -a, every image no container uses)";
@@ -13,21 +12,18 @@ export default class ImagePrune extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.setup(ImagePrune);
-    const { Images, labelMatches } = await import("../image/images.ts");
+    const { Images } = await import("../image/images.ts");
     const { imageUsers } = await import("../image/users.ts");
+    const { sharedImageFilter } = await import("./impl/images.ts");
     const images = new Images(this.context, imageUsers(this.context));
-    // Podman's prune filters; all must match (checked before anything is removed)
-    type Img = Parameters<typeof images.config>[0];
-    const tests: ((i: Img) => boolean)[] = [];
-    for (const f of flags.filter ?? []) {
+    // Podman's prune filters (those images --filter has too); all must match, checked before anything is removed
+    const tests = ((flags.filter ?? []) as string[]).map((f) => {
       const eq = f.indexOf("=");
       const [k, v] = eq < 0 ? [f, ""] : [f.slice(0, eq), f.slice(eq + 1)];
-      if (k === "until") {
-        const t = parseTime(v, "filter until");
-        tests.push((i) => Date.parse(i.created) < t);
-      } else if (k === "label" || k === "label!") tests.push((i) => labelMatches(images.config(i)?.config?.Labels ?? {}, v) === (k === "label"));
-      else throw new UsageError(`unsupported image prune filter "${k}": use until, label or label!`);
-    }
+      const t = sharedImageFilter(k, v, (i) => images.config(i)?.config?.Labels ?? {});
+      if (!t) throw new UsageError(`unsupported image prune filter "${k}": use until, label or label!`);
+      return t;
+    });
     const removed = images.prune(flags.all, (i) => tests.every((t) => t(i)));
     for (const id of removed) this.out(id);
   }

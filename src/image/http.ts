@@ -221,14 +221,7 @@ class Body implements HttpBody {
       if (n > max) throw codedError("BODY_TOO_LARGE", `more than ${max} bytes`);
       chunks.push(c);
     }
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
   }
 
   async text(): Promise<string> {

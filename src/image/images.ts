@@ -43,12 +43,6 @@ export function shownDigest(i: ImageRecord, name?: string): string {
   return i.index && d === i.manifest.digest ? i.index.digest : d;
 }
 
-/** A label filter's KEY or KEY=VALUE against an image's labels (images --filter label=, image prune --filter label=). */
-export function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  return eq < 0 ? filter in labels : labels[filter.slice(0, eq)] === filter.slice(eq + 1);
-}
-
 /** No name at all, by tag or by digest: what dangling means to Podman (and what image prune removes). */
 export function isDangling(i: ImageRecord): boolean {
   return i.names.length === 0 && !i.digestRefs?.length;

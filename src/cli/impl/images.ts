@@ -6,6 +6,23 @@ import { goTime, parseTime } from "../human.ts";
 import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
 import { mapOrNil } from "../../gonil.ts";
+import type { ImageRecord } from "../../storage/store.ts";
+
+/**
+ * The filters images and image prune share: until=TIME (created before it),
+ * label=KEY[=VALUE] (has it) and label!=KEY[=VALUE] (has it not); undefined
+ * for any other key. labels gives an image's labels (from its config).
+ */
+export function sharedImageFilter(k: string, v: string, labels: (i: ImageRecord) => Record<string, string>): ((i: ImageRecord) => boolean) | undefined {
+  if (k === "until") {
+    const t = parseTime(v, "filter until");
+    return (i) => Date.parse(i.created) < t;
+  }
+  if (k !== "label" && k !== "label!") return undefined;
+  const eq = v.indexOf("=");
+  const has = (l: Record<string, string>) => (eq < 0 ? v in l : l[v.slice(0, eq)] === v.slice(eq + 1));
+  return (i) => has(labels(i)) === (k === "label");
+}
 
 const impl: CommandImpl = {
   positionals: [0, 1],
@@ -25,7 +42,7 @@ const impl: CommandImpl = {
     sort: { type: "string", description: "created (newest first), id, repository, size or tag", default: "created" },
   },
   async main(ctx: Context, flags, argv) {
-    const { Images, since, humanSize, splitName, isDangling, shownDigest, labelMatches } = await import("../../image/images.ts");
+    const { Images, since, humanSize, splitName, isDangling, shownDigest } = await import("../../image/images.ts");
     const SORTS = ["created", "id", "repository", "size", "tag"];
     if (!SORTS.includes(flags.sort)) throw new UsageError(`"${flags.sort}" is not a valid field for sorting. Choose from: ${SORTS.join(", ")}`);
     const images = new Images(ctx);
@@ -45,7 +62,9 @@ const impl: CommandImpl = {
     for (const f of (flags.filter ?? []) as string[]) {
       const eq = f.indexOf("=");
       const [k, v] = eq < 0 ? [f, ""] : [f.slice(0, eq), f.slice(eq + 1)];
-      if (k === "dangling") list = list.filter((i) => isDangling(i) === bool(k, v));
+      const shared = sharedImageFilter(k, v, labels);
+      if (shared) list = list.filter(shared);
+      else if (k === "dangling") list = list.filter((i) => isDangling(i) === bool(k, v));
       else if (k === "reference") references.push(v);
       else if (k === "before") {
         const t = time(v);
@@ -53,14 +72,9 @@ const impl: CommandImpl = {
       } else if (k === "since" || k === "after") {
         const t = time(v);
         list = list.filter((i) => Date.parse(i.created) > t);
-      } else if (k === "until") {
-        const t = parseTime(v, "filter until");
-        list = list.filter((i) => Date.parse(i.created) < t);
       } else if (k === "id") list = list.filter((i) => i.id.startsWith(v.replace(/^sha256:/, "")));
       else if (k === "digest") list = list.filter((i) => i.repoDigests.some((d) => d.endsWith(`@${v}`)) || i.manifest.digest === v);
-      else if (k === "label" || k === "label!") {
-        list = list.filter((i) => labelMatches(labels(i), v) === (k === "label"));
-      } else if (k === "containers") {
+      else if (k === "containers") {
         const used = (await import("../../image/users.ts")).imageUsers(ctx);
         const want = bool(k, v);
         list = list.filter((i) => used(i.id).length > 0 === want);
