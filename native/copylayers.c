@@ -1,5 +1,5 @@
 /*
- * `tspod-rt copy-layers [--uidmap SPEC --gidmap SPEC] DEST LAYER...`: the
+ * `tspod-rt copy-layers [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] DEST LAYER...`: the
  * "vfs" storage driver. Merges unpacked layer dirs (bottom-most first) into
  * the directory DEST the way kernel overlayfs would show them:
  *  - a char device 0:0 is a whiteout: what DEST has at that name goes
@@ -633,11 +633,12 @@ static int do_copy(void *p) {
 }
 
 int cmd_copy_layers(int argc, char **argv) {
-  const char *uidmap = NULL, *gidmap = NULL;
+  const char *uidmap = NULL, *gidmap = NULL, *keep = NULL;
   int i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--uidmap") && i + 1 < argc) uidmap = argv[++i];
     else if (!strcmp(argv[i], "--gidmap") && i + 1 < argc) gidmap = argv[++i];
+    else if (!strcmp(argv[i], "--keep-userns") && i + 1 < argc) keep = argv[++i];
     else if (!strcmp(argv[i], "--")) {
       i++;
       break;
@@ -645,11 +646,11 @@ int cmd_copy_layers(int argc, char **argv) {
   }
   errno = 0;
   if (i >= argc || argv[i][0] == '-' || !uidmap != !gidmap)
-    die(125, "usage: tspod-rt copy-layers [--uidmap SPEC --gidmap SPEC] DEST LAYER...");
+    die(125, "usage: tspod-rt copy-layers [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] DEST LAYER...");
   struct cl_args a = {argv[i], argc - i - 1, argv + i + 1};
   real_root = getuid() == 0 && !uidmap;
   char err[512] = "";
-  int rc = run_in_userns(uidmap, gidmap, do_copy, &a, err, sizeof err);
+  int rc = run_in_userns(uidmap, gidmap, keep, do_copy, &a, err, sizeof err);
   if (rc < 0) {
     errno = 0;
     die(125, "copy-layers: user namespace: %s", err);

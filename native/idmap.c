@@ -7,6 +7,12 @@
 #include "common.h"
 #include "idmap.h"
 #include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 int write_single_maps(pid_t pid, uid_t uid, gid_t gid) {
@@ -108,14 +114,232 @@ int map_ids(pid_t pid, const char *uidmap, const char *gidmap, char *err, size_t
   return ru < 0 || rg < 0 ? -1 : 0;
 }
 
+/* ---------- the kept user namespace ---------- */
+
+/*
+ * Rootless, every helper that works on the store needs a user namespace with
+ * the user's subuid map, and making one costs a fork and two setuid programs:
+ * ~9 ms on an idle machine, ~25 ms while a pull keeps both cores busy. As
+ * Podman keeps its pause process, the first helper that needs the namespace
+ * leaves a small process behind that holds one, the keeper, and records its
+ * pid in a file under the runroot (--keep-userns FILE); later helpers join it
+ * with setns(2) in well under a millisecond.
+ *
+ * The keeper lives while that file names it: it watches the file (inotify)
+ * and exits when it is removed or replaced (the runroot removed, /run emptied
+ * at boot, a keeper for another map put in its place). It holds no file but
+ * its watch, sits in / and in a session of its own, and does nothing else.
+ *
+ * A joiner checks the keeper's uid_map and gid_map against the map it was
+ * given before it joins (a pid that is gone, reused, or names a namespace
+ * with another map is not joined), so what it writes gets the same owners as
+ * in a namespace of its own. A keeper is made under a lock (FILE.lock), so
+ * two helpers starting at once make one.
+ */
+
+char **g_argv; /* main's argv: the keeper writes its name over it (ps shows that) */
+
+/* "ctr:host:count,..." and a /proc/PID/[ug]id_map say the same. */
+static int same_map(const char *spec, const char *procfile) {
+  char text[4096];
+  int fd = open(procfile, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = 0;
+  const char *p = spec, *q = text;
+  for (;;) {
+    unsigned long a, b, c, x, y, z;
+    int used = 0;
+    if (*p == 0) {
+      while (*q == ' ' || *q == '\n') q++;
+      return *q == 0;
+    }
+    if (sscanf(p, "%lu:%lu:%lu%n", &a, &b, &c, &used) != 3) return 0;
+    p += used;
+    if (*p == ',') p++;
+    if (sscanf(q, "%lu %lu %lu%n", &x, &y, &z, &used) != 3) return 0;
+    q += used;
+    if (a != x || b != y || c != z) return 0;
+  }
+}
+
+/* A process that has not exited (a zombie's namespace outlives its watch). */
+static int running(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')');
+  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 0;
+}
+
+/* Join the user namespace of the process pid when its maps are these: 0, else -1. */
+static int join_userns_of(pid_t pid, const char *uidmap, const char *gidmap) {
+  char ns[64], um[64], gm[64];
+  if (!running(pid)) return -1;
+  snprintf(ns, sizeof ns, "/proc/%d/ns/user", (int)pid);
+  snprintf(um, sizeof um, "/proc/%d/uid_map", (int)pid);
+  snprintf(gm, sizeof gm, "/proc/%d/gid_map", (int)pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat a, b;
+  /* the maps read are the namespace's that fd holds: the same inode after reading them */
+  int ok = same_map(uidmap, um) && same_map(gidmap, gm) && fstat(fd, &a) == 0 && stat(ns, &b) == 0 &&
+           a.st_ino == b.st_ino && a.st_dev == b.st_dev && setns(fd, CLONE_NEWUSER) == 0;
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+static pid_t read_keepfile(const char *file) {
+  char buf[32];
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *end;
+  long v = strtol(buf, &end, 10);
+  return v > 0 && (*end == '\n' || *end == 0) ? (pid_t)v : -1;
+}
+
+/* The keeper, once its namespace is mapped and recorded: wait until file no longer names it. */
+__attribute__((noreturn)) static void keeper_wait(const char *file) {
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in < 0) _exit(0);
+  for (;;) {
+    if (inotify_add_watch(in, file, IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) _exit(0);
+    if (read_keepfile(file) != getpid()) _exit(0); /* checked after the watch: nothing missed */
+    char ev[4096];
+    while (read(in, ev, sizeof ev) < 0 && errno == EINTR) {}
+  }
+}
+
+static void close_fds_from(int lo) {
+  if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0) < 0)
+    for (int fd = lo; fd < 1024; fd++) close(fd);
+}
+
+/* Make a keeper, map it, record it in file (best effort) and join it: 0, else -1 and err. */
+static int make_keeper(const char *uidmap, const char *gidmap, const char *file, char *err, size_t errlen) {
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    /* First let go of everything the helper holds (the CLI's pipes above all). */
+    int g = fcntl(go[0], F_DUPFD, 100), r = fcntl(ready[1], F_DUPFD, 100);
+    int null = open("/dev/null", O_RDWR);
+    if (g < 0 || r < 0 || null < 0) _exit(1);
+    dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    if (dup2(g, 3) < 0 || dup2(r, 4) < 0) _exit(1);
+    close_fds_from(5);
+    int e = setsid() < 0 || chdir("/") < 0 ? errno : 0;
+    if (!e && unshare(CLONE_NEWUSER) < 0) e = errno;
+    if (write(4, &e, sizeof e) != (ssize_t)sizeof e || e) _exit(1);
+    close(4);
+    char c = 0;
+    if (read(3, &c, 1) != 1 || c != 'g') _exit(0);
+    close(3);
+    char path[4096]; /* file may be one of the argv strings written over next */
+    snprintf(path, sizeof path, "%s", file);
+    prctl(PR_SET_NAME, "tspod-userns");
+    if (g_argv && g_argv[0]) {
+      char *lo = g_argv[0], *hi = lo;
+      for (char **a = g_argv; *a; a++) hi = *a + strlen(*a);
+      memset(lo, 0, (size_t)(hi - lo));
+      snprintf(lo, (size_t)(hi - lo) + 1, "tspod-rt userns-keeper");
+    }
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGTERM, SIG_DFL), signal(SIGINT, SIG_DFL), signal(SIGHUP, SIG_DFL);
+    keeper_wait(path);
+  }
+  close(ready[1]);
+  close(go[0]);
+  int e = 0;
+  if (read(ready[0], &e, sizeof e) != (ssize_t)sizeof e) e = ECHILD;
+  close(ready[0]);
+  if (e) {
+    close(go[1]);
+    waitpid(pid, NULL, 0);
+    snprintf(err, errlen, "unshare(CLONE_NEWUSER): %s", strerror(e));
+    return -1;
+  }
+  int rc = map_ids(pid, uidmap, gidmap, err, errlen);
+  char ns[64];
+  snprintf(ns, sizeof ns, "/proc/%d/ns/user", (int)pid);
+  int nsfd = rc == 0 ? open(ns, O_RDONLY | O_CLOEXEC) : -1; /* holds the namespace whatever the keeper does */
+  if (rc == 0 && nsfd < 0) snprintf(err, errlen, "open %s: %s", ns, strerror(errno)), rc = -1;
+  if (rc == 0) {
+    char tmp[4200], line[32];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%d", file, (int)getpid());
+    snprintf(line, sizeof line, "%d\n", (int)pid);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int wrote = fd >= 0 && write_all(fd, line, strlen(line)) == 0;
+    if (fd >= 0) close(fd);
+    if (!wrote || rename(tmp, file) < 0) unlink(tmp); /* not recorded: the keeper just exits */
+    (void)!write(go[1], "g", 1);
+  }
+  close(go[1]); /* without a "g" the keeper exits */
+  if (rc == 0 && setns(nsfd, CLONE_NEWUSER) < 0) snprintf(err, errlen, "setns: %s", strerror(errno)), rc = -1;
+  if (nsfd >= 0) close(nsfd);
+  if (rc < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  /* A recorded keeper is not waited for: when this helper ends it is reparented. */
+  return rc;
+}
+
+/*
+ * Enter a user namespace with these maps: the keeper's named in file, else a
+ * new keeper's. The caller must be single-threaded. 0, else -1 and err.
+ */
+int enter_kept_userns(const char *uidmap, const char *gidmap, const char *file, char *err, size_t errlen) {
+  pid_t pid = read_keepfile(file);
+  if (pid > 0 && join_userns_of(pid, uidmap, gidmap) == 0) return 0;
+  char lock[4200];
+  snprintf(lock, sizeof lock, "%s.lock", file);
+  int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd >= 0) while (flock(lfd, LOCK_EX) < 0 && errno == EINTR) {}
+  /* another helper may have made one while this one waited */
+  pid = read_keepfile(file);
+  int rc = pid > 0 && join_userns_of(pid, uidmap, gidmap) == 0 ? 0 : make_keeper(uidmap, gidmap, file, err, errlen);
+  if (lfd >= 0) close(lfd);
+  return rc;
+}
+
 /*
  * Run fn(arg) in a forked child that is root of a new user namespace mapped
  * with SPECs through newuidmap/newgidmap; with NULL specs a single-id map
- * (0 -> own uid/gid). Returns the child's exit status (fn's return value),
+ * (0 -> own uid/gid). With keep (and specs), in this process, in the kept
+ * namespace (enter_kept_userns). Returns the child's exit status (fn's return value),
  * or -1 with a message in err when the namespace could not be set up.
  * As real root with NULL specs, fn runs in a plain forked child.
  */
-int run_in_userns(const char *uidmap, const char *gidmap, int (*fn)(void *), void *arg, char *err, size_t errlen) {
+int run_in_userns(const char *uidmap, const char *gidmap, const char *keep, int (*fn)(void *), void *arg, char *err, size_t errlen) {
+  if (uidmap && keep) {
+    if (enter_kept_userns(uidmap, gidmap, keep, err, errlen) < 0) return -1;
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+      snprintf(err, errlen, "become root in the user namespace: %s", strerror(errno));
+      return -1;
+    }
+    return fn(arg);
+  }
   int go[2];
   if (pipe2(go, O_CLOEXEC) < 0) return -1;
   int as_root = getuid() == 0 && !uidmap;

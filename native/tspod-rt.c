@@ -5,6 +5,7 @@
  */
 #include "common.h"
 #include "sealed.h"
+#include "idmap.h"
 
 int cmd_probe(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     dprintf(2, "usage: tspod-rt MODE ...\n");
     return 125;
   }
+  g_argv = argv;
   const char *mode = argv[1];
   if (!strcmp(mode, "probe")) return cmd_probe(argc - 1, argv + 1);
   if (!strcmp(mode, "unpack")) return cmd_unpack(argc - 1, argv + 1);

@@ -1,12 +1,14 @@
 /*
- * `tspod-rt unpack [--uidmap SPEC --gidmap SPEC] DEST`: apply one image layer
+ * `tspod-rt unpack [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] DEST`: apply one image layer
  * (an uncompressed tar stream on stdin) into the directory DEST.
  *
  * Where it runs:
  *  - real root, no maps: in this process, owners exactly as in the tar;
- *  - with maps: a forked child enters a new user namespace, the parent maps
- *    it through newuidmap/newgidmap, the child applies the layer, so owners
- *    land on disk exactly as the container will see them;
+ *  - with maps and --keep-userns FILE: this process joins the user namespace
+ *    the keeper named in FILE holds (made first when there is none: idmap.c),
+ *    so owners land on disk exactly as the container will see them;
+ *  - with maps only: a forked child enters a new user namespace, the parent
+ *    maps it through newuidmap/newgidmap, the child applies the layer;
  *  - non-root, no maps: same, with a single-id map (0 -> own uid); entries
  *    owned by unmapped ids stay owned by 0 and are counted as "squashed".
  *
@@ -1294,18 +1296,19 @@ static int apply(void) {
 }
 
 int cmd_unpack(int argc, char **argv) {
-  const char *uidmap = NULL, *gidmap = NULL, *dest = NULL, *input = NULL, *blob = NULL;
+  const char *uidmap = NULL, *gidmap = NULL, *dest = NULL, *input = NULL, *blob = NULL, *keep = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--uidmap") && i + 1 < argc) uidmap = argv[++i];
     else if (!strcmp(argv[i], "--gidmap") && i + 1 < argc) gidmap = argv[++i];
     else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
     else if (!strcmp(argv[i], "--blob") && i + 1 < argc) blob = argv[++i];
+    else if (!strcmp(argv[i], "--keep-userns") && i + 1 < argc) keep = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1]) dest = NULL, i = argc + 1;
     else if (!dest) dest = argv[i];
     else dest = NULL, i = argc + 1;
   }
   if (!dest || !uidmap != !gidmap || (blob && !input)) {
-    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC] [--input tar|gzip|zstd|auto [--blob FILE]] DEST < layer\n");
+    dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] [--input tar|gzip|zstd|auto [--blob FILE]] DEST < layer\n");
     return 125;
   }
   input_init(input);
@@ -1317,6 +1320,17 @@ int cmd_unpack(int argc, char **argv) {
   if (rootfd < 0) fail(dest, "open destination directory", errno);
   if (!uidmap && geteuid() == 0) {
     real_root = 1;
+    return apply();
+  }
+  if (uidmap && keep) {
+    /* the kept namespace (idmap.c): joined in this process, no child */
+    char msg[512] = "";
+    if (enter_kept_userns(uidmap, gidmap, keep, msg, sizeof msg) < 0) {
+      char what[600];
+      snprintf(what, sizeof what, "map user namespace ids: %s", msg[0] ? msg : "newuidmap/newgidmap failed");
+      fail(dest, what, 0);
+    }
+    rt_trace("in user namespace");
     return apply();
   }
   int ready[2], go[2];

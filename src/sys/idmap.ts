@@ -1,5 +1,7 @@
 // /etc/subuid and /etc/subgid: the subordinate id ranges a rootless user may map.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ctx } from "../context.ts";
 
 export interface IdRange {
   start: number;
@@ -104,7 +106,17 @@ export function userNsMaps(): UserNsMaps {
   return (mapsCache = { uidMap: um, gidMap: gm, uidSpec: idMapSpec(um), gidSpec: idMapSpec(gm), full: true });
 }
 
-/** Arguments for native modes that take --uidmap/--gidmap. */
+/**
+ * Arguments for native modes that take --uidmap/--gidmap. With them goes the
+ * file that names the process keeping a namespace with that map (native/idmap.c:
+ * the first helper makes it, later ones join it, as Podman's pause process),
+ * one per runtime directory.
+ */
 export function mapArgs(m: UserNsMaps = userNsMaps()): string[] {
-  return m.uidSpec && m.gidSpec ? ["--uidmap", m.uidSpec, "--gidmap", m.gidSpec] : [];
+  return m.uidSpec && m.gidSpec ? ["--uidmap", m.uidSpec, "--gidmap", m.gidSpec, "--keep-userns", keptUsernsFile()] : [];
+}
+
+/** Where the pid of the process keeping the user namespace is recorded. */
+export function keptUsernsFile(): string {
+  return join(ctx().runroot, "userns.pid");
 }

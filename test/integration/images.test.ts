@@ -92,6 +92,38 @@ describe.each(MODES)("pull (%s)", (mode) => {
     expect(attrs).toContain("T");
   });
 
+  test("rootless, one process keeps the user namespace for the runtime directory: pulls and rmi join it; as root there is none", async () => {
+    const file = join(b.runroot, "userns.pid");
+    await b.ok(["rmi", "-f", "-a"]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    if (mode === "root") {
+      expect(existsSync(file)).toBe(false);
+      return;
+    }
+    const pid = Number(readFileSync(file, "utf8"));
+    const live = () => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+    expect(live()).toBe(true);
+    expect(readFileSync(`/proc/${pid}/comm`, "utf8").trim()).toBe("tspod-userns");
+    const map = readFileSync(`/proc/${pid}/uid_map`, "utf8").trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+    expect(map).toEqual([[0, b.uid, 1], [1, Number(ENV.SUBID_START), Number(ENV.SUBID_COUNT)]]);
+    // what was unpacked in it has the image's owners (uid 0 -> the user)
+    expect(lstatSync(join(findInLayers(b, "bin")[0], "bin")).uid).toBe(b.uid);
+    // rmi (rmtree of subuid-owned files) and the next pull join the same one
+    await b.ok(["pull", "-q", NOTLS, img("multilayer")]);
+    await b.ok(["rmi", "-f", "-a"]);
+    expect(layerDirs(b)).toEqual([]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    expect(Number(readFileSync(file, "utf8"))).toBe(pid);
+    expect(live()).toBe(true);
+    // killed: the next pull makes another
+    process.kill(pid, "SIGKILL");
+    await b.ok(["rmi", "-f", "-a"]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const next = Number(readFileSync(file, "utf8"));
+    expect(next).not.toBe(pid);
+    expect(readFileSync(`/proc/${next}/comm`, "utf8").trim()).toBe("tspod-userns");
+  });
+
   test("a runtime directory of ours open to others is closed (0700) and used, as Podman uses it", async () => {
     chmodSync(b.runroot, 0o755);
     await b.ok(["rmi", "-f", img("busybox"), img("busybox-docker")]); // so that the pull needs the runtime directory

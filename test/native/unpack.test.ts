@@ -726,6 +726,164 @@ describe.if(!rootlessWhy)("rootless (as the test user, in a user namespace)", ()
   });
 });
 
+// ---------------------------------------------------------------------------
+// Rootless with --keep-userns FILE: the first helper leaves a process keeping a
+// mapped user namespace (as Podman's pause process) and names it in FILE; later
+// helpers join it instead of running newuidmap/newgidmap (native/idmap.c).
+
+describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
+  const uidSpec = () => `0:${user!.uid}:1,1:${subu![0]}:${subu![1]}`;
+  const gidSpec = () => `0:${user!.gid}:1,1:${subg![0]}:${subg![1]}`;
+  const maps = (file: string) => ["--uidmap", uidSpec(), "--gidmap", gidSpec(), "--keep-userns", file];
+  const layer = () => new TarWriter().file("root-file", "0").dir("www/", { uid: 33, gid: 34 }).file("www/f", "33", { uid: 33, gid: 34 }).end();
+  const owners = (d: string) => ["root-file", "www", "www/f"].map((p) => [lstatSync(join(d, p)).uid, lstatSync(join(d, p)).gid]);
+  const expected = () => [[user!.uid, user!.gid], [subu![0] + 32, subg![0] + 33], [subu![0] + 32, subg![0] + 33]];
+  /** A place for FILE the test user may write: a fresh runroot-like dir. */
+  const keepDir = () => {
+    const k = join(base, `keep-${++n}`);
+    mkdirSync(k, { mode: 0o700 });
+    chownSync(k, user!.uid, user!.gid);
+    return k;
+  };
+  const pidIn = (file: string) => Number(readFileSync(file, "utf8").trim());
+  const alive = (pid: number) => {
+    try {
+      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+  /** Live keepers of the test user, by /proc. */
+  const keepers = () =>
+    readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return readFileSync(`/proc/${d}/comm`, "utf8").trim() === "tspod-userns" && statSync(`/proc/${d}`).uid === user!.uid && alive(Number(d));
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  const gone = async (pid: number) => {
+    for (let i = 0; i < 100 && alive(pid); i++) await Bun.sleep(10);
+    return !alive(pid);
+  };
+  const keptFiles: string[] = [];
+  afterAll(() => {
+    for (const f of keptFiles) rmSync(f, { force: true }); // their keepers exit
+  });
+
+  test("the first helper leaves a keeper: named in FILE, mapped as asked, holding nothing of the caller's", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const [d] = fresh(user);
+    // through pipes the caller reads to the end: a keeper holding them would hang this
+    const r = await Promise.race([unpackPiped(d, layer(), { user, args: maps(file) }), Bun.sleep(20000).then(() => "timeout" as const)]);
+    expect(r).not.toBe("timeout");
+    ok(r as Res);
+    expect(owners(d)).toEqual(expected());
+    const pid = pidIn(file);
+    expect(alive(pid)).toBe(true);
+    expect(readFileSync(`/proc/${pid}/comm`, "utf8").trim()).toBe("tspod-userns");
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("tspod-rt userns-keeper");
+    const norm = (t: string) => t.trim().split("\n").map((l) => l.trim().split(/\s+/).join(":")).join(",");
+    expect(norm(readFileSync(`/proc/${pid}/uid_map`, "utf8"))).toBe(uidSpec());
+    expect(norm(readFileSync(`/proc/${pid}/gid_map`, "utf8"))).toBe(gidSpec());
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe("/");
+    const fds = readdirSync(`/proc/${pid}/fd`).map((f) => readlinkSync(`/proc/${pid}/fd/${f}`));
+    expect(fds.sort()).toEqual(["/dev/null", "/dev/null", "/dev/null", "anon_inode:inotify"]);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    expect(Number(stat[3])).toBe(pid); // its own session (field 6: sid)
+    expect((statSync(file).mode & 0o777).toString(8)).toBe("644");
+    expect(statSync(file).uid).toBe(user!.uid);
+  });
+
+  test("later helpers join it (unpack, rmtree): no second keeper, same owners; removing FILE ends it", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    const [d1] = fresh(user);
+    ok(unpack(d1, layer(), { user, args: maps(file) }));
+    const pid = pidIn(file);
+    const before = keepers();
+    expect(before).toContain(pid);
+    const [d2] = fresh(user);
+    ok(unpack(d2, layer(), { user, args: maps(file) }));
+    expect(owners(d2)).toEqual(expected());
+    // rmtree of a tree with subuid owners only works inside the namespace
+    const rm = Bun.spawnSync(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", RT, "rmtree", ...maps(file), join(d1, "www")], { stderr: "pipe" });
+    expect(rm.stderr.toString()).toBe("");
+    expect(rm.exitCode).toBe(0);
+    expect(tree(d1)).toEqual(["root-file"]);
+    expect(pidIn(file)).toBe(pid);
+    expect(keepers().sort()).toEqual(before.sort());
+    rmSync(file);
+    expect(await gone(pid)).toBe(true);
+  });
+
+  test("FILE naming something else (gone, another map, not a namespace of ours): a new keeper; the other process is left alone", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    // the test user's own namespace with a single-id map: joinable, but the wrong map
+    const other = Bun.spawn(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "unshare", "--user", "--map-root-user", "sleep", "60"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      for (let i = 0; i < 100 && readFileSync(`/proc/${other.pid}/uid_map`, "utf8").trim().startsWith("0 0 "); i++) await Bun.sleep(10);
+      const dead = Bun.spawnSync(["true"]).pid;
+      let last = 0;
+      for (const stale of [String(dead), String(other.pid), String(process.pid), "garbage"]) {
+        writeFileSync(file, `${stale}\n`);
+        chownSync(file, user!.uid, user!.gid);
+        const [d] = fresh(user);
+        ok(unpack(d, layer(), { user, args: maps(file) }));
+        expect(owners(d)).toEqual(expected());
+        const pid = pidIn(file);
+        expect([stale, alive(pid)]).toEqual([stale, true]);
+        expect(pid).not.toBe(Number(stale));
+        if (last) expect(await gone(last)).toBe(true); // replaced, so it left
+        last = pid;
+      }
+      expect(other.exitCode).toBe(null); // never touched
+    } finally {
+      other.kill("SIGKILL");
+    }
+  });
+
+  test("helpers starting at once with no keeper make one between them", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const before = new Set(keepers());
+    const dests = [1, 2, 3, 4].map(() => fresh(user)[0]);
+    const rs = await Promise.all(dests.map((d) => unpackPiped(d, layer(), { user, args: maps(file) })));
+    for (const [i, r] of rs.entries()) {
+      ok(r);
+      expect(owners(dests[i])).toEqual(expected());
+    }
+    const made = keepers().filter((p) => !before.has(p));
+    expect(made).toEqual([pidIn(file)]);
+  });
+
+  test("a keeper killed, or a map that fails, is one clear error or a new keeper", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const [d1] = fresh(user);
+    ok(unpack(d1, layer(), { user, args: maps(file) }));
+    const first = pidIn(file);
+    process.kill(first, "SIGKILL");
+    expect(await gone(first)).toBe(true);
+    const [d2] = fresh(user);
+    ok(unpack(d2, layer(), { user, args: maps(file) }));
+    expect(owners(d2)).toEqual(expected());
+    expect(pidIn(file)).not.toBe(first);
+    const [d3] = fresh(user);
+    refused(unpack(d3, layer(), { user, args: ["--uidmap", "0:0:1", "--gidmap", "0:0:1", "--keep-userns", join(k, "bad.pid")] }), /map user namespace ids/);
+    expect(existsSync(join(k, "bad.pid"))).toBe(false);
+  });
+});
+
 describe("malformed input: exit 1 and one line on stderr", () => {
   const good = () => new TarWriter().file("a", "aaaa").file("b", "x".repeat(3000)).end();
 
