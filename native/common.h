@@ -67,6 +67,17 @@ static inline void port_bind_error(char *buf, size_t n, int e, int port) {
   else snprintf(buf, n, "bind: %s", strerror(e));
 }
 
+/* A small file (/proc/PID/..., a pid file) into buf, NUL-terminated: its length, or -1 (empty too). */
+static inline ssize_t read_text(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  return n;
+}
+
 static inline int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {

@@ -142,12 +142,7 @@ char **g_argv; /* main's argv: the keeper writes its name over it (ps shows that
 /* "ctr:host:count,..." and a /proc/PID/[ug]id_map say the same. */
 static int same_map(const char *spec, const char *procfile) {
   char text[4096];
-  int fd = open(procfile, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  text[n] = 0;
+  if (read_text(procfile, text, sizeof text) < 0) return 0;
   const char *p = spec, *q = text;
   for (;;) {
     unsigned long a, b, c, x, y, z;
@@ -169,12 +164,7 @@ static int same_map(const char *spec, const char *procfile) {
 static int running(pid_t pid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (read_text(path, buf, sizeof buf) < 0) return 0;
   const char *p = strrchr(buf, ')');
   return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 0;
 }
@@ -198,12 +188,7 @@ static int join_userns_of(pid_t pid, const char *uidmap, const char *gidmap) {
 
 static pid_t read_keepfile(const char *file) {
   char buf[32];
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (read_text(file, buf, sizeof buf) < 0) return -1;
   char *end;
   long v = strtol(buf, &end, 10);
   return v > 0 && (*end == '\n' || *end == 0) ? (pid_t)v : -1;

@@ -692,12 +692,7 @@ static void copy_options(int from, int to, int fam) {
    /proc/PID/fdinfo/FD ("flags:", octal); 0 when it is not there. */
 static unsigned long long proc_field(const char *path, const char *key, int base) {
   char buf[4096];
-  int f = open(path, O_RDONLY | O_CLOEXEC);
-  if (f < 0) return 0;
-  ssize_t n = read(f, buf, sizeof buf - 1);
-  close(f);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (read_text(path, buf, sizeof buf) < 0) return 0;
   char *v = strstr(buf, key);
   return v ? strtoull(v + strlen(key), NULL, base) : 0;
 }
