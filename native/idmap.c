@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "idmap.h"
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -137,8 +138,6 @@ int map_ids(pid_t pid, const char *uidmap, const char *gidmap, char *err, size_t
  * two helpers starting at once make one.
  */
 
-char **g_argv; /* main's argv: the keeper writes its name over it (ps shows that) */
-
 /* "ctr:host:count,..." and a /proc/PID/[ug]id_map say the same. */
 static int same_map(const char *spec, const char *procfile) {
   char text[4096];
@@ -186,24 +185,45 @@ static int join_userns_of(pid_t pid, const char *uidmap, const char *gidmap) {
   return ok ? 0 : -1;
 }
 
+/* The pid a keep file names: a regular file (not followed if a symlink, never a FIFO that
+   would block) holding a pid and a newline; -1 for anything else. */
 static pid_t read_keepfile(const char *file) {
   char buf[32];
-  if (read_text(file, buf, sizeof buf) < 0) return -1;
+  int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st;
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf - 1) : -1;
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
   char *end;
   long v = strtol(buf, &end, 10);
-  return v > 0 && (*end == '\n' || *end == 0) ? (pid_t)v : -1;
+  return v > 0 && v <= INT_MAX && (*end == '\n' || *end == 0) ? (pid_t)v : -1;
 }
 
-/* The keeper, once its namespace is mapped and recorded: wait until file no longer names it. */
+/* The keeper, once its namespace is mapped and recorded: wait until file no longer names it
+   (removed, renamed, replaced, or written over in place). */
 __attribute__((noreturn)) static void keeper_wait(const char *file) {
   int in = inotify_init1(IN_CLOEXEC);
   if (in < 0) _exit(0);
   for (;;) {
-    if (inotify_add_watch(in, file, IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) _exit(0);
+    if (inotify_add_watch(in, file, IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF) < 0) _exit(0);
     if (read_keepfile(file) != getpid()) _exit(0); /* checked after the watch: nothing missed */
     char ev[4096];
     while (read(in, ev, sizeof ev) < 0 && errno == EINTR) {}
   }
+}
+
+/* `tspod-rt userns-keeper FILE`: what a keeper execs once it is recorded (a clean
+   command line and environment); it waits as long as FILE names it. */
+int cmd_userns_keeper(int argc, char **argv) {
+  if (argc != 2) {
+    dprintf(2, "usage: tspod-rt userns-keeper FILE (run by tspod's helpers)\n");
+    return 125;
+  }
+  prctl(PR_SET_NAME, "tspod-userns");
+  if (chdir("/") < 0) return 1;
+  keeper_wait(argv[1]);
 }
 
 static void close_fds_from(int lo) {
@@ -235,23 +255,21 @@ static int make_keeper(const char *uidmap, const char *gidmap, const char *file,
     if (!e && unshare(CLONE_NEWUSER) < 0) e = errno;
     if (write(4, &e, sizeof e) != (ssize_t)sizeof e || e) _exit(1);
     close(4);
+    /* tests: a keeper that dies once mapped, before it is told to go on */
+    const char *fp = getenv("TSPOD_RT_FAILPOINT");
+    if (fp && !strcmp(fp, "keeper-dies-early")) _exit(0);
     char c = 0;
     if (read(3, &c, 1) != 1 || c != 'g') _exit(0);
     close(3);
-    char path[4096]; /* file may be one of the argv strings written over next */
-    snprintf(path, sizeof path, "%s", file);
-    prctl(PR_SET_NAME, "tspod-userns");
-    if (g_argv && g_argv[0]) {
-      char *lo = g_argv[0], *hi = lo;
-      for (char **a = g_argv; *a; a++) hi = *a + strlen(*a);
-      memset(lo, 0, (size_t)(hi - lo));
-      snprintf(lo, (size_t)(hi - lo) + 1, "tspod-rt userns-keeper");
-    }
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     signal(SIGTERM, SIG_DFL), signal(SIGINT, SIG_DFL), signal(SIGHUP, SIG_DFL);
-    keeper_wait(path);
+    /* a fresh image: nothing of the helper's memory, command line or environment stays */
+    char *args[] = {"tspod-rt", "userns-keeper", (char *)file, NULL}, *env[] = {NULL};
+    execve("/proc/self/exe", args, env);
+    prctl(PR_SET_NAME, "tspod-userns");
+    keeper_wait(file);
   }
   close(ready[1]);
   close(go[0]);
@@ -277,7 +295,10 @@ static int make_keeper(const char *uidmap, const char *gidmap, const char *file,
     int wrote = fd >= 0 && write_all(fd, line, strlen(line)) == 0;
     if (fd >= 0) close(fd);
     if (!wrote || rename(tmp, file) < 0) unlink(tmp); /* not recorded: the keeper just exits */
+    /* a keeper killed meanwhile: EPIPE, not this helper's death (nsfd holds its namespace) */
+    void (*was)(int) = signal(SIGPIPE, SIG_IGN);
     (void)!write(go[1], "g", 1);
+    signal(SIGPIPE, was);
   }
   close(go[1]); /* without a "g" the keeper exits */
   if (rc == 0 && setns(nsfd, CLONE_NEWUSER) < 0) snprintf(err, errlen, "setns: %s", strerror(errno)), rc = -1;
@@ -299,8 +320,10 @@ int enter_kept_userns(const char *uidmap, const char *gidmap, const char *file, 
   if (pid > 0 && join_userns_of(pid, uidmap, gidmap) == 0) return 0;
   char lock[4200];
   snprintf(lock, sizeof lock, "%s.lock", file);
-  int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lfd >= 0) while (flock(lfd, LOCK_EX) < 0 && errno == EINTR) {}
+  int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  /* held while a keeper is made (a few ms); a holder stopped there (^Z) delays the
+     others 10 s at most, then they make their own */
+  for (int i = 0; lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0 && i < 2000; i++) usleep(5000);
   /* another helper may have made one while this one waited */
   pid = read_keepfile(file);
   int rc = pid > 0 && join_userns_of(pid, uidmap, gidmap) == 0 ? 0 : make_keeper(uidmap, gidmap, file, err, errlen);

@@ -38,7 +38,6 @@ int main(int argc, char **argv) {
     dprintf(2, "usage: tspod-rt MODE ...\n");
     return 125;
   }
-  g_argv = argv;
   const char *mode = argv[1];
   if (!strcmp(mode, "probe")) return cmd_probe(argc - 1, argv + 1);
   if (!strcmp(mode, "unpack")) return cmd_unpack(argc - 1, argv + 1);
@@ -49,6 +48,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "copy-layers")) return cmd_copy_layers(argc - 1, argv + 1);
   if (!strcmp(mode, "monitor")) return cmd_monitor(argc - 1, argv + 1);
   if (!strcmp(mode, "sealed-check")) return cmd_sealed_check(argc - 1, argv + 1);
+  if (!strcmp(mode, "userns-keeper")) return cmd_userns_keeper(argc - 1, argv + 1);
   dprintf(2, "tspod-rt: unknown mode %s\n", mode);
   return 125;
 }

@@ -157,6 +157,7 @@ static const char *const in_names[] = {"raw", "tar", "gzip", "zstd", "auto"};
 static int in_kind = IN_RAW;
 static int blob_fd = -1;
 static unsigned long long raw_total, tar_total;
+static unsigned long long die_after; /* TSPOD_RT_FAILPOINT=unpack-dies-midway */
 static struct sha256 tar_hash;
 #define ZIN (256u << 10)
 static unsigned char *zin;
@@ -183,6 +184,7 @@ static size_t raw_read(unsigned char *dst, size_t cap) {
     if (n > 0) {
       if (!raw_total) rt_trace("first input");
       raw_total += (unsigned long long)n;
+      if (die_after && raw_total >= die_after) _exit(3);
       if (blob_fd >= 0 && write_all(blob_fd, dst, (size_t)n) < 0) fail(NULL, "write blob file", errno);
     }
     return (size_t)n;
@@ -1311,6 +1313,10 @@ int cmd_unpack(int argc, char **argv) {
     dprintf(2, "usage: tspod-rt unpack [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] [--input tar|gzip|zstd|auto [--blob FILE]] DEST < layer\n");
     return 125;
   }
+  /* tests: a helper that dies before it reads anything, or after 1 MiB (what the CLI says then) */
+  const char *fp = getenv("TSPOD_RT_FAILPOINT");
+  if (fp && !strcmp(fp, "unpack-dies")) _exit(3);
+  if (fp && !strcmp(fp, "unpack-dies-midway")) die_after = 1u << 20;
   input_init(input);
   ids_strict = uidmap != NULL;
   /* Made here, outside any user namespace: the blob file belongs to the caller. */

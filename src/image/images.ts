@@ -311,7 +311,7 @@ export class Images {
       for (const extra of this.extraLayerUsers()) keepLayers.add(extra);
       const layersDir = join(this.store.root, "layers");
       const dropLayers = readdirSync(layersDir).filter((n) => !keepLayers.has(n) && !n.startsWith("."));
-      if (dropLayers.length) this.store.removeTree(...dropLayers.map((n) => join(layersDir, n)));
+      if (dropLayers.length) this.store.removeLayerDirs(dropLayers);
       const blobsDir = join(this.store.root, "blobs/sha256");
       let blobs = 0;
       for (const n of readdirSync(blobsDir)) {

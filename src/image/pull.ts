@@ -503,9 +503,14 @@ export class Puller {
       let sinkOpen = child !== undefined;
       const feed = async (chunk: Uint8Array) => {
         try {
-          child!.stdin.write(chunk);
+          // a helper that died: what is still buffered fails later (EPIPE), caught here, not unhandled
+          const w: unknown = child!.stdin.write(chunk);
+          if (w instanceof Promise) w.catch((e) => (sinkErr ??= e));
           const f = child!.stdin.flush();
-          if (f instanceof Promise) await Promise.race([f, exited]);
+          if (f instanceof Promise) {
+            f.catch((e) => (sinkErr ??= e));
+            await Promise.race([f, exited]);
+          }
           if (child!.exitCode !== null || child!.signalCode !== null) sinkOpen = false;
         } catch (e) {
           sinkErr ??= e;

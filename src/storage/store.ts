@@ -162,9 +162,36 @@ export class Store {
     try {
       renameSync(tmpDir, this.layerDir(rec.diffID));
     } catch (e: any) {
-      if (e.code === "ENOTEMPTY" || e.code === "EEXIST") this.removeTree(tmpDir);
-      else throw e;
+      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+      if (this.hasCurrentLayer(rec.diffID)) return this.removeTree(tmpDir); // another process won the race
+      // a directory without a whole layer in it (left by a removal of an older
+      // tspod that was interrupted): ours replaces it
+      const junk = this.tempPath("stale-layer");
+      renameSync(this.layerDir(rec.diffID), junk);
+      renameSync(tmpDir, this.layerDir(rec.diffID));
+      try {
+        this.removeTree(junk);
+      } catch {} // left in tmp/ for a later cleanTemp
     }
+  }
+
+  /**
+   * Remove layer dirs: each is first renamed into tmp/ (so it is gone whole, at
+   * once: a removal interrupted half-way never leaves a layer that looks stored),
+   * then deleted; what could not be deleted stays in tmp/ for a later cleanTemp.
+   */
+  removeLayerDirs(names: string[]): void {
+    const moved: string[] = [];
+    for (const n of names) {
+      const to = this.tempPath("dead-layer");
+      try {
+        renameSync(join(this.root, "layers", n), to);
+        moved.push(to);
+      } catch (e: any) {
+        if (e.code !== "ENOENT") throw e;
+      }
+    }
+    this.removeTree(...moved);
   }
 
   // ---- temp
@@ -243,7 +270,13 @@ export class Store {
   removeTree(...paths: string[]): void {
     if (!paths.length) return;
     if (this.ctx.uid === 0) {
-      for (const p of paths) rmSync(p, { recursive: true, force: true });
+      for (const p of paths) {
+        try {
+          rmSync(p, { recursive: true, force: true });
+        } catch (e) {
+          throw new TspodError(`removing ${p}: ${(e as Error).message}`);
+        }
+      }
       return;
     }
     // Most trees (a container's upper dir) hold only the user's own files: try
@@ -259,7 +292,10 @@ export class Store {
     if (!left.length) return;
     paths = left;
     const r = Bun.spawnSync([helperPath(), "rmtree", ...mapArgs(), ...paths], { stdout: "ignore", stderr: "pipe" });
-    if (r.exitCode !== 0) throw new TspodError(`removing ${paths.join(" ")}: ${r.stderr.toString().trim()}`);
+    if (r.exitCode !== 0) {
+      const why = r.stderr.toString().trim() || (r.signalCode ? `the rmtree helper was killed (${r.signalCode})` : `the rmtree helper failed (exit ${r.exitCode})`);
+      throw new TspodError(`removing ${paths.join(" ")}: ${why}`);
+    }
   }
   idmapKey(): string {
     const m = userNsMaps();

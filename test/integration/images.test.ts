@@ -2,7 +2,7 @@
 // skopeo and util-linux where an independent tool exists; root and rootless.
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
@@ -263,6 +263,42 @@ describe.each(MODES)("local images (%s)", (mode) => {
     expect((await b.ok(["images", "-q"])).trim()).toBe("");
     expect(readdirSync(join(b.root, "layers"))).toEqual([]);
     expect(readdirSync(join(b.root, "blobs/sha256"))).toEqual([]);
+  });
+
+  test("a layer removal that fails half-way leaves no layer that looks stored; a layer dir without its record is replaced by the next pull", async () => {
+    await b.ok(["rmi", "-f", "-a"]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const [layer] = findInLayers(b, "bin/busybox");
+    const stuck = join(layer, "etc/stuck");
+    writeFileSync(stuck, "x");
+    // immutable: nobody can delete it, not root, not the helper in the user namespace
+    if (Bun.spawnSync(["chattr", "+i", stuck], { stderr: "pipe" }).exitCode !== 0) throw new Error("chattr +i failed: the store must be on ext4 for this test");
+    try {
+      const r = await b.run(["rmi", img("busybox")]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^Error: removing .*: .+/m); // says why, not an empty reason
+      expect(layerDirs(b)).toEqual([]); // moved away whole before anything was deleted
+      await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+      const [again] = findInLayers(b, "bin/busybox");
+      expect(existsSync(join(again, "etc/passwd"))).toBe(true);
+      expect(existsSync(join(again, "../layer.json"))).toBe(true);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", stuck]);
+      for (const n of readdirSync(join(b.root, "tmp"))) if (n.startsWith("dead-layer-")) Bun.spawnSync(["chattr", "-R", "-i", join(b.root, "tmp", n)]);
+    }
+    // a directory where the layer goes, without a layer.json (an older tspod's half-done removal): replaced
+    await b.ok(["rmi", "-f", "-a"]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    const dir = dirname(findInLayers(b, "bin/busybox")[0]);
+    await b.ok(["rmi", "-f", "-a"]);
+    mkdirSync(join(dir, "diff/bin"), { recursive: true });
+    writeFileSync(join(dir, "diff/bin/leftover"), "");
+    if (mode === "rootless") Bun.spawnSync(["chown", "-R", `${b.uid}:${b.gid}`, dir]);
+    await b.ok(["pull", "-q", NOTLS, img("busybox")]);
+    expect(existsSync(join(dir, "layer.json"))).toBe(true);
+    expect(existsSync(join(dir, "diff/etc/passwd"))).toBe(true);
+    expect(existsSync(join(dir, "diff/bin/leftover"))).toBe(false);
+    expect((await b.ok(["run", "--rm", img("busybox"), "cat", "/etc/group"])).length).toBeGreaterThan(0);
   });
 
   test("rmi removes layers no other image uses and keeps shared ones", async () => {

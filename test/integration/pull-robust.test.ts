@@ -375,6 +375,17 @@ const bigImage = () => (big ??= push("big", [new TarWriter().dir("big/").file("b
 describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
   const b = box(mode);
 
+  test.each(["unpack-dies", "unpack-dies-midway"])("the helper dies (%s, 16 MiB to send): one clean error, no EPIPE trace, store unchanged", async (failpoint) => {
+    const img = bigImage();
+    const before = snapshot(b);
+    for (let i = 0; i < 3; i++) {
+      const r = await b.run(["pull", NOTLS, img.ref], { env: { TSPOD_RT_FAILPOINT: failpoint } });
+      expectOneError(r, /^Error: layer sha256:[0-9a-f]{64}: unpacking failed \(exit 3\)$/);
+      expect(r.stderr).not.toMatch(/EPIPE|broken pipe|    at /);
+      expect(snapshot(b)).toEqual(before);
+    }
+  });
+
   test.each([
     ["SIGINT", 130],
     ["SIGHUP", 129],

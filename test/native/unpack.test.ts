@@ -787,7 +787,9 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
     const pid = pidIn(file);
     expect(alive(pid)).toBe(true);
     expect(readFileSync(`/proc/${pid}/comm`, "utf8").trim()).toBe("tspod-userns");
-    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("tspod-rt userns-keeper");
+    // a fresh image: its own command line (naming its file), nothing of the caller's environment
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe(`tspod-rt\0userns-keeper\0${file}\0`);
+    expect(readFileSync(`/proc/${pid}/environ`, "utf8")).toBe("");
     const norm = (t: string) => t.trim().split("\n").map((l) => l.trim().split(/\s+/).join(":")).join(",");
     expect(norm(readFileSync(`/proc/${pid}/uid_map`, "utf8"))).toBe(uidSpec());
     expect(norm(readFileSync(`/proc/${pid}/gid_map`, "utf8"))).toBe(gidSpec());
@@ -847,6 +849,68 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
       expect(other.exitCode).toBe(null); // never touched
     } finally {
       other.kill("SIGKILL");
+    }
+  });
+
+  test("FILE written over in place ends the keeper; a FIFO or an out-of-range pid there is not waited on or joined", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const [d1] = fresh(user);
+    ok(unpack(d1, layer(), { user, args: maps(file) }));
+    const first = pidIn(file);
+    writeFileSync(file, "1\n"); // same inode, other content
+    expect(await gone(first)).toBe(true);
+    // a FIFO: opening it must not wait for a writer
+    rmSync(file);
+    expect(Bun.spawnSync(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "mkfifo", file]).exitCode).toBe(0);
+    const [d2] = fresh(user);
+    const r = await Promise.race([unpackPiped(d2, layer(), { user, args: maps(file) }), Bun.sleep(20000).then(() => "timeout" as const)]);
+    expect(r).not.toBe("timeout");
+    ok(r as Res);
+    const second = pidIn(file); // the FIFO was replaced
+    expect(alive(second)).toBe(true);
+    // 2^32 + that pid: the same pid when truncated to 32 bits, but not what the file says
+    writeFileSync(file, `${2 ** 32 + second}\n`);
+    expect(await gone(second)).toBe(true); // written over: it left
+    const [d3] = fresh(user);
+    ok(unpack(d3, layer(), { user, args: maps(file) }));
+    expect(pidIn(file)).not.toBe(second);
+    expect(owners(d3)).toEqual(expected());
+  });
+
+  test("a keeper that dies right after it was mapped: the helper still works in its namespace; the next makes another", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const [d1] = fresh(user);
+    // its end of the pipe is closed before the helper says go: a write that must not kill the helper (SIGPIPE)
+    const cmd = ["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "env", "TSPOD_RT_FAILPOINT=keeper-dies-early", RT, "unpack", ...maps(file), d1];
+    const p = Bun.spawnSync(cmd, { stdin: layer(), stdout: "pipe", stderr: "pipe" });
+    ok(result(p.exitCode ?? -1, p.stdout.toString(), p.stderr.toString()));
+    expect(owners(d1)).toEqual(expected());
+    const dead = pidIn(file);
+    expect(await gone(dead)).toBe(true);
+    const [d2] = fresh(user);
+    ok(unpack(d2, layer(), { user, args: maps(file) }));
+    expect(pidIn(file)).not.toBe(dead);
+    expect(alive(pidIn(file))).toBe(true);
+  });
+
+  test("a keeper killed over and over while helpers start: every helper still succeeds", async () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    const killer = Bun.spawn(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "sh", "-c", `while :; do kill -9 $(cat ${file} 2>/dev/null) 2>/dev/null; done`], { stdout: "ignore", stderr: "ignore" });
+    try {
+      for (let i = 0; i < 30; i++) {
+        const [d] = fresh(user);
+        const r = await unpackPiped(d, layer(), { user, args: maps(file) });
+        expect([i, r.code, r.stderr]).toEqual([i, 0, ""]);
+        expect(owners(d)).toEqual(expected());
+      }
+    } finally {
+      killer.kill("SIGKILL");
     }
   });
 
