@@ -551,6 +551,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     close(rfd);
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
+  if (keys_filter_install() < 0) fail("seccomp filter for the keyrings");
   if (lending) {
     /* published TCP ports, a network started at the first socket (lend.c): the
        Landlock domain and the filter, while this process still may (root of its

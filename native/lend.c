@@ -353,6 +353,44 @@ int lend_install(int what) {
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, SECCOMP_FILTER_FLAG_NEW_LISTENER_, &p);
 }
 
+/*
+ * The kernel's keyrings belong to a user in a user namespace, nothing else a
+ * container has of its own: as root (no user namespace) a container would reach
+ * root's user keyring on the host, and containers of one user namespace each
+ * other's. As Podman's and Docker's default seccomp profiles, add_key,
+ * request_key and keyctl fail, with ENOSYS as Podman's do. 32-bit x86 and x32
+ * calls alike. Installed while the process may (root of its user namespace).
+ */
+int keys_filter_install(void) {
+  g_n = 0;
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
+#if defined(__x86_64__)
+  emit(JEQ_K, 0, 1, 0x40000003U /* AUDIT_ARCH_I386 */);
+  unsigned to_i386 = g_n;
+  emit(JA, 0, 0, 0); /* patched below */
+#endif
+  emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  const uint32_t nrs[] = {SYS_add_key, SYS_request_key, SYS_keyctl};
+  for (int i = 0; i < 3; i++) {
+    on_nr(nrs[i], ERRNO_(ENOSYS));
+#if defined(__x86_64__)
+    on_nr(0x40000000U | nrs[i], ERRNO_(ENOSYS)); /* x32 */
+#endif
+  }
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+#if defined(__x86_64__)
+  g_prog[to_i386].k = g_n - to_i386 - 1;
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  for (uint32_t nr = 286; nr <= 288; nr++) on_nr(nr, ERRNO_(ENOSYS)); /* add_key, request_key, keyctl */
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+#endif
+  struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, 0, &p) == 0) return 0;
+  return errno == EINVAL ? 0 : -1; /* a kernel without seccomp filters: nothing to install */
+}
+
 int lend_send_fd(int sock, const void *data, size_t len, int fd) {
   char cbuf[CMSG_SPACE(sizeof(int))];
   memset(cbuf, 0, sizeof cbuf);
