@@ -49,6 +49,15 @@ __attribute__((noreturn, format(printf, 1, 2))) void ctr_fail(const char *fmt, .
 
 #define fail ctr_fail
 
+/* The same, for a message that says it all already (no strerror added). */
+__attribute__((noreturn)) static void fail_plain(int err, const char *msg) {
+  struct start_error e;
+  e.err = err;
+  snprintf(e.msg, sizeof e.msg, "%s", msg);
+  if (g_errfd >= 0) write_all(g_errfd, &e, sizeof e);
+  _exit(125);
+}
+
 int ctr_read_start_error(int fd, char *msg, size_t msglen) {
   struct start_error e;
   size_t got = 0;
@@ -588,13 +597,17 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
 }
 
 /*
- * Joining another container's network namespace (container:ID, pods): an
- * intermediate process enters the namespaces to join (rootless: that
- * container's user namespace first, which owns its network namespace and in
- * which our user has every capability), then clones the container's process
- * into the new ones and exits. The process is reparented to the caller, a
+ * Joining another container's network namespace (container:ID, pods), or
+ * rootless the kept user namespace (userns.keep): an intermediate process
+ * enters the namespaces to join (rootless: that container's user namespace
+ * first, which owns its network namespace and in which our user has every
+ * capability; else the kept one), then clones the container's process into
+ * the new ones and exits. The process is reparented to the caller, a
  * subreaper. Returns its pid, or -1 with err filled.
  */
+/* The kept user namespace is joined rather than a new one made (not when another container's is). */
+static int kept_userns(const struct spec *s) { return s->ns_user && !s->userns && s->userns_keep && s->uidmap && s->gidmap; }
+
 static pid_t spawn_joined(const struct spec *s, unsigned long flags, struct child_args *a, int sync_parent, int err_read,
                           char *err, size_t errlen) {
   int pp[2];
@@ -618,13 +631,19 @@ static pid_t spawn_joined(const struct spec *s, unsigned long flags, struct chil
       int fd = open(s->userns, O_RDONLY | O_CLOEXEC);
       if (fd < 0 || setns(fd, CLONE_NEWUSER) < 0) fail("join user namespace %s", s->userns);
       close(fd);
+    } else if (kept_userns(s)) {
+      char msg[512] = "", what[600];
+      if (enter_kept_userns(s->uidmap, s->gidmap, s->userns_keep, msg, sizeof msg) < 0) {
+        snprintf(what, sizeof what, "user namespace id map: %s", msg[0] ? msg : "newuidmap/newgidmap failed");
+        fail_plain(EPERM, what);
+      }
     }
     if (s->netns) {
       int fd = open(s->netns, O_RDONLY | O_CLOEXEC);
       if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) fail("join network namespace %s", s->netns);
       close(fd);
     }
-    unsigned long f = flags & ~(unsigned long)(CLONE_NEWUSER | CLONE_NEWNET);
+    unsigned long f = flags & ~(unsigned long)CLONE_NEWUSER; /* a joined netns is not in flags */
     pid_t pid = (pid_t)syscall(SYS_clone, f, NULL, NULL, NULL, NULL);
     if (pid < 0) fail("clone (namespaces 0x%lx)", f);
     if (pid == 0) {
@@ -674,7 +693,7 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
   /* gid 5 (tty) exists in the container when the gid map covers it */
   a.gid5_mapped = !s->ns_user || (s->gidmap && strchr(s->gidmap, ','));
   pid_t pid;
-  if (s->userns || s->netns) {
+  if (s->userns || s->netns || kept_userns(s)) {
     pid = spawn_joined(s, flags, &a, sync[0], errp[0], err, errlen);
     if (pid < 0) {
       int e = errno;
@@ -706,7 +725,7 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
     ctr_userns_fd = open(p, O_RDONLY | O_CLOEXEC);
   }
   if (ctr_after_clone) ctr_after_clone(pid);
-  if (s->ns_user && !s->userns) {
+  if (s->ns_user && !s->userns && !kept_userns(s)) {
     int r;
     if (s->uidmap && s->gidmap) {
       r = map_ids(pid, s->uidmap, s->gidmap, err, errlen);

@@ -78,6 +78,7 @@ int spec_load(const char *path, struct spec *s) {
       else return bad(path, "unknown namespace", val);
     } else if (!strcmp(key, "netns")) s->netns = val;
     else if (!strcmp(key, "userns")) s->userns = val;
+    else if (!strcmp(key, "userns.keep")) s->userns_keep = val;
     else if (!strcmp(key, "pause")) s->pause = !strcmp(val, "1");
     else if (!strcmp(key, "net.helper")) s->net_helper = val;
     else if (!strcmp(key, "net.arg")) PUSH(s->net_args, s->nnet_args, SPEC_MAX_LIST, val);

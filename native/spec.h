@@ -15,6 +15,9 @@
  *                        another container's network: its namespace belongs to that user namespace)
  *   uidmap=SPEC gidmap=SPEC   "ctr:host:count,..." through newuidmap/newgidmap;
  *                        absent with ns=user: single-id map of the caller
+ *   userns.keep=FILE     with ns=user and the maps: join the user namespace the keeper named
+ *                        in FILE holds (made first when there is none; idmap.c), as
+ *                        Podman's containers share its pause process's; no newuidmap
  *   rootfs=DIR           the merged mount point (overlay) or the root dir (vfs)
  *   rootfs.driver=overlay|fuse-overlayfs|vfs
  *   rootfs.lower=DIR     lower layers, top-most first (overlay drivers)
@@ -104,6 +107,7 @@ struct spec {
   int ncgroups;
   const char *chdir_layers; /* rootfs.lowerbase: lower dirs are relative to this (keeps mount options short) */
   const char *userns;
+  const char *userns_keep;
   int pause;
   const char *net_helper;
   char *net_args[SPEC_MAX_LIST + 1];

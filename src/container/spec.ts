@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerConfig } from "./record.ts";
-import type { UserNsMaps } from "../sys/idmap.ts";
+import { keptUsernsFile, type UserNsMaps } from "../sys/idmap.ts";
 
 /** Podman's default capabilities. */
 export const DEFAULT_CAPS = [
@@ -84,6 +84,9 @@ export function buildSpec(i: SpecInput): Uint8Array {
   if (i.rootless && i.maps.uidSpec && i.maps.gidSpec) {
     add("uidmap", i.maps.uidSpec);
     add("gidmap", i.maps.gidSpec);
+    // the user namespace the storage helpers use too, kept by one process (as
+    // Podman's containers share its pause process's): no newuidmap per start
+    add("userns.keep", keptUsernsFile());
   }
   if (cfg.infra) {
     // a pod's infra: no root filesystem, nothing to exec; it holds the namespaces

@@ -1,7 +1,7 @@
 // Containers: run, exit codes, what the inside looks like, the monitor, logs,
 // exec, concurrency. Root and rootless, real images from the local registry.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, readlinkSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { binary, cleanEach, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
@@ -132,6 +132,36 @@ describe.each(MODES)("run (%s)", (mode) => {
     const deadline = Date.now() + 5000;
     while (readdirSync(join(b.root, "tmp")).length && Date.now() < deadline) await Bun.sleep(50);
     expect(readdirSync(join(b.root, "tmp"))).toEqual([]);
+  });
+
+  test("rootless, containers share the kept user namespace (as Podman's share its pause process's); killed, the next start makes another", async () => {
+    const a = (await b.ok(["run", "-d", "--name", "shared-a", BB, "sleep", "60"])).trim();
+    const c = (await b.ok(["run", "-d", "--name", "shared-c", "--network", "none", BB, "sleep", "60"])).trim();
+    const pidOf = async (n: string) => Number((await b.ok(["inspect", "-f", "{{.State.Pid}}", n])).trim());
+    const ns = (pid: number) => readlinkSync(`/proc/${pid}/ns/user`);
+    const keeperFile = join(b.runroot, "userns.pid");
+    try {
+      if (mode === "root") {
+        expect(ns(await pidOf(a))).toBe(readlinkSync("/proc/self/ns/user")); // no user namespace as root
+        expect(existsSync(keeperFile)).toBe(false);
+        return;
+      }
+      const keeper = Number(readFileSync(keeperFile, "utf8"));
+      expect(ns(await pidOf(a))).toBe(ns(keeper));
+      expect(ns(await pidOf(c))).toBe(ns(keeper));
+      expect(ns(keeper)).not.toBe(readlinkSync("/proc/self/ns/user"));
+      // its map is the subuid map: files the container makes are owned as always
+      expect((await b.ok(["exec", "shared-a", "sh", "-c", "touch /tmp/x; chown 33 /tmp/x; stat -c %u /tmp/x"])).trim()).toBe("33");
+      process.kill(keeper, "SIGKILL");
+      await b.ok(["rm", "-f", "-t", "0", "shared-c"]);
+      const d = (await b.ok(["run", "-d", "--name", "shared-c", BB, "sleep", "60"])).trim();
+      const next = Number(readFileSync(keeperFile, "utf8"));
+      expect(next).not.toBe(keeper);
+      expect(ns(await pidOf(d))).toBe(ns(next));
+      expect((await b.ok(["exec", "shared-c", "id", "-u"])).trim()).toBe("0");
+    } finally {
+      await b.run(["rm", "-f", "-t", "0", "shared-a", "shared-c"]);
+    }
   });
 
   test("the kernel's keyrings are out of reach (add_key, keyctl, request_key: ENOSYS, as Podman's seccomp profile): in run, exec, with published ports", async () => {
