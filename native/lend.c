@@ -269,6 +269,26 @@ static void on_socketcall(const uint32_t *calls, int n) {
 }
 #endif
 
+/*
+ * A new filter's start: the native architecture's calls go on to what follows
+ * (nr loaded); 32-bit x86 jumps to the index returned, to be patched (x86-64
+ * only); any other architecture is allowed.
+ */
+static unsigned start_filter(void) {
+  unsigned to_i386 = 0;
+  g_n = 0;
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
+#if defined(__x86_64__)
+  emit(JEQ_K, 0, 1, 0x40000003U /* AUDIT_ARCH_I386 */);
+  to_i386 = g_n;
+  emit(JA, 0, 0, 0); /* patched by the caller */
+#endif
+  emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
+  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
+  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  return to_i386;
+}
+
 int lend_what(const struct spec *s) {
   if (s->pause) return 0;
   return (s->nnet_lend ? LEND_TCP : 0) | (s->net_lazy ? LEND_NET : 0);
@@ -284,16 +304,8 @@ int lend_what(const struct spec *s) {
 int lend_install(int what) {
   int tcp = what & LEND_TCP, net = what & LEND_NET;
   if (tcp && deny_tcp() < 0) return -1;
-  g_n = 0;
-  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
-#if defined(__x86_64__)
-  emit(JEQ_K, 0, 1, 0x40000003U /* AUDIT_ARCH_I386 */);
-  unsigned to_i386 = g_n;
-  emit(JA, 0, 0, 0); /* patched below */
-#endif
-  emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
-  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
-  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  unsigned to_i386 = start_filter();
+  (void)to_i386; /* (used on x86-64 only) */
   if (net) on_socket(SYS_socket);
   /* io_uring makes sockets past seccomp: its setup waits for the network too (with
      published ports it is refused, below) */
@@ -362,16 +374,8 @@ int lend_install(int what) {
  * calls alike. Installed while the process may (root of its user namespace).
  */
 int keys_filter_install(void) {
-  g_n = 0;
-  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, arch));
-#if defined(__x86_64__)
-  emit(JEQ_K, 0, 1, 0x40000003U /* AUDIT_ARCH_I386 */);
-  unsigned to_i386 = g_n;
-  emit(JA, 0, 0, 0); /* patched below */
-#endif
-  emit(JEQ_K, 1, 0, AUDIT_ARCH_NATIVE);
-  emit(RET_K, 0, 0, SECCOMP_RET_ALLOW_);
-  emit(LD_W_ABS, 0, 0, offsetof(struct seccomp_data_, nr));
+  unsigned to_i386 = start_filter();
+  (void)to_i386; /* (used on x86-64 only) */
   const uint32_t nrs[] = {SYS_add_key, SYS_request_key, SYS_keyctl};
   for (int i = 0; i < 3; i++) {
     on_nr(nrs[i], ERRNO_(ENOSYS));

@@ -770,14 +770,19 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
     return !alive(pid);
   };
   const keptFiles: string[] = [];
+  /** A fresh FILE for --keep-userns, its keeper ended after the tests (the file removed). */
+  const keepFile = () => {
+    const k = keepDir();
+    const file = join(k, "userns.pid");
+    keptFiles.push(file);
+    return { k, file };
+  };
   afterAll(() => {
     for (const f of keptFiles) rmSync(f, { force: true }); // their keepers exit
   });
 
   test("the first helper leaves a keeper: named in FILE, mapped as asked, holding nothing of the caller's", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const [d] = fresh(user);
     // through pipes the caller reads to the end: a keeper holding them would hang this
     const r = await Promise.race([unpackPiped(d, layer(), { user, args: maps(file) }), Bun.sleep(20000).then(() => "timeout" as const)]);
@@ -803,8 +808,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("later helpers join it (unpack, rmtree): no second keeper, same owners; removing FILE ends it", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
+    const { k, file } = keepFile();
     const [d1] = fresh(user);
     ok(unpack(d1, layer(), { user, args: maps(file) }));
     const pid = pidIn(file);
@@ -825,9 +829,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("FILE naming something else (gone, another map, not a namespace of ours): a new keeper; the other process is left alone", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     // the test user's own namespace with a single-id map: joinable, but the wrong map
     const other = Bun.spawn(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "unshare", "--user", "--map-root-user", "sleep", "60"], { stdout: "ignore", stderr: "ignore" });
     try {
@@ -853,9 +855,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("FILE written over in place ends the keeper; a FIFO or an out-of-range pid there is not waited on or joined", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const [d1] = fresh(user);
     ok(unpack(d1, layer(), { user, args: maps(file) }));
     const first = pidIn(file);
@@ -880,9 +880,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("a keeper that dies right after it was mapped: the helper still works in its namespace; the next makes another", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const [d1] = fresh(user);
     // its end of the pipe is closed before the helper says go: a write that must not kill the helper (SIGPIPE)
     const cmd = ["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "env", "TSPOD_RT_FAILPOINT=keeper-dies-early", RT, "unpack", ...maps(file), d1];
@@ -898,9 +896,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("a keeper killed over and over while helpers start: every helper still succeeds", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const killer = Bun.spawn(["setpriv", `--reuid=${user!.uid}`, `--regid=${user!.gid}`, "--clear-groups", "sh", "-c", `while :; do kill -9 $(cat ${file} 2>/dev/null) 2>/dev/null; done`], { stdout: "ignore", stderr: "ignore" });
     try {
       for (let i = 0; i < 30; i++) {
@@ -915,9 +911,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("helpers starting at once with no keeper make one between them", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const before = new Set(keepers());
     const dests = [1, 2, 3, 4].map(() => fresh(user)[0]);
     const rs = await Promise.all(dests.map((d) => unpackPiped(d, layer(), { user, args: maps(file) })));
@@ -930,9 +924,7 @@ describe.if(!rootlessWhy)("rootless: the kept user namespace", () => {
   });
 
   test("a keeper killed, or a map that fails, is one clear error or a new keeper", async () => {
-    const k = keepDir();
-    const file = join(k, "userns.pid");
-    keptFiles.push(file);
+    const { k, file } = keepFile();
     const [d1] = fresh(user);
     ok(unpack(d1, layer(), { user, args: maps(file) }));
     const first = pidIn(file);
