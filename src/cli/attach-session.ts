@@ -45,7 +45,11 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
   // (process.stdin, like process.stdout, is only set up when it is used)
   const stdin = o.stdin || o.tty ? process.stdin : undefined;
   const raw = o.tty && !!stdin?.isTTY;
+  // -t without -i: the input stays as it is (Ctrl-C still reaches tspod), but the
+  // output is not processed a second time (\r\r\n), as Podman shows it
+  const undoOutput = o.tty && !o.stdin && out?.isTTY ? rawOutput(1) : undefined;
   const restore = () => {
+    undoOutput?.();
     if (raw) {
       try {
         stdin!.setRawMode(false);

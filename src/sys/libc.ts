@@ -110,16 +110,25 @@ const OPOST = 1;
  * done it already, and a second pass turned its \r\n into \r\r\n and a bare
  * \n (vi, less, top turn ONLCR off to move down a line) into \r\n. setRawMode(false)
  * restores the terminal as it was. struct termios: c_oflag is the second u32.
+ * Returns what turns output processing on again.
  */
-export function rawOutput(fd: number): void {
+export function rawOutput(fd: number): () => void {
   const l = load();
   const t = new Uint8Array(64);
-  if (l.tcgetattr(fd, t) !== 0) return;
+  if (l.tcgetattr(fd, t) !== 0) return () => {};
   const v = new DataView(t.buffer);
   const oflag = v.getUint32(4, true);
-  if (!(oflag & OPOST)) return;
+  if (!(oflag & OPOST)) return () => {};
   v.setUint32(4, oflag & ~OPOST, true);
   l.tcsetattr(fd, 0 /* TCSANOW */, t);
+  // what -t without -i needs to put back (with -i, setRawMode(false) does it)
+  return () => {
+    const now = new Uint8Array(64);
+    if (l.tcgetattr(fd, now) !== 0) return;
+    const w = new DataView(now.buffer);
+    w.setUint32(4, w.getUint32(4, true) | OPOST, true);
+    l.tcsetattr(fd, 0, now);
+  };
 }
 
 /**

@@ -133,6 +133,16 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
     expect(out).toMatch(/(^|[^-])opost\r?\n/);
   });
 
+  test("-t without -i: lines end \\r\\n as the container's terminal wrote them (not \\r\\r\\n), and output processing is back after", async () => {
+    const inner = [binary(), "--root", b.root, "--runroot", b.runroot, "run", "--rm", "-t", BB, "sh", "-c", 'printf "a\\nb\\n"'].map(q).join(" ");
+    const p = Bun.spawn(b.wrap(["script", "-qc", `${inner}; stty -a | grep -o -- '-\\?opost'`, "/dev/null"]), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(p.stdout).text();
+    expect(await p.exited).toBe(0);
+    expect(out).toContain("a\r\nb\r\n");
+    expect(out).not.toContain("\r\r\n");
+    expect(out).toMatch(/(^|[^-])opost\r?\n/);
+  });
+
   test("detach with ctrl-p ctrl-q leaves the container running", async () => {
     const s = `tspod-detach-${mode}-${process.pid}`;
     const cmd = b.tspodArgs(["run", "-it", "--name", "det", BB, "sh"]).map(q).join(" ");
