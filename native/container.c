@@ -596,6 +596,9 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   fail("exec %s", s->args[0]);
 }
 
+/* The kept user namespace is joined rather than a new one made (not when another container's is). */
+static int kept_userns(const struct spec *s) { return s->ns_user && !s->userns && s->userns_keep && s->uidmap && s->gidmap; }
+
 /*
  * Joining another container's network namespace (container:ID, pods), or
  * rootless the kept user namespace (userns.keep): an intermediate process
@@ -605,9 +608,6 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
  * the new ones and exits. The process is reparented to the caller, a
  * subreaper. Returns its pid, or -1 with err filled.
  */
-/* The kept user namespace is joined rather than a new one made (not when another container's is). */
-static int kept_userns(const struct spec *s) { return s->ns_user && !s->userns && s->userns_keep && s->uidmap && s->gidmap; }
-
 static pid_t spawn_joined(const struct spec *s, unsigned long flags, struct child_args *a, int sync_parent, int err_read,
                           char *err, size_t errlen) {
   int pp[2];

@@ -214,6 +214,13 @@ __attribute__((noreturn)) static void keeper_wait(const char *file) {
   }
 }
 
+/* The keeper's life once recorded: named as ps shows it, in /, waiting. */
+__attribute__((noreturn)) static void keeper_main(const char *file) {
+  prctl(PR_SET_NAME, "tspod-userns");
+  if (chdir("/") < 0) _exit(1);
+  keeper_wait(file);
+}
+
 /* `tspod-rt userns-keeper FILE`: what a keeper execs once it is recorded (a clean
    command line and environment); it waits as long as FILE names it. */
 int cmd_userns_keeper(int argc, char **argv) {
@@ -221,9 +228,7 @@ int cmd_userns_keeper(int argc, char **argv) {
     dprintf(2, "usage: tspod-rt userns-keeper FILE (run by tspod's helpers)\n");
     return 125;
   }
-  prctl(PR_SET_NAME, "tspod-userns");
-  if (chdir("/") < 0) return 1;
-  keeper_wait(argv[1]);
+  keeper_main(argv[1]);
 }
 
 static void close_fds_from(int lo) {
@@ -268,8 +273,7 @@ static int make_keeper(const char *uidmap, const char *gidmap, const char *file,
     /* a fresh image: nothing of the helper's memory, command line or environment stays */
     char *args[] = {"tspod-rt", "userns-keeper", (char *)file, NULL}, *env[] = {NULL};
     execve("/proc/self/exe", args, env);
-    prctl(PR_SET_NAME, "tspod-userns");
-    keeper_wait(file);
+    keeper_main(file); /* the exec failed: the same, in this image */
   }
   close(ready[1]);
   close(go[0]);

@@ -150,11 +150,10 @@ export class Store {
     writeJsonAtomic(join(tmpDir, "layer.json"), rec, 0o644, false);
     const old = this.layer(rec.diffID);
     if (old && old.idmap !== undefined && old.idmap !== rec.idmap) {
-      const stale = this.tempPath("stale-layer");
       try {
-        renameSync(this.layerDir(rec.diffID), stale);
+        const stale = this.setAside(this.layerDir(rec.diffID), "stale-layer");
         log("info", `layer ${rec.diffID.slice(7, 19)} was unpacked with another id map (${old.idmap}): replaced`);
-        this.removeTree(stale);
+        if (stale) this.removeTree(stale);
       } catch (e) {
         log("warn", `layer ${rec.diffID.slice(7, 19)}: the copy unpacked with another id map could not be removed: ${(e as Error).message}`);
       }
@@ -166,12 +165,23 @@ export class Store {
       if (this.hasCurrentLayer(rec.diffID)) return this.removeTree(tmpDir); // another process won the race
       // a directory without a whole layer in it (left by a removal of an older
       // tspod that was interrupted): ours replaces it
-      const junk = this.tempPath("stale-layer");
-      renameSync(this.layerDir(rec.diffID), junk);
+      const junk = this.setAside(this.layerDir(rec.diffID), "stale-layer");
       renameSync(tmpDir, this.layerDir(rec.diffID));
       try {
-        this.removeTree(junk);
+        if (junk) this.removeTree(junk);
       } catch {} // left in tmp/ for a later cleanTemp
+    }
+  }
+
+  /** A layer dir renamed into tmp/ (gone from layers/ whole, at once): its new path; undefined when there was none. */
+  private setAside(dir: string, kind: string): string | undefined {
+    const to = this.tempPath(kind);
+    try {
+      renameSync(dir, to);
+      return to;
+    } catch (e: any) {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
     }
   }
 
@@ -181,17 +191,8 @@ export class Store {
    * then deleted; what could not be deleted stays in tmp/ for a later cleanTemp.
    */
   removeLayerDirs(names: string[]): void {
-    const moved: string[] = [];
-    for (const n of names) {
-      const to = this.tempPath("dead-layer");
-      try {
-        renameSync(join(this.root, "layers", n), to);
-        moved.push(to);
-      } catch (e: any) {
-        if (e.code !== "ENOENT") throw e;
-      }
-    }
-    this.removeTree(...moved);
+    const moved = names.map((n) => this.setAside(join(this.root, "layers", n), "dead-layer"));
+    this.removeTree(...moved.filter((p): p is string => p !== undefined));
   }
 
   // ---- temp
