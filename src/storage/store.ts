@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import type { Context } from "../context.ts";
 import { log } from "../context.ts";
 import { TspodError, NotFoundError } from "../errors.ts";
-import { fsyncDir, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./atomic.ts";
+import { fsyncDir, syncFileAsync, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./atomic.ts";
 import { withLockSync } from "./lock.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs, userNsMaps } from "../sys/idmap.ts";
@@ -94,15 +94,25 @@ export class Store {
       throw new NotFoundError(`blob ${digest} is not in the store`);
     }
   }
-  /** Verified bytes into a new temp file, fsynced, that commitBlobFile puts in place later. */
-  stageBlob(bytes: Uint8Array): string {
+  /**
+   * Verified bytes into a new temp file that commitBlobFile puts in place once
+   * synced is done: written now, fsynced off this thread (a slow fsync must not
+   * hold up the pull's events, such as its helpers ending).
+   */
+  stageBlob(bytes: Uint8Array): { tmp: string; synced: Promise<void> } {
     const tmp = this.tempPath("blob");
+    const failed = (e: unknown) => new TspodError(`cannot write ${tmp}: ${(e as Error).message}`);
     try {
-      writeNewFile(tmp, bytes, 0o644);
+      writeNewFile(tmp, bytes, 0o644, false);
     } catch (e) {
-      throw new TspodError(`cannot write ${tmp}: ${(e as Error).message}`);
+      throw failed(e);
     }
-    return tmp;
+    return {
+      tmp,
+      synced: syncFileAsync(tmp).catch((e) => {
+        throw failed(e);
+      }),
+    };
   }
   /** Move a verified temp file into place (sync: and make the rename durable). */
   commitBlobFile(digest: string, tmp: string, sync = false): void {
