@@ -228,7 +228,45 @@ static void symlink_in_root(int rootfd, const char *target, const char *rel) {
   close(pfd);
 }
 
-static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped) {
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+/*
+ * The container's terminal, as crun makes it: a pty of the container's own
+ * devpts (its /dev/pts/N, the name tty and ttyname() give), owned by the
+ * container's user (mode 0620, group tty where the map has it), so that a
+ * process running as -u 1000 may open its own terminal again (screen, su,
+ * ssh, gpg's pinentry). It becomes fds 0-2 and the controlling terminal, is
+ * bound on /dev/console, and its master goes to the monitor over sock.
+ * Without a rootfs (rootfd -1: the runtime's own tests) the pty is one of
+ * /dev/ptmx as this process sees it, and there is no /dev/console to bind.
+ */
+static void make_console(const struct spec *s, int rootfd, int sock) {
+  int m = rootfd >= 0 ? open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY) : open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) fail("open %s", rootfd >= 0 ? "the container's /dev/pts/ptmx" : "/dev/ptmx");
+  int unlock = 0;
+  if (ioctl(m, TIOCSPTLCK, &unlock) < 0) fail("unlock the container's pty");
+  int pt = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (pt < 0) fail("open the container's pty");
+  /* (a refusal leaves it root's: still the process's terminal, as before) */
+  if (s->uid) (void)fchown(pt, s->uid, (gid_t)-1);
+  if (rootfd >= 0) {
+    char tgt[64], src[64];
+    int fd = target_fd(rootfd, "/dev/console", 1, tgt, sizeof tgt);
+    snprintf(src, sizeof src, "/proc/self/fd/%d", pt);
+    if (mount(src, tgt, NULL, MS_BIND, NULL) < 0) fail("bind the terminal on /dev/console");
+    close(fd);
+  }
+  for (int i = 0; i < 3; i++)
+    if (dup2(pt, i) < 0) fail("dup2 the terminal");
+  close(pt);
+  if (ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
+  if (lend_send_fd(sock, "t", 1, m) < 0) fail("hand the terminal to the monitor");
+  close(m);
+}
+
+static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped, int sync_fd) {
   mount_at(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   const char *devs[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) bind_dev(rootfd, devs[i]);
@@ -242,13 +280,7 @@ static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped) {
   symlink_in_root(rootfd, "/proc/self/fd/1", "/dev/stdout");
   symlink_in_root(rootfd, "/proc/self/fd/2", "/dev/stderr");
   symlink_in_root(rootfd, "/proc/kcore", "/dev/core");
-  if (s->tty) {
-    char tgt[64];
-    int fd = target_fd(rootfd, "/dev/console", 1, tgt, sizeof tgt);
-    char *pts = ttyname(0);
-    if (pts && mount(pts, tgt, NULL, MS_BIND, NULL) < 0) fail("bind %s on /dev/console", pts);
-    close(fd);
-  }
+  if (s->tty) make_console(s, rootfd, sync_fd);
 }
 
 /* mount=TYPE\tSRC\tDST\tOPTIONS */
@@ -466,7 +498,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   const struct spec *s = a->s;
   g_errfd = a->err_fd;
   for (int i = 0; i < 3; i++)
-    if (a->stdio[i] != i && dup2(a->stdio[i], i) < 0) fail("dup2 stdio");
+    if (a->stdio[i] >= 0 && a->stdio[i] != i && dup2(a->stdio[i], i) < 0) fail("dup2 stdio");
   if (s->ns_user || s->ncgroups) {
     /* wait until the parent has mapped our user namespace and put us in our cgroups */
     char c;
@@ -477,9 +509,9 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
   }
   if (s->ns_user && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) fail("become root in the user namespace");
   int lending = lend_what(s);
-  if (!lending) close(a->sync_fd);
+  /* (a terminal is made in setup_dev and its master sent this way too) */
+  if (!lending && !s->tty) close(a->sync_fd);
   if (setsid() < 0) fail("setsid");
-  if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0) fail("make the terminal controlling");
   if (s->ns_net && !s->netns) loopback_up();
   /* namespaced sysctls, before /proc/sys is made read-only (still the host's /proc,
      but /proc/sys/net shows this process's network namespace) */
@@ -507,7 +539,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (rootfd < 0) fail("open rootfs %s", s->rootfs);
     if (s->ns_pid) mount_at(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     else mount_at(rootfd, "/proc", "/proc", NULL, MS_BIND | MS_REC, NULL);
-    setup_dev(s, rootfd, a->gid5_mapped);
+    setup_dev(s, rootfd, a->gid5_mapped, a->sync_fd);
     if (s->ns_net) mount_at(rootfd, "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
     else {
       char tgt[64];
@@ -560,6 +592,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     close(rfd);
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
+  if (s->tty && !s->rootfs) make_console(s, -1, a->sync_fd);
   if (keys_filter_install() < 0) fail("seccomp filter for the keyrings");
   if (lending) {
     /* published TCP ports, a network started at the first socket (lend.c): the
@@ -570,7 +603,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (lend_send_fd(a->sync_fd, "n", 1, nfd) < 0) fail("hand the network's filter to the monitor");
     close(nfd);
     close(a->sync_fd);
-  }
+  } else if (s->tty) close(a->sync_fd);
   ctr_set_creds(s);
   if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs");
   if (a->start_fd >= 0) {
@@ -753,7 +786,8 @@ pid_t ctr_spawn(const struct spec *s, int stdin_fd, int stdout_fd, int stderr_fd
     }
   }
   if (s->ns_user || s->ncgroups) write_all(sync[0], "g", 1);
-  if (lend_what(s)) ctr_lend_fd = sync[0]; /* the filter's fd comes this way (lend.c) */
+  /* the terminal's master and the network filter's fd (lend.c) come this way */
+  if (lend_what(s) || s->tty) ctr_lend_fd = sync[0];
   else close(sync[0]);
   *exec_err_fd = errp[0];
   return pid;

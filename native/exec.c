@@ -172,6 +172,9 @@ int cmd_exec(int argc, char **argv) {
     if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die(125, "exec: allocate a pty in the container");
     slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) die(125, "exec: open pty %s", ptsname(master));
+    /* the process's own terminal, as the container's (container.c make_console;
+       as crun does since 1.21); a refusal leaves it root's, still usable */
+    if (s.uid) (void)fchown(slave, s.uid, (gid_t)-1);
     copy_winsize(master); /* before the process starts: it may ask at once (stty size) */
   }
   int errp[2];

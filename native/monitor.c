@@ -11,7 +11,8 @@
  * 0 or 125, so the CLI may exit or be killed at any time afterwards.
  *
  * The monitor is a child subreaper in its own session. It holds the pty master
- * or the stdio pipes, writes the container's output to LOGPATH in k8s-file
+ * (the container makes the pty in its own devpts and sends the master, as crun
+ * does for conmon) or the stdio pipes, writes the container's output to LOGPATH in k8s-file
  * format, serves attach clients on SOCKPATH, keeps the container behind a
  * start gate until START (or --start-now), records CTRDIR/exit.json, runs
  * --exit-cmd (or, when the CLI has already renamed CTRDIR to --trash, deletes
@@ -65,9 +66,6 @@
 #include <termios.h>
 #include <time.h>
 
-#ifndef TIOCGPTPEER
-#define TIOCGPTPEER _IO('T', 0x41)
-#endif
 
 #define MAX_CLIENTS 16
 #define CHUNK 65536          /* one read of container output */
@@ -1007,22 +1005,30 @@ static int bind_socket(const char *path, char *err, size_t errlen) {
   return fd;
 }
 
-static int open_pty(int *slave, char *err, size_t errlen) {
-  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) goto fail;
-  *slave = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (*slave < 0) {
-    const char *name = ptsname(m);
-    if (!name) goto fail;
-    *slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (*slave < 0) goto fail;
+/*
+ * The container's terminal: its master, sent by the container once it has made
+ * the pty in its own devpts (container.c). EOF instead: it failed before, and
+ * says why through the exec error pipe.
+ */
+static void take_console(void) {
+  char tag = 0;
+  int m = g_lendsync >= 0 ? lend_recv_fd(g_lendsync, &tag) : -1;
+  if (m >= 0 && tag != 't') {
+    close(m);
+    m = -1;
   }
+  if (m < 0 || !lend_what(&g_spec)) {
+    /* nothing more comes this way (no network filter), or the container is gone */
+    if (g_lendsync >= 0) close(g_lendsync);
+    g_lendsync = -1;
+  }
+  if (m < 0) return;
   set_nonblock(m);
-  return m;
-fail:
-  snprintf(err, errlen, "open pty: %s", strerror(errno));
-  if (m >= 0) close(m);
-  return -1;
+  g_master = m;
+  if (O.tty) {
+    g_out[0].fd = m;
+    if (O.stdin_open) g_stdin = m;
+  }
 }
 
 static void close_ns_fds(void) {
@@ -1148,17 +1154,9 @@ static void monitor_main(void) {
   for (int i = 0; i < MAX_CLIENTS; i++) g_cl[i].fd = g_cl[i].passed_fd = -1;
 
   /* stdio for the container */
-  int cin = -1, cout = -1, cerr = -1, slave = -1, p[2];
-  if (O.tty) {
-    g_master = open_pty(&slave, err, sizeof err);
-    if (g_master < 0) {
-      report_error("tty", errno, err);
-      _exit(1);
-    }
-    cin = cout = cerr = slave;
-    g_out[0].fd = g_master;
-    if (O.stdin_open) g_stdin = g_master;
-  } else {
+  /* (a terminal: the container makes it in its own devpts and sends the master, below) */
+  int cin = -1, cout = -1, cerr = -1, p[2];
+  if (!O.tty) {
     if (pipe2(p, O_CLOEXEC) < 0) goto pipe_fail;
     g_out[0].fd = p[0], cout = p[1];
     if (pipe2(p, O_CLOEXEC) < 0) goto pipe_fail;
@@ -1204,8 +1202,7 @@ static void monitor_main(void) {
   int spawn_errno = errno;
   g_lendsync = ctr_lend_fd;
   close(gate[0]);
-  if (O.tty) close(slave);
-  else {
+  if (!O.tty) {
     close(cin);
     close(cout);
     close(cerr);
@@ -1239,6 +1236,7 @@ static void monitor_main(void) {
       fail_before_start("network", g_net_errno, g_net_err);
     }
   }
+  if (g_spec.tty) take_console();
   if (O.start_now) {
     g_ready_pending = 1;  /* reported once the exec result is known */
     start_requested();

@@ -143,6 +143,44 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
     expect(out).toMatch(/(^|[^-])opost\r?\n/);
   });
 
+  test("the terminal is the container's own /dev/pts/N, owned by the process's user (-u 1000 too, run and exec): it can open it again by name", async () => {
+    // What -u 1000 needs of its terminal (screen, su, ssh, gpg's pinentry open
+    // ttyname() again): a pty of the container's devpts, its uid, mode 0620.
+    // stat -L of fd 0 (the terminal the process has) and of its name, then a
+    // write through the name as that user.
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    const probe = 'n=$(tty); stat -L -c "%u %a %t:%T" /proc/self/fd/0; stat -c "%u %a %t:%T" "$n" /dev/console; echo "$n"; echo through-name > "$n" && echo WROTE';
+    const viaScript = async (args: string[]) => {
+      const inner = [binary(), "--root", b.root, "--runroot", b.runroot, ...args].map(q).join(" ");
+      const p = Bun.spawn(b.wrap(["script", "-qc", inner, "/dev/null"]), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      // (script echoes a NUL as ^@ when its own stdin ends: Podman's output has it too)
+      const out = (await new Response(p.stdout).text()).replace(/\r|\^@/g, "");
+      expect(await p.exited).toBe(0);
+      return out;
+    };
+    const check = (out: string, uid: number) => {
+      const m = /^(\d+) (\d+) (\w+:\w+)\n(\d+) (\d+) (\w+:\w+)\n(\d+) (\d+) (\w+:\w+)\n(\/dev\/pts\/\d+)\n/m.exec(out);
+      expect(m, out).not.toBeNull();
+      const [, u0, mode0, dev0, u1, , dev1, , , devc, name] = m!;
+      expect([Number(u0), Number(u1), mode0]).toEqual([uid, uid, "620"]);
+      expect(dev1).toBe(dev0); // the name is the terminal the process has
+      expect(devc).toBe(dev0); // and so is /dev/console (run)
+      expect(name).toMatch(/^\/dev\/pts\/\d+$/);
+      expect(out).toContain("through-name");
+      expect(out).toContain("WROTE");
+    };
+    check(await viaScript(["run", "--rm", "-it", "-u", "1000", BB, "sh", "-c", probe]), 1000);
+    check(await viaScript(["run", "--rm", "-it", BB, "sh", "-c", probe]), 0);
+    await b.ok(["run", "-d", "--name", "ttyown", BB, "sleep", "60"]);
+    try {
+      // exec: its own pty in the container's devpts; /dev/console stays the container's
+      const out = await viaScript(["exec", "-it", "-u", "1000", "ttyown", "sh", "-c", probe.replace(' "$n" /dev/console', ' "$n" "$n"')]);
+      check(out, 1000);
+    } finally {
+      await b.ok(["rm", "-f", "-t", "0", "ttyown"]);
+    }
+  });
+
   test("detach with ctrl-p ctrl-q leaves the container running", async () => {
     const s = `tspod-detach-${mode}-${process.pid}`;
     const cmd = b.tspodArgs(["run", "-it", "--name", "det", BB, "sh"]).map(q).join(" ");
