@@ -277,18 +277,26 @@ export class Images {
       untagged.push(...img.names, ...(img.digestRefs ?? []));
       deleted.push(img.id);
     }
-    if (deleted.length) this.collectGarbage();
+    if (deleted.length || this.store.gcPending()) this.collectGarbage();
     return { untagged, deleted, errors };
   }
 
-  /** Remove layers and blobs no image record refers to. Skipped while a pull runs (it retries next time). */
+  /**
+   * Remove layers and blobs no image record refers to. While a pull runs (it
+   * holds gc.lock shared) this is put off: a marker says so, and the pull
+   * that ends last does it (Puller.holdingLayers), or the next rmi or prune.
+   * The marker is written before the lock is tried and removed under it, so a
+   * pull that ends in between still finds it.
+   */
   collectGarbage(): { layers: number; blobs: number } {
     const gc = new FileLock(join(this.store.root, "locks/gc.lock"));
     try {
+      this.store.setGcPending(true);
       if (!flock((gc as any).fd, LOCK_EX | LOCK_NB)) {
-        log("debug", "a pull is running: garbage collection postponed");
+        log("debug", "a pull is running: garbage collection postponed to its end");
         return { layers: 0, blobs: 0 };
       }
+      this.store.setGcPending(false);
       this.store.cleanTemp(); // what interrupted pulls (or dead monitors) left in tmp/ goes too
       const keepLayers = new Set<string>();
       const keepBlobs = new Set<string>();
@@ -347,7 +355,7 @@ export class Images {
   prune(all: boolean, only: (img: ImageRecord) => boolean = () => true): string[] {
     const victims = this.list().filter((i) => (all || isDangling(i)) && this.users(i.id).length === 0 && only(i));
     for (const v of victims) this.store.deleteImageRecord(v.id);
-    if (victims.length) this.collectGarbage();
+    if (victims.length || this.store.gcPending()) this.collectGarbage();
     return victims.map((v) => v.id);
   }
 

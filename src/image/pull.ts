@@ -117,7 +117,7 @@ export class Puller {
   private store: Store;
   /** A helper started while the manifest is on its way (input auto): the first layer takes it. */
   private spare: Unpacker | undefined;
-  constructor(ctx: Context) {
+  constructor(private ctx: Context) {
     this.store = new Store(ctx);
   }
 
@@ -269,10 +269,23 @@ export class Puller {
    * Layers and blobs already stored are used, not fetched: garbage collection
    * (rmi, image prune) must not remove them until the image that uses them is
    * saved. It takes this lock exclusively and waits for no one: while any pull
-   * holds it shared, it is put off to the next time (images.ts).
+   * holds it shared, it is put off until the last such pull ends (images.ts).
    */
-  private holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(join(this.store.root, "locks/gc.lock"), fn, true);
+  private async holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withLock(join(this.store.root, "locks/gc.lock"), fn, true);
+    } finally {
+      // an rmi or prune while this pull ran put its collection off: done now
+      // (it waits for no one: a pull still running leaves it to that one)
+      if (this.store.gcPending()) {
+        try {
+          const { Images } = await import("./images.ts");
+          new Images(this.ctx).collectGarbage();
+        } catch (e) {
+          log("debug", `garbage collection after the pull: ${(e as Error).message}`);
+        }
+      }
+    }
   }
 
   private async pullManifest(ref: Reference, client: Registry, repo: string, platform: ReturnType<typeof hostPlatform>, topP: ReturnType<Registry["getManifest"]>, opts: PullOptions): Promise<PullResult> {

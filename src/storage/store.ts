@@ -205,6 +205,18 @@ export class Store {
     this.removeTree(...moved.filter((p): p is string => p !== undefined));
   }
 
+  // ---- garbage collection put off by a running pull (images.ts collectGarbage)
+  private gcMarker(): string {
+    return join(this.root, "locks/gc.pending");
+  }
+  gcPending(): boolean {
+    return existsSync(this.gcMarker());
+  }
+  setGcPending(on: boolean): void {
+    if (on) closeSync(openSync(this.gcMarker(), "a", 0o600));
+    else rmSync(this.gcMarker(), { force: true });
+  }
+
   // ---- temp
   private tempSpread = false;
   /**

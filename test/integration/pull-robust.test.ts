@@ -473,6 +473,39 @@ describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
     for (const l of second.layers) expect([l.diffID, existsSync(layerDir(b, l.diffID))]).toEqual([l.diffID, false]);
   });
 
+  test("rmi and image prune during a pull: the collection they put off happens when the pull ends, with no other command", async () => {
+    const gone = push(`gc-gone-${mode}`, [new TarWriter().file(`gone-${S}-${mode}`, randomBytes(60_000)).end()]);
+    const pruned = push(`gc-pruned-${mode}`, [new TarWriter().file(`pruned-${S}-${mode}`, randomBytes(60_000)).end()]);
+    const held = push(`gc-held-${mode}`, [new TarWriter().file(`held-${S}-${mode}`, randomBytes(200_000)).end()]);
+    await b.ok(["pull", "-q", NOTLS, gone.ref]);
+    await b.ok(["pull", "-q", NOTLS, pruned.ref]);
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    const heldPath = `/v2/${held.name}/blobs/${held.layers[0].digest}`;
+    const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === heldPath ? { hold } : undefined));
+    servers.push({ stop: () => void proxy.stop() });
+    const ref = `127.0.0.1:${proxy.port}/${held.name}:latest`;
+    const p = Bun.spawn(b.tspodArgs(["pull", "-q", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
+    for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === heldPath); i++) await Bun.sleep(10);
+    expect(proxy.requests.some((r) => r.path === heldPath)).toBe(true);
+    // both go from the list at once; their layers and blobs stay while the pull runs
+    await b.ok(["rmi", gone.ref]);
+    await b.ok(["untag", pruned.id]);
+    expect((await b.ok(["image", "prune", "-f"])).trim()).toBe(pruned.id);
+    const leftovers = () =>
+      [...gone.layers, ...pruned.layers].flatMap((l) => [layerDir(b, l.diffID), join(b.root, "blobs/sha256", l.digest.slice(7))]).concat([gone, pruned].map((i) => join(b.root, "blobs/sha256", i.config.digest.slice(7)))).filter((f) => existsSync(f));
+    expect(leftovers().length).toBe(6);
+    release();
+    const [out, err, code] = [await new Response(p.stdout).text(), await new Response(p.stderr).text(), await p.exited];
+    expect([code, err]).toEqual([0, ""]);
+    expect(out.trim()).toBe(held.id);
+    expect(leftovers()).toEqual([]);
+    expect(existsSync(join(b.root, "locks/gc.pending"))).toBe(false);
+    // what the pull stored stays
+    expect(existsSync(join(layerDir(b, held.layers[0].diffID), "diff"))).toBe(true);
+    await b.ok(["rmi", ref]);
+  });
+
   test("kill -9 in the middle, then the same pull succeeds and cleans the dead pull's temp files", async () => {
     const img = bigImage();
     const p = Bun.spawn(b.tspodArgs(["pull", NOTLS, img.ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
