@@ -76,7 +76,7 @@ export class Images {
   find(input: string): ImageRecord | undefined {
     const all = this.list();
     const s = input.startsWith("sha256:") ? input.slice(7) : input;
-    const hex = /^[a-f0-9]{3,64}$/.test(s);
+    const hex = /^[a-f0-9]{1,64}$/.test(s); // any unique prefix, as Podman (even one character)
     // A name wins over an ID prefix (as Podman and Docker look up): `tag X 689c`
     // then `rmi 689c` must untag that name, not delete an image whose ID starts so.
     // A full ID, or sha256:..., is an ID.

@@ -221,6 +221,9 @@ export class Registry {
 
   /** GET /v2/: picks https or (insecure only) http, and learns how to authenticate. */
   private async probe(): Promise<void> {
+    // a port the grammar allows but no connection can have (fetch's own words are "URL is invalid")
+    const port = /:(\d+)$/.exec(this.host)?.[1];
+    if (port && (Number(port) < 1 || Number(port) > 65535)) throw new RegistryError(`registry ${this.registry}: invalid port ${port}`);
     const schemes = this.tlsVerify ? ["https"] : ["https", "http"];
     let lastErr: unknown;
     for (const scheme of schemes) {

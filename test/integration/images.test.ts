@@ -221,6 +221,9 @@ describe.each(MODES)("pull (%s)", (mode) => {
       [["pull", NOTLS, `${REGISTRY}/busybox:no-such-tag`], /no-such-tag.*(not found|unknown)/],
       [["pull", "Bad/Ref"], /invalid reference format/],
       [["pull", `${REGISTRY}/busybox`], /not reachable|tls-verify|HTTP/],
+      [["pull", NOTLS, "127.0.0.1:99999/busybox"], /^Error: registry 127\.0\.0\.1:99999: invalid port 99999$/],
+      [["pull", `sha256:${"4b".repeat(32)}`], /is an image ID: a pull needs a name/],
+      [["pull", "4b".repeat(32)], /is an image ID: a pull needs a name/],
     ];
     for (const [args, re] of cases) {
       const r = await b.run(args);
@@ -239,6 +242,9 @@ describe.each(MODES)("local images (%s)", (mode) => {
     await b.ok(["pull", "-q", NOTLS, img("busybox")]);
     const id = (await b.ok(["images", "-q", "--no-trunc"])).trim().replace("sha256:", "");
     expect(id).toMatch(/^[a-f0-9]{64}$/);
+    // any unique ID prefix, one character too (as Podman)
+    expect((await b.run(["image", "exists", id.slice(0, 2)])).code).toBe(0);
+    expect((await b.ok(["image", "inspect", "--format", "{{.Id}}", id.slice(0, 1)])).trim()).toBe(id);
     const table = await b.ok(["images"]);
     expect(table.split("\n")[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
     expect(table).toContain(`${REGISTRY}/busybox`);

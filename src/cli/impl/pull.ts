@@ -19,7 +19,7 @@ const impl: CommandImpl = {
     "cert-dir": { type: "string", description: "directory with the registry's CA certificates (*.crt)" },
   },
   async main(ctx: Context, flags, argv) {
-    const [{ Puller }, { makeProgress }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts")]);
+    const [{ Puller }, { makeProgress }, { isImageIdLike }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts"), import("../../image/reference.ts")]);
     const { trace } = await import("../../context.ts");
     trace("pull: modules loaded");
     let platform: string | undefined = flags.platform;
@@ -36,6 +36,8 @@ const impl: CommandImpl = {
       if (n.startsWith("docker://")) return n.slice("docker://".length);
       const t = /^(docker-archive|docker-daemon|oci|oci-archive|dir|containers-storage):/.exec(n)?.[1];
       if (t) throw new UsageError(`${n}: the ${t} transport is not supported: tspod pulls from registries (a name, or docker://NAME)`);
+      // (the grammar reads it as repository "sha256" with a tag; as Podman, it is an image ID)
+      if (isImageIdLike(n)) throw new TspodError(`${n} is an image ID: a pull needs a name (a digest goes after one: NAME@sha256:...)`);
       return n;
     });
     if (flags.authfile) {
