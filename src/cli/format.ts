@@ -1,7 +1,7 @@
 // `--format` support: "json", or a Go template (src/cli/template.ts) as Podman
 // users write it, and a leading "table" that prints a header and aligns columns.
 
-import { check, execute } from "./template.ts";
+import { check, execute, GoTime } from "./template.ts";
 
 type Value = unknown;
 
@@ -10,6 +10,19 @@ function parseArgs(s: string): string[] {
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   let m: RegExpExecArray | null;
   while ((m = re.exec(s))) out.push(m[1] !== undefined ? JSON.parse(`"${m[1]}"`) : m[2]);
+  return out;
+}
+
+/**
+ * Inspect data as a template sees Podman's: the fields Podman has as
+ * time.Time (a container's Created, State.StartedAt and State.FinishedAt; an
+ * image's Created and its History's created) print as Go prints a time.
+ */
+export function withGoTimes(o: Record<string, any>): Record<string, any> {
+  const t = (v: unknown) => (typeof v === "string" && v ? new GoTime(v) : v);
+  const out: Record<string, any> = { ...o, Created: t(o.Created) };
+  if (o.State && typeof o.State === "object") out.State = { ...o.State, StartedAt: t(o.State.StartedAt), FinishedAt: t(o.State.FinishedAt) };
+  if (Array.isArray(o.History)) out.History = o.History.map((h: any) => (h && typeof h === "object" && "created" in h ? { ...h, created: t(h.created) } : h));
   return out;
 }
 

@@ -42,11 +42,18 @@ export function splitName(n: string): [string, string] {
   return [n.slice(0, i), n.slice(i + 1)];
 }
 
-/** A time as Go's time.Time prints it ("2024-01-01 00:00:00 +0000 UTC"), in UTC, whole seconds. */
+/**
+ * A time as Go's time.Time prints it, in UTC: "2024-01-01 00:00:00 +0000 UTC",
+ * and with the fraction of a second the ISO string has, up to nanoseconds,
+ * trailing zeros dropped ("... 13:13:31.948098509 +0000 UTC"), as Podman shows
+ * {{.Created}} or {{.State.StartedAt}}.
+ */
 export function goTime(iso: string): string {
-  const t = new Date(iso);
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$/i.exec(iso);
+  const t = new Date(m ? `${m[1]}${m[3]}` : iso); // (the fraction kept as written: Date has milliseconds only)
   if (!Number.isFinite(t.getTime())) return "";
-  return `${t.toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
+  const frac = (m?.[2] ?? "").slice(0, 9).replace(/0+$/, "");
+  return `${t.toISOString().slice(0, 19).replace("T", " ")}${frac ? `.${frac}` : ""} +0000 UTC`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { checkFormat, renderTemplate } from "./format.ts";
+import { checkFormat, renderTemplate, withGoTimes } from "./format.ts";
 import { nilMap, nilSlice } from "../gonil.ts";
 
 /** The fields of an image's config (OCI image-spec ImageConfig) and their empty values (Go's nil: {{json}} gives null). */
@@ -28,7 +28,7 @@ export default class ImageInspect extends BaseCommand {
     if (flags.format && flags.format !== "json") {
       checkFormat(flags.format);
       // Podman's Config is a struct: a template sees every field, empty ones too ({{.Config.ExposedPorts}} is map[])
-      const withConfig = (o: any) => ({ ...o, Config: { ...configFields(), ...(o.Config ?? {}) } });
+      const withConfig = (o: any) => withGoTimes({ ...o, Config: { ...configFields(), ...(o.Config ?? {}) } });
       const text = out.map((o) => renderTemplate(flags.format!, withConfig(o)));
       for (const t of text) this.out(t);
     }

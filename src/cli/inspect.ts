@@ -1,6 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { renderTemplate } from "./format.ts";
+import { renderTemplate, withGoTimes } from "./format.ts";
 import { TspodError } from "../errors.ts";
 
 export default class Inspect extends BaseCommand {
@@ -42,7 +42,7 @@ export default class Inspect extends BaseCommand {
       else errors.push(flags.type === "container" ? `no such container ${n}` : `no such object: "${n}"`);
     }
     if (flags.format && flags.format !== "json") {
-      const text = out.map((o) => renderTemplate(flags.format!, o)); // all or nothing
+      const text = out.map((o) => renderTemplate(flags.format!, withGoTimes(o as Record<string, any>))); // all or nothing
       for (const t of text) this.out(t);
     }
     else this.out(JSON.stringify(out, null, 4));

@@ -7,6 +7,7 @@
 // A template that does not parse, or a function that does not exist, is an
 // error before anything is printed, as in Go.
 import { UsageError } from "../errors.ts";
+import { goTime } from "./human.ts";
 
 type Value = unknown;
 
@@ -282,9 +283,24 @@ function parse(tpl: string): Parsed {
 
 // ------------------------------------------------------------------ values
 
+/**
+ * What Podman's data has as a time.Time: a template prints it as Go does
+ * (String(): "2024-01-01 00:00:00 +0000 UTC"), json as RFC 3339.
+ */
+export class GoTime {
+  constructor(readonly iso: string) {}
+  toString(): string {
+    return goTime(this.iso);
+  }
+  toJSON(): string {
+    return this.iso;
+  }
+}
+
 /** Go's %v of a value, as a template prints it. */
 export function show(v: Value): string {
   if (v === undefined || v === null) return "<no value>";
+  if (v instanceof GoTime) return v.toString();
   if (Array.isArray(v)) return `[${v.map(show).join(" ")}]`;
   if (typeof v === "object")
     return `map[${Object.keys(v as object)
@@ -327,6 +343,7 @@ function goType(v: Value): string {
   if (typeof v === "number") return Number.isInteger(v) ? "int" : "float64";
   if (typeof v === "boolean") return "bool";
   if (typeof v === "string") return "string";
+  if (v instanceof GoTime) return "time.Time";
   return Array.isArray(v) ? "[]interface {}" : "map[string]interface {}";
 }
 

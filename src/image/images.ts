@@ -371,6 +371,10 @@ export class Images {
 
   inspect(img: ImageRecord) {
     const cfg = this.config(img);
+    // Go writes a map's keys sorted (labels, ports, volumes, annotations): so does Podman's inspect
+    const sorted = <T>(m: T): T => (m && typeof m === "object" && !Array.isArray(m) ? (Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as T) : m);
+    const config = cfg.config ? { ...cfg.config } : {};
+    for (const k of ["Labels", "ExposedPorts", "Volumes"] as const) if ((config as any)[k]) (config as any)[k] = sorted((config as any)[k]);
     const layerDirs = img.layers.map((l) => this.store.diffPath(l.diffID)).filter((p) => existsSync(p));
     return {
       Id: img.id,
@@ -380,7 +384,7 @@ export class Images {
       Parent: "",
       Comment: (cfg as { comment?: string }).comment ?? "", // the config's (docker commit -m), as Podman shows it
       Created: cfg.created ?? img.created,
-      Config: cfg.config ?? {},
+      Config: config,
       Version: "",
       Author: cfg.author ?? "",
       Architecture: cfg.architecture ?? img.architecture,
@@ -396,12 +400,13 @@ export class Images {
         },
       },
       RootFS: { Type: "layers", Layers: cfg.rootfs?.diff_ids ?? img.layers.map((l) => l.diffID) },
-      Labels: cfg.config?.Labels ?? null,
-      Annotations: this.manifestAnnotations(img),
+      Labels: sorted(cfg.config?.Labels ?? null),
+      Annotations: sorted(this.manifestAnnotations(img)),
       ManifestType: img.manifest.mediaType,
       User: cfg.config?.User ?? "",
       History: cfg.history ?? [],
-      NamesHistory: [...img.names].reverse(), // the latest first, as Podman lists them
+      // the latest first, as Podman lists them; a pull by digest (no tag) is one too
+      NamesHistory: [...img.names, ...(img.digestRefs ?? [])].reverse(),
     };
   }
 

@@ -182,6 +182,12 @@ describe.each(MODES)("containers (%s)", (mode) => {
     // TERM ignored, --stop-timeout 1: killed after ~1 s, not the default 10
     await b.ok(["run", "-d", "--name", "sigt", "--network", "none", "--stop-timeout", "1", BB, "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
     await b.ok(["run", "-d", "--name", "sigt2", "--network", "none", "--stop-signal", "15", "--stop-timeout", "1", BB, "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+    // times as Go prints a time.Time in a template (a running one has Go's zero FinishedAt); json: RFC 3339
+    const [created, started, finished, json] = (await b.ok(["inspect", "--format", "{{.Created}}|{{.State.StartedAt}}|{{.State.FinishedAt}}|{{json .State.StartedAt}}", "sigu"])).trim().split("|");
+    expect(created).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d*[1-9])? \+0000 UTC$/);
+    expect(started).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d*[1-9])? \+0000 UTC$/);
+    expect(finished).toBe("0001-01-01 00:00:00 +0000 UTC");
+    expect(JSON.parse(json)).toBe(JSON.parse(await b.ok(["inspect", "sigu"]))[0].State.StartedAt);
     const cfg = JSON.parse(await b.ok(["inspect", "sigu", "sigt", "sigt2"])).map((c: any) => [c.Config.StopSignal, c.Config.StopTimeout]);
     expect(cfg).toEqual([["SIGUSR1", 10], ["SIGTERM", 1], ["SIGTERM", 1]]); // a number is shown by its name
     await Bun.sleep(300); // the traps are set

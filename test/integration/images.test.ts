@@ -509,19 +509,31 @@ describe.each(MODES)("local images (%s)", (mode) => {
 
   test("image inspect: the manifest's annotations, the config's comment, names latest first", async () => {
     const pushed = pushImage(uniqueRepo("annotated"), [new TarWriter().file("a", "x").end()], {
-      config: { comment: "made by a test" },
-      annotations: { "org.example.note": "hello" },
+      config: { comment: "made by a test", created: "2025-03-04T05:06:07.123456789Z", config: { Labels: { zeta: "1", alpha: "2", "org.b": "3" } } },
+      annotations: { "org.example.z": "z", "org.example.note": "hello" },
     });
     await b.ok(["pull", "-q", NOTLS, pushed.ref]);
     await b.ok(["tag", pushed.ref, "second:v1"]);
-    const info = JSON.parse(await b.ok(["image", "inspect", pushed.ref]))[0];
-    expect([info.Annotations, info.Comment, info.NamesHistory]).toEqual([{ "org.example.note": "hello" }, "made by a test", ["localhost/second:v1", pushed.ref]]);
+    const text = await b.ok(["image", "inspect", pushed.ref]);
+    const info = JSON.parse(text)[0];
+    expect([info.Annotations, info.Comment, info.NamesHistory]).toEqual([{ "org.example.note": "hello", "org.example.z": "z" }, "made by a test", ["localhost/second:v1", pushed.ref]]);
+    // maps with their keys sorted, as Go writes them (Podman's JSON and {{json}})
+    expect(Object.keys(info.Config.Labels)).toEqual(["alpha", "org.b", "zeta"]);
+    expect(Object.keys(info.Annotations)).toEqual(["org.example.note", "org.example.z"]);
+    expect(text.indexOf('"alpha"')).toBeLessThan(text.indexOf('"zeta"'));
+    expect(await b.ok(["image", "inspect", "--format", "{{json .Config.Labels}}", pushed.ref])).toBe('{"alpha":"2","org.b":"3","zeta":"1"}\n');
+    // a time.Time in a template prints as Go prints it, nanoseconds kept; json gives RFC 3339
+    expect(await b.ok(["image", "inspect", "--format", "{{.Created}}|{{json .Created}}|{{printf \"%T\" .Created}}", pushed.ref])).toBe(
+      '2025-03-04 05:06:07.123456789 +0000 UTC|"2025-03-04T05:06:07.123456789Z"|time.Time\n',
+    );
+    expect(await b.ok(["inspect", "--format", "{{.Created}}", pushed.ref])).toBe("2025-03-04 05:06:07.123456789 +0000 UTC\n");
     await b.ok(["rmi", "-f", pushed.ref, "second:v1"]);
   });
 
   test("pulled by digest: REPO <none>, not dangling, kept by image prune; untagged: dangling", async () => {
     const ref = `${REGISTRY}/busybox@${digests.busybox}`;
     const id = (await b.ok(["pull", "-q", NOTLS, ref])).trim();
+    expect(JSON.parse(await b.ok(["image", "inspect", ref]))[0].NamesHistory).toEqual([ref]);
     const rows = (await b.ok(["images", "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.Dangling}}"])).trim().split("\n");
     expect(rows).toContain(`${REGISTRY}/busybox <none> ${digests.busybox} false`);
     expect((await b.ok(["images", "-q", "--filter", "dangling=true"])).trim()).toBe("");

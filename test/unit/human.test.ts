@@ -1,6 +1,6 @@
 // since(): Go's units.HumanDuration as Podman prints CREATED / STATUS, case by case.
-import { expect, test } from "bun:test";
-import { since } from "../../src/cli/human.ts";
+import { describe, expect, test } from "bun:test";
+import { goTime, since } from "../../src/cli/human.ts";
 
 const NOW = Date.parse("2026-11-23T12:00:00Z");
 const ago = (ms: number) => since(new Date(NOW - ms).toISOString(), NOW);
@@ -32,4 +32,16 @@ test.each([
 
 test("an image made on 2024-01-01 is 2 years old on 2026-11-23, as Podman says", () => {
   expect(since("2024-01-01T00:00:00Z", NOW)).toBe("2 years ago");
+});
+
+describe("goTime: a time as Go's time.Time String() prints it (Podman's {{.Created}}), in UTC", () => {
+  test("whole seconds, fractions up to nanoseconds without trailing zeros, offsets", () => {
+    expect(goTime("2024-01-01T00:00:00Z")).toBe("2024-01-01 00:00:00 +0000 UTC");
+    expect(goTime("2026-12-07T13:13:31.948098509Z")).toBe("2026-12-07 13:13:31.948098509 +0000 UTC");
+    expect(goTime("2026-12-07T13:13:31.500Z")).toBe("2026-12-07 13:13:31.5 +0000 UTC");
+    expect(goTime("2026-12-07T13:13:31.000Z")).toBe("2026-12-07 13:13:31 +0000 UTC");
+    expect(goTime("2026-12-07T15:13:31.25+02:00")).toBe("2026-12-07 13:13:31.25 +0000 UTC");
+    expect(goTime("0001-01-01T00:00:00Z")).toBe("0001-01-01 00:00:00 +0000 UTC");
+    expect(goTime("not a time")).toBe("");
+  });
 });
