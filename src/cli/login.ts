@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 export default class Login extends BaseCommand {
   static override description = "Log in to a registry (credentials are checked, then stored 0600 in auth.json)";
   static override examples = ["tspod login -u me quay.io", "echo $PW | tspod login -u me --password-stdin 127.0.0.1:5001 --tls-verify=false"];
-  static override args = { registry: Args.string({ required: true, description: "registry host[:port]" }) };
+  static override args = { registry: Args.string({ required: false, description: "registry host[:port] (default: the first unqualified-search registry)" }) };
   static override flags = {
     username: Flags.string({ char: "u", description: "user name" }),
     password: Flags.string({ char: "p", description: "password (prefer --password-stdin)" }),
@@ -21,8 +21,9 @@ export default class Login extends BaseCommand {
   async run(): Promise<void> {
     const { flags, args } = await this.setup(Login);
     const auth = await import("../image/auth.ts");
-    const { loadRegistriesConf, isInsecure } = await import("../image/registries.ts");
-    const key = auth.authKeyOf(args.registry);
+    const { loadRegistriesConf, isInsecure, defaultLoginRegistry } = await import("../image/registries.ts");
+    const registry = args.registry ?? defaultLoginRegistry();
+    const key = auth.authKeyOf(registry);
     const opts = { authFile: flags.authfile };
     if (flags["get-login"]) {
       const c = auth.getCredentials(key, opts);

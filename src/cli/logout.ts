@@ -1,10 +1,10 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
-import { UsageError, TspodError } from "../errors.ts";
+import { TspodError } from "../errors.ts";
 
 export default class Logout extends BaseCommand {
   static override description = "Remove stored credentials for a registry";
-  static override args = { registry: Args.string({ required: false, description: "registry host[:port]" }) };
+  static override args = { registry: Args.string({ required: false, description: "registry host[:port] (default: the first unqualified-search registry)" }) };
   static override flags = {
     all: Flags.boolean({ char: "a", description: "remove all credentials" }),
     authfile: Flags.string({ description: "auth file to use" }),
@@ -18,8 +18,8 @@ export default class Logout extends BaseCommand {
       auth.removeAll(opts);
       return this.out("Removed login credentials for all registries");
     }
-    if (!args.registry) throw new UsageError("registry must be given (or --all)");
-    const key = auth.authKeyOf(args.registry);
+    const registry = args.registry ?? (await import("../image/registries.ts")).defaultLoginRegistry();
+    const key = auth.authKeyOf(registry);
     if (!auth.removeCredentials(key, opts)) throw new TspodError(`not logged into ${key}`);
     this.out(`Removed login credentials for ${key}`);
   }

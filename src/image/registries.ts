@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../storage/atomic.ts";
-import { TspodError, errno } from "../errors.ts";
+import { TspodError, UsageError, errno } from "../errors.ts";
 import {
   type Reference,
   DEFAULT_REGISTRY,
@@ -625,4 +625,14 @@ export function isInsecure(host: string, conf: RegistriesConf): boolean {
 /** Is the registry host blocked? */
 export function isBlocked(host: string, conf: RegistriesConf): boolean {
   return findRegistry(host, conf)?.blocked ?? false;
+}
+
+/**
+ * The registry login and logout use when none is given: the first of the
+ * unqualified-search registries, as Podman does; none there is an error.
+ */
+export function defaultLoginRegistry(conf: RegistriesConf = loadRegistriesConf()): string {
+  const first = conf.unqualifiedSearchRegistries[0];
+  if (!first) throw new UsageError("please provide a registry (registries.conf lists no unqualified-search registries to default to)");
+  return first;
 }

@@ -1,6 +1,6 @@
 // Test harness: runs the compiled binary (copied alone into an empty directory)
 // as root or as the non-root test user, each with its own temporary store.
-import { afterAll, afterEach } from "bun:test";
+import { afterAll, afterEach, expect } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -200,4 +200,16 @@ export function sandboxes(): (mode: Mode) => Sandbox {
     made.push(b);
     return b;
   };
+}
+
+/** The `Error...` lines of a command's stderr. */
+export const errorLines = (r: Result): string[] => r.stderr.split("\n").filter((l) => l.startsWith("Error"));
+
+/** One clear line: exactly one `Error:` line, exit 125. */
+export function expectOneError(r: Result, re: RegExp): void {
+  expect(r.code).toBe(125);
+  const errs = errorLines(r);
+  expect(errs.length).toBe(1);
+  expect(errs[0]).toMatch(/^Error: /);
+  expect(errs[0]).toMatch(re);
 }

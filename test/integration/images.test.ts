@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ENV, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
+import { ENV, expectOneError, fixtureDigests, MODES, REGISTRY, skopeo, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
 
@@ -623,6 +623,18 @@ describe("registry auth (rootless)", () => {
     expect((await b.ok(["logout", `http://${AUTH}/v2/`])).trim()).toBe(`Removed login credentials for ${AUTH}`);
     expect(JSON.parse(readFileSync(authFile, "utf8")).auths).toEqual({});
     await b.ok(["rmi", `${AUTH}/busybox:latest`]);
+  });
+
+  test("login and logout with no registry use the first unqualified-search registry (as Podman); with none listed, one clear error", async () => {
+    const conf = join(b.dir, "search.conf");
+    writeFileSync(conf, `unqualified-search-registries = ["${AUTH}", "${REGISTRY}"]\n`);
+    const env = { CONTAINERS_REGISTRIES_CONF: conf };
+    expect(await b.ok(["login", NOTLS, "-u", ENV.AUTH_USER, "--password-stdin"], { stdin: `${ENV.AUTH_PASS}\n`, env })).toBe("Login Succeeded!\n");
+    expect((await b.ok(["login", "--get-login"], { env })).trim()).toBe(ENV.AUTH_USER);
+    expect((await b.ok(["logout"], { env })).trim()).toBe(`Removed login credentials for ${AUTH}`);
+    expectOneError(await b.run(["logout"], { env }), new RegExp(`^Error: not logged into ${AUTH.replace(/\./g, "\\.")}$`));
+    writeFileSync(conf, "unqualified-search-registries = []\n");
+    expectOneError(await b.run(["logout"], { env }), /please provide a registry/);
   });
 });
 

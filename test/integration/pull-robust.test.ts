@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { deleteFromRegistry, pushImage, registryBlobPath, sha256hex, uniqueRepo, type BuiltImage, type LayerSpec } from "../helpers/oci.ts";
 import { TarWriter } from "../helpers/tarwriter.ts";
 import { startProxy } from "../helpers/registry-fakes.ts";
-import { ENV, MODES, REGISTRY, sandboxes, type Sandbox, type Result } from "../helpers/tspod.ts";
+import { ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes, type Sandbox } from "../helpers/tspod.ts";
 
 const NOTLS = "--tls-verify=false";
 const S = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -36,16 +36,7 @@ afterAll(() => {
   deleteFromRegistry(STORAGE, pushed.map((img) => ({ name: img.name, digests: [img.manifest.digest, img.config.digest, ...img.layers.map((l) => l.digest)] })));
 });
 
-const errorLines = (r: Result) => r.stderr.split("\n").filter((l) => l.startsWith("Error"));
 
-/** One clear line: exactly one `Error:` line, exit 125. */
-function expectOneError(r: Result, re: RegExp): void {
-  expect(r.code).toBe(125);
-  const errs = errorLines(r);
-  expect(errs.length).toBe(1);
-  expect(errs[0]).toMatch(/^Error: /);
-  expect(errs[0]).toMatch(re);
-}
 
 /** What the store holds: images/, layers/, blobs/ (names, recursively for layers' top level) and tmp/. */
 function snapshot(b: Sandbox) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import net from "node:net";
-import { ENV, fixtureDigests, MODES, REGISTRY, Sandbox, sandboxes, type Result } from "../helpers/tspod.ts";
+import { ENV, errorLines, expectOneError, fixtureDigests, MODES, REGISTRY, Sandbox, sandboxes } from "../helpers/tspod.ts";
 import { pushBigImage, startEnvTokenServer, startProxy, type BigImage, type TokenServer } from "../helpers/registry-fakes.ts";
 
 const TLS = ENV.TLS_REGISTRY;
@@ -20,17 +20,6 @@ const port = (hostPort: string) => Number(hostPort.split(":")[1]);
 const box = sandboxes();
 
 /** The Error lines of a failed command; exactly one is expected. */
-function errorLines(r: Result): string[] {
-  return r.stderr.split("\n").filter((l) => l.startsWith("Error"));
-}
-
-function expectOneError(r: Result, re: RegExp): void {
-  expect(r.code).toBe(125);
-  const errs = errorLines(r);
-  expect(errs.length).toBe(1);
-  expect(errs[0]).toMatch(re);
-}
-
 /** Put the test CA where Podman looks for a host's CAs (owned by the sandbox user). */
 function installCA(b: Sandbox, certsD: string, hostPort: string): string {
   const dir = join(certsD, hostPort);
