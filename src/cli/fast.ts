@@ -19,6 +19,7 @@ const FAST: Record<string, () => Promise<{ default: CommandImpl }>> = {
   "container rm": () => import("./impl/rm.ts"),
   "container cleanup": () => import("./impl/cleanup.ts"),
   pull: () => import("./impl/pull.ts"),
+  info: () => import("./impl/info.ts"),
   "image pull": () => import("./impl/pull.ts"),
 };
 
