@@ -622,8 +622,21 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
       close(g_errfd);
       run_init(p);
     }
-    setsid();
-    if (s->tty) ioctl(0, TIOCSCTTY, 0);
+    if (!s->tty) setsid();
+    else {
+      /* As tini and catatonit: the child gets a process group of its own in the
+         init's session and is made the terminal's foreground, so the terminal
+         stays its controlling one (a shell there has job control; Ctrl-C goes
+         to it). A session of its own could not have it: the terminal is the
+         init's session's. SIGTTOU is held while a background group takes it. */
+      sigset_t tt, old;
+      sigemptyset(&tt);
+      sigaddset(&tt, SIGTTOU);
+      if (setpgid(0, 0) < 0) fail("a process group for the init's child");
+      sigprocmask(SIG_BLOCK, &tt, &old);
+      if (tcsetpgrp(0, getpid()) < 0) fail("give the terminal to the init's child");
+      sigprocmask(SIG_SETMASK, &old, NULL);
+    }
   }
   execvp(s->args[0], s->args);
   fail("exec %s", s->args[0]);

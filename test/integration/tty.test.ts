@@ -181,6 +181,39 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
     }
   });
 
+  test("--init: the process keeps the terminal as its controlling one, its own group in the foreground (job control, Ctrl-C), as with tini", async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    // /proc/$$/stat fields 5-8: pgrp session tty_nr tpgid
+    const inner = [binary(), "--root", b.root, "--runroot", b.runroot, "run", "--rm", "-it", "--init", BB, "sh", "-c", 'echo "stat $(cut -d" " -f5-8 /proc/$$/stat) pid $$"'].map(q).join(" ");
+    const p = Bun.spawn(b.wrap(["script", "-qc", inner, "/dev/null"]), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const out = (await new Response(p.stdout).text()).replace(/\r|\^@/g, "");
+    expect(await p.exited).toBe(0);
+    const m = /^stat (\d+) (\d+) (\d+) (-?\d+) pid (\d+)$/m.exec(out);
+    expect(m, out).not.toBeNull();
+    const [pgrp, session, ttyNr, tpgid, pid] = m!.slice(1).map(Number);
+    expect(pid).not.toBe(1); // the init is 1
+    expect(ttyNr).not.toBe(0); // a controlling terminal
+    expect([pgrp, tpgid]).toEqual([pid, pid]); // its own group, the terminal's foreground
+    expect(session).toBe(1); // in the init's session
+    // and a shell there: Ctrl-C stops the foreground command, not the shell
+    const s = `tspod-init-${mode}-${process.pid}`;
+    const cmd = b.tspodArgs(["run", "-it", "--rm", "--init", BB, "sh"]).map(q).join(" ");
+    tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "30", `sh -c ${q(`${cmd}; echo EXIT=$?; sleep 60`)}`);
+    try {
+      await waitFor(s, /^\/ #\s*$/m);
+      tmux("send-keys", "-t", s, "sleep 30; echo after-sleep", "Enter");
+      await Bun.sleep(300);
+      tmux("send-keys", "-t", s, "C-c");
+      await waitFor(s, /^\/ #\s*$/m, 3000);
+      tmux("send-keys", "-t", s, "echo still-$((1+1))", "Enter");
+      await waitFor(s, /^still-2$/m);
+      tmux("send-keys", "-t", s, "exit 3", "Enter");
+      expect(await waitFor(s, /EXIT=\d+/)).toContain("EXIT=3");
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+  });
+
   test("detach with ctrl-p ctrl-q leaves the container running", async () => {
     const s = `tspod-detach-${mode}-${process.pid}`;
     const cmd = b.tspodArgs(["run", "-it", "--name", "det", BB, "sh"]).map(q).join(" ");
