@@ -363,6 +363,28 @@ const BIG_SHA = sha256hex(BIG);
 let big: ReturnType<typeof push> | undefined;
 const bigImage = () => (big ??= push("big", [new TarWriter().dir("big/").file("big/random.bin", BIG).file("big/small", "small\n").end()]));
 
+/**
+ * A pull of NAME:latest through a proxy that holds the download of one of its
+ * blobs; returns once that request has come. finish() lets it go and gives
+ * the pull's output and exit code.
+ */
+async function heldPull(b: Sandbox, name: string, digest: string) {
+  let release!: () => void;
+  const hold = new Promise<void>((r) => (release = r));
+  const path = `/v2/${name}/blobs/${digest}`;
+  const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === path ? { hold } : undefined));
+  servers.push({ stop: () => void proxy.stop() });
+  const ref = `127.0.0.1:${proxy.port}/${name}:latest`;
+  const p = Bun.spawn(b.tspodArgs(["pull", "-q", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
+  for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === path); i++) await Bun.sleep(10);
+  expect(proxy.requests.some((r) => r.path === path)).toBe(true);
+  const finish = async () => {
+    release();
+    return { out: await new Response(p.stdout).text(), err: await new Response(p.stderr).text(), code: await p.exited };
+  };
+  return { ref, finish };
+}
+
 describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
   const b = box(mode);
 
@@ -443,19 +465,10 @@ describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
     expect(second.layers[0].digest).toBe(first.layers[0].digest);
     await b.ok(["pull", "-q", NOTLS, first.ref]);
     // the second image through a proxy that holds its own layer's download until rmi is done
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const ownPath = `/v2/${second.name}/blobs/${second.layers[1].digest}`;
-    const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === ownPath ? { hold: held } : undefined));
-    servers.push({ stop: () => void proxy.stop() });
-    const ref = `127.0.0.1:${proxy.port}/${second.name}:latest`;
-    const p = Bun.spawn(b.tspodArgs(["pull", "-q", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
-    for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === ownPath); i++) await Bun.sleep(10);
-    expect(proxy.requests.some((r) => r.path === ownPath)).toBe(true);
+    const { ref, finish } = await heldPull(b, second.name, second.layers[1].digest);
     // the first image goes; its layer is the pulled image's first
     await b.ok(["rmi", first.ref]);
-    release();
-    const [out, err, code] = [await new Response(p.stdout).text(), await new Response(p.stderr).text(), await p.exited];
+    const { out, err, code } = await finish();
     expect([code, err]).toEqual([0, ""]);
     expect(out.trim()).toBe(second.id);
     for (const l of second.layers) expect([l.diffID, existsSync(join(layerDir(b, l.diffID), "diff"))]).toEqual([l.diffID, true]);
@@ -470,15 +483,7 @@ describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
     const held = push(`gc-held-${mode}`, [new TarWriter().file(`held-${S}-${mode}`, randomBytes(200_000)).end()]);
     await b.ok(["pull", "-q", NOTLS, gone.ref]);
     await b.ok(["pull", "-q", NOTLS, pruned.ref]);
-    let release!: () => void;
-    const hold = new Promise<void>((r) => (release = r));
-    const heldPath = `/v2/${held.name}/blobs/${held.layers[0].digest}`;
-    const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (r) => (r.path === heldPath ? { hold } : undefined));
-    servers.push({ stop: () => void proxy.stop() });
-    const ref = `127.0.0.1:${proxy.port}/${held.name}:latest`;
-    const p = Bun.spawn(b.tspodArgs(["pull", "-q", NOTLS, ref]), { stdout: "pipe", stderr: "pipe", cwd: "/" });
-    for (let i = 0; i < 500 && !proxy.requests.some((r) => r.path === heldPath); i++) await Bun.sleep(10);
-    expect(proxy.requests.some((r) => r.path === heldPath)).toBe(true);
+    const { ref, finish } = await heldPull(b, held.name, held.layers[0].digest);
     // both go from the list at once; their layers and blobs stay while the pull runs
     await b.ok(["rmi", gone.ref]);
     await b.ok(["untag", pruned.id]);
@@ -486,8 +491,7 @@ describe.each(MODES)("interrupted and concurrent pulls (%s)", (mode) => {
     const leftovers = () =>
       [...gone.layers, ...pruned.layers].flatMap((l) => [layerDir(b, l.diffID), join(b.root, "blobs/sha256", l.digest.slice(7))]).concat([gone, pruned].map((i) => join(b.root, "blobs/sha256", i.config.digest.slice(7)))).filter((f) => existsSync(f));
     expect(leftovers().length).toBe(6);
-    release();
-    const [out, err, code] = [await new Response(p.stdout).text(), await new Response(p.stderr).text(), await p.exited];
+    const { out, err, code } = await finish();
     expect([code, err]).toEqual([0, ""]);
     expect(out.trim()).toBe(held.id);
     expect(leftovers()).toEqual([]);

@@ -23,6 +23,17 @@ async function waitFor(s: string, re: RegExp, ms = 10_000): Promise<string> {
   throw new Error(`timed out waiting for ${re} in:\n${last}`);
 }
 
+/** At a shell's prompt in session s: Ctrl-C stops a foreground sleep, and the shell is still there. */
+async function ctrlCStopsForeground(s: string): Promise<void> {
+  tmux("send-keys", "-t", s, "sleep 30; echo after-sleep", "Enter");
+  await Bun.sleep(300);
+  tmux("send-keys", "-t", s, "C-c");
+  await waitFor(s, /^\/ #\s*$/m, 3000);
+  tmux("send-keys", "-t", s, "echo still-$((40+2))", "Enter");
+  await waitFor(s, /^still-42$/m);
+  expect(screen(s)).not.toMatch(/^after-sleep$/m);
+}
+
 const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 
 // One session lives for the whole file: killing a test's session then never
@@ -106,12 +117,7 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
       tmux("send-keys", "-t", s, "clear; stty size", "Enter");
       await waitFor(s, /^40 120$/m);
       // Ctrl-C reaches the container's foreground process, not tspod
-      tmux("send-keys", "-t", s, "sleep 30; echo after-sleep", "Enter");
-      await Bun.sleep(300);
-      tmux("send-keys", "-t", s, "C-c");
-      await waitFor(s, /^\/ #\s*$/m, 3000);
-      tmux("send-keys", "-t", s, "echo still-here", "Enter");
-      await waitFor(s, /^still-here$/m);
+      await ctrlCStopsForeground(s);
       tmux("send-keys", "-t", s, "exit 5", "Enter");
       const out = await waitFor(s, /EXIT=\d+\n.*echo/m);
       expect(out).toContain("EXIT=5");
@@ -201,12 +207,7 @@ describe.each(MODES)("run -it under tmux (%s)", (mode) => {
     tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "30", `sh -c ${q(`${cmd}; echo EXIT=$?; sleep 60`)}`);
     try {
       await waitFor(s, /^\/ #\s*$/m);
-      tmux("send-keys", "-t", s, "sleep 30; echo after-sleep", "Enter");
-      await Bun.sleep(300);
-      tmux("send-keys", "-t", s, "C-c");
-      await waitFor(s, /^\/ #\s*$/m, 3000);
-      tmux("send-keys", "-t", s, "echo still-$((1+1))", "Enter");
-      await waitFor(s, /^still-2$/m);
+      await ctrlCStopsForeground(s);
       tmux("send-keys", "-t", s, "exit 3", "Enter");
       expect(await waitFor(s, /EXIT=\d+/)).toContain("EXIT=3");
     } finally {
