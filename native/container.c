@@ -415,8 +415,9 @@ void ctr_set_creds(const struct spec *s) {
   data[1].effective = (unsigned)(eff >> 32);
   data[0].permitted = (unsigned)eff;
   data[1].permitted = (unsigned)(eff >> 32);
-  data[0].inheritable = (unsigned)eff;
-  data[1].inheritable = (unsigned)(eff >> 32);
+  /* No inheritable capabilities (as runc since CVE-2022-24769, crun and Podman):
+     with them, a program with inheritable file capabilities run by a user root
+     switched to would gain those. Nothing here raises ambient ones. */
   if (syscall(SYS_capset, &hdr, data) < 0) fail("capset");
   prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 }

@@ -214,6 +214,11 @@ int main(void) {
       `uid=1234(1234) gid=5678(5678) groups=5678(5678)\n/tmp xterm\n1234\n${imageUsers + 1}\n`,
     );
     expect((await b.ok(["run", "--rm", BB, "sh", "-c", "grep Cap[EB][fn][fd] /proc/self/status"])).trim()).toBe("CapEff:\t00000000800405fb\nCapBnd:\t00000000800405fb");
+    // no inheritable capabilities, as Podman (CVE-2022-24769), for exec too
+    expect((await b.ok(["run", "--rm", BB, "grep", "CapInh", "/proc/self/status"])).trim()).toBe("CapInh:\t0000000000000000");
+    await b.ok(["run", "-d", "--name", "capinh", BB, "sleep", "60"]);
+    expect((await b.ok(["exec", "capinh", "grep", "CapInh", "/proc/self/status"])).trim()).toBe("CapInh:\t0000000000000000");
+    await b.ok(["rm", "-f", "-t", "0", "capinh"]);
   });
 
   test("a file written to a -v bind mount is owned by the user on the host; :ro is read-only", async () => {
