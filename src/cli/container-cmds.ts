@@ -48,7 +48,11 @@ export class Start extends BaseCommand {
     await each(argv as string[], async (n) => {
       const c = lc.store.lookup(n);
       if (c.state.status === "running") return n;
-      await asStartError(lc.start(c, { attach: false, stdin: c.config.interactive }));
+      const { AlreadyRunningError } = await import("../container/lifecycle.ts");
+      // (another start got there first: it runs, which is what was asked)
+      await asStartError(lc.start(c, { attach: false, stdin: c.config.interactive })).catch((e) => {
+        if (!(e instanceof AlreadyRunningError)) throw e;
+      });
       return n;
     });
   }

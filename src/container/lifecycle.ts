@@ -8,6 +8,7 @@ import { ensureRunroot, log, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
 import { helperPath } from "../sys/native.ts";
 import { preloadLibc } from "../sys/libc.ts";
+import { FileLock } from "../storage/lock.ts";
 import { Store } from "../storage/store.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
@@ -50,6 +51,8 @@ export function signalName(s: string): string {
 
 /** The container went away while waited for (removed by --rm), its exit code not kept. */
 export class RemovedError extends TspodError {}
+/** start of a container that runs: Podman's start (without --attach) takes that as done. */
+export class AlreadyRunningError extends TspodError {}
 
 export class Lifecycle {
   readonly store: ContainerStore;
@@ -61,8 +64,25 @@ export class Lifecycle {
    * Start a created (or exited) container under a new monitor. With attach, the
    * container waits at its start gate until the caller sends START over the socket.
    */
-  async start(c: Container, opts: { attach: boolean; stdin: boolean }): Promise<StartResult> {
-    if (c.state.status === "running" || c.state.status === "paused") throw new TspodError(`container ${c.config.name} is already running`);
+  async start(c: Container, opts: { attach: boolean; stdin: boolean }, fresh = false): Promise<StartResult> {
+    // Several starts at once (or start and restart): one starts it, the others find
+    // it running. Under the container's start lock, its state is read again. Not
+    // for the one run that has just created it (fresh): nothing else has started it,
+    // and the lock's libc load would come before the monitor's spawn.
+    if (fresh) return this.startLocked(c, opts);
+    const lock = new FileLock(join(c.dir, "start.lock"), false).lock();
+    try {
+      const now = this.store.load(c.config.id);
+      if (!now) throw new TspodError(`no container with name or ID "${c.config.name}" found`);
+      return await this.startLocked(now, opts);
+    } finally {
+      lock.unlock();
+      lock.close();
+    }
+  }
+
+  private async startLocked(c: Container, opts: { attach: boolean; stdin: boolean }): Promise<StartResult> {
+    if (c.state.status === "running" || c.state.status === "paused") throw new AlreadyRunningError(`container ${c.config.name} is already running`);
     const id = c.config.id;
     const joinPid = await this.networkOwnerPid(c);
     const sock = this.store.sockPath(id);

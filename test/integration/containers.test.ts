@@ -176,6 +176,20 @@ describe.each(MODES)("containers (%s)", (mode) => {
     }
   });
 
+  test("several starts of one stopped container at once: one runs it, all succeed, one monitor (none after rm)", async () => {
+    await b.ok(["run", "-d", "--name", "once", "--network", "none", BB, "sleep", "100"]);
+    const id = (await b.ok(["inspect", "--format", "{{.Id}}", "once"])).trim();
+    const monitors = () => Bun.spawnSync(["pgrep", "-f", `monitor --spec .*${id}`]).stdout.toString().trim().split("\n").filter(Boolean).length;
+    for (let round = 0; round < 3; round++) {
+      await b.ok(["stop", "-t", "0", "once"]);
+      const rs = await Promise.all(Array.from({ length: 5 }, () => b.run(["start", "once"])));
+      expect(rs.map((r) => [r.code, r.stdout])).toEqual(Array(5).fill([0, "once\n"]));
+      expect(monitors()).toBe(1);
+    }
+    await b.ok(["rm", "-f", "-t", "0", "once"]);
+    expect(monitors()).toBe(0);
+  });
+
   test("--stop-signal and --stop-timeout: stop sends that signal and waits that long; inspect shows both; bad values are refused before anything is made", async () => {
     // USR1 handled (exit 42): the signal stop sent was USR1, not the default TERM
     await b.ok(["run", "-d", "--name", "sigu", "--network", "none", "--stop-signal", "SIGUSR1", BB, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);

@@ -33,7 +33,7 @@ const impl: CommandImpl = {
     // be run (126, 127) stays, exited with that code, as in the foreground.
     const startOrRemove = async (attach: boolean) => {
       try {
-        return await lc.start(c, { attach, stdin: opts.interactive });
+        return await lc.start(c, { attach, stdin: opts.interactive }, true);
       } catch (e) {
         const code = e instanceof TspodError ? e.exitCode : 125;
         const cur = lc.store.find(id);
