@@ -1,8 +1,9 @@
 // More of the container commands, root and rootless.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEach, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { ADJECTIVES, NOUNS } from "../../src/container/create.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
@@ -173,6 +174,27 @@ describe.each(MODES)("containers (%s)", (mode) => {
       expect(await b.ps()).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("generated names: one taken is drawn again (half of them taken: every create still gets a free one)", async () => {
+    // every other generated name held by a live creator (this test), as a create at that moment would hold it
+    const names = join(b.root, "names");
+    mkdirSync(names, { recursive: true });
+    chownSync(names, b.uid, b.gid);
+    const taken = new Set<string>();
+    let k = 0;
+    for (const a of ADJECTIVES) for (const n of NOUNS) for (let d = 0; d < 100; d++) if (k++ % 2 === 0) taken.add(`${a}_${n}${d}`);
+    for (const t of taken) writeFileSync(join(names, t), `${"f".repeat(64)}\n${process.pid}\n`);
+    try {
+      const made = await Promise.all(Array.from({ length: 8 }, () => b.run(["create", BB, "true"])));
+      expect(made.map((r) => [r.code, r.stderr])).toEqual(Array(8).fill([0, ""]));
+      const got = (await b.ok(["ps", "-a", "--format", "{{.Names}}"])).trim().split("\n");
+      expect(got.length).toBe(8);
+      for (const g of got) expect(taken.has(g)).toBe(false);
+    } finally {
+      for (const t of taken) rmSync(join(names, t), { force: true });
+      await b.ok(["rm", "-a", "-f"]);
     }
   });
 
@@ -457,6 +479,8 @@ describe.each(MODES)("containers (%s)", (mode) => {
       [["run", "--pull", "never", "nope:latest", "true"], /image not known/, 125],
       [["run", "-u", "nosuchuser", BB, "true"], /unable to find user nosuchuser/, 126],
       [["run", "-u", "0:nosuchgroup", BB, "true"], /unable to find group nosuchgroup/, 126],
+      [["run", "-u", "99999999999", BB, "true"], /uids and gids must be in range 0-2147483647/, 125],
+      [["run", "-u", "0:4294967296", BB, "true"], /uids and gids must be in range 0-2147483647/, 125],
       [["run", "--env-file", "/nonexistent-env-file", BB, "true"], /^Error: cannot read env file \/nonexistent-env-file: no such file or directory$/, 125],
       [["stop", "no-such-ctr"], /no such container/, 125],
       [["pod", "rm", "no-such-pod"], /no pod with name or ID "no-such-pod" found/, 1],

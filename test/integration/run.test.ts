@@ -449,7 +449,7 @@ int main(void) {
 
   test("20 concurrent run -d: all succeed with unique names and show in ps", async () => {
     const runs = await Promise.all(Array.from({ length: 20 }, () => b.run(["run", "-d", BB, "sleep", "20"])));
-    expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
+    expect(runs.map((r) => [r.code, r.code ? r.stderr : ""])).toEqual(Array(20).fill([0, ""]));
     const ids = runs.map((r) => r.stdout.trim());
     expect(new Set(ids).size).toBe(20);
     const ps = (await b.ok(["ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])).trim().split("\n");
