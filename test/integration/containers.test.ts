@@ -83,6 +83,8 @@ describe.each(MODES)("containers (%s)", (mode) => {
     // Podman's other --format fields
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Names}} {{.Exited}} {{.ExitCode}} {{.AutoRemove}} {{.Networks}} {{.Mounts}} {{.PodName}}|"])).toBe("pf3 true 3 false [pasta] [] |\n");
     expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.RunningFor}}|{{.CreatedHuman}}"])).toMatch(/^(\S.* ago)\|\1\n$/);
+    // .Created and .CreatedAt: the time as Go prints it, as Podman 4
+    expect(await b.ok(["ps", "-a", "--filter", "name=pf3", "--format", "{{.Created}}|{{.CreatedAt}}"])).toMatch(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC)\|\1\n$/);
     // labels: the map, or null for none (Go's nil map, as Podman prints it); a template sees map[]
     await b.ok(["create", "--name", "pf4", BB, "true"]);
     expect(await b.ok(["ps", "-a", "--filter", "name=^pf[34]$", "--format", "{{.Names}} {{json .Labels}} {{.Labels}}"])).toBe('pf4 null map[]\npf3 {"b":"2"} map[b:2]\n');

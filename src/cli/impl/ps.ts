@@ -25,7 +25,7 @@ const impl: CommandImpl = {
   async main(ctx: Context, flags) {
     const { ContainerStore, userMounts } = await import("../../container/record.ts");
     const { mapOrNil } = await import("../../gonil.ts");
-    const { since, humanSize } = await import("../human.ts");
+    const { since, humanSize, goTime } = await import("../human.ts");
     // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
     const compactSize = (n: number) => humanSize(n).replace(" ", "");
     const { formatPortsColumn } = await import("../../network/ports.ts");
@@ -141,8 +141,9 @@ const impl: CommandImpl = {
       Image: c.config.image.name,
       ImageID: c.config.image.id,
       Command: flags["no-trunc"] ? c.config.command.join(" ") : truncate(c.config.command.join(" "), 17),
-      Created: since(c.config.created),
-      CreatedAt: c.config.created,
+      // as Podman 4's: both the time as Go prints it; CreatedHuman and RunningFor say "... ago"
+      Created: goTime(c.config.created),
+      CreatedAt: goTime(c.config.created),
       Status: statusText(c),
       State: c.state.status,
       Ports: formatPortsColumn(c.config.ports?.length ? c.config.ports : sharedPorts(c)),
@@ -168,7 +169,7 @@ const impl: CommandImpl = {
     }
     if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading));
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
-    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : []), ...(flags.size ? [r.Size] : [])].join("\t"));
+    const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.CreatedHuman, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : []), ...(flags.size ? [r.Size] : [])].join("\t"));
     writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
   },
 };
