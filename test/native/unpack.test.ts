@@ -711,7 +711,15 @@ describe.if(!rootlessWhy)("rootless (as the test user, in a user namespace)", ()
     let kids: number[] = [];
     for (let i = 0; i < 100 && !kids.length; i++) {
       await Bun.sleep(20);
-      kids = childOf(p.pid).filter((k) => readFileSync(`/proc/${k}/cmdline`, "utf8").includes("unpack"));
+      // (a child may be gone by the time it is read: newuidmap and newgidmap come and go; CI met one)
+      const cmdline = (k: number) => {
+        try {
+          return readFileSync(`/proc/${k}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      };
+      kids = childOf(p.pid).filter((k) => cmdline(k).includes("unpack"));
     }
     expect(kids.length).toBe(1);
     process.kill(p.pid, "SIGKILL");
