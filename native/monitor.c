@@ -12,8 +12,8 @@
  *
  * The monitor is a child subreaper in its own session. It holds the pty master
  * (the container makes the pty in its own devpts and sends the master, as crun
- * does for conmon) or the stdio pipes, writes the container's output to LOGPATH in k8s-file
- * format, serves attach clients on SOCKPATH, keeps the container behind a
+ * does for conmon) or the stdio pipes, writes the container's output to LOGPATH
+ * in k8s-file format, serves attach clients on SOCKPATH, keeps the container behind a
  * start gate until START (or --start-now), records CTRDIR/exit.json, runs
  * --exit-cmd (or, when the CLI has already renamed CTRDIR to --trash, deletes
  * that itself) and exits. Everything is static buffers: no allocation.
@@ -65,7 +65,6 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
-
 
 #define MAX_CLIENTS 16
 #define CHUNK 65536          /* one read of container output */

@@ -12,7 +12,7 @@ import type { ImageRecord } from "../storage/store.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../storage/atomic.ts";
 import { userNsMaps } from "../sys/idmap.ts";
 import { probeCgroups } from "../sys/host.ts";
-import { ContainerStore, type ContainerConfig, type MountSpec } from "./record.ts";
+import { ContainerStore, NameInUseError, type ContainerConfig, type MountSpec } from "./record.ts";
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
@@ -92,7 +92,7 @@ function reserveRandomName(store: ContainerStore, id: string): string {
       store.reserveName(name, id);
       return name;
     } catch (e) {
-      if (i >= 100 || !(e instanceof TspodError) || !/already in use/.test(e.message)) throw e;
+      if (i >= 100 || !(e instanceof NameInUseError)) throw e;
     }
   }
 }
@@ -334,7 +334,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   const plan = cgroupPlan(id, cgInfo);
   checkLimits(resources, plan, cgInfo);
   const name = o.name ?? reserveRandomName(store, id);
-  if (o.name) store.reserveName(name, id);
+  if (o.name !== undefined) store.reserveName(name, id);
   try {
     const dir = store.path(id);
     // upper/ is the root directory the container sees: 0755 like an image's /, or non-root users cannot enter it.

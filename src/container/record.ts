@@ -141,6 +141,9 @@ function ended(st: ContainerState, exit?: ExitRecord): ContainerState {
   return { ...base, exitCode: st.exitCode ?? -1, finishedAt: new Date().toISOString(), error: "monitor died; exit code unknown" };
 }
 
+/** A name another container (or pod) has: generated names are drawn again on it (create.ts). */
+export class NameInUseError extends TspodError {}
+
 export class ContainerStore {
   readonly dir: string;
   constructor(readonly ctx: Context) {
@@ -196,7 +199,7 @@ export class ContainerStore {
     if (!NAME_RE.test(name)) throw new TspodError(`invalid container name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     // pods and containers share one name space, as in Podman (pods.ts checks the other way)
     const podOwner = readFirstLine(join(this.ctx.root, "pods", "names", name));
-    if (podOwner && existsSync(join(this.ctx.root, "pods", podOwner))) throw new TspodError(`the name "${name}" is already in use by pod ${podOwner.slice(0, 12)}: that name is already in use`);
+    if (podOwner && existsSync(join(this.ctx.root, "pods", podOwner))) throw new NameInUseError(`the name "${name}" is already in use by pod ${podOwner.slice(0, 12)}: that name is already in use`);
     const p = join(this.ctx.root, "names", name);
     const tmp = join(this.ctx.root, "names", `.tmp-${id}-${process.pid}`);
     writeFileSync(tmp, `${id}\n${process.pid}\n`, { mode: 0o600 });
@@ -211,7 +214,7 @@ export class ContainerStore {
         const [owner, pid] = this.reservation(name);
         const creating = !!pid && pidAlive(pid);
         if ((owner && existsSync(this.path(owner, "config.json"))) || creating) {
-          throw new TspodError(`the container name "${name}" is already in use by ${owner}. You have to remove that container to be able to reuse that name: that name is already in use`);
+          throw new NameInUseError(`the container name "${name}" is already in use by ${owner}. You have to remove that container to be able to reuse that name: that name is already in use`);
         }
         // stale: remove it only if it is still the same stale reservation
         if (this.reservation(name)[0] === owner) rmSync(p, { force: true });

@@ -289,7 +289,7 @@ export class Images {
    * pull that ends in between still finds it.
    */
   collectGarbage(): { layers: number; blobs: number } {
-    const gc = new FileLock(join(this.store.root, "locks/gc.lock"));
+    const gc = new FileLock(this.store.gcLockPath());
     try {
       this.store.setGcPending(true);
       if (!flock((gc as any).fd, LOCK_EX | LOCK_NB)) {
@@ -400,7 +400,7 @@ export class Images {
         },
       },
       RootFS: { Type: "layers", Layers: cfg.rootfs?.diff_ids ?? img.layers.map((l) => l.diffID) },
-      Labels: sorted(cfg.config?.Labels ?? null),
+      Labels: (config as { Labels?: Record<string, string> }).Labels ?? null,
       Annotations: sorted(this.manifestAnnotations(img)),
       ManifestType: img.manifest.mediaType,
       User: cfg.config?.User ?? "",

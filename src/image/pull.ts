@@ -273,7 +273,7 @@ export class Puller {
    */
   private async holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await withLock(join(this.store.root, "locks/gc.lock"), fn, true);
+      return await withLock(this.store.gcLockPath(), fn, true);
     } finally {
       // an rmi or prune while this pull ran put its collection off: done now
       // (it waits for no one: a pull still running leaves it to that one)

@@ -205,7 +205,11 @@ export class Store {
     this.removeTree(...moved.filter((p): p is string => p !== undefined));
   }
 
-  // ---- garbage collection put off by a running pull (images.ts collectGarbage)
+  // ---- garbage collection (images.ts collectGarbage): pulls hold gc.lock shared,
+  // a collection exclusively; one put off by a running pull leaves gc.pending
+  gcLockPath(): string {
+    return join(this.root, "locks/gc.lock");
+  }
   private gcMarker(): string {
     return join(this.root, "locks/gc.pending");
   }

@@ -482,6 +482,7 @@ describe.each(MODES)("containers (%s)", (mode) => {
       [["run", "-u", "nosuchuser", BB, "true"], /unable to find user nosuchuser/, 126],
       [["run", "-u", "0:nosuchgroup", BB, "true"], /unable to find group nosuchgroup/, 126],
       [["run", "-u", "99999999999", BB, "true"], /uids and gids must be in range 0-2147483647/, 125],
+      [["run", "--name", "", BB, "true"], /invalid container name ""/, 125],
       [["run", "-u", "0:4294967296", BB, "true"], /uids and gids must be in range 0-2147483647/, 125],
       [["run", "--env-file", "/nonexistent-env-file", BB, "true"], /^Error: cannot read env file \/nonexistent-env-file: no such file or directory$/, 125],
       [["stop", "no-such-ctr"], /no such container/, 125],
