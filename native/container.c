@@ -367,16 +367,16 @@ static const char *CAP_NAMES[] = {
 };
 #define NCAPS ((int)(sizeof CAP_NAMES / sizeof CAP_NAMES[0]))
 
-static unsigned long long caps_mask(const struct spec *s) {
+static unsigned long long caps_mask(const char *const *names, int n) {
   unsigned long long m = 0;
-  for (int i = 0; i < s->ncaps; i++)
+  for (int i = 0; i < n; i++)
     for (int c = 0; c < NCAPS; c++)
-      if (!strcasecmp(s->caps[i], CAP_NAMES[c])) m |= 1ULL << c;
+      if (!strcasecmp(names[i], CAP_NAMES[c])) m |= 1ULL << c;
   return m;
 }
 
 void ctr_set_creds(const struct spec *s) {
-  unsigned long long keep = caps_mask(s);
+  unsigned long long keep = caps_mask(s->caps, s->ncaps);
   int last = NCAPS - 1;
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
   if (f) {
@@ -410,15 +410,20 @@ void ctr_set_creds(const struct spec *s) {
   struct kernel_cap_header hdr = {TSPOD_CAP_VERSION_3, 0};
   struct kernel_cap_data data[2];
   memset(data, 0, sizeof data);
-  unsigned long long eff = s->uid == 0 ? keep : 0; /* like Podman: a non-root user gets no effective caps */
-  data[0].effective = (unsigned)eff;
-  data[1].effective = (unsigned)(eff >> 32);
-  data[0].permitted = (unsigned)eff;
-  data[1].permitted = (unsigned)(eff >> 32);
-  /* No inheritable capabilities (as runc since CVE-2022-24769, crun and Podman):
-     with them, a program with inheritable file capabilities run by a user root
-     switched to would gain those. Nothing here raises ambient ones. */
+  /* Like Podman: a user other than root has no effective capabilities but those
+     --cap-add gave, which are ambient too, so that they survive the exec. */
+  unsigned long long amb = s->uid == 0 ? 0 : caps_mask(s->ambient, s->nambient) & keep;
+  unsigned long long eff = s->uid == 0 ? keep : amb;
+  data[0].effective = data[0].permitted = (unsigned)eff;
+  data[1].effective = data[1].permitted = (unsigned)(eff >> 32);
+  /* No other inheritable capabilities (as runc since CVE-2022-24769, crun and
+     Podman): with them, a program with inheritable file capabilities run by a
+     user root switched to would gain those. An ambient one must be inheritable. */
+  data[0].inheritable = (unsigned)amb;
+  data[1].inheritable = (unsigned)(amb >> 32);
   if (syscall(SYS_capset, &hdr, data) < 0) fail("capset");
+  for (int c = 0; c < 64; c++)
+    if ((amb & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) fail("raise ambient capability %s", CAP_NAMES[c]);
   prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 }
 

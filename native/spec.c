@@ -100,6 +100,7 @@ int spec_load(const char *path, struct spec *s) {
     else if (!strcmp(key, "masked")) PUSH(s->masked, s->nmasked, 128, val);
     else if (!strcmp(key, "readonly")) PUSH(s->ropaths, s->nropaths, 128, val);
     else if (!strcmp(key, "cap")) PUSH(s->caps, s->ncaps, 64, val);
+    else if (!strcmp(key, "cap.ambient")) PUSH(s->ambient, s->nambient, 64, val);
     else if (!strcmp(key, "rlimit")) {
       char *a = strchr(val, ':'), *b = a ? strchr(a + 1, ':') : NULL;
       if (!a || !b) return bad(path, "rlimit is NAME:SOFT:HARD", val);

@@ -27,7 +27,8 @@
  *   mount=TYPE\tSRC\tDST\tOPTIONS   bind (OPTIONS ro,rw,nosuid,...), tmpfs (OPTIONS size=..,mode=..)
  *   masked=PATH          masked paths (bind /dev/null or empty ro tmpfs)
  *   readonly=PATH        read-only paths
- *   cap=CAP_NAME         capabilities kept (bounding, effective, permitted, inheritable, ambient for root)
+ *   cap=CAP_NAME         capabilities kept (bounding; effective and permitted for root)
+ *   cap.ambient=CAP_NAME for a user other than root: effective, permitted, inheritable and ambient (--cap-add)
  *   rlimit=NAME:SOFT:HARD  (NAME like RLIMIT_NOFILE)
  *   no_new_privs=1
  *   init=PATH            run PATH (a reaper) as PID 1 with arg= as its child
@@ -90,6 +91,8 @@ struct spec {
   int nropaths;
   const char *caps[64];
   int ncaps;
+  const char *ambient[64]; /* --cap-add for a user other than root: raised as ambient (so effective after exec) */
+  int nambient;
   int all_caps; /* exec --privileged: every capability (of the container's user namespace) */
   struct {
     int resource;

@@ -14,6 +14,7 @@ import { userNsMaps } from "../sys/idmap.ts";
 import { probeCgroups } from "../sys/host.ts";
 import { ContainerStore, NameInUseError, type ContainerConfig, type MountSpec } from "./record.ts";
 import { buildSpec, type ResolvedUser } from "./spec.ts";
+import { mergeCaps } from "./caps.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
@@ -40,6 +41,9 @@ export interface CreateOptions {
   /** with readOnly: tmpfs on /tmp, /var/tmp and /run (Podman's read-only-tmpfs, on by default) */
   readOnlyTmpfs?: boolean;
   noNewPrivileges?: boolean;
+  /** --cap-add, --cap-drop (names with or without CAP_, comma-separated lists, ALL) */
+  capAdd?: string[];
+  capDrop?: string[];
   /** undefined or "" = the default (pasta, else slirp4netns, else none) */
   network?: string;
   /** -p/--publish */
@@ -280,6 +284,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
   // (kept as SIGNAME however it was given: inspect shows one form)
   const stopSignal = o.stopSignal === undefined ? undefined : (await import("./lifecycle.ts")).signalName(o.stopSignal);
   if (o.stopTimeout !== undefined && o.stopTimeout < 0) throw new UsageError(`--stop-timeout ${o.stopTimeout}: seconds, 0 or more`);
+  const caps = o.capAdd?.length || o.capDrop?.length ? mergeCaps(o.capAdd ?? [], o.capDrop ?? [], ctx.rootless) : undefined;
   const store = new ContainerStore(ctx);
   const images = new Images(ctx, (id) => store.usersOf(id));
   let image = o.pull === "always" ? undefined : images.find(o.image);
@@ -410,6 +415,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       init: o.init,
       readOnly: o.readOnly,
       noNewPrivileges: !!o.noNewPrivileges,
+      ...(caps ? { caps: caps.caps, capAdd: caps.added } : {}),
       network,
       networkOptions: np.net.options,
       ports: np.ports,

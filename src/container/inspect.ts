@@ -4,6 +4,7 @@ import { ContainerStore, userMounts, type Container } from "./record.ts";
 import { join } from "node:path";
 import { portBindings } from "../network/ports.ts";
 import { mapOrNil } from "../gonil.ts";
+import { DEFAULT_CAPS, inspectCaps } from "./caps.ts";
 
 export function inspectContainer(ctx: Context, c: Container) {
   const s = c.state, cfg = c.config;
@@ -13,6 +14,7 @@ export function inspectContainer(ctx: Context, c: Container) {
   const mounts = userMounts(c);
   const binds = mounts.filter((m) => m.type === "bind");
   const ro = (o: string[]) => o.includes("ro");
+  const caps = inspectCaps(cfg.caps ?? DEFAULT_CAPS, cfg.capAdd ?? [], cfg.user);
   return {
     Id: cfg.id,
     Created: cfg.created,
@@ -40,6 +42,8 @@ export function inspectContainer(ctx: Context, c: Container) {
     Driver: cfg.driver,
     MountLabel: "",
     ProcessLabel: "",
+    EffectiveCaps: caps.effective,
+    BoundingCaps: caps.bounding,
     LogPath: join(c.dir, "ctr.log"),
     HostnamePath: join(c.dir, "userdata/hostname"),
     HostsPath: join(c.dir, "userdata/hosts"),
@@ -92,6 +96,8 @@ export function inspectContainer(ctx: Context, c: Container) {
       PortBindings: portBindings(cfg.ports),
       NetworkOptions: cfg.networkOptions ?? [],
       ReadonlyRootfs: cfg.readOnly,
+      CapAdd: caps.capAdd,
+      CapDrop: caps.capDrop,
       SecurityOpt: cfg.noNewPrivileges ? ["no-new-privileges"] : [],
       NetworkMode: cfg.network,
       Dns: cfg.dns ?? [],

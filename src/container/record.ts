@@ -47,6 +47,10 @@ export interface ContainerConfig {
   readOnly: boolean;
   /** --security-opt no-new-privileges */
   noNewPrivileges?: boolean;
+  /** the capability set after --cap-add/--cap-drop (none recorded: Podman's default set) */
+  caps?: string[];
+  /** what --cap-add gave (ALL expanded): ambient for a user other than root */
+  capAdd?: string[];
   /** none | host | pasta | slirp4netns | container:<full id> */
   network: string;
   /** pasta:OPTS / slirp4netns:OPTS */

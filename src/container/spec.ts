@@ -3,12 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerConfig } from "./record.ts";
 import { keptUsernsFile, type UserNsMaps } from "../sys/idmap.ts";
-
-/** Podman's default capabilities. */
-export const DEFAULT_CAPS = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
-  "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
-];
+import { DEFAULT_CAPS } from "./caps.ts";
 
 /** Podman's default masked and read-only paths. */
 export const MASKED_PATHS = [
@@ -110,7 +105,10 @@ export function buildSpec(i: SpecInput): Uint8Array {
   for (const m of cfg.mounts) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
   for (const p of MASKED_PATHS) add("masked", p);
   for (const p of READONLY_PATHS) add("readonly", p);
-  for (const c of DEFAULT_CAPS) add("cap", c);
+  for (const c of cfg.caps ?? DEFAULT_CAPS) add("cap", c);
+  // --cap-add for a user other than root: ambient (and so effective), as Podman
+  // gives them; root has the whole set effective (native/container.c)
+  if (i.user.uid !== 0) for (const c of cfg.capAdd ?? []) add("cap.ambient", c);
   const hard = hardLimits();
   for (const [k, v] of Object.entries(hard)) {
     const want = k === "RLIMIT_NOFILE" ? Math.min(v, 1048576) : Math.min(v, 4194304);

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, readlinkSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, cleanEach, ENV, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { binary, cleanEach, ENV, expectOneError, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const box = sandboxes();
 
@@ -219,6 +219,62 @@ int main(void) {
     await b.ok(["run", "-d", "--name", "capinh", BB, "sleep", "60"]);
     expect((await b.ok(["exec", "capinh", "grep", "CapInh", "/proc/self/status"])).trim()).toBe("CapInh:\t0000000000000000");
     await b.ok(["rm", "-f", "-t", "0", "capinh"]);
+  });
+
+  test("--cap-add and --cap-drop: the sets Podman makes, ambient for a user other than root, refusals, inspect", async () => {
+    const sets = async (...args: string[]) => {
+      const out = await b.ok(["run", "--rm", "--network", "none", ...args, BB, "grep", "^Cap", "/proc/self/status"]);
+      return Object.fromEntries(out.trim().split("\n").map((l) => l.split(":\t")));
+    };
+    const same = (hex: string, amb = "0000000000000000") => ({ CapInh: amb, CapPrm: hex, CapEff: hex, CapBnd: hex, CapAmb: amb });
+    expect(await sets()).toEqual(same("00000000800405fb"));
+    expect(await sets("--cap-add", "net_admin")).toEqual(same("00000000800415fb"));
+    expect(await sets("--cap-add", "CAP_NET_RAW", "--cap-drop", "chown")).toEqual(same("00000000800425fa"));
+    expect(await sets("--cap-add", "net_admin,SYS_TIME")).toEqual(same("00000000820415fb"));
+    expect(await sets("--cap-drop=chown,kill")).toEqual(same("00000000800405da"));
+    expect(await sets("--cap-drop", "all")).toEqual(same("0000000000000000"));
+    expect(await sets("--cap-drop", "ALL", "--cap-add", "sys_admin")).toEqual(same("0000000000200000"));
+    // ALL: every capability of the kernel rootless (a new user namespace has them all), root's own bounding set as root
+    const last = BigInt(Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8")));
+    const hostBnd = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))![1]}`);
+    const all = (mode === "root" ? hostBnd : (1n << (last + 1n)) - 1n).toString(16).padStart(16, "0");
+    expect(await sets("--cap-add", "all")).toEqual(same(all));
+    // a user other than root: only what --cap-add gave, effective and ambient (so kept across exec), as Podman
+    const u = { CapInh: "0000000002001000", CapPrm: "0000000002001000", CapEff: "0000000002001000", CapBnd: "00000000820415fb", CapAmb: "0000000002001000" };
+    expect(await sets("-u", "1000", "--cap-add", "net_admin,sys_time")).toEqual(u);
+    expect(await sets("-u", "1000")).toEqual({ ...same("0000000000000000"), CapBnd: "00000000800405fb" });
+    expect(await sets("-u", "1000", "--cap-add", "all")).toEqual(same(all, all));
+    // the capability does what it says: lo goes down with NET_ADMIN, as uid 1000 too; not without it
+    expect(await b.ok(["run", "--rm", "--network", "none", "--cap-add", "net_admin", "-u", "1000", BB, "sh", "-c", "ip link set lo down && cat /sys/class/net/lo/operstate"])).toBe("down\n");
+    expect((await b.run(["run", "--rm", "--network", "none", BB, "ip", "link", "set", "lo", "down"])).code).not.toBe(0);
+    const chown = await b.run(["run", "--rm", "--cap-drop", "chown", BB, "sh", "-c", "touch /tmp/x && chown 5 /tmp/x"]);
+    expect(chown.code).toBe(1);
+    expect(chown.stderr).toContain("Operation not permitted");
+    // exec takes the container's sets: its user gets the ambient ones, root (-u 0) the whole bounding set
+    await b.ok(["run", "-d", "--name", "caps", "-u", "1000", "--cap-add", "net_admin", "--cap-drop", "kill", BB, "sleep", "60"]);
+    try {
+      const execSets = async (...extra: string[]) => (await b.ok(["exec", ...extra, "caps", "grep", "-E", "^Cap(Eff|Amb)", "/proc/self/status"])).trim();
+      expect(await execSets()).toBe("CapEff:\t0000000000001000\nCapAmb:\t0000000000001000");
+      expect(await execSets("-u", "0")).toBe("CapEff:\t00000000800415db\nCapAmb:\t0000000000000000");
+      const i = JSON.parse(await b.ok(["inspect", "caps"]))[0];
+      expect([i.EffectiveCaps, i.HostConfig.CapAdd, i.HostConfig.CapDrop]).toEqual([["CAP_NET_ADMIN"], ["CAP_NET_ADMIN"], ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_MKNOD", "CAP_NET_RAW"]]);
+      expect(i.BoundingCaps).toEqual(["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"]);
+    } finally {
+      await b.run(["rm", "-f", "-t", "0", "caps"]);
+    }
+    // inspect of a default container and of one with nothing: Podman's shapes (null for an empty set)
+    await b.ok(["create", "--name", "capsdef", BB]);
+    await b.ok(["create", "--name", "capsnone", "--cap-drop", "all", BB]);
+    const [d, n] = JSON.parse(await b.ok(["inspect", "capsdef", "capsnone"]));
+    expect([d.EffectiveCaps, d.HostConfig.CapAdd, d.HostConfig.CapDrop]).toEqual([d.BoundingCaps, [], ["CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW"]]);
+    expect(d.BoundingCaps.length).toBe(11);
+    expect([n.EffectiveCaps, n.BoundingCaps, n.HostConfig.CapAdd, n.HostConfig.CapDrop.length]).toEqual([null, null, [], 14]);
+    await b.ok(["rm", "capsdef", "capsnone"]);
+    // refused before anything is made: one line, 125
+    expectOneError(await b.run(["run", "--rm", "--cap-add", "foo", BB, "true"]), /unknown capability "CAP_FOO"/);
+    expectOneError(await b.run(["run", "--rm", "--cap-add", "all", "--cap-drop", "all", BB, "true"]), /adding all caps and removing all caps not allowed/);
+    expectOneError(await b.run(["create", "--cap-add", "net_admin", "--cap-drop", "NET_ADMIN", BB]), /capability "CAP_NET_ADMIN" cannot be dropped and added/);
+    expect(await b.ok(["ps", "-aq"])).toBe("");
   });
 
   test("a file written to a -v bind mount is owned by the user on the host; :ro is read-only", async () => {
