@@ -67,6 +67,8 @@ export function gatherInfo(c: Context) {
   if (!cg.usable) warnings.push(`cgroups unusable (${cg.reason}): --memory/--cpus/--pids-limit are refused; stats come from /proc`);
   if (c.runrootFallback) warnings.push(`XDG_RUNTIME_DIR is not set: using ${c.runroot}`);
   if (network === "none") warnings.push(`no usable pasta or slirp4netns${!tun.ok ? ` (${tun.error})` : ""}: containers default to --network none`);
+  const images = countDir(join(c.root, "images"));
+  const containers = countDir(join(c.root, "containers"));
   return {
     Host: {
       Hostname: hostname(),
@@ -76,6 +78,8 @@ export function gatherInfo(c: Context) {
       CPUs: cpus().length,
       MemTotal: totalmem(),
       Rootless: c.rootless,
+      // Podman's place for it, which scripts read: {{.Host.Security.Rootless}}
+      Security: { Rootless: c.rootless },
       Uid: c.uid,
       Gid: c.gid,
       User: userName(c.uid),
@@ -110,9 +114,14 @@ export function gatherInfo(c: Context) {
         FuseOverlayfs: { Path: fuseOverlayfs ?? "", DevFuse: fuse },
         Vfs: { ok: true },
       },
-      Images: countDir(join(c.root, "images")),
+      // Podman's name for it, which scripts read: {{.Store.GraphDriverName}}
+      GraphDriverName: driver,
+      Images: images,
       Layers: countDir(join(c.root, "layers")),
-      Containers: countDir(join(c.root, "containers")),
+      Containers: containers,
+      // and Podman's for these: {{.Store.ImageStore.Number}}, {{.Store.ContainerStore.Number}}
+      ImageStore: { Number: images },
+      ContainerStore: { Number: containers },
       BlobBytes: dirBytes(join(c.root, "blobs/sha256")),
       FsTotal: fs.total,
       FsFree: fs.free,

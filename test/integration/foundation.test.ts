@@ -111,6 +111,13 @@ describe.each(MODES)("info (%s)", (mode) => {
     expect(info.Store.Drivers.Overlay.ok).toBe(t.code === 0);
     expect(info.Store.GraphRoot).toBe(b.root);
     expect(info.Store.RunRoot).toBe(b.runroot);
+    // Podman's names for what scripts read, answering as tspod's own do
+    const fmt = async (t: string, ...extra: string[]) => (await b.ok([...extra, "info", "--format", t])).trim();
+    expect(await fmt("{{.Store.GraphDriverName}}")).toBe(info.Store.Driver);
+    expect(await fmt("{{.Store.GraphDriverName}}", "--storage-driver", "vfs")).toBe("vfs");
+    expect(await fmt("{{.Host.Security.Rootless}}")).toBe(String(mode === "rootless"));
+    const counts = `${(await b.ok(["images", "-aq"])).split("\n").filter(Boolean).length} ${(await b.ok(["ps", "-aq"])).split("\n").filter(Boolean).length}`;
+    expect(await fmt("{{.Store.ImageStore.Number}} {{.Store.ContainerStore.Number}}")).toBe(counts);
     // cgroups: usable exactly when this user can write its memory cgroup (v1) / own cgroup (v2).
     const cg = h.Cgroups;
     if (cg.Path) expect(cg.Usable).toBe((await b.sh(`test -w '${cg.Path}'`)).code === 0);
