@@ -107,7 +107,7 @@ static long long g_exit_ms, g_drain_idle, g_linger_until;
 static int g_start_errno;              /* != 0 once the start failed */
 static char g_start_msg[512];
 static const char *g_end_reason; /* why the monitor ended the container itself (exit.json's "reason") */
-static int g_spawn_failed;             /* ctr_spawn itself failed: exit.json says 125 */
+static int g_engine_failed;            /* tspod's part failed before the container ran (its network): exit.json says 125 */
 static int g_ready_pending;            /* --start-now: report after the exec result */
 static int g_start_wanted;             /* START came (or --start-now): open the gate once the network is ready */
 static int g_netlog = -1;              /* CTRDIR/net.log: the network helper's messages */
@@ -410,17 +410,18 @@ static void client_ctl(struct client *c, unsigned char type, const void *payload
 }
 
 static int exit_code(void) {
-  if (g_spawn_failed) return 125;
-  if (g_start_errno == ENOENT) return 127;
-  if (g_start_errno == EACCES || g_start_errno == ENOEXEC || g_start_errno == EPERM) return 126;
-  if (g_start_errno) return 125;
+  if (g_engine_failed) return 125;
+  /* The container's process could not be started (its setup or its exec
+     failed): as Podman says of an OCI runtime's error, 127 for a file not
+     found, else 126 (cannot invoke: a bad user, a refused capability, ...). */
+  if (g_start_errno) return g_start_errno == ENOENT ? 127 : 126;
   if (WIFSIGNALED(g_status)) return 128 + WTERMSIG(g_status);
   return WEXITSTATUS(g_status);
 }
 
 static void send_error_frame(struct client *c) {
   char p[sizeof g_start_msg + 16];
-  int n = snprintf(p, sizeof p, "%d:%s", g_start_errno, g_start_msg);
+  int n = snprintf(p, sizeof p, "%d:%d:%s", g_start_errno, exit_code(), g_start_msg);
   if (n > 250) n = 250;
   client_ctl(c, 'X', p, (size_t)n);
 }
@@ -462,8 +463,9 @@ static void send_error_frame(struct client *c);
 
 /* The network helper failed after the container was created: it goes, the reason is its start error. */
 static void network_failed(int e, const char *msg) {
-  if (!e || e == ENOENT || e == EACCES || e == EPERM || e == ENOEXEC) e = EIO; /* exit 125, not 126/127 */
+  if (!e || e == ENOENT || e == EACCES || e == EPERM || e == ENOEXEC) e = EIO; /* (the CLI's mapping: 125, not 126/127) */
   g_start_errno = e;
+  g_engine_failed = 1;
   if (snprintf(g_start_msg, sizeof g_start_msg, "%s", msg) < 0) g_start_msg[0] = 0;
   mlog("network: %s", msg);
   if (g_gate >= 0) close(g_gate);
@@ -1054,7 +1056,7 @@ __attribute__((noreturn)) static void fail_before_start(const char *stage, int e
   if (snprintf(g_start_msg, sizeof g_start_msg, "%s", msg) < 0) g_start_msg[0] = 0;
   g_exited = 1;
   clock_gettime(CLOCK_REALTIME, &g_exit_ts);
-  g_spawn_failed = 1;
+  g_engine_failed = 1;
   if (g_gate >= 0) close(g_gate);
   g_gate = -1;
   finalize();
@@ -1214,7 +1216,6 @@ static void monitor_main(void) {
     if (snprintf(g_start_msg, sizeof g_start_msg, "%s", err) < 0) g_start_msg[0] = 0;
     g_exited = 1;
     clock_gettime(CLOCK_REALTIME, &g_exit_ts);
-    g_spawn_failed = 1;
     finalize();
     close(g_listen);
     unlink_sock();

@@ -10,6 +10,17 @@ export class TspodError extends Error {
   }
 }
 
+/**
+ * The exit code for a container that did not start, from the monitor's report:
+ * its process could not be set up or exec'd (stage spawn or exec): as Podman
+ * says of its OCI runtime's errors, 127 for a file not found, else 126; tspod's
+ * own part failing (the network, the monitor's setup): 125.
+ */
+export function startErrorCode(stage: string, errno: number): number {
+  if (stage !== "spawn" && stage !== "exec") return 125;
+  return errno === 2 ? 127 : 126;
+}
+
 /** A short name that several stored images answer to (the image exists; which one is unclear). */
 export class AmbiguousNameError extends TspodError {
   constructor(message: string) {

@@ -16,7 +16,7 @@ export interface SessionOptions {
   beforeClose?: (end: SessionEnd) => void;
 }
 
-export type SessionEnd = { kind: "exit"; code: number } | { kind: "detached" } | { kind: "error"; errno: number; message: string } | { kind: "lost" };
+export type SessionEnd = { kind: "exit"; code: number } | { kind: "detached" } | { kind: "error"; errno: number; message: string; code?: number } | { kind: "lost" };
 
 export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
   // process.stdout costs ~4.5 ms to set up (see output.ts): only a terminal session needs it
@@ -34,7 +34,7 @@ export async function attachSession(o: SessionOptions): Promise<SessionEnd> {
     stdout: (d) => (out ? out.write(d) : writeOut(d)),
     stderr: (d) => writeErr(d),
     exit: (code) => finish({ kind: "exit", code }),
-    error: (errno, message) => finish({ kind: "error", errno, message }),
+    error: (errno, message, code) => finish({ kind: "error", errno, message, code }),
     // the exit frame may still be in flight when the socket closes: give it a moment,
     // without keeping the process alive once the session has ended
     closed: () => {

@@ -2,7 +2,7 @@
 // 1 byte type, 4 bytes big-endian length, payload.
 //   client -> monitor: i stdin, e stdin EOF, r resize (rows u16, cols u16), s start, d detach,
 //                      N network wanted
-//   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:message"),
+//   monitor -> client: o stdout, E stderr, x exit (i32 code), X error ("ERRNO:CODE:message", CODE the exit code recorded),
 //                      N the network is up, W a warning for the user (printed as tspod's own)
 import type { Socket } from "bun";
 import { log, longRunning } from "../context.ts";
@@ -11,7 +11,8 @@ export interface AttachHandlers {
   stdout(data: Uint8Array): void;
   stderr(data: Uint8Array): void;
   exit(code: number): void;
-  error(errno: number, message: string): void;
+  /** code: the exit code the monitor recorded (a monitor of an older tspod sends none) */
+  error(errno: number, message: string, code?: number): void;
   closed(): void;
   /** the network is up (the answer to networkWanted) */
   network?(): void;
@@ -135,8 +136,8 @@ export class AttachClient {
           break;
         case "X": {
           const t = new TextDecoder().decode(payload);
-          const i = t.indexOf(":");
-          this.h.error(Number(t.slice(0, i)), t.slice(i + 1));
+          const m = /^(-?\d+):(?:(12[5-7]):)?/.exec(t);
+          this.h.error(Number(m?.[1]), t.slice(m?.[0].length ?? 0), m?.[2] ? Number(m[2]) : undefined);
           break;
         }
       }

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { ensureRunroot, log, trace } from "../context.ts";
-import { TspodError } from "../errors.ts";
+import { startErrorCode, TspodError } from "../errors.ts";
 import { helperPath } from "../sys/native.ts";
 import { preloadLibc } from "../sys/libc.ts";
 import { FileLock } from "../storage/lock.ts";
@@ -116,7 +116,7 @@ export class Lifecycle {
       throw new TspodError(`monitor for ${c.config.name} said: ${out.trim() || "nothing"}`);
     }
     if (r.error) {
-      const code = r.stage === "network" ? 125 : r.errno === 2 ? 127 : [13, 8, 1].includes(r.errno) ? 126 : 125;
+      const code = startErrorCode(r.stage, r.errno);
       try {
         // (a --rm container may be gone already: the monitor ran its cleanup before it answered)
         // nothing of it ran when its network could not be set up (a port taken): still

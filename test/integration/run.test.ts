@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, chmodSync, chownSync, readdirSync, readlinkSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binary, cleanEach, ENV, expectOneError, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { binary, cleanEach, ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 
 const box = sandboxes();
 
@@ -47,6 +47,18 @@ describe.each(MODES)("run (%s)", (mode) => {
     expect(r.stderr).toMatch(/^Error: .*no-such-command.*(not found|No such file)/m);
     r = await b.run(["run", "--rm", BB, "/etc/passwd"]);
     expect(r.code).toBe(126);
+    if (mode === "rootless") {
+      // a user the id map has no place for: the process cannot be set up, 126 as Podman's
+      // "OCI runtime error" (was 125), foreground, -d and -it alike, and recorded so
+      const n = Number(ENV.SUBID_COUNT) + 1000;
+      for (const args of [["--rm"], ["--rm", "-d"], ["--rm", "-it"]]) {
+        r = await b.run(["run", ...args, "-u", String(n), BB, "true"]);
+        expect([r.code, errorLines(r)]).toEqual([126, [`Error: setuid ${n}: Invalid argument`]]);
+      }
+      await b.run(["run", "-d", "--name", "baduser", "-u", String(n), BB, "true"]);
+      expect(await b.ok(["ps", "-a", "--format", "{{.Names}} {{.ExitCode}}"])).toBe("baduser 126\n");
+      await b.ok(["rm", "baduser"]);
+    }
     // flags after the image belong to the command
     expect(await b.ok(["run", "--rm", BB, "ls", "-d", "/etc"])).toBe("/etc\n");
     expect((await b.ps()).length).toBe(0);

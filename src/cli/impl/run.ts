@@ -1,6 +1,6 @@
 // run: create a container and start it, attached or detached (lean path and oclif share this).
 import type { Context } from "../../context.ts";
-import { TspodError } from "../../errors.ts";
+import { startErrorCode, TspodError } from "../../errors.ts";
 import { CREATE_FLAGS, createOptions } from "../create-opts.ts";
 import { out, type CommandImpl } from "../spec.ts";
 
@@ -90,7 +90,7 @@ const impl: CommandImpl = {
     trace("run: session ended");
     if (end.kind === "detached") return;
     if (end.kind === "error") {
-      const code = end.errno === 2 ? 127 : [13, 8, 1].includes(end.errno) ? 126 : 125;
+      const code = end.code ?? startErrorCode("exec", end.errno);
       if (opts.rm) await lc.wait(id, 5000).catch(() => {});
       throw new TspodError(end.message, code);
     }
