@@ -7,13 +7,14 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stop tag top unpause untag version wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stop tag top unpause untag version volume wait" -- "$cur"))
     return
   fi
   case "$cmd" in
     container) subs="exists inspect prune" ;;
     image) subs="exists inspect prune pull" ;;
     pod) subs="create exists inspect kill ps restart rm start stop" ;;
+    volume) subs="create exists inspect ls prune rm" ;;
   esac
   if [[ -n $subs && -z $sub ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
@@ -65,6 +66,12 @@ _tspod() {
     "unpause") flags="--log-level --root --runroot --storage-driver" ;;
     "untag") flags="--log-level --root --runroot --storage-driver" ;;
     "version") flags="--format --log-level --root --runroot --storage-driver -f" ;;
+    "volume create") flags="--driver --ignore --label --log-level --opt --root --runroot --storage-driver -d -l -o" ;;
+    "volume exists") flags="--log-level --root --runroot --storage-driver" ;;
+    "volume inspect") flags="--all --format --log-level --root --runroot --storage-driver -a -f" ;;
+    "volume ls") flags="--filter --format --log-level --noheading --quiet --root --runroot --storage-driver -f -n -q" ;;
+    "volume prune") flags="--filter --force --log-level --root --runroot --storage-driver -f" ;;
+    "volume rm") flags="--all --force --log-level --root --runroot --storage-driver -a -f" ;;
     "wait") flags="--condition --log-level --root --runroot --storage-driver" ;;
   esac
   if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$flags" -- "$cur")); fi

@@ -284,6 +284,66 @@ static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped, int syn
 }
 
 /* mount=TYPE\tSRC\tDST\tOPTIONS */
+void copy_tree_into(int sfd, const char *src, int dfd, const char *dest); /* copylayers.c */
+
+/*
+ * A named volume mounted for the first time (the "copyup" option): when it is
+ * empty, it gets what the image has at the mount point, as Podman and Docker
+ * do. Copied in a child (copy_tree_into exits on failure); its one line of
+ * error becomes this start's.
+ */
+static void copy_up(int rootfd, const char *vol, const char *dst) {
+  int vfd = open(vol, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (vfd < 0) fail("volume %s", vol);
+  union {
+    char b[1024];
+    uint64_t align;
+  } buf;
+  long n = syscall(SYS_getdents64, vfd, buf.b, sizeof buf.b);
+  int empty = n >= 0;
+  for (long off = 0; off < n;) {
+    /* struct linux_dirent64: ino, off (8 bytes each), reclen (2), type (1), name */
+    unsigned short reclen;
+    memcpy(&reclen, buf.b + off + 16, sizeof reclen);
+    const char *name = buf.b + off + 19;
+    if (strcmp(name, ".") && strcmp(name, "..")) empty = 0;
+    off += reclen;
+  }
+  int sfd = empty ? open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY) : -1;
+  if (sfd < 0) { /* not empty, or nothing (no directory) there in the image */
+    close(vfd);
+    return;
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) fail("pipe");
+  pid_t pid = fork();
+  if (pid < 0) fail("fork");
+  if (pid == 0) {
+    close(p[0]);
+    dup2(p[1], 2);
+    umask(0);
+    copy_tree_into(sfd, dst, vfd, "the volume");
+    _exit(0);
+  }
+  close(p[1]);
+  char msg[600];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof msg - 1 && ((r = read(p[0], msg + got, sizeof msg - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
+    if (r > 0) got += (size_t)r;
+  msg[got] = 0;
+  if (got && msg[got - 1] == '\n') msg[got - 1] = 0;
+  close(p[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  close(sfd);
+  close(vfd);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    errno = EIO;
+    fail("copy %s into its volume (%s)", dst, got ? msg : "the copy failed");
+  }
+}
+
 static void user_mount(int rootfd, char *rec) {
   char *f[4] = {0};
   int n = 0;
@@ -302,7 +362,7 @@ static void user_mount(int rootfd, char *rec) {
     fail("bad mount record");
   }
   const char *type = f[0], *src = f[1], *dst = f[2], *opts = n > 3 ? f[3] : "";
-  int ro = 0, is_file = 0;
+  int ro = 0, is_file = 0, copyup = 0;
   unsigned long flags = 0;
   char data[512] = "";
   char copy[512];
@@ -314,6 +374,7 @@ static void user_mount(int rootfd, char *rec) {
     else if (!strcmp(t, "nodev")) flags |= MS_NODEV;
     else if (!strcmp(t, "noexec")) flags |= MS_NOEXEC;
     else if (!strcmp(t, "file")) is_file = 1;
+    else if (!strcmp(t, "copyup")) copyup = 1;
     else {
       size_t l = strlen(data);
       snprintf(data + l, sizeof data - l, "%s%s", l ? "," : "", t);
@@ -323,6 +384,7 @@ static void user_mount(int rootfd, char *rec) {
   if (!strcmp(type, "bind")) {
     struct stat st;
     if (stat(src, &st) < 0) fail("bind mount source %s", src);
+    if (copyup && S_ISDIR(st.st_mode)) copy_up(rootfd, src, dst);
     int fd = target_fd(rootfd, dst, !S_ISDIR(st.st_mode), tgt, sizeof tgt);
     if (mount(src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s on %s", src, dst);
     close(fd);
@@ -599,7 +661,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
   if (s->tty && !s->rootfs) make_console(s, -1, a->sync_fd);
-  if (keys_filter_install() < 0) fail("seccomp filter for the keyrings");
+  if (!s->seccomp_unconfined && keys_filter_install() < 0) fail("seccomp filter for the keyrings");
   if (lending) {
     /* published TCP ports, a network started at the first socket (lend.c): the
        Landlock domain and the filter, while this process still may (root of its

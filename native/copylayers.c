@@ -588,6 +588,27 @@ static void copy_dir(struct dirinfo *di) {
   dents_put();
 }
 
+/* ---------- a volume's copy-up (container.c) ---------- */
+
+/* Copy the tree under the directory sfd into the directory dfd (src and dest
+   name them in messages) the way the command copies one layer: owners, modes,
+   times, xattrs, hard links, never following a symlink. In this process: the
+   caller runs it in a child of its own, as a failure prints one line on
+   stderr and exits 1. */
+void copy_tree_into(int sfd, const char *src, int dfd, const char *dest) {
+  xnames = xmalloc(XLIST);
+  xval = xmalloc(XLIST);
+  dest_arg = dest;
+  cur_layer = src;
+  destroot = dfd;
+  struct stat st, dst;
+  if (fstat(destroot, &dst) < 0) fail(DST, "stat", errno);
+  dest_dev = dst.st_dev;
+  if (fstat(sfd, &st) < 0) fail(SRC, "stat", errno);
+  /* the volume's top takes the image directory's owner, mode and times */
+  dir_body(sfd, destroot, &st, 0, st.st_dev);
+}
+
 /* ---------- the command ---------- */
 
 struct cl_args {

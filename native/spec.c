@@ -115,6 +115,7 @@ int spec_load(const char *path, struct spec *s) {
       s->rlimits[s->nrlimits].hard = strtoull(b + 1, NULL, 10);
       s->nrlimits++;
     } else if (!strcmp(key, "no_new_privs")) s->no_new_privs = !strcmp(val, "1");
+    else if (!strcmp(key, "seccomp")) s->seccomp_unconfined = !strcmp(val, "unconfined");
     else if (!strcmp(key, "init")) s->init = val;
     else if (!strcmp(key, "sysctl")) PUSH(s->sysctls, s->nsysctls, 32, val);
     else if (!strcmp(key, "cgroup")) PUSH(s->cgroups, s->ncgroups, 16, val);

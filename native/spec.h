@@ -31,6 +31,7 @@
  *   cap.ambient=CAP_NAME for a user other than root: effective, permitted, inheritable and ambient (--cap-add)
  *   rlimit=NAME:SOFT:HARD  (NAME like RLIMIT_NOFILE)
  *   no_new_privs=1
+ *   seccomp=unconfined   no filter of tspod's for the keyrings (--security-opt seccomp=unconfined)
  *   init=PATH            run PATH (a reaper) as PID 1 with arg= as its child
  *   tty=1                stdin/stdout/stderr are a terminal (the monitor passes the pty slave)
  *   oom_score_adj=N
@@ -100,6 +101,7 @@ struct spec {
   } rlimits[32];
   int nrlimits;
   int no_new_privs;
+  int seccomp_unconfined;
   const char *init;
   int tty;
   int oom_score_adj;

@@ -26,6 +26,7 @@ import Tag from "./tag.ts";
 import Top from "./top.ts";
 import Untag from "./untag.ts";
 import Version from "./version.ts";
+import { VolumeCreate, VolumeExists, VolumeInspect, VolumeLs, VolumePrune, VolumeRm } from "./volume.ts";
 
 export const COMMANDS = {
   attach: Attach,
@@ -74,5 +75,11 @@ export const COMMANDS = {
   unpause: Unpause,
   untag: Untag,
   version: Version,
+  "volume:create": VolumeCreate,
+  "volume:exists": VolumeExists,
+  "volume:inspect": VolumeInspect,
+  "volume:ls": VolumeLs,
+  "volume:prune": VolumePrune,
+  "volume:rm": VolumeRm,
   wait: Wait,
 };

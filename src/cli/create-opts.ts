@@ -17,7 +17,7 @@ export const CREATE_FLAGS: FlagDefs = {
   init: { type: "boolean", description: "run a built-in reaper as PID 1 that forwards signals" },
   "read-only": { type: "boolean", description: "mount the root filesystem read-only" },
   "read-only-tmpfs": { type: "boolean", allowNo: true, default: true, description: "with --read-only, tmpfs on /tmp, /var/tmp and /run (default true)" },
-  "security-opt": { type: "string", multiple: true, description: "no-new-privileges (label=... is accepted and ignored: no SELinux here)" },
+  "security-opt": { type: "string", multiple: true, description: "no-new-privileges, seccomp=unconfined (apparmor=unconfined and label=... are accepted and ignored: tspod applies neither)" },
   "cap-add": { type: "string", multiple: true, description: "add capabilities (NET_ADMIN or CAP_NET_ADMIN, comma-separated lists, ALL)" },
   "cap-drop": { type: "string", multiple: true, description: "drop capabilities from the default set (names as --cap-add's, ALL)" },
   network: { type: "string", aliases: ["net"], description: "pasta, slirp4netns, none, host or container:NAME (default: pasta if installed, else slirp4netns)" },
@@ -63,7 +63,7 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
     init: !!flags.init,
     readOnly: !!flags["read-only"],
     readOnlyTmpfs: flags["read-only-tmpfs"] !== false,
-    noNewPrivileges: securityOpts(flags["security-opt"] ?? []),
+    ...securityOpts(flags["security-opt"] ?? []),
     capAdd: flags["cap-add"] ?? [],
     capDrop: flags["cap-drop"] ?? [],
     network: flags.network,
@@ -90,14 +90,21 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
   };
 }
 
-/** --security-opt: no-new-privileges[=true|false]; label=... accepted as a no-op; anything else refused. */
-function securityOpts(opts: string[]): boolean {
-  let nnp = false;
+/**
+ * --security-opt: no-new-privileges[=true|false]; seccomp=unconfined (none of
+ * tspod's keyring filter); apparmor=unconfined and label=... accepted as no-ops
+ * (tspod applies no AppArmor profile and no SELinux label); anything else refused.
+ */
+function securityOpts(opts: string[]): { noNewPrivileges: boolean; seccompUnconfined: boolean } {
+  let nnp = false, unconfined = false;
   for (const o of opts) {
     const [k, v = "true"] = o.split(/[=:]/, 2);
     if (k === "no-new-privileges" && (v === "true" || v === "false")) nnp = v === "true";
+    else if (k === "seccomp" && v === "unconfined") unconfined = true;
+    else if (k === "seccomp") throw new UsageError(`--security-opt ${o}: seccomp profiles are not supported (tspod's filter blocks only the kernel keyring calls; seccomp=unconfined removes it)`);
+    else if (k === "apparmor" && v === "unconfined") continue;
     else if (k === "label") continue;
-    else throw new UsageError(`--security-opt ${o}: supported are no-new-privileges and label=...`);
+    else throw new UsageError(`--security-opt ${o}: supported are no-new-privileges, seccomp=unconfined, apparmor=unconfined and label=...`);
   }
-  return nnp;
+  return { noNewPrivileges: nnp, seccompUnconfined: unconfined };
 }

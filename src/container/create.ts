@@ -15,6 +15,7 @@ import { probeCgroups } from "../sys/host.ts";
 import { ContainerStore, NameInUseError, type ContainerConfig, type MountSpec } from "./record.ts";
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { mergeCaps } from "./caps.ts";
+import { VOLUME_NAME, VolumeStore } from "../storage/volumes.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
@@ -41,6 +42,8 @@ export interface CreateOptions {
   /** with readOnly: tmpfs on /tmp, /var/tmp and /run (Podman's read-only-tmpfs, on by default) */
   readOnlyTmpfs?: boolean;
   noNewPrivileges?: boolean;
+  /** --security-opt seccomp=unconfined */
+  seccompUnconfined?: boolean;
   /** --cap-add, --cap-drop (names with or without CAP_, comma-separated lists, ALL) */
   capAdd?: string[];
   capDrop?: string[];
@@ -141,25 +144,30 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...m.values()];
 }
 
-/** -v SRC:DST[:OPTS] (bind mounts; SRC must be an absolute or ./relative host path). */
+/** -v SRC:DST[:OPTS]: SRC an absolute or ./relative host path (a bind mount), or a volume's name. */
 export function parseVolume(v: string): MountSpec {
   const parts = v.split(":");
   if (parts.length < 2 || parts.length > 3) throw new UsageError(`invalid volume "${v}": use SRC:DST[:OPTIONS]`);
   const [src, dst, opts = ""] = parts;
   if (!isAbsolute(dst)) throw new UsageError(`invalid volume "${v}": container path ${dst} must be absolute`);
-  if (!src.startsWith("/") && !src.startsWith(".")) throw new UsageError(`invalid volume "${v}": named volumes are not supported yet; use a host path`);
-  const source = resolve(src);
-  if (!existsSync(source)) throw new UsageError(`invalid volume "${v}": ${source}: no such file or directory`);
+  // not a path: a named volume (made at create if there is none of that name, as Podman)
+  const volume = !src.startsWith("/") && !src.startsWith(".") ? src : undefined;
+  if (volume !== undefined && !VOLUME_NAME.test(volume)) throw new UsageError(`invalid volume "${v}": ${volume} is neither a host path (absolute, or ./relative) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
+  const source = volume === undefined ? resolve(src) : "";
+  if (volume === undefined && !existsSync(source)) throw new UsageError(`invalid volume "${v}": ${source}: no such file or directory`);
   // "/" would be the whole root filesystem (Podman refuses it too)
   if (posixNormalize(dst) === "/") throw new UsageError(`invalid volume "${v}": cannot mount over the container's /`);
   const options: string[] = [];
   for (const o of opts.split(",").filter(Boolean)) {
     if (["ro", "rw", "z", "Z", "nosuid", "nodev", "noexec", "rbind", "bind", "private", "rprivate", "shared", "slave"].includes(o)) {
       if (o === "ro" || o === "rw" || o === "nosuid" || o === "nodev" || o === "noexec") options.push(o);
+    } else if (volume !== undefined && (o === "nocopy" || o === "copy")) {
+      // a named volume's first use copies the image's content in, unless nocopy (Podman's)
+      if (o === "nocopy") options.push(o);
     } else throw new UsageError(`invalid volume "${v}": unknown option ${o}`);
   }
   if (options.includes("ro") && options.includes("rw")) throw new UsageError(`invalid volume "${v}": ro and rw cannot both be given`);
-  return { type: "bind", source, destination: dst, options };
+  return { type: "bind", source, destination: dst, options, ...(volume !== undefined ? { volume } : {}) };
 }
 
 function posixNormalize(p: string): string {
@@ -374,6 +382,20 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
     const userMounts = [...o.volumes.map(parseVolume), ...o.tmpfs.map(parseTmpfs)];
     checkMountDestinations(userMounts);
+    if (userMounts.some((m) => m.volume)) {
+      const vols = new VolumeStore(ctx);
+      for (const m of userMounts) {
+        if (!m.volume) continue;
+        const vol = vols.create(m.volume, { ifExists: true });
+        m.source = vol.Mountpoint;
+        // (the runtime copies only into an empty volume; the first start clears NeedsCopyUp)
+        const nocopy = m.options.includes("nocopy");
+        m.options = m.options.filter((x) => x !== "nocopy");
+        if (vol.NeedsCopyUp && !nocopy) m.options.push("copyup");
+        // as Podman mounts volumes: no setuid programs nor device nodes from them (copied up from an image too)
+        for (const f of ["nosuid", "nodev"]) if (!m.options.includes(f)) m.options.push(f);
+      }
+    }
     writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${imageName}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
     const mounts: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
@@ -415,6 +437,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       init: o.init,
       readOnly: o.readOnly,
       noNewPrivileges: !!o.noNewPrivileges,
+      ...(o.seccompUnconfined ? { seccompUnconfined: true } : {}),
       ...(caps ? { caps: caps.caps, capAdd: caps.added } : {}),
       network,
       networkOptions: np.net.options,

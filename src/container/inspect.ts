@@ -50,7 +50,12 @@ export function inspectContainer(ctx: Context, c: Container) {
     ResolvConfPath: join(c.dir, "userdata/resolv.conf"),
     GraphDriver: { Name: cfg.driver, Data: { UpperDir: join(c.dir, "upper"), WorkDir: join(c.dir, "work"), MergedDir: join(c.dir, "merged") } },
     // Podman's shapes: binds in Mounts and HostConfig.Binds; tmpfs (--tmpfs, --read-only's) in HostConfig.Tmpfs only
-    Mounts: binds.map((m) => ({ Type: "bind", Source: m.source, Destination: m.destination, Driver: "", Mode: "", Options: ["rbind"], RW: !ro(m.options), Propagation: "rprivate" })),
+    // (a named volume's: Type volume, its name and driver, as Podman shows them)
+    Mounts: binds.map((m) =>
+      m.volume
+        ? { Type: "volume", Name: m.volume, Source: m.source, Destination: m.destination, Driver: "local", Mode: "", Options: ["nosuid", "nodev", "rbind"], RW: !ro(m.options), Propagation: "rprivate" }
+        : { Type: "bind", Source: m.source, Destination: m.destination, Driver: "", Mode: "", Options: ["rbind"], RW: !ro(m.options), Propagation: "rprivate" },
+    ),
     Config: {
       Hostname: cfg.hostname,
       User: cfg.user,
@@ -88,7 +93,11 @@ export function inspectContainer(ctx: Context, c: Container) {
     Pod: cfg.pod ?? "",
     HostConfig: {
       AutoRemove: cfg.autoRemove,
-      Binds: binds.map((m) => `${m.source}:${m.destination}:${[ro(m.options) ? "ro" : "rw", ...m.options.filter((o) => o !== "ro" && o !== "rw"), "rprivate", "rbind"].join(",")}`),
+      Binds: binds.map((m) =>
+        m.volume
+          ? `${m.volume}:${m.destination}:${[ro(m.options) ? "ro" : "rw", "rprivate", "nosuid", "nodev", "rbind"].join(",")}`
+          : `${m.source}:${m.destination}:${[ro(m.options) ? "ro" : "rw", ...m.options.filter((o) => o !== "ro" && o !== "rw"), "rprivate", "rbind"].join(",")}`,
+      ),
       // the options given (not tspod's nosuid, nodev, mode=1777), then what every tmpfs has, as Podman lists them
       Tmpfs: Object.fromEntries(
         mounts.filter((m) => m.type === "tmpfs").map((m) => [m.destination, [...m.options.filter((o) => !["nosuid", "nodev", "mode=1777"].includes(o)), "rw", "rprivate", "nosuid", "nodev", "tmpcopyup"].join(",")]),
@@ -98,7 +107,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       ReadonlyRootfs: cfg.readOnly,
       CapAdd: caps.capAdd,
       CapDrop: caps.capDrop,
-      SecurityOpt: cfg.noNewPrivileges ? ["no-new-privileges"] : [],
+      SecurityOpt: [...(cfg.noNewPrivileges ? ["no-new-privileges"] : []), ...(cfg.seccompUnconfined ? ["seccomp=unconfined"] : [])],
       NetworkMode: cfg.network,
       Dns: cfg.dns ?? [],
       DnsSearch: cfg.dnsSearch ?? [],

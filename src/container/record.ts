@@ -25,6 +25,8 @@ export interface MountSpec {
   source: string;
   destination: string;
   options: string[];
+  /** a named volume's (source: its _data) */
+  volume?: string;
 }
 
 export interface ContainerConfig {
@@ -47,6 +49,8 @@ export interface ContainerConfig {
   readOnly: boolean;
   /** --security-opt no-new-privileges */
   noNewPrivileges?: boolean;
+  /** --security-opt seccomp=unconfined: none of tspod's keyring filter */
+  seccompUnconfined?: boolean;
   /** the capability set after --cap-add/--cap-drop (none recorded: Podman's default set) */
   caps?: string[];
   /** what --cap-add gave (ALL expanded): ambient for a user other than root */
@@ -373,6 +377,17 @@ export class ContainerStore {
   }
 
   /** Image IDs in use by containers (rmi refuses these). */
+  /** The containers (IDs) that mount a named volume. */
+  volumeUsers(name: string): string[] {
+    return this.ids().filter((id) => {
+      try {
+        return (JSON.parse(readFileSync(this.path(id, "config.json"), "utf8")) as ContainerConfig).mounts.some((m) => m.volume === name);
+      } catch {
+        return false;
+      }
+    });
+  }
+
   usersOf(imageId: string): string[] {
     const out: string[] = [];
     for (const id of this.ids()) {

@@ -102,7 +102,12 @@ export function buildSpec(i: SpecInput): Uint8Array {
   }
   if (cfg.readOnly) add("rootfs.readonly", "1");
   if (cfg.noNewPrivileges) add("no_new_privs", "1");
-  for (const m of cfg.mounts) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
+  if (cfg.seccompUnconfined) add("seccomp", "unconfined");
+  // parents before what is mounted inside them (as Podman sorts them): a -v on /etc
+  // must not hide the /etc/hosts tspod mounts, whatever order they were listed in
+  const depth = (d: string) => d.split("/").filter(Boolean).length;
+  const ordered = cfg.mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i);
+  for (const { m } of ordered) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
   for (const p of MASKED_PATHS) add("masked", p);
   for (const p of READONLY_PATHS) add("readonly", p);
   for (const c of cfg.caps ?? DEFAULT_CAPS) add("cap", c);

@@ -1,0 +1,117 @@
+// Named volumes: -v NAME:/path (made as needed, copied up on first use), and
+// volume create|ls|inspect|rm|prune|exists. Root and rootless, real containers.
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { cleanEach, ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+
+const box = sandboxes();
+const BB = `${REGISTRY}/busybox:latest`;
+
+describe.each(MODES)("volumes (%s)", (mode) => {
+  const b = box(mode);
+  cleanEach(b);
+  afterEach(async () => {
+    await b.ok(["volume", "rm", "--all", "--force"]);
+  });
+  beforeAll(async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+  });
+  const lines = (s: string) => s.split("\n").filter(Boolean);
+  /** the host id a container id maps to */
+  const hostId = (id: number, self: number) => (mode === "root" ? id : id === 0 ? self : Number(ENV.SUBID_START) + id - 1);
+
+  test("-v NAME:/path makes the volume; its files outlive the container, owned as written; :ro; inspect in Podman's shapes", async () => {
+    await b.ok(["run", "--rm", "-v", "data:/data", BB, "sh", "-c", "echo hi > /data/f && mkdir /data/d && chown 1000:1000 /data/d"]);
+    const vol = JSON.parse(await b.ok(["volume", "inspect", "data"]))[0];
+    expect(vol).toMatchObject({ Name: "data", Driver: "local", Mountpoint: join(b.root, "volumes/data/_data"), Labels: {}, Scope: "local", Options: {} });
+    expect(readFileSync(join(vol.Mountpoint, "f"), "utf8")).toBe("hi\n");
+    expect(statSync(join(vol.Mountpoint, "f")).uid).toBe(hostId(0, b.uid));
+    expect(statSync(join(vol.Mountpoint, "d")).uid).toBe(hostId(1000, b.uid));
+    // mounted nosuid,nodev, as Podman mounts volumes
+    expect((await b.ok(["run", "--rm", "-v", "data:/data", BB, "sh", "-c", "grep ' /data ' /proc/mounts"])).split(" ")[3].split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
+    // another container sees it; :ro cannot write
+    expect(await b.ok(["run", "--rm", "-v", "data:/other", BB, "cat", "/other/f"])).toBe("hi\n");
+    const ro = await b.run(["run", "--rm", "-v", "data:/data:ro", BB, "touch", "/data/g"]);
+    expect(ro.code).toBe(1);
+    expect(ro.stderr).toContain("Read-only file system");
+    await b.ok(["create", "--name", "user", "-v", "data:/data:ro", BB]);
+    const c = JSON.parse(await b.ok(["inspect", "user"]))[0];
+    expect(c.Mounts).toEqual([{ Type: "volume", Name: "data", Source: vol.Mountpoint, Destination: "/data", Driver: "local", Mode: "", Options: ["nosuid", "nodev", "rbind"], RW: false, Propagation: "rprivate" }]);
+    expect(c.HostConfig.Binds).toEqual(["data:/data:ro,rprivate,nosuid,nodev,rbind"]);
+    // rm of the container keeps the volume (as Podman's rm without -v)
+    await b.ok(["rm", "user"]);
+    expect(lines(await b.ok(["volume", "ls", "-q"]))).toEqual(["data"]);
+    // a name that is no volume name nor a path: refused before anything is made
+    expectOneError(await b.run(["run", "--rm", "-v", "bad!name:/x", BB, "true"]), /invalid volume "bad!name:\/x"/);
+    expectOneError(await b.run(["volume", "create", "a/../../b"]), /invalid volume name/);
+    expect(lines(await b.ok(["volume", "ls", "-q"]))).toEqual(["data"]);
+    expect(await b.ok(["ps", "-aq"])).toBe("");
+  });
+
+  test("first use copies the image's content in (owners, modes, symlinks), only into an empty volume and only once; nocopy does not", async () => {
+    expect(await b.ok(["run", "--rm", "-v", "www:/home/www", BB, "sh", "-c", "stat -c '%u:%g %a %n' /home/www /home/www/index.html; cat /home/www/index.html"])).toBe(
+      (await b.ok(["run", "--rm", BB, "sh", "-c", "stat -c '%u:%g %a %n' /home/www /home/www/index.html; cat /home/www/index.html"])),
+    );
+    const www = JSON.parse(await b.ok(["volume", "inspect", "www"]))[0];
+    expect(www.NeedsCopyUp).toBe(false);
+    expect(statSync(join(www.Mountpoint, "index.html")).uid).toBe(hostId(33, b.uid));
+    // a symlink stays a symlink (not followed out of the image), its target as written
+    await b.ok(["run", "--rm", "-v", "etc:/etc", BB, "true"]);
+    const etc = JSON.parse(await b.ok(["volume", "inspect", "etc"]))[0].Mountpoint;
+    expect(lstatSync(join(etc, "abs-link")).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(etc, "abs-link"))).toBe("/etc/passwd");
+    expect(existsSync(join(etc, "passwd"))).toBe(true);
+    // emptied, it is not filled again at the next use
+    await b.ok(["run", "--rm", "-v", "www:/home/www", BB, "rm", "/home/www/index.html"]);
+    expect(await b.ok(["run", "--rm", "-v", "www:/home/www", BB, "ls", "-A", "/home/www"])).toBe("");
+    // a volume made by volume create, not empty: left as it is
+    await b.ok(["volume", "create", "full"]);
+    await b.ok(["run", "--rm", "-v", "full:/x", BB, "touch", "/x/mine"]);
+    expect(await b.ok(["run", "--rm", "-v", "full:/home/www", BB, "ls", "-A", "/home/www"])).toBe("mine\n");
+    // nocopy: empty, and the files tspod mounts inside (/etc/hosts ...) are still there over it
+    expect(lines(await b.ok(["run", "--rm", "-v", "bare:/etc:nocopy", BB, "ls", "-A", "/etc"]))).toEqual(["hostname", "hosts", "resolv.conf"]);
+    expect(await b.ok(["run", "--rm", "-v", "bare:/etc:nocopy", "--hostname", "h1", BB, "cat", "/etc/hostname"])).toBe("h1\n");
+  });
+
+  test("volume create, ls (filters, format), inspect, exists, rm (in use: 2; -f; missing: 1), prune", async () => {
+    expect(await b.ok(["volume", "create", "--label", "app=web", "--label", "tier", "v1"])).toBe("v1\n");
+    const made = (await b.ok(["volume", "create"])).trim();
+    expect(made).toMatch(/^[0-9a-f]{64}$/);
+    const dup = await b.run(["volume", "create", "v1"]);
+    expect([dup.code, errorLines(dup)]).toEqual([125, ["Error: volume with name v1 already exists: volume already exists"]]);
+    expect(await b.ok(["volume", "create", "--ignore", "v1"])).toBe("v1\n");
+    expect(JSON.parse(await b.ok(["volume", "inspect", "v1"]))[0].Labels).toEqual({ app: "web", tier: "" });
+    await b.ok(["run", "-d", "--name", "holder", "-v", "v2:/v", BB, "sleep", "60"]);
+    expect(lines(await b.ok(["volume", "ls", "-q"]))).toEqual([made, "v1", "v2"].sort());
+    expect(lines(await b.ok(["volume", "ls", "-q", "--filter", "label=app=web"]))).toEqual(["v1"]);
+    expect(lines(await b.ok(["volume", "ls", "-q", "--filter", "dangling=false"]))).toEqual(["v2"]);
+    expect(lines(await b.ok(["volume", "ls", "-q", "--filter", "name=v", "--filter", "dangling=true"]))).toEqual(["v1"]);
+    expect(lines(await b.ok(["volume", "ls", "--format", "{{.Name}} {{.Driver}}", "--filter", "name=v1"]))).toEqual(["v1 local"]);
+    expect(lines(await b.ok(["volume", "ls", "--filter", "name=v1"]))).toEqual(["DRIVER   VOLUME NAME", "local    v1"]);
+    expect((await b.run(["volume", "exists", "v1"])).code).toBe(0);
+    expect((await b.run(["volume", "exists", "nope"])).code).toBe(1);
+    expect(await b.ok(["volume", "inspect", "--format", "{{.Mountpoint}}", "v2"])).toBe(`${join(b.root, "volumes/v2/_data")}\n`);
+    // in use: refused with Podman's 2, one line; -f removes the container first
+    const inUse = await b.run(["volume", "rm", "v2"]);
+    expect(inUse.code).toBe(2);
+    expect(errorLines(inUse)).toEqual([expect.stringMatching(/^Error: volume v2 is being used by the following container\(s\): [0-9a-f]{64}: volume is being used$/)]);
+    const missing = await b.run(["volume", "rm", "nope"]);
+    expect([missing.code, errorLines(missing)]).toEqual([1, ['Error: no volume with name "nope" found: no such volume']]);
+    // prune: the unused ones, named as removed; the one in use stays
+    expect(lines(await b.ok(["volume", "prune", "-f"])).sort()).toEqual([made, "v1"].sort());
+    expect(lines(await b.ok(["volume", "ls", "-q"]))).toEqual(["v2"]);
+    expect(await b.ok(["volume", "rm", "-f", "v2"])).toBe("v2\n");
+    expect(await b.ok(["ps", "-aq"])).toBe("");
+    expect(await b.ok(["volume", "ls", "-q"])).toBe("");
+    expect(existsSync(join(b.root, "volumes/v2"))).toBe(false);
+    // nothing half made or half removed left in the store's tmp/
+    expect(existsSync(join(b.root, "tmp")) ? (await b.sh(`ls -A '${join(b.root, "tmp")}'`)).stdout : "").toBe("");
+  });
+
+  test("a volume holding files of other ids (rootless: subordinate ones) is removed whole", async () => {
+    await b.ok(["run", "--rm", "-v", "mixed:/m", BB, "sh", "-c", "mkdir -p /m/a/b && echo x > /m/a/b/f && chown -R 1234:1234 /m/a && chmod 700 /m/a"]);
+    expect(await b.ok(["volume", "rm", "mixed"])).toBe("mixed\n");
+    expect(existsSync(join(b.root, "volumes/mixed"))).toBe(false);
+  });
+});
