@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 struct start_error {
@@ -284,36 +285,12 @@ static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped, int syn
 }
 
 /* mount=TYPE\tSRC\tDST\tOPTIONS */
-void copy_tree_into(int sfd, const char *src, int dfd, const char *dest); /* copylayers.c */
+/* copylayers.c: both exit on failure (one line on stderr), so they run in a child */
+void copy_tree_into(int sfd, const char *src, int dfd, const char *dest);
+void clear_tree(int dfd, const char *dest);
 
-/*
- * A named volume mounted for the first time (the "copyup" option): when it is
- * empty, it gets what the image has at the mount point, as Podman and Docker
- * do. Copied in a child (copy_tree_into exits on failure); its one line of
- * error becomes this start's.
- */
-static void copy_up(int rootfd, const char *vol, const char *dst) {
-  int vfd = open(vol, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (vfd < 0) fail("volume %s", vol);
-  union {
-    char b[1024];
-    uint64_t align;
-  } buf;
-  long n = syscall(SYS_getdents64, vfd, buf.b, sizeof buf.b);
-  int empty = n >= 0;
-  for (long off = 0; off < n;) {
-    /* struct linux_dirent64: ino, off (8 bytes each), reclen (2), type (1), name */
-    unsigned short reclen;
-    memcpy(&reclen, buf.b + off + 16, sizeof reclen);
-    const char *name = buf.b + off + 19;
-    if (strcmp(name, ".") && strcmp(name, "..")) empty = 0;
-    off += reclen;
-  }
-  int sfd = empty ? open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY) : -1;
-  if (sfd < 0) { /* not empty, or nothing (no directory) there in the image */
-    close(vfd);
-    return;
-  }
+/* Run fn(a, b) in a child whose stderr comes back here; 0, or -1 with its line in msg. */
+static int in_child(void (*fn)(int, int, const char *), int a, int b, const char *arg, char *msg, size_t len) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) fail("pipe");
   pid_t pid = fork();
@@ -322,47 +299,110 @@ static void copy_up(int rootfd, const char *vol, const char *dst) {
     close(p[0]);
     dup2(p[1], 2);
     umask(0);
-    copy_tree_into(sfd, dst, vfd, "the volume");
+    fn(a, b, arg);
     _exit(0);
   }
   close(p[1]);
-  char msg[600];
   size_t got = 0;
   ssize_t r;
-  while (got < sizeof msg - 1 && ((r = read(p[0], msg + got, sizeof msg - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
+  while (got < len - 1 && ((r = read(p[0], msg + got, len - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
     if (r > 0) got += (size_t)r;
   msg[got] = 0;
   if (got && msg[got - 1] == '\n') msg[got - 1] = 0;
   close(p[0]);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-  close(sfd);
-  close(vfd);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    errno = EIO;
-    fail("copy %s into its volume (%s)", dst, got ? msg : "the copy failed");
-  }
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+static void do_copy_tree(int sfd, int vfd, const char *dst) { copy_tree_into(sfd, dst, vfd, "the volume"); }
+static void do_clear_tree(int vfd, int unused, const char *dst) {
+  (void)unused;
+  (void)dst;
+  clear_tree(vfd, "the volume");
 }
 
-static void user_mount(int rootfd, char *rec) {
-  char *f[4] = {0};
-  int n = 0;
-  for (char *p = rec; n < 4; n++) {
-    f[n] = p;
-    char *tab = strchr(p, '\t');
-    if (!tab) {
-      n++;
-      break;
+/* The directory has nothing in it but . and .. (-1: cannot tell) */
+static int dir_empty(int fd) {
+  union {
+    char b[1024];
+    uint64_t align;
+  } buf;
+  long n = syscall(SYS_getdents64, fd, buf.b, sizeof buf.b);
+  if (n < 0) return -1;
+  for (long off = 0; off < n;) {
+    /* struct linux_dirent64: ino, off (8 bytes each), reclen (2), type (1), name */
+    unsigned short reclen;
+    memcpy(&reclen, buf.b + off + 16, sizeof reclen);
+    const char *name = buf.b + off + 19;
+    if (strcmp(name, ".") && strcmp(name, "..")) return 0;
+    off += reclen;
+  }
+  return 1;
+}
+
+/*
+ * A named volume's first use (a mount record's fifth field: the volume's own
+ * directory, where copied-up marks it done): when empty, it gets what the
+ * image has at the mount point, as Podman and Docker do. Done before /proc,
+ * /dev, /sys or any other mount is in the rootfs: only the image's (and the
+ * container's own) files are copied. Under a lock (two containers starting
+ * on one new volume); once done (or found not empty, or with nothing in the
+ * image there) never again. A copy that fails is undone: the volume is left
+ * empty and not marked, and the start fails with the copy's reason.
+ */
+static void copy_up(int rootfd, const char *vol, const char *dst, const char *voldir) {
+  int dirfd = open(voldir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) fail("volume %s", voldir);
+  int lk = openat(dirfd, "copy-up.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lk < 0) fail("volume lock %s/copy-up.lock", voldir);
+  while (flock(lk, LOCK_EX) < 0)
+    if (errno != EINTR) fail("lock %s/copy-up.lock", voldir);
+  if (faccessat(dirfd, "copied-up", F_OK, AT_SYMLINK_NOFOLLOW) == 0) goto done;
+  int vfd = open(vol, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (vfd < 0) fail("volume %s", vol);
+  int sfd = dir_empty(vfd) == 1 ? open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY) : -1;
+  if (sfd >= 0) {
+    char msg[600];
+    if (in_child(do_copy_tree, sfd, vfd, dst, msg, sizeof msg) < 0) {
+      char undo[300] = "";
+      int undone = lseek(vfd, 0, SEEK_SET) == 0 && in_child(do_clear_tree, vfd, -1, dst, undo, sizeof undo) == 0;
+      errno = EIO;
+      fail("copy %s into its volume (%s)%s", dst, msg[0] ? msg : "the copy failed", undone ? "" : "; what was copied stays in it");
     }
+    close(sfd);
+  }
+  close(vfd);
+  int m = openat(dirfd, "copied-up", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (m < 0) fail("mark %s/copied-up", voldir);
+  close(m);
+done:
+  close(lk); /* (unlocks) */
+  close(dirfd);
+}
+
+/* A mount record, TYPE\tSRC\tDST[\tOPTIONS[\tVOLUMEDIR]], split in place (once) into its fields. */
+struct mrec {
+  const char *f[5];
+  int n;
+};
+static void split_mount(char *rec, struct mrec *m) {
+  m->n = 0;
+  for (char *p = rec; m->n < 5;) {
+    m->f[m->n++] = p;
+    char *tab = strchr(p, '\t');
+    if (!tab) break;
     *tab = 0;
     p = tab + 1;
   }
-  if (n < 3) {
+  if (m->n < 3) {
     errno = EINVAL;
     fail("bad mount record");
   }
-  const char *type = f[0], *src = f[1], *dst = f[2], *opts = n > 3 ? f[3] : "";
-  int ro = 0, is_file = 0, copyup = 0;
+}
+
+static void user_mount(int rootfd, const struct mrec *m) {
+  const char *type = m->f[0], *src = m->f[1], *dst = m->f[2], *opts = m->n > 3 ? m->f[3] : "";
+  int ro = 0, is_file = 0;
   unsigned long flags = 0;
   char data[512] = "";
   char copy[512];
@@ -374,7 +414,6 @@ static void user_mount(int rootfd, char *rec) {
     else if (!strcmp(t, "nodev")) flags |= MS_NODEV;
     else if (!strcmp(t, "noexec")) flags |= MS_NOEXEC;
     else if (!strcmp(t, "file")) is_file = 1;
-    else if (!strcmp(t, "copyup")) copyup = 1;
     else {
       size_t l = strlen(data);
       snprintf(data + l, sizeof data - l, "%s%s", l ? "," : "", t);
@@ -384,7 +423,6 @@ static void user_mount(int rootfd, char *rec) {
   if (!strcmp(type, "bind")) {
     struct stat st;
     if (stat(src, &st) < 0) fail("bind mount source %s", src);
-    if (copyup && S_ISDIR(st.st_mode)) copy_up(rootfd, src, dst);
     int fd = target_fd(rootfd, dst, !S_ISDIR(st.st_mode), tgt, sizeof tgt);
     if (mount(src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s on %s", src, dst);
     close(fd);
@@ -605,6 +643,11 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     mount_rootfs(s, a->rootless);
     int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) fail("open rootfs %s", s->rootfs);
+    static struct mrec mounts[SPEC_MAX_LIST];
+    for (int i = 0; i < s->nmounts; i++) split_mount(s->mounts[i], &mounts[i]);
+    /* named volumes' first use: the image's content copied in before anything is mounted in the rootfs */
+    for (int i = 0; i < s->nmounts; i++)
+      if (mounts[i].n > 4 && mounts[i].f[4][0]) copy_up(rootfd, mounts[i].f[1], mounts[i].f[2], mounts[i].f[4]);
     if (s->ns_pid) mount_at(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     else mount_at(rootfd, "/proc", "/proc", NULL, MS_BIND | MS_REC, NULL);
     setup_dev(s, rootfd, a->gid5_mapped, a->sync_fd);
@@ -619,7 +662,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
       remount_ro(tgt, 0);
       close(fd);
     }
-    for (int i = 0; i < s->nmounts; i++) user_mount(rootfd, s->mounts[i]);
+    for (int i = 0; i < s->nmounts; i++) user_mount(rootfd, &mounts[i]);
     /* pivot_root(".", ".") then detach the old root stacked on top */
     if (fchdir(rootfd) < 0) fail("chdir rootfs");
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root %s", s->rootfs);
@@ -661,6 +704,10 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
   if (s->tty && !s->rootfs) make_console(s, -1, a->sync_fd);
+  /* A session keyring of its own, as crun and runc give each container: not the
+     one it came with (root's, as root), which seccomp=unconfined would open to it.
+     Best effort: no keyrings in this kernel, or a user's key quota reached. */
+  syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
   if (!s->seccomp_unconfined && keys_filter_install() < 0) fail("seccomp filter for the keyrings");
   if (lending) {
     /* published TCP ports, a network started at the first socket (lend.c): the

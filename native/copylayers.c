@@ -609,6 +609,15 @@ void copy_tree_into(int sfd, const char *src, int dfd, const char *dest) {
   dir_body(sfd, destroot, &st, 0, st.st_dev);
 }
 
+/* Empty the directory dfd (a copy that failed half-way), the same way: in a child. */
+void clear_tree(int dfd, const char *dest) {
+  dest_arg = dest;
+  struct stat st;
+  if (fstat(dfd, &st) < 0) fail(DST, "stat", errno);
+  dest_dev = st.st_dev;
+  clear_dir(dfd);
+}
+
 /* ---------- the command ---------- */
 
 struct cl_args {

@@ -30,7 +30,7 @@ export const CREATE_FLAGS: FlagDefs = {
   "dns-search": { type: "string", multiple: true, description: "DNS search domain for /etc/resolv.conf (. for none)" },
   "dns-option": { type: "string", multiple: true, description: "DNS option for /etc/resolv.conf (ndots:2, ...)" },
   "no-hosts": { type: "boolean", description: "leave the image's /etc/hosts alone (tspod writes none)" },
-  volume: { type: "string", char: "v", multiple: true, description: "bind mount HOST-PATH:CONTAINER-PATH[:ro]" },
+  volume: { type: "string", char: "v", multiple: true, description: "HOST-PATH:CONTAINER-PATH[:OPTIONS] (a bind mount), or NAME:CONTAINER-PATH[:OPTIONS] (a named volume, made if there is none; nocopy: not filled from the image); OPTIONS ro, rw, nosuid, nodev, noexec" },
   tmpfs: { type: "string", multiple: true, description: "mount a tmpfs at PATH[:OPTIONS]" },
   pull: { type: "string", description: "pull policy", options: ["always", "missing", "never", "newer"], default: "missing" },
   "tls-verify": { type: "boolean", allowNo: true, description: "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)" },
@@ -95,16 +95,16 @@ export function createOptions(flags: any, argv: string[]): CreateOptions {
  * tspod's keyring filter); apparmor=unconfined and label=... accepted as no-ops
  * (tspod applies no AppArmor profile and no SELinux label); anything else refused.
  */
-function securityOpts(opts: string[]): { noNewPrivileges: boolean; seccompUnconfined: boolean } {
-  let nnp = false, unconfined = false;
+function securityOpts(opts: string[]): { noNewPrivileges: boolean; seccompUnconfined: boolean; apparmorUnconfined: boolean } {
+  let nnp = false, unconfined = false, apparmor = false;
   for (const o of opts) {
     const [k, v = "true"] = o.split(/[=:]/, 2);
     if (k === "no-new-privileges" && (v === "true" || v === "false")) nnp = v === "true";
     else if (k === "seccomp" && v === "unconfined") unconfined = true;
     else if (k === "seccomp") throw new UsageError(`--security-opt ${o}: seccomp profiles are not supported (tspod's filter blocks only the kernel keyring calls; seccomp=unconfined removes it)`);
-    else if (k === "apparmor" && v === "unconfined") continue;
+    else if (k === "apparmor" && v === "unconfined") apparmor = true;
     else if (k === "label") continue;
     else throw new UsageError(`--security-opt ${o}: supported are no-new-privileges, seccomp=unconfined, apparmor=unconfined and label=...`);
   }
-  return { noNewPrivileges: nnp, seccompUnconfined: unconfined };
+  return { noNewPrivileges: nnp, seccompUnconfined: unconfined, apparmorUnconfined: apparmor };
 }

@@ -5,7 +5,7 @@ import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList, formatOutput } from "./format.ts";
 import { each } from "./each.ts";
 import { TspodError, UsageError } from "../errors.ts";
-import { writeOut } from "../output.ts";
+import { writeErr, writeOut } from "../output.ts";
 import type { Context } from "../context.ts";
 import type { VolumeRecord } from "../storage/volumes.ts";
 
@@ -115,10 +115,18 @@ export class VolumeInspect extends BaseCommand {
     const { flags, argv } = await this.setup(VolumeInspect);
     const { vols } = await volumes(this.context);
     if (!flags.all && !argv.length) throw new UsageError("at least one volume name is required (or --all)");
-    const list = flags.all ? vols.list() : (argv as string[]).map((n) => vols.lookup(n));
+    // the ones there are shown, then each missing one is an error (as Podman)
+    const names = flags.all ? vols.list().map((v) => v.Name) : (argv as string[]);
+    const list = names.map((n) => vols.get(n)).filter((v): v is VolumeRecord => !!v);
+    const missing = names.filter((n) => !vols.get(n)).map((n) => `inspecting object: no such volume ${n}`);
     const data = list.map(inspectShape);
-    if (flags.format && flags.format !== "json") return this.out(data.map((d) => formatOutput(d, flags.format!)).join("\n"));
-    this.out(JSON.stringify(data, null, 4));
+    if (flags.format && flags.format !== "json") {
+      if (data.length) this.out(data.map((d) => formatOutput(d, flags.format!)).join("\n"));
+    } else this.out(JSON.stringify(data, null, 4));
+    if (missing.length) {
+      for (const m of missing.slice(0, -1)) writeErr(`Error: ${m}\n`);
+      throw new TspodError(missing[missing.length - 1]);
+    }
   }
 }
 

@@ -43,8 +43,8 @@ function allCaps(rootless: boolean): string[] {
 function normalize(flag: string, values: string[]): string[] {
   const out: string[] = [];
   for (const v of values.flatMap((x) => x.split(","))) {
-    const name = v.trim().toUpperCase();
-    if (!name) continue;
+    // (as Podman: no trimming; an empty item, as in "NET_ADMIN,", is the unknown "CAP_")
+    const name = v.toUpperCase();
     if (name === "ALL") out.push("ALL");
     else {
       const cap = name.startsWith("CAP_") ? name : `CAP_${name}`;
@@ -68,8 +68,9 @@ export function mergeCaps(add: string[], drop: string[], rootless: boolean): Cap
   if (a.includes("ALL") && d.includes("ALL")) throw new UsageError("adding all caps and removing all caps not allowed");
   const both = a.find((c) => c !== "ALL" && d.includes(c));
   if (both) throw new UsageError(`capability "${both}" cannot be dropped and added`);
-  const added = a.includes("ALL") ? allCaps(rootless) : a;
-  if (d.includes("ALL")) return { caps: [...added].sort(), added: [...added].sort() };
+  if (d.includes("ALL")) return { caps: [...a].sort(), added: [...a].sort() };
+  // ALL added: every capability, less the dropped ones (which ALL does not overrule)
+  const added = (a.includes("ALL") ? allCaps(rootless) : a).filter((c) => !d.includes(c));
   const base = a.includes("ALL") ? allCaps(rootless) : DEFAULT_CAPS;
   const caps = [...new Set([...base.filter((c) => !d.includes(c)), ...added])].sort();
   return { caps, added: [...added].sort() };

@@ -42,8 +42,9 @@ export interface CreateOptions {
   /** with readOnly: tmpfs on /tmp, /var/tmp and /run (Podman's read-only-tmpfs, on by default) */
   readOnlyTmpfs?: boolean;
   noNewPrivileges?: boolean;
-  /** --security-opt seccomp=unconfined */
+  /** --security-opt seccomp=unconfined, apparmor=unconfined (recorded only: tspod applies no AppArmor profile) */
   seccompUnconfined?: boolean;
+  apparmorUnconfined?: boolean;
   /** --cap-add, --cap-drop (names with or without CAP_, comma-separated lists, ALL) */
   capAdd?: string[];
   capDrop?: string[];
@@ -386,12 +387,8 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       const vols = new VolumeStore(ctx);
       for (const m of userMounts) {
         if (!m.volume) continue;
-        const vol = vols.create(m.volume, { ifExists: true });
-        m.source = vol.Mountpoint;
-        // (the runtime copies only into an empty volume; the first start clears NeedsCopyUp)
-        const nocopy = m.options.includes("nocopy");
-        m.options = m.options.filter((x) => x !== "nocopy");
-        if (vol.NeedsCopyUp && !nocopy) m.options.push("copyup");
+        // (its first use copies the image's content in: the runtime does, see spec.ts)
+        m.source = vols.create(m.volume, { ifExists: true }).Mountpoint;
         // as Podman mounts volumes: no setuid programs nor device nodes from them (copied up from an image too)
         for (const f of ["nosuid", "nodev"]) if (!m.options.includes(f)) m.options.push(f);
       }
@@ -438,6 +435,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       readOnly: o.readOnly,
       noNewPrivileges: !!o.noNewPrivileges,
       ...(o.seccompUnconfined ? { seccompUnconfined: true } : {}),
+      ...(o.apparmorUnconfined ? { apparmorUnconfined: true } : {}),
       ...(caps ? { caps: caps.caps, capAdd: caps.added } : {}),
       network,
       networkOptions: np.net.options,
@@ -468,7 +466,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       lowerBase: join(ctx.root, "layers"),
       lowers: [...image.layers].reverse().map((l) => `${l.diffID.slice(7)}/diff`),
       dir,
-      netRecords: netRecordsFor(ctx, id, dir, np.net, np.ports, np.join && store.path(np.join.config.id, "spec")),
+      netRecords: netRecordsFor(ctx, id, dir, np.net, np.ports, np.join && store.path(np.join.config.id, "spec"), false, !!o.seccompUnconfined),
     });
     if (cfg.driver === "vfs") {
       const { copyLayers } = await import("./driver.ts");
@@ -624,9 +622,10 @@ export async function planNetwork(ctx: Context, store: ContainerStore, o: Pick<C
  * container's network, the ports it serves without a forwarder (its processes
  * bind them too); none for the other modes.
  */
-export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[], joined?: string, infra = false): [string, string][] {
-  if (net.mode === "container" && joined) return specLendRecords(joined);
+export function netRecordsFor(ctx: Context, id: string, dir: string, net: NetworkChoice, ports: PortMapping[], joined?: string, infra = false, unconfined = false): [string, string][] {
+  // (unconfined: no filter for lent ports either; the owner's port then stays the owner's)
+  if (net.mode === "container" && joined) return unconfined ? [] : specLendRecords(joined);
   if (net.mode !== "pasta" && net.mode !== "slirp4netns") return [];
-  return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless, lazy: !infra });
+  return helperRecords({ net, helper: helperPath(net.mode), ports, dir, apiSocket: join(ctx.runroot, "sock", `${id.slice(0, 12)}-net`), rootless: ctx.rootless, lazy: !infra, unconfined });
 }
 

@@ -14,6 +14,7 @@ export function inspectContainer(ctx: Context, c: Container) {
   const mounts = userMounts(c);
   const binds = mounts.filter((m) => m.type === "bind");
   const ro = (o: string[]) => o.includes("ro");
+  const nocopy = (m: { options: string[] }) => m.options.filter((o) => o === "nocopy");
   const caps = inspectCaps(cfg.caps ?? DEFAULT_CAPS, cfg.capAdd ?? [], cfg.user);
   return {
     Id: cfg.id,
@@ -53,7 +54,7 @@ export function inspectContainer(ctx: Context, c: Container) {
     // (a named volume's: Type volume, its name and driver, as Podman shows them)
     Mounts: binds.map((m) =>
       m.volume
-        ? { Type: "volume", Name: m.volume, Source: m.source, Destination: m.destination, Driver: "local", Mode: "", Options: ["nosuid", "nodev", "rbind"], RW: !ro(m.options), Propagation: "rprivate" }
+        ? { Type: "volume", Name: m.volume, Source: m.source, Destination: m.destination, Driver: "local", Mode: "", Options: [...nocopy(m), "nosuid", "nodev", "rbind"], RW: !ro(m.options), Propagation: "rprivate" }
         : { Type: "bind", Source: m.source, Destination: m.destination, Driver: "", Mode: "", Options: ["rbind"], RW: !ro(m.options), Propagation: "rprivate" },
     ),
     Config: {
@@ -95,7 +96,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       AutoRemove: cfg.autoRemove,
       Binds: binds.map((m) =>
         m.volume
-          ? `${m.volume}:${m.destination}:${[ro(m.options) ? "ro" : "rw", "rprivate", "nosuid", "nodev", "rbind"].join(",")}`
+          ? `${m.volume}:${m.destination}:${[ro(m.options) ? "ro" : "rw", ...nocopy(m), "rprivate", "nosuid", "nodev", "rbind"].join(",")}`
           : `${m.source}:${m.destination}:${[ro(m.options) ? "ro" : "rw", ...m.options.filter((o) => o !== "ro" && o !== "rw"), "rprivate", "rbind"].join(",")}`,
       ),
       // the options given (not tspod's nosuid, nodev, mode=1777), then what every tmpfs has, as Podman lists them
@@ -107,7 +108,7 @@ export function inspectContainer(ctx: Context, c: Container) {
       ReadonlyRootfs: cfg.readOnly,
       CapAdd: caps.capAdd,
       CapDrop: caps.capDrop,
-      SecurityOpt: [...(cfg.noNewPrivileges ? ["no-new-privileges"] : []), ...(cfg.seccompUnconfined ? ["seccomp=unconfined"] : [])],
+      SecurityOpt: [...(cfg.noNewPrivileges ? ["no-new-privileges"] : []), ...(cfg.seccompUnconfined ? ["seccomp=unconfined"] : []), ...(cfg.apparmorUnconfined ? ["apparmor=unconfined"] : [])],
       NetworkMode: cfg.network,
       Dns: cfg.dns ?? [],
       DnsSearch: cfg.dnsSearch ?? [],

@@ -127,12 +127,6 @@ export class Lifecycle {
     }
     // (the monitor's time, as its started.json has it: see ContainerStore.refresh)
     this.store.updateState(id, (s) => ({ ...s, status: "running", pid: r.pid, monitorPid: r.monitor_pid, startedAt: r.started_at ?? new Date().toISOString(), finishedAt: undefined, exitCode: undefined, error: undefined }));
-    // named volumes mounted for the first time: copied up now (or found not empty), never again
-    const firstUse = c.config.mounts.filter((m) => m.volume && m.options.includes("copyup")).map((m) => m.volume!);
-    if (firstUse.length) {
-      const { VolumeStore } = await import("../storage/volumes.ts");
-      new VolumeStore(this.ctx).copiedUp(firstUse);
-    }
     return { pid: r.pid, monitorPid: r.monitor_pid };
   }
 

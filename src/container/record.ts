@@ -49,8 +49,10 @@ export interface ContainerConfig {
   readOnly: boolean;
   /** --security-opt no-new-privileges */
   noNewPrivileges?: boolean;
-  /** --security-opt seccomp=unconfined: none of tspod's keyring filter */
+  /** --security-opt seccomp=unconfined: no seccomp filter of tspod's (keyrings, the network's) */
   seccompUnconfined?: boolean;
+  /** --security-opt apparmor=unconfined: recorded for inspect (tspod applies no AppArmor profile) */
+  apparmorUnconfined?: boolean;
   /** the capability set after --cap-add/--cap-drop (none recorded: Podman's default set) */
   caps?: string[];
   /** what --cap-add gave (ALL expanded): ambient for a user other than root */

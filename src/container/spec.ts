@@ -1,7 +1,7 @@
 // The runtime spec for native/container.c: NUL-terminated key=value records.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import type { ContainerConfig } from "./record.ts";
+import { dirname, join } from "node:path";
+import type { ContainerConfig, MountSpec } from "./record.ts";
 import { keptUsernsFile, type UserNsMaps } from "../sys/idmap.ts";
 import { DEFAULT_CAPS } from "./caps.ts";
 
@@ -107,7 +107,10 @@ export function buildSpec(i: SpecInput): Uint8Array {
   // must not hide the /etc/hosts tspod mounts, whatever order they were listed in
   const depth = (d: string) => d.split("/").filter(Boolean).length;
   const ordered = cfg.mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i);
-  for (const { m } of ordered) add("mount", [m.type, m.source, m.destination, m.options.join(",")].join("\t"));
+  // a named volume (not nocopy): its directory, where the runtime marks its first use done
+  // (native/container.c copy_up: an empty one gets the image's content at the mount point)
+  const copyUp = (m: MountSpec) => (m.volume && !m.options.includes("nocopy") ? [dirname(m.source)] : []);
+  for (const { m } of ordered) add("mount", [m.type, m.source, m.destination, m.options.join(","), ...copyUp(m)].join("\t"));
   for (const p of MASKED_PATHS) add("masked", p);
   for (const p of READONLY_PATHS) add("readonly", p);
   for (const c of cfg.caps ?? DEFAULT_CAPS) add("cap", c);

@@ -114,8 +114,9 @@ export function gatherInfo(c: Context) {
         FuseOverlayfs: { Path: fuseOverlayfs ?? "", DevFuse: fuse },
         Vfs: { ok: true },
       },
-      // Podman's name for it, which scripts read: {{.Store.GraphDriverName}}
+      // Podman's names for these, which scripts read: {{.Store.GraphDriverName}}, {{.Store.VolumePath}}
       GraphDriverName: driver,
+      VolumePath: join(c.root, "volumes"),
       Images: images,
       Layers: countDir(join(c.root, "layers")),
       Containers: containers,

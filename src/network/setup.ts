@@ -157,6 +157,11 @@ export interface HelperInput {
   rootless: boolean;
   /** pasta may start at the container's first socket (not for a pod's infra, which makes none) */
   lazy?: boolean;
+  /**
+   * --security-opt seccomp=unconfined: no seccomp filter in the container, the
+   * network's neither: pasta starts with it and forwards every published port
+   */
+  unconfined?: boolean;
 }
 
 /**
@@ -259,7 +264,7 @@ export function helperRecords(i: HelperInput): [string, string][] {
   const recs: [string, string][] = [];
   const pidfile = join(i.dir, "net.pid");
   let argv: string[];
-  const lent = i.net.mode === "pasta" ? lentPorts(i.ports, i.net) : [];
+  const lent = i.net.mode === "pasta" && !i.unconfined ? lentPorts(i.ports, i.net) : [];
   if (i.net.mode === "pasta") {
     const tcp = i.ports.filter((p) => p.protocol === "tcp" && !lent.includes(p));
     const fwd = (p: PortMapping) => `${p.hostIP ? `${p.hostIP}/` : ""}${span(p.hostPort, p.range)}:${span(p.containerPort, p.range)}`;
@@ -301,12 +306,12 @@ export function helperRecords(i: HelperInput): [string, string][] {
   // pasta at the first socket: when it forwards no port itself (lent TCP ports are
   // the monitor's, -T serves the container's own clients once pasta is up) and takes
   // no options of the user's (a wrong one fails at start, as before)
-  if (i.lazy && i.net.mode === "pasta" && !i.net.options.length && i.ports.every((p) => lent.includes(p)) && lazyWorks()) recs.push(["net.lazy", "1"]);
+  if (i.lazy && !i.unconfined && i.net.mode === "pasta" && !i.net.options.length && i.ports.every((p) => lent.includes(p)) && lazyWorks()) recs.push(["net.lazy", "1"]);
   recs.unshift(["net.helper", i.net.mode]);
   for (const a of argv) recs.push(["net.arg", a]);
   recs.push(["net.pidfile", pidfile]);
   for (const p of i.ports) recs.push(["net.port", [p.protocol, p.hostIP, p.hostPort, p.containerPort, p.range].join("\t")]);
-  recs.push(...lendRecords(i.ports, i.net));
+  if (!i.unconfined) recs.push(...lendRecords(i.ports, i.net));
   return recs;
 }
 

@@ -2,7 +2,7 @@
 // container mounts, ROOT/volumes/NAME/volume.json what `volume inspect` shows.
 // A volume is made whole in tmp/ and renamed into place, so a name is either a
 // complete volume or none; a removal renames it away before it deletes.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { NotFoundError, TspodError, UsageError } from "../errors.ts";
@@ -19,7 +19,7 @@ export interface VolumeRecord {
   Labels: Record<string, string>;
   Scope: "local";
   Options: Record<string, string>;
-  /** never mounted yet: the first container gets the image's content at its mount point copied in (when empty) */
+  /** not used yet: the first container to mount it copies the image's content there in (when empty); read, not stored */
   NeedsCopyUp: boolean;
 }
 
@@ -48,7 +48,9 @@ export class VolumeStore {
   get(name: string): VolumeRecord | undefined {
     if (!VOLUME_NAME.test(name)) return undefined;
     try {
-      return JSON.parse(readFileSync(join(this.path(name), "volume.json"), "utf8"));
+      const rec: VolumeRecord = JSON.parse(readFileSync(join(this.path(name), "volume.json"), "utf8"));
+      // the runtime marks the first use done (native/container.c copy_up)
+      return { ...rec, NeedsCopyUp: !existsSync(join(this.path(name), "copied-up")) };
     } catch {
       return undefined;
     }
@@ -83,7 +85,7 @@ export class VolumeStore {
         if (opts.ifExists) return old;
         throw new TspodError(`volume with name ${n} already exists: volume already exists`);
       }
-      const rec: VolumeRecord = {
+      const rec: Omit<VolumeRecord, "NeedsCopyUp"> = {
         Name: n,
         Driver: "local",
         Mountpoint: join(this.path(n), "_data"),
@@ -91,7 +93,6 @@ export class VolumeStore {
         Labels: opts.labels ?? {},
         Scope: "local",
         Options: {},
-        NeedsCopyUp: true,
       };
       const tmp = this.store.tempPath("volume");
       mkdirSync(join(tmp, "_data"), { recursive: true, mode: 0o755 });
@@ -104,17 +105,7 @@ export class VolumeStore {
         rmSync(tmp, { recursive: true, force: true });
         throw new TspodError(`cannot create volume ${n}: ${(e as Error).message}`);
       }
-      return rec;
-    });
-  }
-
-  /** The volumes a container mounted for the first time: copied up (or found not empty), never again. */
-  copiedUp(names: string[]): void {
-    withLockSync(this.lockPath(), () => {
-      for (const n of names) {
-        const v = this.get(n);
-        if (v?.NeedsCopyUp) writeJsonAtomic(join(this.path(n), "volume.json"), { ...v, NeedsCopyUp: false }, 0o644);
-      }
+      return { ...rec, NeedsCopyUp: true };
     });
   }
 

@@ -69,9 +69,25 @@ describe.each(MODES)("volumes (%s)", (mode) => {
     await b.ok(["volume", "create", "full"]);
     await b.ok(["run", "--rm", "-v", "full:/x", BB, "touch", "/x/mine"]);
     expect(await b.ok(["run", "--rm", "-v", "full:/home/www", BB, "ls", "-A", "/home/www"])).toBe("mine\n");
+    // only the image's files: not what the runtime mounts (/proc, /sys, /dev), which are not copied
+    for (const d of ["/proc", "/sys", "/dev"]) {
+      const name = `v${d.slice(1)}`;
+      await b.ok(["run", "--rm", "-v", `${name}:${d}`, BB, "true"]);
+      expect(await b.sh(`ls -A '${join(b.root, "volumes", name, "_data")}'`)).toMatchObject({ code: 0, stdout: "" });
+    }
+    // two containers on one new volume at once: both run, the content is copied once, whole
+    const page = await b.ok(["run", "--rm", BB, "cat", "/home/www/index.html"]);
+    const both = await Promise.all([1, 2].map(() => b.run(["run", "--rm", "-v", "twice:/home/www", BB, "cat", "/home/www/index.html"])));
+    expect(both.map((r) => [r.code, r.stdout])).toEqual([[0, page], [0, page]]);
+    expect(lines(await b.ok(["run", "--rm", "-v", "twice:/w", BB, "ls", "-A", "/w"]))).toEqual(["index.html"]);
     // nocopy: empty, and the files tspod mounts inside (/etc/hosts ...) are still there over it
     expect(lines(await b.ok(["run", "--rm", "-v", "bare:/etc:nocopy", BB, "ls", "-A", "/etc"]))).toEqual(["hostname", "hosts", "resolv.conf"]);
     expect(await b.ok(["run", "--rm", "-v", "bare:/etc:nocopy", "--hostname", "h1", BB, "cat", "/etc/hostname"])).toBe("h1\n");
+    // nocopy is kept, as Podman shows it
+    await b.ok(["create", "--name", "nc", "-v", "bare:/etc:ro,nocopy", BB]);
+    const nc = JSON.parse(await b.ok(["inspect", "nc"]))[0];
+    expect([nc.HostConfig.Binds, nc.Mounts[0].Options]).toEqual([["bare:/etc:ro,nocopy,rprivate,nosuid,nodev,rbind"], ["nocopy", "nosuid", "nodev", "rbind"]]);
+    expect(JSON.parse(await b.ok(["volume", "inspect", "bare"]))[0].NeedsCopyUp).toBe(true);
   });
 
   test("volume create, ls (filters, format), inspect, exists, rm (in use: 2; -f; missing: 1), prune", async () => {
@@ -91,6 +107,9 @@ describe.each(MODES)("volumes (%s)", (mode) => {
     expect(lines(await b.ok(["volume", "ls", "--filter", "name=v1"]))).toEqual(["DRIVER   VOLUME NAME", "local    v1"]);
     expect((await b.run(["volume", "exists", "v1"])).code).toBe(0);
     expect((await b.run(["volume", "exists", "nope"])).code).toBe(1);
+    // inspect of one there and one not: the one there shown, then the error (125), as Podman
+    const some = await b.run(["volume", "inspect", "--format", "{{.Name}}", "v1", "nope"]);
+    expect([some.code, some.stdout, errorLines(some)]).toEqual([125, "v1\n", ["Error: inspecting object: no such volume nope"]]);
     expect(await b.ok(["volume", "inspect", "--format", "{{.Mountpoint}}", "v2"])).toBe(`${join(b.root, "volumes/v2/_data")}\n`);
     // in use: refused with Podman's 2, one line; -f removes the container first
     const inUse = await b.run(["volume", "rm", "v2"]);
