@@ -26,7 +26,7 @@ _tspod() {
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container inspect") flags="--format --log-level --root --runroot --size --storage-driver --type -f -s -t" ;;
     "container prune") flags="--force --log-level --root --runroot --storage-driver -f" ;;
-    "create") flags="--add-host --cap-add --cap-drop --cpus --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
+    "create") flags="--add-host --cap-add --cap-drop --cpus --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --mount --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -e -h -i -l -m -p -q -t -u -v -w" ;;
     "exec") flags="--detach --env --env-file --interactive --log-level --privileged --root --runroot --storage-driver --tty --user --workdir -d -e -i -t -u -w" ;;
     "help") flags="" ;;
     "history") flags="--format --human --log-level --no-trunc --quiet --root --runroot --storage-driver -H -q" ;;
@@ -58,7 +58,7 @@ _tspod() {
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --depend --force --log-level --root --runroot --storage-driver --time --volumes -a -f -t -v" ;;
     "rmi") flags="--all --force --ignore --log-level --no-prune --root --runroot --storage-driver -a -f -i" ;;
-    "run") flags="--add-host --cap-add --cap-drop --cpus --detach --detach-keys --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
+    "run") flags="--add-host --cap-add --cap-drop --cpus --detach --detach-keys --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --mount --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;
     "tag") flags="--log-level --root --runroot --storage-driver" ;;

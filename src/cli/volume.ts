@@ -100,7 +100,7 @@ export class VolumeLs extends BaseCommand {
 
 /** Podman's shape of a volume (inspect, ls --format json). */
 function inspectShape(v: VolumeRecord) {
-  return { Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Labels: v.Labels, Scope: v.Scope, Options: v.Options, MountCount: 0, NeedsCopyUp: v.NeedsCopyUp };
+  return { Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Labels: v.Labels, Scope: v.Scope, Options: v.Options, ...(v.Anonymous ? { Anonymous: true } : {}), MountCount: 0, NeedsCopyUp: v.NeedsCopyUp };
 }
 
 export class VolumeInspect extends BaseCommand {

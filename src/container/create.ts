@@ -65,6 +65,8 @@ export interface CreateOptions {
   /** join this pod (its network namespace) */
   pod?: string;
   volumes: string[];
+  /** --mount type=bind|volume|tmpfs,... */
+  mounts?: string[];
   tmpfs: string[];
   pull: "always" | "missing" | "never";
   tlsVerify?: boolean;
@@ -145,30 +147,91 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...m.values()];
 }
 
-/** -v SRC:DST[:OPTS]: SRC an absolute or ./relative host path (a bind mount), or a volume's name. */
+/**
+ * -v SRC:DST[:OPTS]: SRC an absolute or ./relative host path (a bind mount), or
+ * a volume's name (made at create if there is none, as Podman); -v DST alone: an
+ * anonymous volume (a new one, removed with the container by rm -v and --rm).
+ */
 export function parseVolume(v: string): MountSpec {
   const parts = v.split(":");
-  if (parts.length < 2 || parts.length > 3) throw new UsageError(`invalid volume "${v}": use SRC:DST[:OPTIONS]`);
+  if (parts.length === 1 && isAbsolute(v)) return checkedMount(v, "anonymous", "", v, []);
+  if (parts.length < 2 || parts.length > 3) throw new UsageError(`invalid volume "${v}": use SRC:DST[:OPTIONS] (or DST alone: an anonymous volume)`);
   const [src, dst, opts = ""] = parts;
-  if (!isAbsolute(dst)) throw new UsageError(`invalid volume "${v}": container path ${dst} must be absolute`);
-  // not a path: a named volume (made at create if there is none of that name, as Podman)
-  const volume = !src.startsWith("/") && !src.startsWith(".") ? src : undefined;
-  if (volume !== undefined && !VOLUME_NAME.test(volume)) throw new UsageError(`invalid volume "${v}": ${volume} is neither a host path (absolute, or ./relative) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
-  const source = volume === undefined ? resolve(src) : "";
-  if (volume === undefined && !existsSync(source)) throw new UsageError(`invalid volume "${v}": ${source}: no such file or directory`);
+  const kind = !src.startsWith("/") && !src.startsWith(".") ? "volume" : "bind";
+  return checkedMount(v, kind, src, dst, opts.split(",").filter(Boolean));
+}
+
+/** A bind mount, a named volume or an anonymous one, checked (what: the flag's value, for messages). */
+function checkedMount(what: string, kind: "bind" | "volume" | "anonymous", src: string, dst: string, opts: string[]): MountSpec {
+  const bad = (why: string) => new UsageError(`invalid volume "${what}": ${why}`);
+  if (!isAbsolute(dst)) throw bad(`container path ${dst} must be absolute`);
+  if (kind === "volume" && !VOLUME_NAME.test(src)) throw bad(`${src} is neither a host path (absolute, or ./relative) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
+  const source = kind === "bind" ? resolve(src) : "";
+  if (kind === "bind" && !existsSync(source)) throw bad(`${source}: no such file or directory`);
   // "/" would be the whole root filesystem (Podman refuses it too)
-  if (posixNormalize(dst) === "/") throw new UsageError(`invalid volume "${v}": cannot mount over the container's /`);
+  if (posixNormalize(dst) === "/") throw bad("cannot mount over the container's /");
   const options: string[] = [];
-  for (const o of opts.split(",").filter(Boolean)) {
+  for (const o of opts) {
     if (["ro", "rw", "z", "Z", "nosuid", "nodev", "noexec", "rbind", "bind", "private", "rprivate", "shared", "slave"].includes(o)) {
       if (o === "ro" || o === "rw" || o === "nosuid" || o === "nodev" || o === "noexec") options.push(o);
-    } else if (volume !== undefined && (o === "nocopy" || o === "copy")) {
-      // a named volume's first use copies the image's content in, unless nocopy (Podman's)
+    } else if (kind !== "bind" && (o === "nocopy" || o === "copy")) {
+      // a volume's first use copies the image's content in, unless nocopy (Podman's)
       if (o === "nocopy") options.push(o);
-    } else throw new UsageError(`invalid volume "${v}": unknown option ${o}`);
+    } else throw bad(`unknown option ${o}`);
   }
-  if (options.includes("ro") && options.includes("rw")) throw new UsageError(`invalid volume "${v}": ro and rw cannot both be given`);
-  return { type: "bind", source, destination: dst, options, ...(volume !== undefined ? { volume } : {}) };
+  if (options.includes("ro") && options.includes("rw")) throw bad("ro and rw cannot both be given");
+  const vol = kind === "volume" ? { volume: src } : kind === "anonymous" ? { volume: "", anonymous: true } : {};
+  return { type: "bind", source, destination: dst, options, ...vol };
+}
+
+/**
+ * --mount type=bind|volume|tmpfs,source=..,destination=..[,ro][,...] (Docker's
+ * and Podman's keys: src, dst and target too; readonly[=true|false];
+ * volume-nocopy; tmpfs-size, tmpfs-mode); type volume without a source: an
+ * anonymous one.
+ */
+export function parseMount(m: string): MountSpec {
+  const bad = (why: string) => new UsageError(`invalid --mount "${m}": ${why}`);
+  const kv = new Map<string, string>();
+  for (const part of m.split(",")) {
+    const i = part.indexOf("=");
+    const k = i < 0 ? part : part.slice(0, i);
+    if (kv.has(k)) throw bad(`${k} given twice`);
+    kv.set(k, i < 0 ? "" : part.slice(i + 1));
+  }
+  const take = (...keys: string[]) => {
+    const k = keys.find((x) => kv.has(x));
+    const v = k === undefined ? undefined : kv.get(k);
+    for (const x of keys) kv.delete(x);
+    return v;
+  };
+  const type = take("type") ?? "volume";
+  const dst = take("destination", "dst", "target");
+  if (!dst) throw bad("a destination (destination=, dst= or target=) is required");
+  const src = take("source", "src") ?? "";
+  const roValue = take("readonly", "ro");
+  if (roValue !== undefined && !["", "true", "false", "1", "0"].includes(roValue)) throw bad(`readonly=${roValue}: true or false`);
+  const opts = roValue !== undefined && roValue !== "false" && roValue !== "0" ? ["ro"] : [];
+  let spec: MountSpec;
+  if (type === "bind") {
+    const prop = take("bind-propagation");
+    if (prop !== undefined && !["private", "rprivate"].includes(prop)) throw bad(`bind-propagation=${prop}: only private and rprivate`);
+    take("relabel");
+    if (!src) throw bad("a bind mount needs a source");
+    spec = checkedMount(m, "bind", src, dst, opts);
+  } else if (type === "volume") {
+    const nocopy = take("volume-nocopy", "nocopy");
+    if (nocopy !== undefined && nocopy !== "false") opts.push("nocopy");
+    spec = checkedMount(m, src ? "volume" : "anonymous", src, dst, opts);
+  } else if (type === "tmpfs") {
+    if (src) throw bad("a tmpfs has no source");
+    const size = take("tmpfs-size");
+    const mode = take("tmpfs-mode");
+    const o = [...opts, ...(size !== undefined ? [`size=${size}`] : []), ...(mode !== undefined ? [`mode=${mode}`] : [])];
+    spec = parseTmpfs(o.length ? `${dst}:${o.join(",")}` : dst);
+  } else throw bad(`type ${type}: bind, volume or tmpfs`);
+  if (kv.size) throw bad(`unknown option ${[...kv.keys()][0]}`);
+  return spec;
 }
 
 function posixNormalize(p: string): string {
@@ -381,14 +444,20 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const ownResolv = !np.join && !(o.dns?.length === 1 && o.dns[0] === "none");
     if (ownHosts) writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name, names), 0o644, false);
     if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
-    const userMounts = [...o.volumes.map(parseVolume), ...o.tmpfs.map(parseTmpfs)];
+    const userMounts = [...o.volumes.map(parseVolume), ...(o.mounts ?? []).map(parseMount), ...o.tmpfs.map(parseTmpfs)];
+    // the image's VOLUMEs a mount of the user's does not cover: anonymous volumes, as Podman's
+    for (const d of Object.keys(c.Volumes ?? {}).sort()) {
+      if (isAbsolute(d) && !userMounts.some((m) => posixNormalize(m.destination) === posixNormalize(d))) userMounts.push({ type: "bind", source: "", destination: d, options: [], volume: "", anonymous: true });
+    }
     checkMountDestinations(userMounts);
-    if (userMounts.some((m) => m.volume)) {
+    if (userMounts.some((m) => m.volume !== undefined)) {
       const vols = new VolumeStore(ctx);
       for (const m of userMounts) {
-        if (!m.volume) continue;
+        if (m.volume === undefined) continue;
         // (its first use copies the image's content in: the runtime does, see spec.ts)
-        m.source = vols.create(m.volume, { ifExists: true }).Mountpoint;
+        const vol = m.anonymous ? vols.create(undefined, { anonymous: true }) : vols.create(m.volume, { ifExists: true });
+        m.volume = vol.Name;
+        m.source = vol.Mountpoint;
         // as Podman mounts volumes: no setuid programs nor device nodes from them (copied up from an image too)
         for (const f of ["nosuid", "nodev"]) if (!m.options.includes(f)) m.options.push(f);
       }

@@ -10,6 +10,7 @@ import { helperPath } from "../sys/native.ts";
 import { preloadLibc } from "../sys/libc.ts";
 import { FileLock } from "../storage/lock.ts";
 import { Store } from "../storage/store.ts";
+import { VolumeStore } from "../storage/volumes.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
 import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
 import { killStrayHelper, renameInOwnHosts, specNetLazy } from "../network/setup.ts";
@@ -298,7 +299,7 @@ export class Lifecycle {
   }
 
   /** rm: refuse running containers unless force (then kill). Removes files and the name. */
-  async remove(c: Container, force: boolean, opts: { podRemoval?: boolean } = {}): Promise<void> {
+  async remove(c: Container, force: boolean, opts: { podRemoval?: boolean; volumes?: boolean } = {}): Promise<void> {
     const live = c.state.status === "running" || c.state.status === "paused" || c.state.status === "stopping";
     // running without force first, as Podman (exit 2); then what rm never removes (exit 125)
     if (live && !force) throw new TspodError(`cannot remove container ${c.config.id} as it is ${c.state.status} - running or paused containers cannot be removed without force: container state improper`);
@@ -313,7 +314,7 @@ export class Lifecycle {
       // let the monitor finish its exit work before the directory goes away
       await this.monitorGone(c, 1000);
     }
-    this.destroy(c);
+    this.destroy(c, opts.volumes);
   }
 
   /** stop, then start again; a --rm container is kept meanwhile (as Podman's restart does). */
@@ -357,8 +358,8 @@ export class Lifecycle {
     return join(this.ctx.root, "tmp", `trash-${id}`);
   }
 
-  /** Remove a container's files (files in upper/ may belong to subordinate ids). */
-  destroy(c: Container): void {
+  /** Remove a container's files (files in upper/ may belong to subordinate ids); volumes: its anonymous volumes too (rm -v). */
+  destroy(c: Container, volumes = false): void {
     const id = c.config.id;
     trace("destroy: start");
     this.releaseNetwork(c);
@@ -380,6 +381,21 @@ export class Lifecycle {
     removeCgroups(cgroupPlan(id));
     trace("destroy: done");
     this.store.releaseName(c.config.name, id);
+    if (volumes || c.config.autoRemove) this.removeAnonymousVolumes(c);
+  }
+
+  /** A container's anonymous volumes, gone with it (rm -v, --rm, as Podman's): one another container uses stays. */
+  private removeAnonymousVolumes(c: Container): void {
+    const names = c.config.mounts.filter((m) => m.anonymous && m.volume).map((m) => m.volume!);
+    if (!names.length) return;
+    const vols = new VolumeStore(this.ctx);
+    for (const n of names) {
+      try {
+        if (vols.get(n)) vols.remove(n, (v) => this.store.volumeUsers(v));
+      } catch (e) {
+        log("warn", `anonymous volume ${n} of ${c.config.name} stays: ${(e as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -403,6 +419,7 @@ export class Lifecycle {
     rmSync(this.store.sockPath(id), { force: true });
     this.store.releaseName(c.config.name, id);
     removeCgroups(cgroupPlan(id));
+    this.removeAnonymousVolumes(c);
   }
 
   /** A helper whose monitor died goes too; a pod member leaves the pod's hosts file; a pod goes with its infra. */

@@ -27,6 +27,8 @@ export interface MountSpec {
   options: string[];
   /** a named volume's (source: its _data) */
   volume?: string;
+  /** an anonymous volume (-v /path, --mount without a source, the image's VOLUME): goes with the container (rm -v, --rm) */
+  anonymous?: boolean;
 }
 
 export interface ContainerConfig {

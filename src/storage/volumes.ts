@@ -19,6 +19,8 @@ export interface VolumeRecord {
   Labels: Record<string, string>;
   Scope: "local";
   Options: Record<string, string>;
+  /** made for one container (-v /path, the image's VOLUME): removed with it by rm -v and --rm */
+  Anonymous?: boolean;
   /** not used yet: the first container to mount it copies the image's content there in (when empty); read, not stored */
   NeedsCopyUp: boolean;
 }
@@ -76,7 +78,7 @@ export class VolumeStore {
    * volume of that name already there gives (create --ignore, and -v NAME:/path);
    * else that is an error.
    */
-  create(name: string | undefined, opts: { labels?: Record<string, string>; ifExists?: boolean } = {}): VolumeRecord {
+  create(name: string | undefined, opts: { labels?: Record<string, string>; ifExists?: boolean; anonymous?: boolean } = {}): VolumeRecord {
     const n = name ?? randomHex(32);
     if (!VOLUME_NAME.test(n)) throw new UsageError(`invalid volume name "${n}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     return withLockSync(this.lockPath(), () => {
@@ -93,6 +95,7 @@ export class VolumeStore {
         Labels: opts.labels ?? {},
         Scope: "local",
         Options: {},
+        ...(opts.anonymous ? { Anonymous: true } : {}),
       };
       const tmp = this.store.tempPath("volume");
       mkdirSync(join(tmp, "_data"), { recursive: true, mode: 0o755 });

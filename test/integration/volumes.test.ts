@@ -1,9 +1,11 @@
 // Named volumes: -v NAME:/path (made as needed, copied up on first use), and
 // volume create|ls|inspect|rm|prune|exists. Root and rootless, real containers.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanEach, ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { cleanEach, ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
+import { pushImage, uniqueRepo } from "../helpers/oci.ts";
+import { TarWriter } from "../helpers/tarwriter.ts";
 
 const box = sandboxes();
 const BB = `${REGISTRY}/busybox:latest`;
@@ -126,6 +128,60 @@ describe.each(MODES)("volumes (%s)", (mode) => {
     expect(existsSync(join(b.root, "volumes/v2"))).toBe(false);
     // nothing half made or half removed left in the store's tmp/
     expect(existsSync(join(b.root, "tmp")) ? (await b.sh(`ls -A '${join(b.root, "tmp")}'`)).stdout : "").toBe("");
+  });
+
+  test("anonymous volumes (-v /path, --mount without a source, the image's VOLUME): made per container, gone with --rm and rm -v, kept by rm", async () => {
+    const anon = async () => lines(await b.ok(["volume", "ls", "-q"])).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    await b.ok(["run", "--rm", "-v", "/data", BB, "sh", "-c", "echo x > /data/f && grep -q ' /data ' /proc/mounts"]);
+    expect(await anon()).toEqual([]);
+    await b.ok(["run", "-d", "--name", "a1", "-v", "/data", "--mount", "type=volume,destination=/m", BB, "sleep", "60"]);
+    const [v1, v2] = await anon().then((l) => l.sort());
+    expect([v1, v2].every(Boolean)).toBe(true);
+    const m = JSON.parse(await b.ok(["inspect", "a1"]))[0].Mounts;
+    expect(m.map((x: any) => [x.Type, x.Destination]).sort()).toEqual([["volume", "/data"], ["volume", "/m"]]);
+    expect(JSON.parse(await b.ok(["volume", "inspect", v1]))[0].Anonymous).toBe(true);
+    // rm keeps them (dangling, as Podman's), rm -v takes them
+    await b.ok(["rm", "-f", "a1"]);
+    expect((await anon()).sort()).toEqual([v1, v2].sort());
+    await b.ok(["volume", "prune", "-f"]);
+    await b.ok(["run", "-d", "--name", "a2", "-v", "/data", BB, "sleep", "60"]);
+    expect((await anon()).length).toBe(1);
+    await b.ok(["rm", "-fv", "a2"]);
+    expect(await anon()).toEqual([]);
+    // the image's VOLUME: an anonymous volume with the image's content there; a mount of the user's covers it instead
+    const img = pushImage(uniqueRepo("vol"), [new TarWriter().dir("vol").file("vol/marker", "from the image\n").end()], { config: { config: { Cmd: ["/nothing"], Volumes: { "/vol": {} } } } });
+    await b.ok(["pull", "-q", "--tls-verify=false", img.ref]);
+    await b.ok(["create", "--name", "iv", img.ref]);
+    const mounts = JSON.parse(await b.ok(["inspect", "iv"]))[0].Mounts;
+    expect(mounts.map((x: any) => [x.Type, x.Destination])).toEqual([["volume", "/vol"]]);
+    expect((await b.run(["start", "iv"])).code).not.toBe(0); // (nothing to run in it: the setup, copy-up included, is done first)
+    expect(readFileSync(join(mounts[0].Source, "marker"), "utf8")).toBe("from the image\n");
+    await b.ok(["rm", "-v", "iv"]);
+    expect(existsSync(mounts[0].Source)).toBe(false);
+    await b.ok(["create", "--name", "iv2", "-v", "mine:/vol", img.ref]);
+    expect(JSON.parse(await b.ok(["inspect", "iv2"]))[0].Mounts.map((x: any) => x.Name)).toEqual(["mine"]);
+    expect(await anon()).toEqual([]);
+  });
+
+  test("--mount type=bind|volume|tmpfs: Docker's keys, readonly; bad ones refused", async () => {
+    const dir = tempDir("tspod-mount-");
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "f"), "bound\n");
+    expect(await b.ok(["run", "--rm", "--mount", `type=bind,source=${dir},target=/b,readonly`, BB, "sh", "-c", "cat /b/f; touch /b/g 2>/dev/null || echo ro"])).toBe("bound\nro\n");
+    expect(await b.ok(["run", "--rm", "--mount", "type=volume,src=mv,dst=/m", BB, "sh", "-c", "echo in > /m/x"])).toBe("");
+    expect(await b.ok(["run", "--rm", "--mount", "type=volume,src=mv,dst=/m,ro=true", BB, "sh", "-c", "cat /m/x; touch /m/y 2>/dev/null || echo ro"])).toBe("in\nro\n");
+    const t = (await b.ok(["run", "--rm", "--mount", "type=tmpfs,destination=/t,tmpfs-size=1m", BB, "sh", "-c", "grep ' /t ' /proc/mounts"])).split(" ");
+    expect([t[2], t[3].split(",").some((o) => o === "size=1024k")]).toEqual(["tmpfs", true]);
+    for (const [spec, re] of [
+      ["type=volume,src=mv", /a destination .* is required/],
+      ["type=nfs,dst=/x", /type nfs: bind, volume or tmpfs/],
+      ["type=bind,dst=/x", /a bind mount needs a source/],
+      ["type=volume,dst=/x,colour=red", /unknown option colour/],
+      ["type=bind,src=/nonexistent-xyz,dst=/x", /no such file or directory/],
+    ] as const) {
+      expectOneError(await b.run(["run", "--rm", "--mount", spec, BB, "true"]), re);
+    }
+    expect(await b.ok(["ps", "-aq"])).toBe("");
   });
 
   test("a volume holding files of other ids (rootless: subordinate ones) is removed whole", async () => {

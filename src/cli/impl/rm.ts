@@ -9,7 +9,7 @@ const impl: CommandImpl = {
   flags: {
     force: { type: "boolean", char: "f", description: "kill running containers first" },
     all: { type: "boolean", char: "a", description: "remove all containers" },
-    volumes: { type: "boolean", char: "v", description: "also the container's anonymous volumes (tspod makes none: accepted, as in `rm -fv`)" },
+    volumes: { type: "boolean", char: "v", description: "also the container's anonymous volumes (-v /path, the image's VOLUME; named ones stay)" },
     depend: { type: "boolean", description: "first remove every container that depends on these (shares its network), and those that depend on them" },
     time: { type: "integer", char: "t", description: "with -f: seconds to wait for a running container to stop before it is killed (default: killed at once)" },
   },
@@ -75,7 +75,7 @@ const impl: CommandImpl = {
       const c = lc.store.find(n);
       if (!c) return existed.has(n) ? n : undefined; // gone meanwhile (--rm), or not there with -f
       try {
-        await lc.remove(c, flags.force);
+        await lc.remove(c, flags.force, { volumes: flags.volumes });
       } catch (e) {
         if (e instanceof TspodError && /container state improper/.test(e.message)) throw new TspodError(e.message, 2);
         throw e;
