@@ -369,9 +369,13 @@ int lend_install(int what) {
  * The kernel's keyrings belong to a user in a user namespace, nothing else a
  * container has of its own: as root (no user namespace) a container would reach
  * root's user keyring on the host, and containers of one user namespace each
- * other's. As Podman's and Docker's default seccomp profiles, add_key,
- * request_key and keyctl fail, with ENOSYS as Podman's do. 32-bit x86 and x32
- * calls alike. Installed while the process may (root of its user namespace).
+ * other's. As under Docker's default seccomp profile, add_key, request_key
+ * and keyctl fail, with ENOSYS as Podman's profile makes add_key and
+ * request_key fail (Podman lets keyctl through: as root, a container could then
+ * read root's user keyring on the host, "@u"). 32-bit x86 and x32 calls alike.
+ * Installed while the process may (root of its user namespace).
+ * --security-opt seccomp=unconfined goes without (spec.c); each container has a
+ * session keyring of its own in any case (container.c, exec.c).
  */
 int keys_filter_install(void) {
   unsigned to_i386 = start_filter();
