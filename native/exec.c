@@ -54,9 +54,9 @@ static int join_ns(pid_t pid, const char *name, int type) {
   return r;
 }
 
-static int exit_code_for(int e) {
-  return e == ENOENT ? 127 : (e == EACCES || e == ENOEXEC || e == EPERM) ? 126 : 125;
-}
+/* The process could not be set up or exec'd in the container: as run (and Podman
+   of its runtime's errors), 127 for a file not found, else 126 (cannot invoke). */
+static int exit_code_for(int e) { return e == ENOENT ? 127 : 126; }
 
 int cmd_exec(int argc, char **argv) {
   const char *specpath = NULL, *cwd = NULL, *monsock = NULL;
