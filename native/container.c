@@ -5,6 +5,7 @@
  * Every failing step reports errno plus what it was doing through a pipe.
  */
 #include "common.h"
+#include "caps.gen.h" /* CAP_NAMES, by number (scripts/build.ts writes it from src/container/caps.ts) */
 #include "idmap.h"
 #include "lend.h"
 #include "spec.h"
@@ -346,8 +347,8 @@ static int dir_empty(int fd) {
  * image has at the mount point, as Podman and Docker do. Done before /proc,
  * /dev, /sys or any other mount is in the rootfs: only the image's (and the
  * container's own) files are copied. Under a lock (two containers starting
- * on one new volume); once done (or found not empty, or with nothing in the
- * image there) never again. A copy that fails is undone: the volume is left
+ * on one new volume); once done (or found not empty) never again; with
+ * nothing in the image there, left for a later use. A copy that fails is undone: the volume is left
  * empty and not marked, and the start fails with the copy's reason.
  */
 static void copy_up(int rootfd, const char *vol, const char *dst, const char *voldir) {
@@ -360,7 +361,12 @@ static void copy_up(int rootfd, const char *vol, const char *dst, const char *vo
   if (faccessat(dirfd, "copied-up", F_OK, AT_SYMLINK_NOFOLLOW) == 0) goto done;
   int vfd = open(vol, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (vfd < 0) fail("volume %s", vol);
-  int sfd = dir_empty(vfd) == 1 ? open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY) : -1;
+  int empty = dir_empty(vfd) == 1;
+  int sfd = empty ? open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY) : -1;
+  if (empty && sfd < 0) { /* nothing in the image there: a later first use elsewhere may still copy (as Podman) */
+    close(vfd);
+    goto done;
+  }
   if (sfd >= 0) {
     char msg[600];
     if (in_child(do_copy_tree, sfd, vfd, dst, msg, sizeof msg) < 0) {
@@ -400,25 +406,36 @@ static void split_mount(char *rec, struct mrec *m) {
   }
 }
 
-static void user_mount(int rootfd, const struct mrec *m) {
-  const char *type = m->f[0], *src = m->f[1], *dst = m->f[2], *opts = m->n > 3 ? m->f[3] : "";
-  int ro = 0, is_file = 0;
-  unsigned long flags = 0;
-  char data[512] = "";
+struct mopts {
+  int ro, is_file;
+  unsigned long flags;
+  char data[512];
+};
+static void parse_mopts(const struct mrec *m, struct mopts *o) {
+  memset(o, 0, sizeof *o);
   char copy[512];
-  snprintf(copy, sizeof copy, "%s", opts);
+  snprintf(copy, sizeof copy, "%s", m->n > 3 ? m->f[3] : "");
   for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    if (!strcmp(t, "ro")) ro = 1;
-    else if (!strcmp(t, "rw")) ro = 0;
-    else if (!strcmp(t, "nosuid")) flags |= MS_NOSUID;
-    else if (!strcmp(t, "nodev")) flags |= MS_NODEV;
-    else if (!strcmp(t, "noexec")) flags |= MS_NOEXEC;
-    else if (!strcmp(t, "file")) is_file = 1;
+    if (!strcmp(t, "ro")) o->ro = 1;
+    else if (!strcmp(t, "rw")) o->ro = 0;
+    else if (!strcmp(t, "nosuid")) o->flags |= MS_NOSUID;
+    else if (!strcmp(t, "nodev")) o->flags |= MS_NODEV;
+    else if (!strcmp(t, "noexec")) o->flags |= MS_NOEXEC;
+    else if (!strcmp(t, "file")) o->is_file = 1;
     else {
-      size_t l = strlen(data);
-      snprintf(data + l, sizeof data - l, "%s%s", l ? "," : "", t);
+      size_t l = strlen(o->data);
+      snprintf(o->data + l, sizeof o->data - l, "%s%s", l ? "," : "", t);
     }
   }
+}
+
+/* A mount, writable yet: read-only ones are made so by user_mount_ro once every
+   mount is in (a mount point inside a read-only one must still be made, as crun
+   does it: -v src:/app:ro -v /app/node_modules). */
+static void user_mount(int rootfd, const struct mrec *m) {
+  const char *type = m->f[0], *src = m->f[1], *dst = m->f[2];
+  struct mopts o;
+  parse_mopts(m, &o);
   char tgt[64];
   if (!strcmp(type, "bind")) {
     struct stat st;
@@ -426,17 +443,27 @@ static void user_mount(int rootfd, const struct mrec *m) {
     int fd = target_fd(rootfd, dst, !S_ISDIR(st.st_mode), tgt, sizeof tgt);
     if (mount(src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s on %s", src, dst);
     close(fd);
-    fd = target_fd(rootfd, dst, 0, tgt, sizeof tgt);
-    if (ro || flags) {
-      if (mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | (ro ? MS_RDONLY : 0) | flags | locked_flags(tgt), NULL) < 0)
-        fail("remount %s%s", dst, ro ? " read-only" : "");
+    if (o.flags) {
+      fd = target_fd(rootfd, dst, 0, tgt, sizeof tgt);
+      if (mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | o.flags | locked_flags(tgt), NULL) < 0) fail("remount %s", dst);
+      close(fd);
     }
-    close(fd);
   } else {
-    int fd = target_fd(rootfd, dst, is_file, tgt, sizeof tgt);
-    if (mount(src, tgt, type, flags | (ro ? MS_RDONLY : 0), data[0] ? data : NULL) < 0) fail("mount %s on %s", type, dst);
+    int fd = target_fd(rootfd, dst, o.is_file, tgt, sizeof tgt);
+    if (mount(src, tgt, type, o.flags, o.data[0] ? o.data : NULL) < 0) fail("mount %s on %s", type, dst);
     close(fd);
   }
+}
+
+/* The second pass: a read-only mount made so (its own mount only, not those inside it). */
+static void user_mount_ro(int rootfd, const struct mrec *m) {
+  struct mopts o;
+  parse_mopts(m, &o);
+  if (!o.ro) return;
+  char tgt[64];
+  int fd = target_fd(rootfd, m->f[2], 0, tgt, sizeof tgt);
+  if (mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | o.flags | locked_flags(tgt), NULL) < 0) fail("remount %s read-only", m->f[2]);
+  close(fd);
 }
 
 static void mask_path(const char *path) {
@@ -456,15 +483,6 @@ static void readonly_path(const char *path) {
 
 /* ---- capabilities ---- */
 
-static const char *CAP_NAMES[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
 #define NCAPS ((int)(sizeof CAP_NAMES / sizeof CAP_NAMES[0]))
 
 static unsigned long long caps_mask(const char *const *names, int n) {
@@ -663,6 +681,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
       close(fd);
     }
     for (int i = 0; i < s->nmounts; i++) user_mount(rootfd, &mounts[i]);
+    for (int i = 0; i < s->nmounts; i++) user_mount_ro(rootfd, &mounts[i]);
     /* pivot_root(".", ".") then detach the old root stacked on top */
     if (fchdir(rootfd) < 0) fail("chdir rootfs");
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root %s", s->rootfs);

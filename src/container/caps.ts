@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 
-/** Every capability by number (linux/capability.h), as native/container.c knows them. */
+/** Every capability by number (linux/capability.h); the build writes native/container.c's list from this one. */
 export const CAP_NAMES = [
   "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
   "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",

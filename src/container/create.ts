@@ -154,16 +154,16 @@ export function mergeEnv(...lists: string[][]): string[] {
  */
 export function parseVolume(v: string): MountSpec {
   const parts = v.split(":");
-  if (parts.length === 1 && isAbsolute(v)) return checkedMount(v, "anonymous", "", v, []);
+  if (parts.length === 1 && isAbsolute(v)) return checkedMount(`volume "${v}"`, "anonymous", "", v, []);
   if (parts.length < 2 || parts.length > 3) throw new UsageError(`invalid volume "${v}": use SRC:DST[:OPTIONS] (or DST alone: an anonymous volume)`);
   const [src, dst, opts = ""] = parts;
   const kind = !src.startsWith("/") && !src.startsWith(".") ? "volume" : "bind";
-  return checkedMount(v, kind, src, dst, opts.split(",").filter(Boolean));
+  return checkedMount(`volume "${v}"`, kind, src, dst, opts.split(",").filter(Boolean));
 }
 
-/** A bind mount, a named volume or an anonymous one, checked (what: the flag's value, for messages). */
+/** A bind mount, a named volume or an anonymous one, checked (what: the flag and its value, for messages). */
 function checkedMount(what: string, kind: "bind" | "volume" | "anonymous", src: string, dst: string, opts: string[]): MountSpec {
-  const bad = (why: string) => new UsageError(`invalid volume "${what}": ${why}`);
+  const bad = (why: string) => new UsageError(`invalid ${what}: ${why}`);
   if (!isAbsolute(dst)) throw bad(`container path ${dst} must be absolute`);
   if (kind === "volume" && !VOLUME_NAME.test(src)) throw bad(`${src} is neither a host path (absolute, or ./relative) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
   const source = kind === "bind" ? resolve(src) : "";
@@ -184,54 +184,77 @@ function checkedMount(what: string, kind: "bind" | "volume" | "anonymous", src: 
   return { type: "bind", source, destination: dst, options, ...vol };
 }
 
+/** One --mount value's fields: comma-separated, a field in double quotes may hold commas (as Podman's CSV). */
+function mountFields(m: string): string[] {
+  const out: string[] = [];
+  let cur = "", quoted = false;
+  for (const ch of m) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === "," && !quoted) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  if (quoted) throw new UsageError(`invalid --mount "${m}": a quote is not closed`);
+  out.push(cur);
+  return out;
+}
+
+const MOUNT_KEYS: Record<string, string[]> = {
+  common: ["type", "source", "src", "destination", "dst", "target", "readonly", "ro", "rw", "z", "Z", "relabel", "consistency"],
+  bind: ["bind-propagation"],
+  volume: ["volume-nocopy", "nocopy"],
+  tmpfs: ["tmpfs-size", "tmpfs-mode"],
+};
+
 /**
- * --mount type=bind|volume|tmpfs,source=..,destination=..[,ro][,...] (Docker's
- * and Podman's keys: src, dst and target too; readonly[=true|false];
- * volume-nocopy; tmpfs-size, tmpfs-mode); type volume without a source: an
- * anonymous one.
+ * --mount type=bind|volume|tmpfs,source=..,destination=..[,readonly] with
+ * Docker's and Podman's keys (src, dst and target too; ro and rw; volume-nocopy;
+ * tmpfs-size, tmpfs-mode; z, Z, relabel and consistency accepted, as nothing
+ * here labels or caches); a later alias wins, as Podman's; type volume
+ * without a source: an anonymous one.
  */
 export function parseMount(m: string): MountSpec {
-  const bad = (why: string) => new UsageError(`invalid --mount "${m}": ${why}`);
-  const kv = new Map<string, string>();
-  for (const part of m.split(",")) {
-    const i = part.indexOf("=");
-    const k = i < 0 ? part : part.slice(0, i);
-    if (kv.has(k)) throw bad(`${k} given twice`);
-    kv.set(k, i < 0 ? "" : part.slice(i + 1));
-  }
-  const take = (...keys: string[]) => {
-    const k = keys.find((x) => kv.has(x));
-    const v = k === undefined ? undefined : kv.get(k);
-    for (const x of keys) kv.delete(x);
-    return v;
-  };
-  const type = take("type") ?? "volume";
-  const dst = take("destination", "dst", "target");
+  const what = `--mount "${m}"`;
+  const bad = (why: string) => new UsageError(`invalid ${what}: ${why}`);
+  const fields = mountFields(m).map((f) => {
+    const i = f.indexOf("=");
+    return { k: i < 0 ? f : f.slice(0, i), v: i < 0 ? undefined : f.slice(i + 1) };
+  });
+  const type = fields.filter((f) => f.k === "type").pop()?.v;
+  if (type === undefined) throw bad("type= is required (bind, volume or tmpfs)");
+  if (!["bind", "volume", "tmpfs"].includes(type)) throw bad(`type ${type}: bind, volume or tmpfs`);
+  for (const f of fields) if (!MOUNT_KEYS.common.includes(f.k) && !MOUNT_KEYS[type]!.includes(f.k)) throw bad(`unknown option ${f.k} for type ${type}`);
+  const last = (...keys: string[]) => fields.filter((f) => keys.includes(f.k)).pop();
+  const dst = last("destination", "dst", "target")?.v;
   if (!dst) throw bad("a destination (destination=, dst= or target=) is required");
-  const src = take("source", "src") ?? "";
-  const roValue = take("readonly", "ro");
-  if (roValue !== undefined && !["", "true", "false", "1", "0"].includes(roValue)) throw bad(`readonly=${roValue}: true or false`);
-  const opts = roValue !== undefined && roValue !== "false" && roValue !== "0" ? ["ro"] : [];
-  let spec: MountSpec;
+  const src = last("source", "src")?.v ?? "";
+  const rw = fields.filter((f) => ["readonly", "ro", "rw"].includes(f.k));
+  if (rw.length > 1) throw bad("cannot pass 'readonly', 'ro', or 'rw' options more than once");
+  const roOf = (f: { k: string; v?: string }) => {
+    const v = f.v ?? "true";
+    if (!["true", "false", "1", "0"].includes(v)) throw bad(`${f.k}=${v}: true or false`);
+    const yes = v === "true" || v === "1";
+    return f.k === "rw" ? !yes : yes;
+  };
+  const opts = rw.length && roOf(rw[0]!) ? ["ro"] : [];
   if (type === "bind") {
-    const prop = take("bind-propagation");
-    if (prop !== undefined && !["private", "rprivate"].includes(prop)) throw bad(`bind-propagation=${prop}: only private and rprivate`);
-    take("relabel");
+    const prop = last("bind-propagation")?.v;
+    if (prop !== undefined && !["private", "rprivate"].includes(prop)) throw bad(`bind-propagation=${prop}: tspod's mounts are private (private, rprivate)`);
     if (!src) throw bad("a bind mount needs a source");
-    spec = checkedMount(m, "bind", src, dst, opts);
-  } else if (type === "volume") {
-    const nocopy = take("volume-nocopy", "nocopy");
-    if (nocopy !== undefined && nocopy !== "false") opts.push("nocopy");
-    spec = checkedMount(m, src ? "volume" : "anonymous", src, dst, opts);
-  } else if (type === "tmpfs") {
-    if (src) throw bad("a tmpfs has no source");
-    const size = take("tmpfs-size");
-    const mode = take("tmpfs-mode");
-    const o = [...opts, ...(size !== undefined ? [`size=${size}`] : []), ...(mode !== undefined ? [`mode=${mode}`] : [])];
-    spec = parseTmpfs(o.length ? `${dst}:${o.join(",")}` : dst);
-  } else throw bad(`type ${type}: bind, volume or tmpfs`);
-  if (kv.size) throw bad(`unknown option ${[...kv.keys()][0]}`);
-  return spec;
+    return checkedMount(what, "bind", src, dst, opts);
+  }
+  if (type === "volume") {
+    const nocopy = last("volume-nocopy", "nocopy");
+    if (nocopy && (nocopy.v ?? "true") !== "false") opts.push("nocopy");
+    if (src.startsWith("/") || src.startsWith(".")) throw bad(`a volume's source is its name (${src} is a path: type=bind mounts one)`);
+    return checkedMount(what, src ? "volume" : "anonymous", src, dst, opts);
+  }
+  if (src) throw bad("a tmpfs has no source");
+  const size = last("tmpfs-size")?.v;
+  const mode = last("tmpfs-mode")?.v;
+  const o = [...opts, ...(size !== undefined ? [`size=${size}`] : []), ...(mode !== undefined ? [`mode=${mode}`] : [])];
+  return parseTmpfs(o.length ? `${dst}:${o.join(",")}` : dst);
 }
 
 function posixNormalize(p: string): string {
@@ -409,6 +432,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
 
   const id = randomHex(32);
   const plan = cgroupPlan(id, cgInfo);
+  const madeVolumes: string[] = []; // anonymous volumes this create made: gone again if it fails
   checkLimits(resources, plan, cgInfo);
   const name = o.name ?? reserveRandomName(store, id);
   if (o.name !== undefined) store.reserveName(name, id);
@@ -444,18 +468,30 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const ownResolv = !np.join && !(o.dns?.length === 1 && o.dns[0] === "none");
     if (ownHosts) writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name, names), 0o644, false);
     if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
+    const labels: Record<string, string> = { ...(c.Labels ?? {}) };
+    for (const l of o.labels) {
+      const i = l.indexOf("=");
+      if (i === 0 || l === "") throw new UsageError(`invalid label "${l}": a label needs a name (KEY=VALUE)`);
+      labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+    }
     const userMounts = [...o.volumes.map(parseVolume), ...(o.mounts ?? []).map(parseMount), ...o.tmpfs.map(parseTmpfs)];
     // the image's VOLUMEs a mount of the user's does not cover: anonymous volumes, as Podman's
     for (const d of Object.keys(c.Volumes ?? {}).sort()) {
       if (isAbsolute(d) && !userMounts.some((m) => posixNormalize(m.destination) === posixNormalize(d))) userMounts.push({ type: "bind", source: "", destination: d, options: [], volume: "", anonymous: true });
     }
     checkMountDestinations(userMounts);
+    for (const m of userMounts) {
+      m.destination = posixNormalize(m.destination);
+      // the container's devices are tspod's (/dev/null, /dev/pts, ...): a mount over them would hide them all
+      if (m.destination === "/dev") throw new UsageError(`cannot mount over /dev: the container's devices are made there`);
+    }
     if (userMounts.some((m) => m.volume !== undefined)) {
       const vols = new VolumeStore(ctx);
       for (const m of userMounts) {
         if (m.volume === undefined) continue;
         // (its first use copies the image's content in: the runtime does, see spec.ts)
         const vol = m.anonymous ? vols.create(undefined, { anonymous: true }) : vols.create(m.volume, { ifExists: true });
+        if (m.anonymous) madeVolumes.push(vol.Name);
         m.volume = vol.Name;
         m.source = vol.Mountpoint;
         // as Podman mounts volumes: no setuid programs nor device nodes from them (copied up from an image too)
@@ -463,14 +499,15 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       }
     }
     writeFileAtomic(join(ud, ".containerenv"), `engine="tspod"\nname="${name}"\nid="${id}"\nimage="${imageName}"\nimageid="${image.id}"\nrootless=${ctx.rootless ? 1 : 0}\n`, 0o644, false);
-    const mounts: MountSpec[] = [
+    const own: MountSpec[] = [
       { type: "bind", source: join(ud, "hostname"), destination: "/etc/hostname", options: [] },
       // --no-hosts / --dns none: the image's own file (a joined network's files are that container's)
       ...(np.join || ownHosts ? [{ type: "bind" as const, source: join(netFiles, "hosts"), destination: "/etc/hosts", options: [] }] : []),
       ...(np.join || ownResolv ? [{ type: "bind" as const, source: join(netFiles, "resolv.conf"), destination: "/etc/resolv.conf", options: [] }] : []),
       { type: "bind", source: join(ud, ".containerenv"), destination: "/run/.containerenv", options: ["ro"] },
-      ...userMounts,
     ];
+    // (one of these the user mounts a file of their own on: theirs alone, as Podman)
+    const mounts: MountSpec[] = [...own.filter((m) => !userMounts.some((u) => u.destination === m.destination)), ...userMounts];
     for (const extra of userEntries(layerDirs, user, home)) {
       if (mounts.some((m) => m.destination === extra.destination)) continue;
       writeFileAtomic(join(ud, extra.file), extra.content, 0o644, false);
@@ -478,12 +515,6 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     }
     if (o.readOnly && o.readOnlyTmpfs !== false) {
       for (const d of ["/tmp", "/var/tmp", "/run"]) if (!mounts.some((m) => m.destination === d)) mounts.push(parseTmpfs(d));
-    }
-    const labels: Record<string, string> = { ...(c.Labels ?? {}) };
-    for (const l of o.labels) {
-      const i = l.indexOf("=");
-      if (i === 0 || l === "") throw new UsageError(`invalid label "${l}": a label needs a name (KEY=VALUE)`);
-      labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
     }
     const cfg: ContainerConfig = {
       id,
@@ -557,6 +588,12 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     try {
       images.store.removeTree(store.path(id));
     } catch {}
+    // the anonymous volumes made for it (named ones stay, as Podman's)
+    for (const v of madeVolumes) {
+      try {
+        new VolumeStore(ctx).remove(v, () => []);
+      } catch {}
+    }
     throw e;
   }
 }

@@ -381,17 +381,20 @@ export class Lifecycle {
     removeCgroups(cgroupPlan(id));
     trace("destroy: done");
     this.store.releaseName(c.config.name, id);
-    if (volumes || c.config.autoRemove) this.removeAnonymousVolumes(c);
+    if (volumes) this.removeAnonymousVolumes(c);
   }
 
-  /** A container's anonymous volumes, gone with it (rm -v, --rm, as Podman's): one another container uses stays. */
+  /**
+   * The anonymous volumes a container mounts, gone with it (rm -v, --rm), as
+   * Podman's: whichever container made one; one another container uses stays.
+   */
   private removeAnonymousVolumes(c: Container): void {
-    const names = c.config.mounts.filter((m) => m.anonymous && m.volume).map((m) => m.volume!);
+    const names = c.config.mounts.filter((m) => m.volume).map((m) => m.volume!);
     if (!names.length) return;
     const vols = new VolumeStore(this.ctx);
     for (const n of names) {
       try {
-        if (vols.get(n)) vols.remove(n, (v) => this.store.volumeUsers(v));
+        if (vols.get(n)?.Anonymous) vols.remove(n, (v) => this.store.volumeUsers(v));
       } catch (e) {
         log("warn", `anonymous volume ${n} of ${c.config.name} stays: ${(e as Error).message}`);
       }
@@ -414,7 +417,7 @@ export class Lifecycle {
     try {
       renameSync(this.store.path(id), trash);
     } catch {
-      return this.destroy(c);
+      return this.destroy(c, true);
     }
     rmSync(this.store.sockPath(id), { force: true });
     this.store.releaseName(c.config.name, id);
@@ -456,7 +459,7 @@ export class Lifecycle {
   cleanup(id: string): void {
     const c = this.store.load(id);
     // --rm: removed once it has exited, unless a restart is under way (restart())
-    if (c?.config.autoRemove && c.state.status === "exited" && !this.restarting(c)) this.destroy(c);
+    if (c?.config.autoRemove && c.state.status === "exited" && !this.restarting(c)) this.destroy(c, true);
     const trash = this.trashPath(id);
     if (existsSync(trash)) {
       try {

@@ -1,7 +1,7 @@
 // Named volumes: -v NAME:/path (made as needed, copied up on first use), and
 // volume create|ls|inspect|rm|prune|exists. Root and rootless, real containers.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEach, ENV, errorLines, expectOneError, MODES, REGISTRY, sandboxes, tempDir } from "../helpers/tspod.ts";
 import { pushImage, uniqueRepo } from "../helpers/oci.ts";
@@ -71,8 +71,8 @@ describe.each(MODES)("volumes (%s)", (mode) => {
     await b.ok(["volume", "create", "full"]);
     await b.ok(["run", "--rm", "-v", "full:/x", BB, "touch", "/x/mine"]);
     expect(await b.ok(["run", "--rm", "-v", "full:/home/www", BB, "ls", "-A", "/home/www"])).toBe("mine\n");
-    // only the image's files: not what the runtime mounts (/proc, /sys, /dev), which are not copied
-    for (const d of ["/proc", "/sys", "/dev"]) {
+    // only the image's files: not what the runtime mounts (/proc, /sys), which are not copied
+    for (const d of ["/proc", "/sys"]) {
       const name = `v${d.slice(1)}`;
       await b.ok(["run", "--rm", "-v", `${name}:${d}`, BB, "true"]);
       expect(await b.sh(`ls -A '${join(b.root, "volumes", name, "_data")}'`)).toMatchObject({ code: 0, stdout: "" });
@@ -172,7 +172,19 @@ describe.each(MODES)("volumes (%s)", (mode) => {
     expect(await b.ok(["run", "--rm", "--mount", "type=volume,src=mv,dst=/m,ro=true", BB, "sh", "-c", "cat /m/x; touch /m/y 2>/dev/null || echo ro"])).toBe("in\nro\n");
     const t = (await b.ok(["run", "--rm", "--mount", "type=tmpfs,destination=/t,tmpfs-size=1m", BB, "sh", "-c", "grep ' /t ' /proc/mounts"])).split(" ");
     expect([t[2], t[3].split(",").some((o) => o === "size=1024k")]).toEqual(["tmpfs", true]);
+    // a quoted field may hold a comma; a later alias wins; rw is not read-only
+    const comma = join(dir, "a,b");
+    mkdirSync(comma);
+    chmodSync(comma, 0o755);
+    writeFileSync(join(comma, "f"), "comma\n");
+    expect(await b.ok(["run", "--rm", "--mount", `type=bind,"src=${comma}",dst=/x,target=/y,rw`, BB, "sh", "-c", "cat /y/f; test -e /x || echo no-x"])).toBe("comma\nno-x\n");
     for (const [spec, re] of [
+      ["dst=/x", /type= is required/],
+      ["Type=bind,src=/tmp,dst=/x", /type= is required/],
+      ["type=bind,src=/tmp,dst=/x,Colour=red", /unknown option Colour for type bind/],
+      ["type=volume,src=/tmp,dst=/x", /a volume's source is its name/],
+      ["type=bind,src=/tmp,dst=/x,readonly,ro=false", /cannot pass 'readonly', 'ro', or 'rw' options more than once/],
+      ["type=bind,src=/tmp,dst=x", /invalid --mount "type=bind,src=\/tmp,dst=x": container path x must be absolute/],
       ["type=volume,src=mv", /a destination .* is required/],
       ["type=nfs,dst=/x", /type nfs: bind, volume or tmpfs/],
       ["type=bind,dst=/x", /a bind mount needs a source/],
@@ -182,6 +194,54 @@ describe.each(MODES)("volumes (%s)", (mode) => {
       expectOneError(await b.run(["run", "--rm", "--mount", spec, BB, "true"]), re);
     }
     expect(await b.ok(["ps", "-aq"])).toBe("");
+  });
+
+  test("nested and read-only mounts together, as crun makes them: mount points first, read-only last; --read-only keeps a volume on /tmp", async () => {
+    const dir = tempDir("tspod-app-");
+    chownSync(dir, b.uid, b.gid);
+    chmodSync(dir, 0o755);
+    // a read-only source with a writable anonymous volume inside it (node_modules' pattern)
+    expect(await b.ok(["run", "--rm", "-v", `${dir}:/app:ro`, "-v", "/app/node_modules", BB, "sh", "-c", "touch /app/node_modules/x && echo nm; touch /app/y 2>/dev/null || echo app-ro"])).toBe("nm\napp-ro\n");
+    expect(await b.ok(["run", "--rm", "-v", `${dir}:/x:ro`, "--tmpfs", "/x/t", BB, "sh", "-c", "touch /x/t/a && echo t"])).toBe("t\n");
+    // a read-only volume on /etc: tspod's own hostname, hosts and resolv.conf still go in
+    expect(await b.ok(["run", "--rm", "--hostname", "h2", "-v", "roetc:/etc:ro", BB, "sh", "-c", "cat /etc/hostname; touch /etc/z 2>/dev/null || echo etc-ro"])).toBe("h2\netc-ro\n");
+    expect(await b.ok(["run", "--rm", "--tmpfs", "/t:ro", BB, "sh", "-c", "touch /t/a 2>/dev/null || echo t-ro"])).toBe("t-ro\n");
+    // --read-only: a volume the user mounts on /tmp (written /tmp/) is not hidden under the tmpfs
+    await b.ok(["run", "--rm", "--read-only", "-v", "keep:/tmp/", BB, "sh", "-c", "echo data > /tmp/f"]);
+    expect(await b.ok(["run", "--rm", "-v", "keep:/x", BB, "cat", "/x/f"])).toBe("data\n");
+    // a user's file on /etc/hosts is the only one there (tspod's own is left out)
+    writeFileSync(join(dir, "hosts"), "10.1.2.3 mine\n");
+    expect(await b.ok(["run", "--rm", "-v", `${join(dir, "hosts")}:/etc/hosts:ro`, BB, "sh", "-c", "cat /etc/hosts; grep -c ' /etc/hosts ' /proc/self/mountinfo"])).toBe("10.1.2.3 mine\n1\n");
+    // over /dev: refused (the container's devices are made there)
+    expectOneError(await b.run(["run", "--rm", "-v", "devs:/dev", BB, "true"]), /cannot mount over \/dev/);
+    expect(lines(await b.ok(["volume", "ls", "-q"])).includes("devs")).toBe(false);
+  });
+
+  test("what a failed create made goes; --rm's volumes go only at its end; an anonymous volume goes with the last container's rm -v", async () => {
+    const anon = async () => lines(await b.ok(["volume", "ls", "-q"])).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expectOneError(await b.run(["create", "-v", "/anon", "--label", "=x", BB, "true"]), /invalid label "=x"/);
+    expectOneError(await b.run(["create", "-v", "/anon", "--name", "bad/name", BB, "true"]), /name/);
+    expect(await anon()).toEqual([]);
+    // create --rm, then plain rm: kept (as Podman); run --rm: gone
+    await b.ok(["create", "--rm", "--name", "cr", "-v", "/anon", BB, "true"]);
+    await b.ok(["rm", "cr"]);
+    expect((await anon()).length).toBe(1);
+    await b.ok(["volume", "prune", "-f"]);
+    // made by a1, used by b1 too: a1's rm -v leaves it (in use), b1's takes it
+    await b.ok(["create", "--name", "a1", "-v", "/anon", BB, "true"]);
+    const [v] = await anon();
+    await b.ok(["create", "--name", "b1", "-v", `${v}:/x`, BB, "true"]);
+    await b.ok(["rm", "-v", "a1"]);
+    expect(await anon()).toEqual([v]);
+    await b.ok(["rm", "-v", "b1"]);
+    expect(await anon()).toEqual([]);
+  });
+
+  test("a volume's first use where the image has nothing leaves its copy-up for a later use", async () => {
+    await b.ok(["run", "--rm", "-v", "later:/nothing-here", BB, "true"]);
+    expect(JSON.parse(await b.ok(["volume", "inspect", "later"]))[0].NeedsCopyUp).toBe(true);
+    expect(lines(await b.ok(["run", "--rm", "-v", "later:/home/www", BB, "ls", "/home/www"]))).toEqual(["index.html"]);
+    expect(JSON.parse(await b.ok(["volume", "inspect", "later"]))[0].NeedsCopyUp).toBe(false);
   });
 
   test("a volume holding files of other ids (rootless: subordinate ones) is removed whole", async () => {

@@ -37,7 +37,7 @@ const impl: CommandImpl = {
       } catch (e) {
         const code = e instanceof TspodError ? e.exitCode : 125;
         const cur = lc.store.find(id);
-        if (cur && cur.state.status !== "running" && cur.state.status !== "paused" && (opts.rm || (code !== 126 && code !== 127))) lc.destroy(cur);
+        if (cur && cur.state.status !== "running" && cur.state.status !== "paused" && (opts.rm || (code !== 126 && code !== 127))) lc.destroy(cur, opts.rm);
         throw e;
       }
     };
@@ -81,7 +81,7 @@ const impl: CommandImpl = {
       const exit = lc.store.exitRecord(id);
       if (opts.rm) {
         const cur = lc.store.find(id);
-        if (cur) lc.destroy(cur);
+        if (cur) lc.destroy(cur, true);
       }
       if (exit?.startError) throw new TspodError(exit.startError, exit.exitCode >= 125 ? exit.exitCode : 125);
       if (exit) return exit.exitCode;
