@@ -7,7 +7,7 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stop tag top unpause untag version volume wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stats stop tag top unpause untag version volume wait" -- "$cur"))
     return
   fi
   case "$cmd" in
@@ -60,6 +60,7 @@ _tspod() {
     "rmi") flags="--all --force --ignore --log-level --no-prune --root --runroot --storage-driver -a -f -i" ;;
     "run") flags="--add-host --cap-add --cap-drop --cpus --detach --detach-keys --dns --dns-option --dns-search --entrypoint --env --env-file --expose --hostname --init --interactive --label --log-level --memory --mount --name --network --no-hosts --pids-limit --pod --publish --publish-all --pull --quiet-pull --read-only --read-only-tmpfs --rm --root --runroot --security-opt --sig-proxy --stop-signal --stop-timeout --storage-driver --tls-verify --tmpfs --tty --user --volume --workdir -P -d -e -h -i -l -m -p -q -t -u -v -w" ;;
     "start") flags="--attach --interactive --log-level --root --runroot --storage-driver -a -i" ;;
+    "stats") flags="--all --format --interval --log-level --no-reset --no-stream --no-trunc --root --runroot --storage-driver -a -i" ;;
     "stop") flags="--all --log-level --root --runroot --storage-driver --time -a -t" ;;
     "tag") flags="--log-level --root --runroot --storage-driver" ;;
     "top") flags="--log-level --root --runroot --storage-driver" ;;

@@ -22,6 +22,7 @@ import Ps from "./ps.ts";
 import Pull from "./pull.ts";
 import Rmi from "./rmi.ts";
 import Run from "./run-cmd.ts";
+import Stats from "./stats.ts";
 import Tag from "./tag.ts";
 import Top from "./top.ts";
 import Untag from "./untag.ts";
@@ -69,6 +70,7 @@ export const COMMANDS = {
   rmi: Rmi,
   run: Run,
   start: Start,
+  stats: Stats,
   stop: Stop,
   tag: Tag,
   top: Top,
