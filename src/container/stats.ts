@@ -1,16 +1,20 @@
 // Resource use of running containers, read from /proc: every process in the
-// container's pid namespace (containerPids), so it works where cgroups do not
-// (rootless on cgroup v1, where `podman stats` fails). CPU from utime+stime,
-// memory as the processes' resident set, PIDs as their threads, network from
-// the container's network namespace (/proc/PID/net/dev, loopback left out),
-// block I/O from /proc/PID/io (read_bytes, write_bytes).
-import { readFileSync } from "node:fs";
+// container's pid namespace, so it works where cgroups do not (rootless on
+// cgroup v1, where `podman stats` fails).
+//  - CPU: utime+stime of each process, and cutime+cstime (the time of the
+//    children it has reaped): what the container's processes ever used, but
+//    for exec'd ones that have ended (their parent is outside).
+//  - memory: the proportional set size (Pss: a page shared by n processes
+//    counts 1/n to each), so shared libraries and fork's copy-on-write pages
+//    count once; not the page cache a cgroup would count too.
+//  - PIDs: threads; network: the container's namespace, loopback left out;
+//    block I/O: /proc/PID/io, which rootless can read only for processes of
+//    the container's root (others count 0).
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { totalmem } from "node:os";
 import type { Container } from "./record.ts";
-import { containerPids } from "./lifecycle.ts";
 
-const CLK = 100; // USER_HZ
-const PAGE = 4096;
+const CLK = 100; // USER_HZ, 100 on every Linux architecture
 
 export interface Sample {
   /** monotonic ms when taken */
@@ -37,9 +41,8 @@ function read(path: string): string | undefined {
   }
 }
 
-/** The network's counters: every interface but loopback (none for --network host: the host's are not the container's). */
-function netCounters(pid: number, network: string): { rx: number; tx: number } | undefined {
-  if (network === "host") return undefined;
+/** The network's counters: every interface but loopback. */
+function netCounters(pid: number): { rx: number; tx: number } | undefined {
   const dev = read(`/proc/${pid}/net/dev`);
   if (!dev) return undefined;
   let rx = 0, tx = 0;
@@ -53,28 +56,52 @@ function netCounters(pid: number, network: string): { rx: number; tx: number } |
   return { rx, tx };
 }
 
-export function sample(c: Container): Sample {
-  let cpuTicks = 0, rssPages = 0, threads = 0, blkRead = 0, blkWrite = 0;
-  const pids = containerPids(c.state.pid);
+/** Every process by pid namespace (one pass over /proc for all the containers of a report). */
+export function pidsByNamespace(): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const n of readdirSync("/proc")) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      const ns = readlinkSync(`/proc/${n}/ns/pid`);
+      out.set(ns, [...(out.get(ns) ?? []), Number(n)]);
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * One sample of a running container. byNs: pidsByNamespace(); hostNet: its
+ * network is the host's (--network host, or joined to a container that has
+ * it): the host's counters are not the container's, none are shown.
+ */
+export function sample(c: Container, byNs: Map<string, number[]>, hostNet: boolean): Sample {
+  let cpuTicks = 0, memKb = 0, threads = 0, blkRead = 0, blkWrite = 0;
+  let ns: string | undefined;
+  try {
+    ns = readlinkSync(`/proc/${c.state.pid}/ns/pid`);
+  } catch {}
+  const pids = ns ? (byNs.get(ns) ?? []) : [];
   for (const pid of pids) {
     const stat = read(`/proc/${pid}/stat`);
     if (!stat) continue;
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    cpuTicks += Number(f[11]) + Number(f[12]);
+    cpuTicks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
     threads += Number(f[17]);
-    rssPages += Number(f[21]);
+    const roll = read(`/proc/${pid}/smaps_rollup`);
+    const pss = roll && /^Pss:\s*(\d+) kB/m.exec(roll);
+    memKb += pss ? Number(pss[1]) : Number(/^VmRSS:\s*(\d+) kB/m.exec(read(`/proc/${pid}/status`) ?? "")?.[1] ?? 0);
     const io = read(`/proc/${pid}/io`);
     if (io) {
       blkRead += Number(/^read_bytes:\s*(\d+)/m.exec(io)?.[1] ?? 0);
       blkWrite += Number(/^write_bytes:\s*(\d+)/m.exec(io)?.[1] ?? 0);
     }
   }
-  const net = pids.length ? netCounters(c.state.pid, c.config.network) : undefined;
+  const net = pids.length && !hostNet ? netCounters(c.state.pid) : undefined;
   const started = c.state.startedAt ? Date.parse(c.state.startedAt) : Date.now();
   return {
     at: performance.now(),
     cpuSec: cpuTicks / CLK,
-    mem: rssPages * PAGE,
+    mem: memKb * 1024,
     memLimit: c.config.resources.memory || totalmem(),
     pids: threads,
     netRx: net?.rx ?? 0,
@@ -96,8 +123,20 @@ function size(n: number): string {
   return `${Number(n.toPrecision(4))}${u[i]}`;
 }
 
-/** A duration as Go prints it ("1.5s", "350ms", "2m3s"). */
+/** Binary sizes as Go's units.BytesSize prints them ("1.5MiB"), for MemUsageBytes. */
+function iec(n: number): string {
+  const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${Number(n.toPrecision(4))}${u[i]}`;
+}
+
+/** A duration as Go prints it ("1.5s", "350ms", "2m3s", "0s"). */
 function goDuration(sec: number): string {
+  if (sec <= 0) return "0s";
   if (sec < 1e-3) return `${Math.round(sec * 1e6)}µs`;
   if (sec < 1) return `${Number((sec * 1e3).toPrecision(6))}ms`;
   if (sec < 60) return `${Number(sec.toPrecision(6))}s`;
@@ -107,25 +146,43 @@ function goDuration(sec: number): string {
 
 const pct = (x: number) => `${x.toFixed(2)}%`;
 
-/** One row, Podman's fields: CPU % over the interval since prev (else the average since start, as Podman's first report). */
+/**
+ * One row with Podman's template fields (its stats report type): strings
+ * CPUPerc, AVGCPU, MemUsage ("used / limit"), MemUsageBytes (the same, binary
+ * units), MemPerc, NetIO, BlockIO, PIDS, Up; numbers CPU (percent), AvgCPU,
+ * CPUNano, MemLimit, NetInput, NetOutput, BlockInput, BlockOutput, PIDs;
+ * UpTime, as Podman's, the CPU time (its CPU TIME column). CPU %: over the
+ * interval since prev, else the average since start (as Podman's first report).
+ */
 export function statsRow(c: Container, now: Sample, prev?: Sample) {
   const avg = (100 * now.cpuSec) / now.upSec;
   const cpu = prev && now.at > prev.at ? (100 * Math.max(0, now.cpuSec - prev.cpuSec)) / ((now.at - prev.at) / 1000) : avg;
+  const memPerc = now.memLimit ? (100 * now.mem) / now.memLimit : 0;
   return {
     ID: c.config.id.slice(0, 12),
-    Id: c.config.id,
+    ContainerID: c.config.id,
     Name: c.config.name,
     CPUPerc: pct(cpu),
+    CPU: cpu,
     AVGCPU: pct(avg),
-    CPU: goDuration(now.cpuSec),
+    AvgCPU: avg,
+    CPUNano: Math.round(now.cpuSec * 1e9),
+    UpTime: goDuration(now.cpuSec),
+    Up: goDuration(now.cpuSec),
     MemUsage: `${size(now.mem)} / ${size(now.memLimit)}`,
-    MemUsageBytes: now.mem,
-    MemLimitBytes: now.memLimit,
-    MemPerc: pct((100 * now.mem) / now.memLimit),
+    MemUsageBytes: `${iec(now.mem)} / ${iec(now.memLimit)}`,
+    MemLimit: now.memLimit,
+    MemPerc: pct(memPerc),
     NetIO: `${size(now.netRx)} / ${size(now.netTx)}`,
+    NetInput: now.netRx,
+    NetOutput: now.netTx,
     BlockIO: `${size(now.blkRead)} / ${size(now.blkWrite)}`,
+    BlockInput: now.blkRead,
+    BlockOutput: now.blkWrite,
+    PIDS: String(now.pids),
     PIDs: now.pids,
-    UpTime: goDuration(now.upSec),
+    /** resident bytes, as a number (tspod's) */
+    MemBytes: now.mem,
   };
 }
 
@@ -133,5 +190,5 @@ export type StatsRow = ReturnType<typeof statsRow>;
 
 /** Podman's JSON shape for stats --format json. */
 export function statsJson(r: StatsRow) {
-  return { id: r.ID, name: r.Name, cpu_time: r.CPU, cpu_percent: r.CPUPerc, avg_cpu: r.AVGCPU, mem_usage: r.MemUsage, mem_percent: r.MemPerc, net_io: r.NetIO, block_io: r.BlockIO, pids: String(r.PIDs) };
+  return { id: r.ID, name: r.Name, cpu_time: r.UpTime, cpu_percent: r.CPUPerc, avg_cpu: r.AVGCPU, mem_usage: r.MemUsage, mem_percent: r.MemPerc, net_io: r.NetIO, block_io: r.BlockIO, pids: r.PIDS };
 }
