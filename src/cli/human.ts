@@ -24,15 +24,24 @@ export function since(iso: string, now = Date.now()): string {
   return `${out} ago`;
 }
 
-/** Decimal sizes with 3 significant digits, as Podman prints SIZE ("1.46 MB"). */
-export function humanSize(n: number): string {
-  const u = ["B", "kB", "MB", "GB", "TB", "PB"];
+/**
+ * A size in units of 1000 (kB, MB, ...) or, binary, 1024 (KiB, MiB, ...), with
+ * that many significant digits, as Go's go-units prints them.
+ */
+export function scaledSize(n: number, digits: number, sep = "", binary = false): string {
+  const u = binary ? ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] : ["B", "kB", "MB", "GB", "TB", "PB"];
+  const base = binary ? 1024 : 1000;
   let i = 0;
-  while (n >= 1000 && i < u.length - 1) {
-    n /= 1000;
+  while (n >= base && i < u.length - 1) {
+    n /= base;
     i++;
   }
-  return `${Number(n.toPrecision(3))} ${u[i]}`;
+  return `${Number(n.toPrecision(digits))}${sep}${u[i]}`;
+}
+
+/** Decimal sizes with 3 significant digits, as Podman prints SIZE ("1.46 MB"). */
+export function humanSize(n: number): string {
+  return scaledSize(n, 3, " ");
 }
 
 /** name -> [repository, tag] for display. */

@@ -7,7 +7,8 @@ import { alignColumns, formatList } from "./format.ts";
 import { TspodError, UsageError } from "../errors.ts";
 import { isTerminal, writeOut } from "../output.ts";
 import type { Container } from "../container/record.ts";
-import type { Sample, StatsRow } from "../container/stats.ts";
+import type { Sample } from "../container/stats.ts";
+import { scaledSize } from "./human.ts";
 
 const HEADERS: Record<string, string> = {
   ID: "ID", ContainerID: "ID", Name: "NAME", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT", MemUsageBytes: "MEM USAGE / LIMIT", MemPerc: "MEM %",
@@ -33,7 +34,7 @@ export default class Stats extends BaseCommand {
   async run(): Promise<void> {
     const { flags, argv } = await this.setup(Stats);
     const { ContainerStore } = await import("../container/record.ts");
-    const { sample, statsRow, statsJson, pidsByNamespace } = await import("../container/stats.ts");
+    const { sample, pidsByNamespace } = await import("../container/stats.ts");
     const store = new ContainerStore(this.context);
     const names = [...new Set(argv as string[])];
     if (names.length && flags.all) throw new UsageError("--all and container names cannot be given together");
@@ -85,4 +86,67 @@ export default class Stats extends BaseCommand {
       await Bun.sleep(every);
     }
   }
+}
+
+/** Podman's stats sizes: 4 significant digits, decimal ("1.069MB"), or binary for MemUsageBytes ("1.5MiB"). */
+const size = (n: number) => scaledSize(n, 4);
+const iec = (n: number) => scaledSize(n, 4, "", true);
+
+/** A duration as Go prints it ("1.5s", "350ms", "2m3s", "0s"). */
+function goDuration(sec: number): string {
+  if (sec <= 0) return "0s";
+  if (sec < 1e-3) return `${Math.round(sec * 1e6)}µs`;
+  if (sec < 1) return `${Number((sec * 1e3).toPrecision(6))}ms`;
+  if (sec < 60) return `${Number(sec.toPrecision(6))}s`;
+  const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+  return `${h ? `${h}h` : ""}${m}m${Number(s.toFixed(3))}s`;
+}
+
+const pct = (x: number) => `${x.toFixed(2)}%`;
+
+/**
+ * One row with Podman's template fields (its stats report type): strings
+ * CPUPerc, AVGCPU, MemUsage ("used / limit"), MemUsageBytes (the same, binary
+ * units), MemPerc, NetIO, BlockIO, PIDS, Up; numbers CPU (percent), AvgCPU,
+ * CPUNano, MemLimit, NetInput, NetOutput, BlockInput, BlockOutput, PIDs;
+ * UpTime, as Podman's, the CPU time (its CPU TIME column). CPU %: over the
+ * interval since prev, else the average since start (as Podman's first report).
+ */
+function statsRow(c: Container, now: Sample, prev?: Sample) {
+  const avg = (100 * now.cpuSec) / now.upSec;
+  const cpu = prev && now.at > prev.at ? (100 * Math.max(0, now.cpuSec - prev.cpuSec)) / ((now.at - prev.at) / 1000) : avg;
+  const memPerc = now.memLimit ? (100 * now.mem) / now.memLimit : 0;
+  return {
+    ID: c.config.id.slice(0, 12),
+    ContainerID: c.config.id,
+    Name: c.config.name,
+    CPUPerc: pct(cpu),
+    CPU: cpu,
+    AVGCPU: pct(avg),
+    AvgCPU: avg,
+    CPUNano: Math.round(now.cpuSec * 1e9),
+    UpTime: goDuration(now.cpuSec),
+    Up: goDuration(now.cpuSec),
+    MemUsage: `${size(now.mem)} / ${size(now.memLimit)}`,
+    MemUsageBytes: `${iec(now.mem)} / ${iec(now.memLimit)}`,
+    MemLimit: now.memLimit,
+    MemPerc: pct(memPerc),
+    NetIO: `${size(now.netRx)} / ${size(now.netTx)}`,
+    NetInput: now.netRx,
+    NetOutput: now.netTx,
+    BlockIO: `${size(now.blkRead)} / ${size(now.blkWrite)}`,
+    BlockInput: now.blkRead,
+    BlockOutput: now.blkWrite,
+    PIDS: String(now.pids),
+    PIDs: now.pids,
+    /** resident bytes, as a number (tspod's) */
+    MemBytes: now.mem,
+  };
+}
+
+type StatsRow = ReturnType<typeof statsRow>;
+
+/** Podman's JSON shape for stats --format json. */
+function statsJson(r: StatsRow) {
+  return { id: r.ID, name: r.Name, cpu_time: r.UpTime, cpu_percent: r.CPUPerc, avg_cpu: r.AVGCPU, mem_usage: r.MemUsage, mem_percent: r.MemPerc, net_io: r.NetIO, block_io: r.BlockIO, pids: r.PIDS };
 }
