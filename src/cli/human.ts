@@ -1,4 +1,5 @@
 // Human-readable times and sizes as Podman prints them; no heavy imports (ps uses these).
+import { scaledSize } from "../units.ts";
 import { UsageError } from "../errors.ts";
 
 /** Go's units.HumanDuration + " ago", as Podman prints CREATED (its integer arithmetic, its rounding). */
@@ -24,24 +25,9 @@ export function since(iso: string, now = Date.now()): string {
   return `${out} ago`;
 }
 
-/**
- * A size in units of 1000 (kB, MB, ...) or, binary, 1024 (KiB, MiB, ...), with
- * that many significant digits, as Go's go-units prints them.
- */
-export function scaledSize(n: number, digits: number, sep = "", binary = false): string {
-  const u = binary ? ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] : ["B", "kB", "MB", "GB", "TB", "PB"];
-  const base = binary ? 1024 : 1000;
-  let i = 0;
-  while (n >= base && i < u.length - 1) {
-    n /= base;
-    i++;
-  }
-  return `${Number(n.toPrecision(digits))}${sep}${u[i]}`;
-}
-
 /** Decimal sizes with 3 significant digits, as Podman prints SIZE ("1.46 MB"). */
 export function humanSize(n: number): string {
-  return scaledSize(n, 3, " ");
+  return scaledSize(n, { digits: 3, sep: " " });
 }
 
 /** name -> [repository, tag] for display. */

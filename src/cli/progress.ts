@@ -1,18 +1,11 @@
 // Pull/push progress: bars per blob when stderr is a terminal, plain lines otherwise.
+import { scaledSize } from "../units.ts";
 import type { PullEvent } from "../image/pull.ts";
 import { isTerminal, writeErr } from "../output.ts";
 
 const short = (d: string) => d.slice(d.indexOf(":") + 1, d.indexOf(":") + 13);
 
-function human(n: number): string {
-  const u = ["B", "KiB", "MiB", "GiB"];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i ? n.toFixed(1) : n}${u[i]}`;
-}
+const human = (n: number) => scaledSize(n, { fixed: 1, binary: true });
 
 export interface ProgressSink {
   event(e: PullEvent): void;

@@ -8,7 +8,7 @@ import { TspodError, UsageError } from "../errors.ts";
 import { isTerminal, writeOut } from "../output.ts";
 import type { Container } from "../container/record.ts";
 import type { Sample } from "../container/stats.ts";
-import { scaledSize } from "./human.ts";
+import { scaledSize } from "../units.ts";
 
 const HEADERS: Record<string, string> = {
   ID: "ID", ContainerID: "ID", Name: "NAME", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT", MemUsageBytes: "MEM USAGE / LIMIT", MemPerc: "MEM %",
@@ -89,8 +89,8 @@ export default class Stats extends BaseCommand {
 }
 
 /** Podman's stats sizes: 4 significant digits, decimal ("1.069MB"), or binary for MemUsageBytes ("1.5MiB"). */
-const size = (n: number) => scaledSize(n, 4);
-const iec = (n: number) => scaledSize(n, 4, "", true);
+const size = (n: number) => scaledSize(n, { digits: 4 });
+const iec = (n: number) => scaledSize(n, { digits: 4, binary: true });
 
 /** A duration as Go prints it ("1.5s", "350ms", "2m3s", "0s"). */
 function goDuration(sec: number): string {

@@ -1,4 +1,5 @@
 // `tspod info`: the facts a user needs to debug a rootless setup, each from a real probe.
+import { scaledSize } from "../units.ts";
 import { existsSync, readdirSync, statSync, statfsSync } from "node:fs";
 import { hostname, release, cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -137,15 +138,7 @@ export type Info = ReturnType<typeof gatherInfo>;
 
 const yes = (ch: { ok: boolean; error?: string }) => (ch.ok ? "yes" : `no (${ch.error})`);
 
-function bytes(n: number): string {
-  const u = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < u.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${i ? n.toFixed(1) : n} ${u[i]}`;
-}
+const bytes = (n: number) => scaledSize(n, { fixed: 1, sep: " " });
 
 export function renderInfo(i: Info): string {
   const h = i.Host, s = i.Store, m = h.IDMappings;
