@@ -30,7 +30,7 @@ export const CREATE_FLAGS: FlagDefs = {
   "dns-search": { type: "string", multiple: true, description: "DNS search domain for /etc/resolv.conf (. for none)" },
   "dns-option": { type: "string", multiple: true, description: "DNS option for /etc/resolv.conf (ndots:2, ...)" },
   "no-hosts": { type: "boolean", description: "leave the image's /etc/hosts alone (tspod writes none)" },
-  volume: { type: "string", char: "v", multiple: true, description: "HOST-PATH:CONTAINER-PATH[:OPTIONS] (a bind mount), or NAME:CONTAINER-PATH[:OPTIONS] (a named volume, made if there is none; nocopy: not filled from the image); OPTIONS ro, rw, nosuid, nodev, noexec" },
+  volume: { type: "string", char: "v", multiple: true, description: "HOST-PATH:CONTAINER-PATH[:OPTIONS] (a bind mount), NAME:CONTAINER-PATH[:OPTIONS] (a named volume, made if there is none; nocopy: not filled from the image), or CONTAINER-PATH alone (an anonymous volume); OPTIONS ro, rw, nosuid, nodev, noexec (z, Z accepted)" },
   tmpfs: { type: "string", multiple: true, description: "mount a tmpfs at PATH[:OPTIONS]" },
   mount: { type: "string", multiple: true, description: "type=bind|volume|tmpfs,source=..,destination=..[,readonly] (Docker's --mount; a volume without a source is anonymous)" },
   pull: { type: "string", description: "pull policy", options: ["always", "missing", "never", "newer"], default: "missing" },
