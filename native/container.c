@@ -285,7 +285,6 @@ static void setup_dev(const struct spec *s, int rootfd, int gid5_mapped, int syn
   if (s->tty) make_console(s, rootfd, sync_fd);
 }
 
-/* mount=TYPE\tSRC\tDST\tOPTIONS */
 /* copylayers.c: both exit on failure (one line on stderr), so they run in a child */
 void copy_tree_into(int sfd, const char *src, int dfd, const char *dest);
 void clear_tree(int dfd, const char *dest);
@@ -723,11 +722,7 @@ __attribute__((noreturn)) static void child_main(struct child_args *a) {
     if (chdir(s->cwd) < 0) fail("chdir %s", s->cwd);
   }
   if (s->tty && !s->rootfs) make_console(s, -1, a->sync_fd);
-  /* A session keyring of its own, as crun and runc give each container: not the
-     one it came with (root's, as root), which seccomp=unconfined would open to it.
-     Best effort: no keyrings in this kernel, or a user's key quota reached. */
-  syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
-  if (!s->seccomp_unconfined && keys_filter_install() < 0) fail("seccomp filter for the keyrings");
+  if (keys_confine(s->seccomp_unconfined) < 0) fail("seccomp filter for the keyrings");
   if (lending) {
     /* published TCP ports, a network started at the first socket (lend.c): the
        Landlock domain and the filter, while this process still may (root of its

@@ -20,7 +20,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -194,11 +193,7 @@ int cmd_exec(int argc, char **argv) {
     environ = s.env;
     const char *dir = cwd ? cwd : s.cwd;
     if (chdir(dir) < 0) ctr_fail("chdir %s", dir);
-    /* A session keyring of its own, as crun and runc give each container: not the
-       one it came with (root's, as root), which seccomp=unconfined would open to it.
-       Best effort: no keyrings in this kernel, or a user's key quota reached. */
-    syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
-    if (!s.seccomp_unconfined && keys_filter_install() < 0) ctr_fail("seccomp filter for the keyrings");
+    if (keys_confine(s.seccomp_unconfined) < 0) ctr_fail("seccomp filter for the keyrings");
     if (mon >= 0) {
       int nfd = lend_install(lending);
       static const char frame[5] = {'n', 0, 0, 0, 0};

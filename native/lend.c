@@ -374,10 +374,8 @@ int lend_install(int what) {
  * request_key fail (Podman lets keyctl through: as root, a container could then
  * read root's user keyring on the host, "@u"). 32-bit x86 and x32 calls alike.
  * Installed while the process may (root of its user namespace).
- * --security-opt seccomp=unconfined goes without (spec.c); each container has a
- * session keyring of its own in any case (container.c, exec.c).
  */
-int keys_filter_install(void) {
+static int keys_filter_install(void) {
   unsigned to_i386 = start_filter();
   (void)to_i386; /* (used on x86-64 only) */
   const uint32_t nrs[] = {SYS_add_key, SYS_request_key, SYS_keyctl};
@@ -397,6 +395,14 @@ int keys_filter_install(void) {
   struct bpf_prog_ p = {(unsigned short)g_n, g_prog};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, 0, &p) == 0) return 0;
   return errno == EINVAL ? 0 : -1; /* a kernel without seccomp filters: nothing to install */
+}
+
+int keys_confine(int unconfined) {
+  /* A session keyring of its own, as crun and runc give each container: not the
+     one it came with (root's, as root), which seccomp=unconfined would open to it.
+     Best effort: no keyrings in this kernel, or a user's key quota reached. */
+  syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
+  return unconfined ? 0 : keys_filter_install();
 }
 
 int lend_send_fd(int sock, const void *data, size_t len, int fd) {

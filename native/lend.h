@@ -22,9 +22,11 @@ int lend_what(const struct spec *s);
    (and listen()) to the monitor; with LEND_NET, socket() (not AF_UNIX) to the
    monitor too. Returns the filter's notification fd (O_CLOEXEC), or -1 with errno. */
 int lend_install(int what);
-/* In a process about to run container code: add_key, request_key and keyctl fail
-   (ENOSYS), as in Podman's default seccomp profile. 0, or -1 with errno. */
-int keys_filter_install(void);
+/* In a process about to run container code (a container's, an exec's): a
+   session keyring of its own, then, unless unconfined (--security-opt
+   seccomp=unconfined), the filter that makes add_key, request_key and keyctl
+   fail (ENOSYS). 0, or -1 with errno (the filter could not be installed). */
+int keys_confine(int unconfined);
 /* Send len bytes of data with fd attached (SCM_RIGHTS) over a unix socket: 0 or -1. */
 int lend_send_fd(int sock, const void *data, size_t len, int fd);
 /* The fd a received message carried (SCM_RIGHTS), or -1. */

@@ -24,7 +24,8 @@
  *   rootfs.lowerbase=DIR lower dirs are relative to DIR (keeps overlay options under a page)
  *   rootfs.upper=DIR rootfs.work=DIR
  *   rootfs.readonly=1    --read-only
- *   mount=TYPE\tSRC\tDST\tOPTIONS   bind (OPTIONS ro,rw,nosuid,...), tmpfs (OPTIONS size=..,mode=..)
+ *   mount=TYPE\tSRC\tDST\tOPTIONS[\tVOLUMEDIR]   bind (OPTIONS ro,rw,nosuid,...), tmpfs (OPTIONS size=..,mode=..);
+ *                        VOLUMEDIR: a named volume's directory (its first use copies the image's content in)
  *   masked=PATH          masked paths (bind /dev/null or empty ro tmpfs)
  *   readonly=PATH        read-only paths
  *   cap=CAP_NAME         capabilities kept (bounding; effective and permitted for root)
