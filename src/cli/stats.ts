@@ -33,21 +33,20 @@ export default class Stats extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags, argv } = await this.setup(Stats);
-    const { ContainerStore } = await import("../container/record.ts");
+    const { ContainerStore, isUp } = await import("../container/record.ts");
     const { sample, pidsByNamespace } = await import("../container/stats.ts");
     const store = new ContainerStore(this.context);
     const names = [...new Set(argv as string[])];
     if (names.length && flags.all) throw new UsageError("--all and container names cannot be given together");
-    const live = (c: Container) => c.state.status === "running" || c.state.status === "paused";
     // named ones must be there and running (as Podman) at the start; later, one
     // that stopped or went is left out; -a: every one; else the running ones, as they come and go
     const pick = (first: boolean): Container[] => {
-      if (!names.length) return store.list().filter((c) => flags.all || live(c));
+      if (!names.length) return store.list().filter((c) => flags.all || isUp(c));
       const out: Container[] = [];
       for (const n of names) {
         const c = first ? store.lookup(n) : store.find(n);
-        if (c && !live(c) && first && !flags.all) throw new TspodError(`cannot get the stats of ${n}: the container is not running`);
-        if (c && (live(c) || flags.all) && !out.some((o) => o.config.id === c.config.id)) out.push(c);
+        if (c && !isUp(c) && first && !flags.all) throw new TspodError(`cannot get the stats of ${n}: the container is not running`);
+        if (c && (isUp(c) || flags.all) && !out.some((o) => o.config.id === c.config.id)) out.push(c);
       }
       return out;
     };
@@ -63,7 +62,7 @@ export default class Stats extends BaseCommand {
       const list = pick(first);
       const byNs = pidsByNamespace();
       return list.map((c) => {
-        const s = live(c) ? sample(c, byNs, hostNet(c)) : zero();
+        const s = isUp(c) ? sample(c, byNs, hostNet(c)) : zero();
         const row = statsRow(c, s, prev.get(c.config.id));
         prev.set(c.config.id, s);
         return flags["no-trunc"] ? { ...row, ID: c.config.id } : row;

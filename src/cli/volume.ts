@@ -8,26 +8,16 @@ import { TspodError, UsageError } from "../errors.ts";
 import { writeErr, writeOut } from "../output.ts";
 import type { Context } from "../context.ts";
 import type { VolumeRecord } from "../storage/volumes.ts";
+import { hasLabel, parseLabels } from "../labels.ts";
 
 async function volumes(ctx: Context) {
   const [{ VolumeStore }, { ContainerStore }] = await Promise.all([import("../storage/volumes.ts"), import("../container/record.ts")]);
   const containers = new ContainerStore(ctx);
-  return { vols: new VolumeStore(ctx), containers, users: (name: string) => containers.volumeUsers(name) };
-}
-
-/** KEY=VALUE labels (a KEY alone: empty value). */
-function parseLabels(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf("=");
-    if (i === 0 || l === "") throw new UsageError(`invalid label "${l}": a label needs a name (KEY=VALUE)`);
-    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
-  }
-  return out;
+  return { vols: new VolumeStore(ctx), containers, users: (name: string) => containers.volumeUsers(name), inUse: () => containers.volumesInUse() };
 }
 
 /** --filter name=, label=KEY[=VALUE], dangling=true|false: one key's values are alternatives, different keys all apply. */
-function volumeFilter(filters: string[], users: (name: string) => string[]): (v: VolumeRecord) => boolean {
+function volumeFilter(filters: string[], inUse: () => Set<string>): (v: VolumeRecord) => boolean {
   const by = new Map<string, string[]>();
   for (const f of filters) {
     const i = f.indexOf("=");
@@ -40,16 +30,12 @@ function volumeFilter(filters: string[], users: (name: string) => string[]): (v:
     if (k === "name") tests.push((v) => vals.some((p) => v.Name.includes(p)));
     if (k === "driver") tests.push((v) => vals.includes(v.Driver));
     if (k === "label") {
-      tests.push((v) =>
-        vals.some((p) => {
-          const j = p.indexOf("=");
-          return j < 0 ? p in v.Labels : v.Labels[p.slice(0, j)] === p.slice(j + 1);
-        }),
-      );
+      tests.push((v) => vals.some((p) => hasLabel(v.Labels, p)));
     }
     if (k === "dangling") {
       for (const d of vals) if (d !== "true" && d !== "false") throw new UsageError(`invalid filter "dangling=${d}": true or false`);
-      tests.push((v) => vals.includes(String(users(v.Name).length === 0)));
+      let used: Set<string> | undefined; // (read once, when first asked)
+      tests.push((v) => vals.includes(String(!(used ??= inUse()).has(v.Name))));
     }
   }
   return (v) => tests.every((t) => t(v));
@@ -85,8 +71,8 @@ export class VolumeLs extends BaseCommand {
   };
   async run() {
     const { flags } = await this.setup(VolumeLs);
-    const { vols, users } = await volumes(this.context);
-    const list = vols.list().filter(volumeFilter(flags.filter ?? [], users));
+    const { vols, inUse } = await volumes(this.context);
+    const list = vols.list().filter(volumeFilter(flags.filter ?? [], inUse));
     if (flags.quiet) {
       if (list.length) this.out(list.map((v) => v.Name).join("\n"));
       return;
@@ -169,9 +155,9 @@ export class VolumePrune extends BaseCommand {
   };
   async run() {
     const { flags } = await this.setup(VolumePrune);
-    const { vols, users } = await volumes(this.context);
+    const { vols, users, inUse } = await volumes(this.context);
     const { VolumeInUseError } = await import("../storage/volumes.ts");
-    const pick = volumeFilter(flags.filter ?? [], users);
+    const pick = volumeFilter(flags.filter ?? [], inUse);
     const removed: string[] = [];
     for (const v of vols.list().filter(pick)) {
       try {

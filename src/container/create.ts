@@ -16,6 +16,7 @@ import { ContainerStore, NameInUseError, type ContainerConfig, type MountSpec } 
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { mergeCaps } from "./caps.ts";
 import { VOLUME_NAME, VolumeStore } from "../storage/volumes.ts";
+import { parseLabels } from "../labels.ts";
 import { chooseDriver } from "./driver.ts";
 import { cgroupPlan, checkLimits, createCgroups, removeCgroups } from "./cgroups.ts";
 import { defaultNetwork, helperPath, parseNetwork, type NetworkChoice } from "../network/mode.ts";
@@ -468,23 +469,16 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const ownResolv = !np.join && !(o.dns?.length === 1 && o.dns[0] === "none");
     if (ownHosts) writeFileAtomic(join(ud, "hosts"), hostsFile(np.net, np.addresses, hostname, name, names), 0o644, false);
     if (ownResolv) writeFileAtomic(join(ud, "resolv.conf"), resolvConf(np.net, np.addresses, { ...names, dns: o.dns?.[0] === "none" ? [] : o.dns }), 0o644, false);
-    const labels: Record<string, string> = { ...(c.Labels ?? {}) };
-    for (const l of o.labels) {
-      const i = l.indexOf("=");
-      if (i === 0 || l === "") throw new UsageError(`invalid label "${l}": a label needs a name (KEY=VALUE)`);
-      labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
-    }
-    const userMounts = [...o.volumes.map(parseVolume), ...(o.mounts ?? []).map(parseMount), ...o.tmpfs.map(parseTmpfs)];
-    // the image's VOLUMEs a mount of the user's does not cover: anonymous volumes, as Podman's
-    for (const d of Object.keys(c.Volumes ?? {}).sort()) {
-      if (isAbsolute(d) && !userMounts.some((m) => posixNormalize(m.destination) === posixNormalize(d))) userMounts.push({ type: "bind", source: "", destination: d, options: [], volume: "", anonymous: true });
-    }
+    const labels = parseLabels(o.labels, c.Labels ?? {});
+    // (destinations normalised: /tmp/ is /tmp for every comparison below and in the spec)
+    const userMounts = [...o.volumes.map(parseVolume), ...(o.mounts ?? []).map(parseMount), ...o.tmpfs.map(parseTmpfs)].map((m) => ({ ...m, destination: posixNormalize(m.destination) }));
     checkMountDestinations(userMounts);
-    for (const m of userMounts) {
-      m.destination = posixNormalize(m.destination);
-      // the container's devices are tspod's (/dev/null, /dev/pts, ...): a mount over them would hide them all
-      if (m.destination === "/dev") throw new UsageError(`cannot mount over /dev: the container's devices are made there`);
+    // the image's VOLUMEs a mount of the user's does not cover: anonymous volumes, as Podman's
+    for (const d of Object.keys(c.Volumes ?? {}).filter(isAbsolute).map(posixNormalize).sort()) {
+      if (!userMounts.some((m) => m.destination === d)) userMounts.push({ type: "bind", source: "", destination: d, options: [], volume: "", anonymous: true });
     }
+    // the container's devices are tspod's (/dev/null, /dev/pts, ...): a mount over them would hide them all
+    if (userMounts.some((m) => m.destination === "/dev")) throw new UsageError(`cannot mount over /dev: the container's devices are made there`);
     if (userMounts.some((m) => m.volume !== undefined)) {
       const vols = new VolumeStore(ctx);
       for (const m of userMounts) {

@@ -12,7 +12,7 @@ import { FileLock } from "../storage/lock.ts";
 import { Store } from "../storage/store.ts";
 import { VolumeStore } from "../storage/volumes.ts";
 import { cgroupPlan, freeze, removeCgroups } from "./cgroups.ts";
-import { ContainerStore, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
+import { ContainerStore, isUp, pidAlive, parseLogLine, type Container, type LogLine } from "./record.ts";
 import { killStrayHelper, renameInOwnHosts, specNetLazy } from "../network/setup.ts";
 import { AttachClient } from "./attach.ts";
 import { PodStore } from "../network/pods.ts";
@@ -83,7 +83,7 @@ export class Lifecycle {
   }
 
   private async startLocked(c: Container, opts: { attach: boolean; stdin: boolean }): Promise<StartResult> {
-    if (c.state.status === "running" || c.state.status === "paused") throw new AlreadyRunningError(`container ${c.config.name} is already running`);
+    if (isUp(c)) throw new AlreadyRunningError(`container ${c.config.name} is already running`);
     const id = c.config.id;
     const joinPid = await this.networkOwnerPid(c);
     const sock = this.store.sockPath(id);

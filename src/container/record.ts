@@ -127,6 +127,9 @@ export function userMounts(c: Container): MountSpec[] {
   return c.config.mounts.filter((m) => m.type !== "bind" || !m.source.startsWith(store));
 }
 
+/** Running or paused: its processes are there (ps without -a, stats, a pod's state). */
+export const isUp = (c: Container): boolean => c.state.status === "running" || c.state.status === "paused";
+
 export function pidAlive(pid: number): boolean {
   if (!pid || pid <= 0) return false;
   try {
@@ -380,27 +383,32 @@ export class ContainerStore {
     return undefined;
   }
 
-  /** Image IDs in use by containers (rmi refuses these). */
-  /** The containers (IDs) that mount a named volume. */
-  volumeUsers(name: string): string[] {
-    return this.ids().filter((id) => {
+  /** Every container's config as stored (not refreshed: for who uses an image or a volume), with its ID. */
+  private *configs(): Generator<[string, ContainerConfig]> {
+    for (const id of this.ids()) {
+      let cfg: ContainerConfig;
       try {
-        return (JSON.parse(readFileSync(this.path(id, "config.json"), "utf8")) as ContainerConfig).mounts.some((m) => m.volume === name);
+        cfg = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8"));
       } catch {
-        return false;
+        continue; // (one removed meanwhile, or not made whole yet)
       }
-    });
+      yield [id, cfg];
+    }
   }
 
+  /** The containers (IDs) that mount a named volume. */
+  volumeUsers(name: string): string[] {
+    return [...this.configs()].filter(([, cfg]) => cfg.mounts.some((m) => m.volume === name)).map(([id]) => id);
+  }
+
+  /** Every volume some container mounts (one pass, for a filter over many volumes). */
+  volumesInUse(): Set<string> {
+    return new Set([...this.configs()].flatMap(([, cfg]) => cfg.mounts.flatMap((m) => (m.volume ? [m.volume] : []))));
+  }
+
+  /** The containers (IDs) made from an image (rmi refuses it). */
   usersOf(imageId: string): string[] {
-    const out: string[] = [];
-    for (const id of this.ids()) {
-      try {
-        const cfg = JSON.parse(readFileSync(this.path(id, "config.json"), "utf8")) as ContainerConfig;
-        if (cfg.image.id === imageId) out.push(id);
-      } catch {}
-    }
-    return out;
+    return [...this.configs()].filter(([, cfg]) => cfg.image.id === imageId).map(([id]) => id);
   }
 }
 

@@ -4,7 +4,7 @@
 import { randomHex } from "../sys/random.ts";
 import type { Context } from "../context.ts";
 import { TspodError, UsageError } from "../errors.ts";
-import type { Container } from "../container/record.ts";
+import { isUp, type Container } from "../container/record.ts";
 import type { Lifecycle } from "../container/lifecycle.ts";
 import { defaultNetwork, parseNetwork } from "./mode.ts";
 import { assignHostPorts, checkConflicts, checkPortsForNetwork, parsePublish } from "./ports.ts";
@@ -62,13 +62,11 @@ export function podContainers(lc: Lifecycle, pod: PodConfig): { infra?: Containe
   return { infra: all.find((c) => c.config.id === pod.infraId), members: all.filter((c) => c.config.id !== pod.infraId) };
 }
 
-const up = (c: Container) => c.state.status === "running" || c.state.status === "paused";
-
 /** Podman's pod states over all its containers, the infra too: Created, Running, Degraded (some running), Exited. */
 export function podStatus(infra: Container | undefined, members: Container[]): string {
   const list = infra ? [infra, ...members] : members;
   if (!list.length) return "Created";
-  const running = list.filter(up).length;
+  const running = list.filter(isUp).length;
   if (running === list.length) return "Running";
   if (running > 0) return "Degraded";
   if (list.every((c) => c.state.status === "created")) return "Created";
@@ -79,10 +77,10 @@ export async function startPod(ctx: Context, pod: PodConfig): Promise<void> {
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
   if (!infra) throw new TspodError(`pod ${pod.name} has lost its infra container`);
-  if (!up(infra)) await lc.start(infra, { attach: false, stdin: false });
+  if (!isUp(infra)) await lc.start(infra, { attach: false, stdin: false });
   const errors: string[] = [];
   for (const c of members.reverse()) {
-    if (up(c)) continue;
+    if (isUp(c)) continue;
     try {
       await lc.start(lc.store.lookup(c.config.id), { attach: false, stdin: c.config.interactive });
     } catch (e: any) {
@@ -95,8 +93,8 @@ export async function startPod(ctx: Context, pod: PodConfig): Promise<void> {
 export async function stopPod(ctx: Context, pod: PodConfig, timeout?: number): Promise<void> {
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
-  await Promise.all(members.filter(up).map((c) => lc.stop(c, timeout)));
-  if (infra && up(infra)) await lc.stop(infra, timeout);
+  await Promise.all(members.filter(isUp).map((c) => lc.stop(c, timeout)));
+  if (infra && isUp(infra)) await lc.stop(infra, timeout);
 }
 
 /** A signal to every running container of the pod, the members and then its infra, as Podman's pod kill. */
@@ -104,7 +102,7 @@ export async function killPod(ctx: Context, pod: PodConfig, sig: number): Promis
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
   // nothing running: nothing to do, as Podman's pod kill
-  for (const c of [...members, ...(infra ? [infra] : [])].filter(up)) lc.kill(c, sig);
+  for (const c of [...members, ...(infra ? [infra] : [])].filter(isUp)) lc.kill(c, sig);
 }
 
 /**
@@ -114,11 +112,11 @@ export async function killPod(ctx: Context, pod: PodConfig, sig: number): Promis
 export async function removePod(ctx: Context, pod: PodConfig, force: boolean, timeout?: number): Promise<void> {
   const lc = await lifecycle(ctx);
   const { infra, members } = podContainers(lc, pod);
-  let running = members.filter(up);
+  let running = members.filter(isUp);
   if (running.length && !force) throw new TspodError(`pod ${pod.name} has running containers (${running.map((c) => c.config.name).join(", ")}): stop them first or use --force`);
   if (timeout) {
     await stopPod(ctx, pod, timeout);
-    running = podContainers(lc, pod).members.filter(up);
+    running = podContainers(lc, pod).members.filter(isUp);
   }
   for (const c of running) {
     try {

@@ -7,6 +7,7 @@ import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
 import { mapOrNil } from "../../gonil.ts";
 import type { ImageRecord } from "../../storage/store.ts";
+import { hasLabel } from "../../labels.ts";
 
 /**
  * The filters images and image prune share: until=TIME (created before it),
@@ -19,9 +20,7 @@ export function sharedImageFilter(k: string, v: string, labels: (i: ImageRecord)
     return (i) => Date.parse(i.created) < t;
   }
   if (k !== "label" && k !== "label!") return undefined;
-  const eq = v.indexOf("=");
-  const has = (l: Record<string, string>) => (eq < 0 ? v in l : l[v.slice(0, eq)] === v.slice(eq + 1));
-  return (i) => has(labels(i)) === (k === "label");
+  return (i) => hasLabel(labels(i), v) === (k === "label");
 }
 
 const impl: CommandImpl = {

@@ -1,6 +1,7 @@
 // ps: list containers (lean path and oclif share this).
 import type { Context } from "../../context.ts";
 import { alignColumns, formatList } from "../format.ts";
+import { hasLabel } from "../../labels.ts";
 import { UsageError } from "../../errors.ts";
 import { out, type CommandImpl } from "../spec.ts";
 import { writeOut } from "../../output.ts";
@@ -23,7 +24,7 @@ const impl: CommandImpl = {
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
   },
   async main(ctx: Context, flags) {
-    const { ContainerStore, userMounts } = await import("../../container/record.ts");
+    const { ContainerStore, isUp, userMounts } = await import("../../container/record.ts");
     const { mapOrNil } = await import("../../gonil.ts");
     const { since, humanSize, goTime } = await import("../human.ts");
     // sizes as Podman's ps writes them: 0B, 699kB, 1.98MB (no space)
@@ -61,7 +62,7 @@ const impl: CommandImpl = {
         return x < y ? -1 : x > y ? 1 : 0;
       });
     }
-    if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter((c) => c.state.status === "running" || c.state.status === "paused");
+    if (!flags.all && !flags.last && !flags.latest && !(flags.filter ?? []).some((f: string) => f.startsWith("status=") || f.startsWith("exited="))) list = list.filter(isUp);
     // Like Podman: values of one key are alternatives (any may match), except label
     // (every one must); different keys must all match.
     const byKey = new Map<string, string[]>();
@@ -85,10 +86,7 @@ const impl: CommandImpl = {
         id: (c, v) => c.config.id.startsWith(v),
         name: (c, v) => new RegExp(v).test(c.config.name),
         status: (c, v) => c.state.status === v,
-        label: (c, v) => {
-          const j = v.indexOf("=");
-          return j < 0 ? v in c.config.labels : c.config.labels[v.slice(0, j)] === v.slice(j + 1);
-        },
+        label: (c, v) => hasLabel(c.config.labels, v),
         ancestor: (c, v) => c.config.image.name === v || c.config.image.name.endsWith(`/${v}`) || c.config.image.name.endsWith(`/${v}:latest`) || c.config.image.id.startsWith(v),
         exited: (c, v) => c.state.status === "exited" && String(c.state.exitCode) === v,
         // a pod by name or ID prefix; a network mode by name (pasta, slirp4netns, host, none, container:NAME)
