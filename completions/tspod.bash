@@ -7,12 +7,12 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull rename restart rm rmi run start stats stop tag top unpause untag version volume wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull push rename restart rm rmi run start stats stop tag top unpause untag version volume wait" -- "$cur"))
     return
   fi
   case "$cmd" in
     container) subs="exists inspect prune" ;;
-    image) subs="exists inspect prune pull" ;;
+    image) subs="exists inspect prune pull push" ;;
     pod) subs="create exists inspect kill ps restart rm start stop" ;;
     volume) subs="create exists inspect ls prune rm" ;;
   esac
@@ -34,6 +34,7 @@ _tspod() {
     "image inspect") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "image prune") flags="--all --filter --force --log-level --root --runroot --storage-driver -a -f" ;;
     "image pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
+    "image push") flags="--authfile --cert-dir --compression-format --creds --digestfile --disable-content-trust --format --log-level --quiet --remove-signatures --root --runroot --sign-by --storage-driver --tls-verify -f -q" ;;
     "images") flags="--all --digests --filter --format --log-level --no-trunc --noheading --quiet --root --runroot --sort --storage-driver -a -f -n -q" ;;
     "info") flags="--format --log-level --root --runroot --storage-driver -f" ;;
     "inspect") flags="--format --log-level --root --runroot --size --storage-driver --type -f -s -t" ;;
@@ -54,6 +55,7 @@ _tspod() {
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
     "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --pod --quiet --root --runroot --size --sort --storage-driver -a -f -l -n -p -q -s" ;;
     "pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
+    "push") flags="--authfile --cert-dir --compression-format --creds --digestfile --disable-content-trust --format --log-level --quiet --remove-signatures --root --runroot --sign-by --storage-driver --tls-verify -f -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;
     "restart") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "rm") flags="--all --depend --force --log-level --root --runroot --storage-driver --time --volumes -a -f -t -v" ;;

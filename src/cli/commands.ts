@@ -20,6 +20,7 @@ import { PodCreate, PodExists, PodInspect, PodKill, PodPs, PodRestart, PodRm, Po
 import Port from "./port.ts";
 import Ps from "./ps.ts";
 import Pull from "./pull.ts";
+import Push from "./push.ts";
 import Rmi from "./rmi.ts";
 import Run from "./run-cmd.ts";
 import Stats from "./stats.ts";
@@ -43,6 +44,7 @@ export const COMMANDS = {
   "image:inspect": ImageInspect,
   "image:prune": ImagePrune,
   "image:pull": Pull,
+  "image:push": Push,
   images: Images,
   info: Info,
   inspect: Inspect,
@@ -64,6 +66,7 @@ export const COMMANDS = {
   port: Port,
   ps: Ps,
   pull: Pull,
+  push: Push,
   rename: Rename,
   restart: Restart,
   rm: Rm,

@@ -85,6 +85,8 @@ export function forgetTls(): void {
 export interface HttpOptions {
   method?: string;
   headers?: Record<string, string>;
+  /** a request body (blob uploads, manifests) */
+  body?: Uint8Array | ReadableStream<Uint8Array>;
   tls: TlsOptions;
   /** ms until the response's status and headers must have come */
   headersTimeout?: number;
@@ -154,6 +156,7 @@ export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpR
       headers: { "user-agent": USER_AGENT, "accept-encoding": "identity", ...opts.headers },
       redirect: "manual",
       decompress: false,
+      ...(opts.body ? { body: opts.body } : {}),
       tls: opts.tls,
       signal: ac.signal,
     } as RequestInit);

@@ -195,7 +195,8 @@ export class Images {
     return img.digestRefs.find((d) => d === full || (!ref.fullyQualified && d.endsWith(`/${n.replace(/^library\//, "")}`)));
   }
 
-  private matchName(img: ImageRecord, n: string): string | undefined {
+  /** The stored name n stands for (short or in full), or undefined. */
+  matchName(img: ImageRecord, n: string): string | undefined {
     let want: string;
     try {
       want = refString(withDefaultTag(parseReference(n)));

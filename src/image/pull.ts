@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
-import { withLock } from "../storage/lock.ts";
+import { holdingBlobs } from "./hold.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
 import { refString, type Reference } from "./reference.ts";
@@ -268,24 +268,10 @@ export class Puller {
   /**
    * Layers and blobs already stored are used, not fetched: garbage collection
    * (rmi, image prune) must not remove them until the image that uses them is
-   * saved. It takes this lock exclusively and waits for no one: while any pull
-   * holds it shared, it is put off until the last such pull ends (images.ts).
+   * saved (hold.ts).
    */
-  private async holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await withLock(this.store.gcLockPath(), fn, true);
-    } finally {
-      // an rmi or prune while this pull ran put its collection off: done now
-      // (it waits for no one: a pull still running leaves it to that one)
-      if (this.store.gcPending()) {
-        try {
-          const { Images } = await import("./images.ts");
-          new Images(this.ctx).collectGarbage();
-        } catch (e) {
-          log("debug", `garbage collection after the pull: ${(e as Error).message}`);
-        }
-      }
-    }
+  private holdingLayers<T>(fn: () => Promise<T>): Promise<T> {
+    return holdingBlobs(this.ctx, this.store, fn);
   }
 
   private async pullManifest(ref: Reference, client: Registry, repo: string, platform: ReturnType<typeof hostPlatform>, topP: ReturnType<Registry["getManifest"]>, opts: PullOptions): Promise<PullResult> {

@@ -289,7 +289,8 @@ export class Registry {
       throw new RegistryError(`registry ${this.registry}: bad token realm ${JSON.stringify(realm)}`);
     }
     if (ch.params.service) u.searchParams.set("service", ch.params.service);
-    if (scope) u.searchParams.set("scope", scope);
+    // several scopes (a push that mounts from another repository): one parameter each, as Docker's clients send them
+    for (const one of scope.split(" ").filter(Boolean)) u.searchParams.append("scope", one);
     const headers: Record<string, string> = {};
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
@@ -323,13 +324,16 @@ export class Registry {
   }
 
   /** One HTTP request with retries on 5xx/429 and connection resets. */
-  private async send(url: string, opts: { method: string; headers?: Record<string, string> }, retry = true): Promise<HttpResponse> {
+  private async send(url: string, opts: { method: string; headers?: Record<string, string>; body?: Uint8Array | ReadableStream<Uint8Array> }, retry = true): Promise<HttpResponse> {
     const host = new URL(url).host;
+    // a streamed body is sent once: a retry would send what is left of it
+    if (opts.body instanceof ReadableStream) retry = false;
     for (let attempt = 1; ; attempt++) {
       try {
         const res = await httpRequest(url, {
           method: opts.method,
           headers: opts.headers,
+          body: opts.body,
           tls: tlsFor(host, this.tlsVerify, host === this.host ? this.certDir : undefined),
           headersTimeout: 60_000,
           bodyTimeout: 120_000,
@@ -353,26 +357,35 @@ export class Registry {
     }
   }
 
-  /** Authenticated request to a path under /v2/, following redirects (auth only to the registry itself). */
-  async request(path: string, opts: { method?: string; headers?: Record<string, string>; scope: string }): Promise<HttpResponse> {
+  /**
+   * Authenticated request to a path under /v2/ (or an upload's absolute URL,
+   * which gets the credentials only when it is on the registry itself),
+   * following redirects (auth only to the registry itself). A streamed body
+   * is sent once: no retry, no redirect, no second try after a 401.
+   */
+  async request(path: string, opts: { method?: string; headers?: Record<string, string>; scope: string; body?: Uint8Array | ReadableStream<Uint8Array> }): Promise<HttpResponse> {
     await this.ping();
     const method = opts.method ?? "GET";
+    const body = opts.body;
+    const once = body instanceof ReadableStream;
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     const hadToken = this.tokens.has(opts.scope);
     const auth = await this.authorization(opts.scope);
-    if (auth) headers.authorization = auth;
-    let url = `${this.base}${path}`;
+    const at = (p: string) => (/^https?:\/\//.test(p) ? p : `${this.base}${p}`);
+    let url = at(path);
+    if (auth && new URL(url).origin === new URL(this.base!).origin) headers.authorization = auth;
     let res: HttpResponse;
     try {
-      res = await this.send(url, { method, headers });
+      res = await this.send(url, { method, headers, body });
     } catch (e) {
-      if (!this.fromCache) throw e;
+      if (!this.fromCache || once) throw e;
       // the remembered way to this registry no longer works: ping afresh, once
       this.forget();
       await this.ping();
-      url = `${this.base}${path}`;
-      res = await this.send(url, { method, headers });
+      url = at(path);
+      res = await this.send(url, { method, headers, body });
     }
+    if (once) return res;
     if (res.statusCode === 401) {
       // Retry once where that can help: nothing was sent (the challenge is new to
       // us), or a Bearer token from before this request (it may have expired).
@@ -385,7 +398,7 @@ export class Registry {
         this.tokens.delete(opts.scope);
         const a2 = await this.authorization(opts.scope);
         if (a2) headers.authorization = a2;
-        res = await this.send(url, { method, headers });
+        res = await this.send(url, { method, headers, body });
       }
     }
     for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304; hops++) {
@@ -396,7 +409,7 @@ export class Registry {
       const h = { ...headers };
       if (next.host !== new URL(url).host) delete h.authorization;
       url = next.toString();
-      res = await this.send(url, { method, headers: h });
+      res = await this.send(url, { method, headers: h, body });
     }
     return res;
   }
@@ -444,6 +457,61 @@ export class Registry {
     const res = await this.request(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` });
     if (res.statusCode !== 200) return this.failure(res, `blob ${digest}`);
     return readBounded(res, maxBytes, `blob ${digest}`);
+  }
+
+  // ---------------------------------------------------------------- push
+
+  /** Does the repository have this blob? (HEAD; scope: the push's) */
+  async hasBlob(repo: string, digest: string, scope: string): Promise<boolean> {
+    const res = await this.request(`/v2/${repo}/blobs/${digest}`, { method: "HEAD", scope });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return false;
+    }
+    // the first request of a push: refused credentials are about the repository, not this blob
+    if (res.statusCode === 401 || res.statusCode === 403) return this.failure(res, `pushing to ${this.registry}/${repo}`);
+    if (res.statusCode !== 200) return this.failure(res, `${this.registry}/${repo}: checking blob ${digest}`);
+    await res.body.dump();
+    return true;
+  }
+
+  /**
+   * Start a blob upload: the URL to PUT the blob to. With mount, the registry
+   * is asked first to take the blob from another of its repositories (no bytes
+   * sent); undefined when it did. One that cannot (no such blob there, or no
+   * right to read it) starts an upload instead, as the spec says.
+   */
+  async startUpload(repo: string, scope: string, mount?: { digest: string; from: string }): Promise<string | undefined> {
+    const q = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}` : "";
+    const res = await this.request(`/v2/${repo}/blobs/uploads/${q}`, { method: "POST", scope, headers: { "content-length": "0" } });
+    if (mount && res.statusCode === 201) {
+      await res.body.dump();
+      return undefined;
+    }
+    if (res.statusCode !== 202) return this.failure(res, `${this.registry}/${repo}: starting an upload`);
+    await res.body.dump();
+    const loc = headerOf(res.headers, "location");
+    if (!loc) throw new RegistryError(`${this.registry}/${repo}: the registry started an upload without saying where (no Location)`);
+    return new URL(loc, `${this.base}/v2/${repo}/blobs/uploads/`).toString();
+  }
+
+  /** Send a whole blob to an upload's URL and close it with its digest (the registry checks it). */
+  async finishUpload(location: string, digest: string, size: number, body: Uint8Array | ReadableStream<Uint8Array>, scope: string): Promise<void> {
+    const u = new URL(location);
+    u.searchParams.set("digest", digest);
+    const res = await this.request(u.toString(), { method: "PUT", scope, body, headers: { "content-type": "application/octet-stream", "content-length": String(size) } });
+    if (res.statusCode !== 201 && res.statusCode !== 204) return this.failure(res, `${this.registry}: uploading blob ${digest}`);
+    await res.body.dump();
+    const got = headerOf(res.headers, "docker-content-digest");
+    if (got && got !== digest) throw new RegistryError(`${this.registry}: uploading blob ${digest}: the registry stored ${got}`);
+  }
+
+  /** PUT a manifest under a tag (or its digest): the digest the registry gives it, when it says. */
+  async putManifest(repo: string, reference: string, bytes: Uint8Array, mediaType: string, scope: string): Promise<string | undefined> {
+    const res = await this.request(`/v2/${repo}/manifests/${reference}`, { method: "PUT", scope, body: bytes, headers: { "content-type": mediaType } });
+    if (res.statusCode < 200 || res.statusCode > 202) return this.failure(res, `${this.registry}/${repo}:${reference}: writing the manifest`);
+    await res.body.dump();
+    return headerOf(res.headers, "docker-content-digest");
   }
 
   /**

@@ -92,7 +92,8 @@ export function startTokenServer(o: TokenServerOptions): TokenServer {
         const type = s.slice(0, first);
         const name = s.slice(first + 1, last);
         const wanted = s.slice(last + 1).split(",");
-        const may = type === "repository" && (rec.user || o.anonymousPull.includes(name)) ? ["pull"] : [];
+        // a user may pull and push anywhere; anonymous clients only pull the public repositories
+        const may = type !== "repository" ? [] : rec.user ? ["pull", "push"] : o.anonymousPull.includes(name) ? ["pull"] : [];
         const actions = wanted.filter((a) => may.includes(a));
         return actions.length ? [{ type, name, actions }] : [];
       });
@@ -165,7 +166,8 @@ export interface Proxy {
 
 /**
  * A TCP proxy to 127.0.0.1:upstreamPort. Plain-HTTP requests are parsed (request
- * line and headers; no request bodies: enough for pulls) and handed to `rule`,
+ * line and headers; a body of Content-Length bytes is passed on, or dropped with
+ * a request answered here; no chunked bodies) and handed to `rule`,
  * which may answer one itself with a status, cut its response after N body bytes
  * (the client sees the connection close mid-body), watch it (record the status)
  * or hold it (forward it only once a promise settles).
@@ -182,6 +184,17 @@ export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: Pr
     sockets.add(client).add(up);
     let inBuf = Buffer.alloc(0);
     let raw = false;
+    // Upstream writes go in order through one chain: a held request holds what follows it too.
+    let gate: Promise<unknown> = Promise.resolve();
+    const toUp = (b: Buffer) => {
+      gate = gate.then(
+        () => void up.write(b),
+        () => void up.write(b),
+      );
+    };
+    // The body of the request being read (its Content-Length): passed on, or dropped when answered here.
+    let bodyLeft = 0;
+    let dropBody = false;
     // The response being watched or cut: its request, bytes of its head so far, body budget.
     let cur: { req: ProxyRequest; head: Buffer; headDone: boolean; left: number } | undefined;
     const closeBoth = () => {
@@ -212,6 +225,15 @@ export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: Pr
         }
       }
       for (;;) {
+        if (bodyLeft > 0) {
+          const n = Math.min(bodyLeft, inBuf.length);
+          if (n === 0) return;
+          const part = Buffer.from(inBuf.subarray(0, n));
+          inBuf = inBuf.subarray(n);
+          bodyLeft -= n;
+          if (!dropBody) toUp(part);
+          continue;
+        }
         const end = inBuf.indexOf("\r\n\r\n");
         if (end < 0) return;
         const head = inBuf.subarray(0, end + 4);
@@ -225,18 +247,20 @@ export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: Pr
         }
         const req: ProxyRequest = { conn: conn.id, method, path, headers, action: "forward" };
         requests.push(req);
+        bodyLeft = Number(headers["content-length"] ?? 0) || 0;
+        dropBody = false;
         const act = rule(req, requests);
         if (act && "answer" in act) {
+          dropBody = true;
           req.action = "answer";
           req.status = act.answer;
           client.write(`HTTP/1.1 ${act.answer} Injected By Test Proxy\r\nContent-Length: 0\r\n\r\n`);
           continue;
         }
         if (act && "hold" in act) {
-          act.hold.then(
-            () => up.write(head),
-            () => up.write(head),
-          );
+          const held = act.hold;
+          gate = gate.then(() => held).catch(() => {});
+          toUp(head);
           continue;
         }
         if (act && "cutAfter" in act) {
@@ -245,7 +269,7 @@ export function startProxy(upstreamPort: number, rule: (r: ProxyRequest, all: Pr
         } else if (act && "watch" in act) {
           cur = { req, head: Buffer.alloc(0), headDone: false, left: Infinity };
         }
-        up.write(head);
+        toUp(head);
       }
     });
     up.on("data", (chunk: Buffer) => {

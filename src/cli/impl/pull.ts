@@ -4,6 +4,7 @@ import type { CommandImpl } from "../spec.ts";
 import { out } from "../spec.ts";
 import { TspodError, UsageError } from "../../errors.ts";
 import { writeErr } from "../../output.ts";
+import { REGISTRY_FLAGS, registryCreds } from "../registry-flags.ts";
 
 const impl: CommandImpl = {
   positionals: [1, Infinity],
@@ -13,10 +14,7 @@ const impl: CommandImpl = {
     os: { type: "string", description: "the operating system to pull (instead of the host's)" },
     arch: { type: "string", description: "the architecture to pull (instead of the host's)" },
     variant: { type: "string", description: "the architecture variant to pull (arm: v7, v8...)" },
-    "tls-verify": { type: "boolean", allowNo: true, description: "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)" },
-    creds: { type: "string", description: "USER[:PASSWORD] for the registry" },
-    authfile: { type: "string", description: "credentials file to use (instead of auth.json's usual places)" },
-    "cert-dir": { type: "string", description: "directory with the registry's CA certificates (*.crt)" },
+    ...REGISTRY_FLAGS,
   },
   async main(ctx: Context, flags, argv) {
     const [{ Puller }, { makeProgress }, { isImageIdLike }] = await Promise.all([import("../../image/pull.ts"), import("../progress.ts"), import("../../image/reference.ts")]);
@@ -40,15 +38,7 @@ const impl: CommandImpl = {
       if (isImageIdLike(n)) throw new TspodError(`${n} is an image ID: a pull needs a name (a digest goes after one: NAME@sha256:...)`);
       return n;
     });
-    if (flags.authfile) {
-      // as Podman: an auth file named but missing is an error, not "no credentials"
-      try {
-        (await import("node:fs")).statSync(flags.authfile);
-      } catch (e) {
-        throw new TspodError(`checking authfile: stat ${flags.authfile}: ${(e as any)?.code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
-      }
-    }
-    const creds = flags.creds ? await (await import("../prompt.ts")).parseCreds(flags.creds) : undefined;
+    const creds = await registryCreds(flags);
     const progress = makeProgress(flags.quiet);
     try {
       // several images: one after another, as Podman pulls them; one that fails is
