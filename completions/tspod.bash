@@ -53,7 +53,7 @@ _tspod() {
     "pod start") flags="--log-level --root --runroot --storage-driver" ;;
     "pod stop") flags="--log-level --root --runroot --storage-driver --time -t" ;;
     "port") flags="--all --latest --log-level --root --runroot --storage-driver -a -l" ;;
-    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --pod --quiet --root --runroot --size --sort --storage-driver -a -f -l -n -p -q -s" ;;
+    "ps") flags="--all --filter --format --last --latest --log-level --no-trunc --noheading --pod --quiet --root --runroot --size --sort --storage-driver --watch -a -f -l -n -p -q -s -w" ;;
     "pull") flags="--arch --authfile --cert-dir --creds --log-level --os --platform --quiet --root --runroot --storage-driver --tls-verify --variant -q" ;;
     "push") flags="--authfile --cert-dir --compression-format --creds --digestfile --disable-content-trust --format --log-level --quiet --remove-signatures --root --runroot --sign-by --storage-driver --tls-verify -f -q" ;;
     "rename") flags="--log-level --root --runroot --storage-driver" ;;

@@ -65,6 +65,19 @@ console.error(`native: ${Object.entries(hashes).map(([n, h]) => `${n}@${h}`).joi
 const ORDER_DIR = join(top, "scripts/bytecode-order");
 const ORDER_FILES = ["run.txt", "ps.txt", "images.txt", "pull.txt"].map((f) => join(ORDER_DIR, f)).filter((f) => existsSync(f));
 
+/**
+ * ink imports react-devtools-core (only used when DEV=true) from a module the
+ * bundle holds; the package is not installed, so it resolves to this stub:
+ * a compiled tspod never connects to React's devtools.
+ */
+const devtoolsStub: import("bun").BunPlugin = {
+  name: "react-devtools-core stub",
+  setup(b) {
+    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: "react-devtools-core", namespace: "tspod-stub" }));
+    b.onLoad({ filter: /.*/, namespace: "tspod-stub" }, () => ({ contents: "export default { initialize() {}, connectToDevTools() {} };", loader: "js" }));
+  },
+};
+
 if (!nativeOnly) {
   await $`bun run ${join(top, "scripts/gen-manifest.ts")}`.cwd(top);
   mkdirSync(join(top, "dist"), { recursive: true });
@@ -93,6 +106,7 @@ if (!nativeOnly) {
     target: "bun",
     sourcemap: "none",
     define: { "process.env.NODE_ENV": '"production"' },
+    plugins: [devtoolsStub],
   } as any);
   if (!r.success) {
     for (const l of r.logs) console.error(l);

@@ -77,6 +77,12 @@ export default class Stats extends BaseCommand {
     // streaming: a terminal is redrawn (unless --no-reset), anything else gets one report after another
     const redraw = isTerminal(1) && !flags["no-reset"];
     const every = (flags.interval ?? 5) * 1000;
+    // a terminal both ways, the table as it is: the live view (sort, select, q to quit)
+    if (redraw && !flags.format && isTerminal(0)) {
+      const initial = report(true);
+      const { statsView } = await import("../tui/stats.tsx");
+      return statsView({ initial, report: () => report(false), every, named: names.length > 0 });
+    }
     for (let first = true; ; first = false) {
       const rows = report(first);
       // the named containers all stopped or gone: nothing more to report

@@ -1,27 +1,10 @@
 // -it is a real terminal: driven through tmux as a person would.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { binary, ENV, MODES, REGISTRY, sandboxes } from "../helpers/tspod.ts";
+import { keepTmuxServer, q, screen, tmux, waitFor } from "../helpers/tmux.ts";
 
 const BB = `${REGISTRY}/busybox:latest`;
 const box = sandboxes();
-
-function tmux(...args: string[]): string {
-  const r = Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
-  return r.stdout.toString();
-}
-
-const screen = (s: string) => tmux("capture-pane", "-p", "-t", s);
-
-async function waitFor(s: string, re: RegExp, ms = 10_000): Promise<string> {
-  const end = Date.now() + ms;
-  let last = "";
-  while (Date.now() < end) {
-    last = screen(s);
-    if (re.test(last)) return last;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${re} in:\n${last}`);
-}
 
 /** At a shell's prompt in session s: Ctrl-C stops a foreground sleep, and the shell is still there. */
 async function ctrlCStopsForeground(s: string): Promise<void> {
@@ -34,14 +17,7 @@ async function ctrlCStopsForeground(s: string): Promise<void> {
   expect(screen(s)).not.toMatch(/^after-sleep$/m);
 }
 
-const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-
-// One session lives for the whole file: killing a test's session then never
-// makes the tmux server exit, which a next new-session could race (seen once in
-// CI: the next test's pane stayed empty).
-const KEEPER = `tspod-tty-keeper-${process.pid}`;
-beforeAll(() => void tmux("new-session", "-d", "-s", KEEPER, "sleep 3600"));
-afterAll(() => void tmux("kill-session", "-t", KEEPER));
+keepTmuxServer("tty");
 
 describe("login prompts under tmux (rootless)", () => {
   const b = box("rootless");

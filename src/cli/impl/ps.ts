@@ -3,8 +3,8 @@ import type { Context } from "../../context.ts";
 import { alignColumns, formatList } from "../format.ts";
 import { hasLabel } from "../../labels.ts";
 import { UsageError } from "../../errors.ts";
-import { out, type CommandImpl } from "../spec.ts";
-import { writeOut } from "../../output.ts";
+import type { CommandImpl } from "../spec.ts";
+import { isTerminal, writeOut } from "../../output.ts";
 
 /** The states a container can be in (status= filter values). */
 const STATES = ["created", "running", "paused", "stopping", "exited"];
@@ -22,8 +22,37 @@ const impl: CommandImpl = {
     sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, size, status (default: newest first)" },
     size: { type: "boolean", char: "s", description: "show each container's size: its writable layer (virtual: with its image)" },
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
+    watch: { type: "integer", char: "w", description: "show the list again every N seconds; on a terminal, a live view: select a container, stop, start, restart, kill, pause or remove it, see its logs (q quits)" },
   },
   async main(ctx: Context, flags) {
+    if (flags.watch === undefined) return void writeOut((await listing(ctx, flags)).text);
+    if (flags.watch < 1) throw new UsageError("--watch: give a number of seconds, 1 or more");
+    if (flags.quiet || flags.format) throw new UsageError("--watch cannot be used with --quiet or --format");
+    // a terminal both ways: the live view (select a container, act on it, see its logs)
+    if (isTerminal(0) && isTerminal(1)) {
+      const { psView } = await import("../../tui/ps.tsx");
+      return psView({ rows: async (all) => (await listing(ctx, { ...flags, all: flags.all || all })).rows, every: flags.watch * 1000, all: !!flags.all, globals: globalArgs(ctx) });
+    }
+    // else the table again every N seconds, below the last (Podman clears the screen between)
+    for (;;) {
+      writeOut((await listing(ctx, flags)).text + "\n");
+      await Bun.sleep(flags.watch * 1000);
+    }
+  },
+};
+export default impl;
+
+/** The global flags that give a command run from the live view this store. */
+function globalArgs(ctx: Context): string[] {
+  return ["--root", ctx.root, "--runroot", ctx.runroot, ...(ctx.storageDriver ? ["--storage-driver", ctx.storageDriver] : [])];
+}
+
+/** One row of the table (and the template's fields). */
+export type PsRow = Awaited<ReturnType<typeof listing>>["rows"][number];
+
+/** What ps prints for these flags, and the table's rows. */
+async function listing(ctx: Context, flags: Record<string, any>) {
+  {
     const { ContainerStore, isUp, userMounts } = await import("../../container/record.ts");
     const { mapOrNil } = await import("../../gonil.ts");
     const { since, humanSize, goTime } = await import("../human.ts");
@@ -109,10 +138,7 @@ const impl: CommandImpl = {
       // as Podman: by the root filesystem's size, smallest first
       if (bySize) list = [...list].sort((a, b) => sizeOf(a)!.rootFsSize - sizeOf(b)!.rootFsSize);
     }
-    if (flags.quiet) {
-      if (list.length) out(list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n"));
-      return;
-    }
+    if (flags.quiet) return { text: list.length ? list.map((c) => (flags["no-trunc"] ? c.config.id : c.config.id.slice(0, 12))).join("\n") + "\n" : "", rows: [] };
     // pod members share the pod's network: its published ports are theirs too (as Podman shows
     // them), and so are those of the container whose network a container:NAME one joined
     const all = new Map(list.map((c) => [c.config.id, c]));
@@ -163,15 +189,14 @@ const impl: CommandImpl = {
       Size: sizeOf(c) ? `${compactSize(sizeOf(c)!.rwSize)} (virtual ${compactSize(sizeOf(c)!.rootFsSize)})` : "",
     }));
     if (flags.format === "json") {
-      return out(JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: unix(c.config.created), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: unix(c.state.startedAt), ExitedAt: unix(c.state.finishedAt), Labels: mapOrNil(c.config.labels), AutoRemove: c.config.autoRemove, Mounts: bindMounts(c), Networks: networks(c), Namespaces: {}, Ports: c.config.ports?.length ? c.config.ports.map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })) : null, Pod: c.config.pod ?? "", PodName: podOf(c.config.pod)?.name ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4));
+      return { rows, text: JSON.stringify(list.map((c) => ({ Id: c.config.id, Image: c.config.image.name, ImageID: c.config.image.id, Command: c.config.command, Created: unix(c.config.created), CreatedAt: c.config.created, State: c.state.status, Status: statusText(c), Names: [c.config.name], Pid: c.state.pid, ExitCode: c.state.exitCode ?? 0, Exited: c.state.status === "exited", StartedAt: unix(c.state.startedAt), ExitedAt: unix(c.state.finishedAt), Labels: mapOrNil(c.config.labels), AutoRemove: c.config.autoRemove, Mounts: bindMounts(c), Networks: networks(c), Namespaces: {}, Ports: c.config.ports?.length ? c.config.ports.map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: p.range, protocol: p.protocol })) : null, Pod: c.config.pod ?? "", PodName: podOf(c.config.pod)?.name ?? "", IsInfra: !!c.config.infra, Size: sizes ? { rootFsSize: sizeOf(c)!.rootFsSize, rwSize: sizeOf(c)!.rwSize } : null })), null, 4) + "\n" };
     }
-    if (flags.format && flags.format.trim() !== "table") return void writeOut(formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading));
+    if (flags.format && flags.format.trim() !== "table") return { rows, text: formatList(rows, flags.format, { ID: "CONTAINER ID", Names: "NAMES", Pod: "POD ID", PodName: "PODNAME", Size: "SIZE" }, flags.noheading) };
     const head = `CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES${flags.pod ? "\tPOD ID\tPODNAME" : ""}${flags.size ? "\tSIZE" : ""}`;
     const lines = rows.map((r) => [r.ID, r.Image, r.Command, r.CreatedHuman, r.Status, r.Ports, r.Names, ...(flags.pod ? [r.Pod, r.PodName] : []), ...(flags.size ? [r.Size] : [])].join("\t"));
-    writeOut(alignColumns(flags.noheading ? lines : [head, ...lines]));
-  },
-};
-export default impl;
+    return { rows, text: alignColumns(flags.noheading ? lines : [head, ...lines]) };
+  }
+}
 
 function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n) + "..." : s;

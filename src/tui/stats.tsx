@@ -1,0 +1,62 @@
+// tspod stats on a terminal: the live table, sorted by CPU at the start.
+import React from "react";
+import { LiveTable, runView, type Column } from "./table.tsx";
+
+/** The fields of a stats row the view shows (cli/stats.ts makes them). */
+export interface StatsViewRow {
+  ID: string;
+  Name: string;
+  CPUPerc: string;
+  CPU: number;
+  MemUsage: string;
+  MemBytes: number;
+  MemPerc: string;
+  NetIO: string;
+  NetInput: number;
+  NetOutput: number;
+  BlockIO: string;
+  BlockInput: number;
+  BlockOutput: number;
+  PIDS: string;
+  PIDs: number;
+}
+
+const hot = (pct: number) => (pct >= 80 ? "red" : pct >= 50 ? "yellow" : undefined);
+
+const COLUMNS: Column<StatsViewRow>[] = [
+  { title: "NAME", text: (r) => r.Name },
+  { title: "ID", text: (r) => r.ID },
+  { title: "CPU %", text: (r) => r.CPUPerc, sort: (r) => r.CPU, right: true, color: (r) => hot(r.CPU) },
+  { title: "MEM USAGE / LIMIT", text: (r) => r.MemUsage, sort: (r) => r.MemBytes, right: true },
+  { title: "MEM %", text: (r) => r.MemPerc, sort: (r) => parseFloat(r.MemPerc), right: true, color: (r) => hot(parseFloat(r.MemPerc)) },
+  { title: "NET IO", text: (r) => r.NetIO, sort: (r) => r.NetInput + r.NetOutput, right: true },
+  { title: "BLOCK IO", text: (r) => r.BlockIO, sort: (r) => r.BlockInput + r.BlockOutput, right: true },
+  { title: "PIDS", text: (r) => r.PIDS, sort: (r) => r.PIDs, right: true },
+];
+
+export interface StatsViewOptions {
+  /** the first report, made before (it may refuse the names given) */
+  initial: StatsViewRow[];
+  /** the next report: rows for the containers watched */
+  report: () => StatsViewRow[];
+  every: number;
+  /** containers were named: the view ends once none of them runs */
+  named: boolean;
+}
+
+export function statsView(o: StatsViewOptions): Promise<void> {
+  return runView(
+    <LiveTable<StatsViewRow>
+      title="tspod stats"
+      noun="containers"
+      columns={COLUMNS}
+      rowKey={(r) => r.ID}
+      initial={o.initial}
+      load={o.report}
+      every={o.every}
+      sortBy={2}
+      descending
+      finished={(rows) => o.named && rows.length === 0}
+    />,
+  );
+}
