@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import pjson from "../../package.json" with { type: "json" };
+import { log } from "../context.ts";
 
 /**
  * The certs.d directories for a registry host[:port], Podman's places first:
@@ -47,11 +48,30 @@ export function certsFor(host: string, certDir?: string): string[] {
     for (const f of names.sort()) {
       if (!f.endsWith(".crt")) continue;
       try {
-        out.push(readFileSync(join(d, f), "utf8"));
+        out.push(...certificatesIn(readFileSync(join(d, f), "utf8"), join(d, f)));
       } catch {}
     }
   }
   return out;
+}
+
+/**
+ * The certificates of a PEM file that parse. Like containers/image (Go's
+ * AppendCertsFromPEM), anything else in it is passed over: one bad file beside
+ * the right CA must not make the registry unreachable (fetch refuses a whole
+ * CA list it cannot read, with a message about the URL).
+ */
+function certificatesIn(text: string, path: string): string[] {
+  const { X509Certificate } = require("node:crypto") as typeof import("node:crypto");
+  const good: string[] = [];
+  for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      new X509Certificate(pem);
+      good.push(pem);
+    } catch {}
+  }
+  if (!good.length) log("debug", `${path}: no certificate in it, passed over`);
+  return good;
 }
 
 interface TlsOptions {

@@ -10,6 +10,7 @@ import { Store, hexOf, type ImageRecord } from "../storage/store.ts";
 import { FileLock } from "../storage/lock.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../sys/libc.ts";
 import { parseReference, refString, withDefaultTag, isImageIdLike, type Reference } from "./reference.ts";
+import { isIndexType } from "./manifest.ts";
 
 export interface ImageConfig {
   created?: string;
@@ -160,10 +161,21 @@ export class Images {
     return refString(withDefaultTag(r));
   }
 
+  /**
+   * Add names. Each new name comes with the manifest of what it was made from
+   * (the source name's, or the digest given), so a push of it sends that one.
+   */
   tag(input: string, names: string[]): void {
     const img = this.lookup(input);
     const add = names.map((n) => this.normaliseTag(n));
-    this.store.updateImage(img.id, (r) => ({ ...r, names: [...new Set([...r.names, ...add])] }));
+    const src = this.matchName(img, input);
+    let asked: string | undefined;
+    try {
+      asked = parseReference(input).digest;
+    } catch {}
+    const byDigest = asked ? img.manifests?.find((m) => m.digest === asked && !isIndexType(m.mediaType)) : undefined;
+    const digest = byDigest?.digest || (src && img.nameDigests?.[src]) || img.manifest.digest;
+    this.store.updateImage(img.id, (r) => ({ ...r, names: [...new Set([...r.names, ...add])], nameDigests: { ...(r.nameDigests ?? {}), ...Object.fromEntries(add.map((n) => [n, digest])) } }));
   }
 
   /** Remove names; with none given, all of them. */
@@ -197,15 +209,20 @@ export class Images {
 
   /** The stored name n stands for (short or in full), or undefined. */
   matchName(img: ImageRecord, n: string): string | undefined {
+    return this.namesMatching(img, n)[0];
+  }
+
+  /** Every stored name n can stand for: the full name, or those a short name ends. */
+  namesMatching(img: ImageRecord, n: string): string[] {
     let want: string;
     try {
       want = refString(withDefaultTag(parseReference(n)));
     } catch {
-      return undefined;
+      return [];
     }
-    if (img.names.includes(want)) return want;
+    if (img.names.includes(want)) return [want];
     const short = n.includes(":") ? n : `${n}:latest`;
-    return img.names.find((x) => x.endsWith(`/${short}`) || x.endsWith(`/library/${short}`));
+    return img.names.filter((x) => x.endsWith(`/${short}`) || x.endsWith(`/library/${short}`));
   }
 
   /**

@@ -300,6 +300,11 @@ function baseContentType(ct: string | undefined): string | undefined {
   return base;
 }
 
+/** An OCI index or a Docker manifest list. */
+export function isIndexType(mediaType: string): boolean {
+  return INDEX_TYPES.has(mediaType);
+}
+
 function kindOf(mediaType: string): "index" | "image" | "schema1" | undefined {
   if (INDEX_TYPES.has(mediaType)) return "index";
   if (IMAGE_TYPES.has(mediaType)) return "image";

@@ -15,7 +15,7 @@ import { Images } from "./images.ts";
 import { getCredentials } from "./auth.ts";
 import { Registry, RegistryError, type Credentials } from "./registry.ts";
 import { findRegistry, loadRegistriesConf } from "./registries.ts";
-import { parseReference, refName, refString, withDefaultTag, type Reference } from "./reference.ts";
+import { parseReference, refName, refString, tryParseReference, withDefaultTag, type Reference } from "./reference.ts";
 import { holdingBlobs } from "./hold.ts";
 import {
   MEDIA_DOCKER_CONFIG,
@@ -29,6 +29,7 @@ import {
   MEDIA_OCI_LAYER_ND_GZIP,
   MEDIA_OCI_MANIFEST,
   isForeignLayer,
+  isIndexType,
   layerCompression,
   sha256Digest,
 } from "./manifest.ts";
@@ -57,7 +58,7 @@ export interface PushResult {
 }
 
 /** Podman's transports other than a registry's (docker://), which tspod does not write. */
-const OTHER_TRANSPORTS = /^(docker-archive|docker-daemon|oci|oci-archive|dir|containers-storage|sif):/;
+const OTHER_TRANSPORTS = /^(docker-archive|docker-daemon|oci|oci-archive|dir|containers-storage|ostree|sif|tarball):/;
 
 /** The registry reference a push goes to: NAME[:TAG] or docker://NAME[:TAG], never a digest. */
 export function pushDestination(dest: string): Reference {
@@ -77,9 +78,15 @@ const TO_DOCKER: Record<string, string> = {
 };
 const TO_OCI: Record<string, string> = Object.fromEntries(Object.entries(TO_DOCKER).map(([k, v]) => [v, k]));
 
-/** A descriptor with its fields in the specs' order (Go marshals them so). */
-function descriptor(d: any, mediaType: string): object {
-  return { mediaType, digest: d.digest, size: d.size, ...(d.urls ? { urls: d.urls } : {}) };
+/**
+ * A descriptor with its fields in the order Go marshals each format's struct
+ * (OCI's: mediaType, digest, size; Docker's schema2: mediaType, size, digest),
+ * so that a conversion gives the bytes containers/image writes: the same image
+ * converted by skopeo or Podman has the same manifest digest.
+ */
+function descriptor(d: any, mediaType: string, to: ManifestFormat): object {
+  const urls = d.urls ? { urls: d.urls } : {};
+  return to === "oci" ? { mediaType, digest: d.digest, size: d.size, ...urls } : { mediaType, size: d.size, digest: d.digest, ...urls };
 }
 
 /**
@@ -96,7 +103,7 @@ export function convertManifest(bytes: Uint8Array, mediaType: string, to: Manife
   const conv = (d: any, what: string) => {
     const t = map[d.mediaType];
     if (!t) throw new TspodError(`cannot write the image as ${to}: its ${what} is ${d.mediaType}, which ${to === "oci" ? "OCI" : "Docker's format (v2s2)"} has no type for`);
-    return descriptor(d, t);
+    return descriptor(d, t, to);
   };
   const out = {
     schemaVersion: 2,
@@ -113,7 +120,7 @@ function blobBody(store: Store, d: Descriptor, onBytes: (n: number) => void): { 
   const size = fstatSync(fd).size;
   if (size !== d.size) {
     closeSync(fd);
-    throw new TspodError(`blob ${d.digest} in the store has ${size} bytes, the manifest says ${d.size}: the store is damaged (pull the image again)`);
+    throw new TspodError(`blob ${d.digest} in the store has ${size} bytes, the manifest says ${d.size}: the store is damaged (tspod rmi -f the image, then pull it again)`);
   }
   const hash = new Bun.CryptoHasher("sha256");
   let closed = false;
@@ -178,22 +185,33 @@ export class Pusher {
    */
   async push(source: string, destination: string | undefined, opts: PushOptions = {}): Promise<PushResult> {
     const img = this.images.lookup(source);
-    const name = this.images.matchName(img, source);
+    const names = this.images.namesMatching(img, source);
+    if (names.length > 1) throw new UsageError(`${source} matches several names of the image (${names.join(", ")}): give the full name`);
+    const name = names[0];
+    const asked = tryParseReference(source)?.digest;
     let dest: Reference;
     if (destination !== undefined) dest = pushDestination(destination);
     else if (name) dest = parseReference(name);
-    else throw new UsageError(`${source} is not a name of the image (an ID or a digest): give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
+    else if (asked) throw new UsageError(`${source}: a digest is not a place to push to: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
+    else throw new UsageError(`${source} is an image ID: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
 
     const conf = loadRegistriesConf();
     const entry = findRegistry(refName(dest), conf);
     if (entry?.blocked) throw new TspodError(`registry ${dest.registry} is blocked in registries.conf`);
     const tlsVerify = opts.tlsVerify ?? !entry?.insecure;
 
-    // the manifest the name was pulled with (the one pulled last for an ID, or a name given by tag)
-    const mDigest = (name && img.nameDigests?.[name]) || img.manifest.digest;
+    // the manifest asked for by digest, else the one the name came with (pulled or
+    // tagged), else the one pulled last (an ID); an index's digest means the
+    // platform's manifest pulled through it (the index itself is not kept whole)
+    const byDigest = asked ? img.manifests?.find((m) => m.digest === asked) : undefined;
+    const mDigest = (byDigest && !isIndexType(byDigest.mediaType) ? byDigest.digest : undefined) || (name && img.nameDigests?.[name]) || img.manifest.digest;
     const mDesc = img.manifests?.find((m) => m.digest === mDigest) ?? img.manifest;
+    if (img.index && (name || asked)) {
+      const pulledVia = img.index.digest === asked || (name !== undefined && img.nameDigests?.[name] === img.manifest.digest);
+      if (pulledVia) log("warn", `${source} was pulled from a multi-platform image: only its ${img.os}/${img.architecture}${img.variant ? `/${img.variant}` : ""} image is pushed (the index and the other platforms are not stored)`);
+    }
     let manifest = { bytes: this.store.readBlob(mDigest), mediaType: mDesc.mediaType };
-    if (sha256Digest(manifest.bytes) !== mDigest) throw new TspodError(`manifest ${mDigest} in the store does not match its digest: the store is damaged (pull the image again)`);
+    if (sha256Digest(manifest.bytes) !== mDigest) throw new TspodError(`manifest ${mDigest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
     if (opts.format) manifest = convertManifest(manifest.bytes, manifest.mediaType, opts.format);
     const parsed = JSON.parse(new TextDecoder().decode(manifest.bytes));
     const config: Descriptor = parsed.config;
@@ -230,7 +248,7 @@ export class Pusher {
     const ev = opts.onEvent;
     if (!this.store.hasBlob(d.digest)) {
       if (await client.hasBlob(repo, d.digest, scope)) return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: true });
-      throw new TspodError(`blob ${d.digest} is not in the store (and not at the destination): pull the image again`);
+      throw new TspodError(`blob ${d.digest} is not in the store (and not at the destination): tspod rmi -f the image, then pull it again`);
     }
     if (await client.hasBlob(repo, d.digest, scope)) return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: true });
     ev?.({ type: "blob-start", digest: d.digest, size: d.size, cached: false });
@@ -255,7 +273,7 @@ export class Pusher {
           await client.finishUpload(location, d.digest, d.size, body, scope);
         } catch (e) {
           // the registry refused what was read: say whether the store's copy is to blame
-          if (done === d.size && digest() !== d.digest) throw new TspodError(`blob ${d.digest} in the store does not match its digest: the store is damaged (pull the image again)`);
+          if (done === d.size && digest() !== d.digest) throw new TspodError(`blob ${d.digest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
           throw e;
         }
         return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: false });

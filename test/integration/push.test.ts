@@ -119,7 +119,7 @@ describe.each(MODES)("push (%s)", (mode) => {
   });
 
   /** A push through a proxy that holds the first blob upload (PUT) until released; resolves once it is held. */
-  async function heldPush(src: string, to: string) {
+  async function heldPush(b: Sandbox, src: string, to: string) {
     let release!: () => void;
     const hold = new Promise<void>((r) => (release = r));
     const proxy = await startProxy(Number(REGISTRY.split(":")[1]), (q) => (q.method === "PUT" && q.path.includes("/blobs/uploads/") ? { hold } : undefined));
@@ -132,7 +132,7 @@ describe.each(MODES)("push (%s)", (mode) => {
   test("kill -9 in the middle of an upload: the same push then succeeds", async () => {
     await b.ok(["pull", "-q", NOTLS, "--creds", CREDS, `${AUTH}/busybox:latest`]);
     const d = dest(REGISTRY, "killed");
-    const h = await heldPush(`${AUTH}/busybox:latest`, d.ref);
+    const h = await heldPush(b, `${AUTH}/busybox:latest`, d.ref);
     h.p.kill("SIGKILL");
     await h.p.exited;
     h.release();
@@ -143,9 +143,10 @@ describe.each(MODES)("push (%s)", (mode) => {
   });
 
   test("rmi -f during a push: the push still has every blob; they are collected when it ends", async () => {
+    const b = box(mode); // a store with this image only
     await b.ok(["pull", "-q", NOTLS, "--creds", CREDS, `${AUTH}/busybox:latest`]);
     const d = dest(REGISTRY, "rmi");
-    const h = await heldPush(`${AUTH}/busybox:latest`, d.ref);
+    const h = await heldPush(b, `${AUTH}/busybox:latest`, d.ref);
     try {
       await b.ok(["rmi", "-f", `${AUTH}/busybox:latest`]);
       expect((await b.ok(["images", "-qa"])).trim()).toBe("");
@@ -188,6 +189,8 @@ describe.each(MODES)("push (%s)", (mode) => {
     expect(got.manifest.config.mediaType).toBe("application/vnd.docker.container.image.v1+json");
     const src = remote(img("busybox")).manifest;
     expect(got.manifest.layers.map((l: any) => [l.digest, l.size, l.mediaType])).toEqual(src.layers.map((l: any) => [l.digest, l.size, "application/vnd.docker.image.rootfs.diff.tar.gzip"]));
+    // the bytes containers/image writes for it: the Docker fixture (skopeo made it from the same layout) has this very digest
+    expect(got.digest).toBe(digests["busybox-docker"]);
     expect(got.configDigest).toBe(`sha256:${id}`);
     fetchAll(b, d.ref);
     // and back: the Docker fixture as OCI
@@ -198,9 +201,40 @@ describe.each(MODES)("push (%s)", (mode) => {
     made[made.length - 1].digests.push(oci.digest);
     expect(oci.manifest.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
     expect(oci.manifest.layers.every((l: any) => l.mediaType === "application/vnd.oci.image.layer.v1.tar+gzip")).toBe(true);
+    expect(oci.digest).toBe(digests.busybox);
     // a fresh store pulls the converted image: the same image ID (config digest)
     const c = box(mode);
     expect((await c.ok(["pull", "-q", NOTLS, d.ref])).trim()).toBe(id);
+  });
+
+  test("the manifest pushed is the one asked for: NAME@DIGEST, or the one a name was pulled or tagged with, not the one pulled last", async () => {
+    // busybox and busybox-docker are one image (one config) with two manifests; busybox-docker pulled last
+    const id = (await b.ok(["pull", "-q", NOTLS, img("busybox")])).trim();
+    expect((await b.ok(["pull", "-q", NOTLS, img("busybox-docker")])).trim()).toBe(id);
+    const d = dest(REGISTRY, "bydigest");
+    await b.ok(["push", "-q", NOTLS, `${REGISTRY}/busybox@${digests.busybox}`, d.ref]);
+    expect(remote(d.ref).digest).toBe(digests.busybox);
+    await b.ok(["push", "-q", NOTLS, `${REGISTRY}/busybox-docker@${digests["busybox-docker"]}`, d.ref]);
+    expect(remote(d.ref).digest).toBe(digests["busybox-docker"]);
+    const e = dest(REGISTRY, "tagged");
+    await b.ok(["tag", img("busybox"), e.ref]);
+    await b.ok(["push", "-q", NOTLS, e.ref]);
+    expect(remote(e.ref).digest).toBe(digests.busybox);
+    // a digest is no destination; a short name two names end with is refused
+    expectOneError(await b.run(["push", NOTLS, `${REGISTRY}/busybox@${digests.busybox}`]), /a digest is not a place to push to/);
+    await b.ok(["tag", img("busybox"), `${AUTH}/${e.repo}:t`]);
+    expectOneError(await b.run(["push", NOTLS, `${e.repo}:t`]), /matches several names of the image/);
+  });
+
+  test("a multi-platform image: the platform pulled is pushed, with a warning that the others are not", async () => {
+    await b.ok(["pull", "-q", NOTLS, img("multiarch")]);
+    const index = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${img("multiarch")}`]));
+    const amd64 = index.manifests.find((m: any) => m.platform?.architecture === "amd64").digest;
+    const d = dest(REGISTRY, "multiarch");
+    const r = await b.run(["push", "-q", NOTLS, img("multiarch"), d.ref]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^WARN\[tspod\] .*multi-platform image: only its linux\/amd64 image is pushed/m);
+    expect(remote(d.ref).digest).toBe(amd64);
   });
 
   test("Basic auth: refused without credentials (one line, 125); --creds, or login then push", async () => {
@@ -225,6 +259,9 @@ describe.each(MODES)("push (%s)", (mode) => {
     const dir = join(b.home, ".config/containers/certs.d", TLS);
     mkdirSync(dir, { recursive: true });
     copyFileSync(ENV.CA_CERT, join(dir, "ca.crt"));
+    // a file that is no certificate beside it is passed over, as containers/image does
+    writeFileSync(join(dir, "junk.crt"), "not a certificate\n");
+    chownSync(join(dir, "junk.crt"), b.uid, b.gid);
     for (let p = join(dir, "ca.crt"); p.startsWith(b.home) && p !== b.home; p = dirname(p)) chownSync(p, b.uid, b.gid);
     chmodSync(join(dir, "ca.crt"), 0o644);
     await b.ok(["push", "-q", img("busybox"), d.ref]);

@@ -196,7 +196,7 @@ describe("HTTP client", () => {
       copyFileSync(ENV.CA_CERT, join(dir, TLS, "ca.crt"));
       process.env.TSPOD_CERTS_DIR = dir;
       http.forgetTls();
-      expect(http.tlsFor(TLS, true).ca?.at(-1)).toBe(readFileSync(ENV.CA_CERT, "utf8"));
+      expect(http.tlsFor(TLS, true).ca?.at(-1)).toBe(readFileSync(ENV.CA_CERT, "utf8").trim()); // the certificate, as a PEM block
       r = await http.httpRequest(url, { tls: http.tlsFor(TLS, true) });
       expect(r.statusCode).toBe(200);
       await r.body.dump();

@@ -23,18 +23,18 @@ const OCI = {
 };
 
 describe("convertManifest", () => {
-  test("OCI to v2s2: Docker's media types for the same blobs, in Go's field order; annotations have no place there", () => {
+  test("OCI to v2s2: Docker's media types for the same blobs, in the field order of Docker's Go struct (size before digest); annotations have no place there", () => {
     const out = convertManifest(enc(OCI), OCI.mediaType, "v2s2");
     expect(out.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
     expect(new TextDecoder().decode(out.bytes)).toBe(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: "application/vnd.docker.distribution.manifest.v2+json",
-        config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: D("c"), size: 391 },
+        config: { mediaType: "application/vnd.docker.container.image.v1+json", size: 391, digest: D("c") },
         layers: [
-          { mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", digest: D("1"), size: 100 },
-          { mediaType: "application/vnd.docker.image.rootfs.diff.tar", digest: D("2"), size: 200 },
-          { mediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", digest: D("3"), size: 300, urls: ["https://example.com/l"] },
+          { mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: 100, digest: D("1") },
+          { mediaType: "application/vnd.docker.image.rootfs.diff.tar", size: 200, digest: D("2") },
+          { mediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", size: 300, digest: D("3"), urls: ["https://example.com/l"] },
         ],
       }),
     );
@@ -45,7 +45,10 @@ describe("convertManifest", () => {
 
   test("v2s2 back to OCI gives the OCI types again; the same format is left byte for byte", () => {
     const v2 = convertManifest(enc(OCI), OCI.mediaType, "v2s2");
-    const back = dec(convertManifest(v2.bytes, v2.mediaType, "oci").bytes);
+    const backBytes = convertManifest(v2.bytes, v2.mediaType, "oci").bytes;
+    const back = dec(backBytes);
+    // OCI's Go order: mediaType, digest, size
+    expect(new TextDecoder().decode(backBytes)).toContain(`{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"${D("c")}","size":391}`);
     expect(back.mediaType).toBe(OCI.mediaType);
     expect(back.config.mediaType).toBe(OCI.config.mediaType);
     expect(back.layers.map((l: any) => l.mediaType)).toEqual(OCI.layers.map((l) => l.mediaType));
