@@ -5,6 +5,14 @@
 // reader that went away (`tspod ps | head -1`) ends the output quietly.
 import { readlinkSync, writeSync } from "node:fs";
 
+/** fds whose reader went away (EPIPE): a command that streams stops then. */
+const gone = new Set<number>();
+
+/** The reader of stdout went away: nothing more is wanted (ps --watch | head -2). */
+export function stdoutGone(): boolean {
+  return gone.has(1);
+}
+
 function writeAll(fd: number, data: string | Uint8Array): void {
   let buf = typeof data === "string" ? Buffer.from(data) : data;
   while (buf.length) {
@@ -15,7 +23,7 @@ function writeAll(fd: number, data: string | Uint8Array): void {
         Bun.sleepSync(1); // a non-blocking pipe that is full: wait for the reader
         continue;
       }
-      if (e?.code === "EPIPE") return;
+      if (e?.code === "EPIPE") return void gone.add(fd);
       throw e;
     }
   }

@@ -5,7 +5,7 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList } from "./format.ts";
 import { TspodError, UsageError } from "../errors.ts";
-import { isTerminal, writeOut } from "../output.ts";
+import { isTerminal, stdoutGone, writeOut } from "../output.ts";
 import type { Container } from "../container/record.ts";
 import type { Sample } from "../container/stats.ts";
 import { scaledSize } from "../units.ts";
@@ -80,7 +80,8 @@ export default class Stats extends BaseCommand {
     // a terminal both ways, the table as it is: the live view (sort, select, q to quit)
     if (redraw && !flags.format && isTerminal(0)) {
       const initial = report(true);
-      const { statsView } = await import("../tui/stats.tsx");
+      const { loadView } = await import("../tui/load.ts");
+      const { statsView } = await loadView(() => import("../tui/stats.tsx"));
       return statsView({ initial, report: () => report(false), every, named: names.length > 0 });
     }
     for (let first = true; ; first = false) {
@@ -88,6 +89,7 @@ export default class Stats extends BaseCommand {
       // the named containers all stopped or gone: nothing more to report
       if (names.length && !first && !rows.length) return;
       writeOut((redraw ? "\x1b[2J\x1b[H" : "") + render(rows));
+      if (stdoutGone()) return; // its reader went away (stats | head -3)
       await Bun.sleep(every);
     }
   }

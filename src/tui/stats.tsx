@@ -19,19 +19,25 @@ export interface StatsViewRow {
   BlockOutput: number;
   PIDS: string;
   PIDs: number;
+  UpTime: string;
+  CPUNano: number;
+  AVGCPU: string;
+  AvgCPU: number;
 }
 
 const hot = (pct: number) => (pct >= 80 ? "red" : pct >= 50 ? "yellow" : undefined);
 
 const COLUMNS: Column<StatsViewRow>[] = [
-  { title: "NAME", text: (r) => r.Name },
-  { title: "ID", text: (r) => r.ID },
-  { title: "CPU %", text: (r) => r.CPUPerc, sort: (r) => r.CPU, right: true, color: (r) => hot(r.CPU) },
-  { title: "MEM USAGE / LIMIT", text: (r) => r.MemUsage, sort: (r) => r.MemBytes, right: true },
-  { title: "MEM %", text: (r) => r.MemPerc, sort: (r) => parseFloat(r.MemPerc), right: true, color: (r) => hot(parseFloat(r.MemPerc)) },
-  { title: "NET IO", text: (r) => r.NetIO, sort: (r) => r.NetInput + r.NetOutput, right: true },
-  { title: "BLOCK IO", text: (r) => r.BlockIO, sort: (r) => r.BlockInput + r.BlockOutput, right: true },
-  { title: "PIDS", text: (r) => r.PIDS, sort: (r) => r.PIDs, right: true },
+  { title: "NAME", text: (r) => r.Name, shrink: 8 },
+  { title: "ID", text: (r) => r.ID, shrink: 6 },
+  { title: "CPU %", text: (r) => r.CPUPerc, sort: (r) => r.CPU, right: true, descFirst: true, color: (r) => hot(r.CPU) },
+  { title: "MEM USAGE / LIMIT", text: (r) => r.MemUsage, sort: (r) => r.MemBytes, right: true, descFirst: true },
+  { title: "MEM %", text: (r) => r.MemPerc, sort: (r) => parseFloat(r.MemPerc), right: true, descFirst: true, color: (r) => hot(parseFloat(r.MemPerc)) },
+  { title: "NET IO", text: (r) => r.NetIO, sort: (r) => r.NetInput + r.NetOutput, right: true, descFirst: true },
+  { title: "BLOCK IO", text: (r) => r.BlockIO, sort: (r) => r.BlockInput + r.BlockOutput, right: true, descFirst: true },
+  { title: "PIDS", text: (r) => r.PIDS, sort: (r) => r.PIDs, right: true, descFirst: true },
+  { title: "CPU TIME", text: (r) => r.UpTime, sort: (r) => r.CPUNano, right: true, descFirst: true },
+  { title: "AVG CPU %", text: (r) => r.AVGCPU, sort: (r) => r.AvgCPU, right: true, descFirst: true },
 ];
 
 export interface StatsViewOptions {
@@ -48,7 +54,7 @@ export function statsView(o: StatsViewOptions): Promise<void> {
   return runView(
     <LiveTable<StatsViewRow>
       title="tspod stats"
-      noun="containers"
+      noun={["container", "containers"]}
       columns={COLUMNS}
       rowKey={(r) => r.ID}
       initial={o.initial}
@@ -56,7 +62,7 @@ export function statsView(o: StatsViewOptions): Promise<void> {
       every={o.every}
       sortBy={2}
       descending
-      finished={(rows) => o.named && rows.length === 0}
+      finished={(rows) => (o.named && rows.length === 0 ? "(none of the containers named runs any more)" : undefined)}
     />,
   );
 }

@@ -70,7 +70,7 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
     }
   });
 
-  test("ps --watch: the containers; Enter shows one's logs, followed; Esc, then s stops it, d and y remove it, a shows stopped ones", async () => {
+  test("ps --watch: the containers; Enter shows one's logs, followed; Esc, then s stops it, d and y remove it, K and y kill one, a shows stopped ones", async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     await b.ok(["run", "-d", "--name", "talker", BB, "sh", "-c", "trap 'exit 3' TERM; i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.2; done"]);
     await b.ok(["run", "-d", "--name", "quiet", BB, "sleep", "300"]);
@@ -97,29 +97,89 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
       tmux("send-keys", "-t", s, "s");
       await waitFor(s, /^stopped talker$/m);
       expect((await b.ok(["ps", "-a", "--filter", "name=talker", "--format", "{{.State}} {{.ExitCode}}"])).trim()).toBe("exited 3");
-      // a: the stopped ones too
+      // a: the stopped ones too (the selection went to the row that took talker's place)
       tmux("send-keys", "-t", s, "a");
       t = await waitFor(s, /all containers[\s\S]*\sdone(\s|$)/m);
       expect(rowOf(t, "done")).toMatch(/Exited \(0\)/);
+      // G: the last row (the oldest)
+      tmux("send-keys", "-t", s, "G");
       // d asks; n keeps it; d, y removes it
       await waitFor(s, /^› .*talker/m);
       tmux("send-keys", "-t", s, "d");
       await waitFor(s, /^remove talker\? y\/n$/m);
       tmux("send-keys", "-t", s, "n");
-      await Bun.sleep(300);
+      await waitFor(s, /^\(not done\)$/m);
       expect((await b.ok(["ps", "-aq", "--filter", "name=talker"])).trim()).not.toBe("");
       tmux("send-keys", "-t", s, "d");
       await waitFor(s, /^remove talker\? y\/n$/m);
       tmux("send-keys", "-t", s, "y");
       await waitFor(s, /^removed talker$/m);
       expect((await b.ok(["ps", "-aq", "--filter", "name=talker"])).trim()).toBe("");
+      // K asks too; a Ctrl chord runs nothing (Ctrl-K is not K)
+      await waitFor(s, /^› .*quiet/m);
+      tmux("send-keys", "-t", s, "C-k");
+      await Bun.sleep(400);
+      expect(screen(s)).not.toMatch(/kill quiet/);
+      tmux("send-keys", "-t", s, "K");
+      await waitFor(s, /^kill quiet\? y\/n$/m);
+      tmux("send-keys", "-t", s, "y");
+      await waitFor(s, /^killed quiet$/m);
+      expect((await b.ok(["ps", "-a", "--filter", "name=quiet", "--format", "{{.State}}"])).trim()).toBe("exited");
       await quits(s);
     } finally {
       tmux("kill-session", "-t", s);
     }
   });
 
-  test("ps --watch without a terminal: the table again every N seconds; bad uses refused", async () => {
+  test("ps --watch in 80 columns and 12 lines: names and status shown (long columns narrowed), keys typed at once each count, the scrollback is kept, CI=true still draws", async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    for (const n of ["c1", "c2", "c3"]) await b.ok(["run", "-d", "--name", n, BB, "sh", "-c", "sleep 300 # a long command line that would push the names off the screen"]);
+    const s = `tspod-tui-narrow-${b.mode}-${process.pid}`;
+    const cmd = b.tspodArgs(["ps", "--watch", "1"], { env: { TERM: "xterm-256color", CI: "true" } }).map(q).join(" ");
+    tmux("new-session", "-d", "-s", s, "-x", "80", "-y", "12", `sh -c ${q(`echo MARK-BEFORE; ${cmd}; echo EXIT=$?; sleep 60`)}`);
+    try {
+      let t = await waitFor(s, /^› .*c3/m);
+      expect(t).toMatch(/STATUS\s+PORTS\s+NAMES/);
+      expect(t).toMatch(/^› .*\sUp .*\sc3$/m);
+      expect(t.split("\n").every((l) => [...l].length <= 80)).toBe(true);
+      // two Downs in one write: two rows down (c3, c2, c1: newest first)
+      tmux("send-keys", "-t", s, "Down", "Down");
+      await waitFor(s, /^› .*c1$/m);
+      // several refreshes later the line printed before the view is still in the scrollback
+      await Bun.sleep(2500);
+      expect(tmux("capture-pane", "-p", "-S", "-100", "-t", s)).toContain("MARK-BEFORE");
+      tmux("send-keys", "-t", s, "q");
+      await waitFor(s, /^EXIT=0$/m);
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+  });
+
+  test("Ctrl-Z stops the view and gives the terminal back; fg brings it back in raw mode", async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", BB]);
+    await b.ok(["run", "-d", "--name", "z1", BB, "sleep", "300"]);
+    const s = `tspod-tui-tstp-${b.mode}-${process.pid}`;
+    tmux("new-session", "-d", "-s", s, "-x", "120", "-y", "20", "bash --norc --noprofile -i");
+    try {
+      await Bun.sleep(300);
+      tmux("send-keys", "-t", s, b.tspodArgs(["ps", "--watch", "1"], { env: { TERM: "xterm-256color" } }).map(q).join(" "), "Enter");
+      await waitFor(s, /^› .*z1/m);
+      tmux("send-keys", "-t", s, "C-z");
+      await waitFor(s, /Stopped/);
+      tmux("send-keys", "-t", s, "stty -a | tr ' ' '\\n' | grep -x -- '-*icanon'", "Enter");
+      await waitFor(s, /^icanon$/m); // cooked mode while it is stopped
+      tmux("send-keys", "-t", s, "clear; fg", "Enter");
+      await waitFor(s, /^› .*z1/m);
+      tmux("send-keys", "-t", s, "q"); // a key, not a line: raw mode again
+      await Bun.sleep(500);
+      tmux("send-keys", "-t", s, "echo FG=$?", "Enter");
+      await waitFor(s, /^FG=0$/m);
+    } finally {
+      tmux("kill-session", "-t", s);
+    }
+  });
+
+  test("ps --watch without a terminal: the table again every N seconds, until its reader goes; 0, -q; bad uses refused", async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     await b.ok(["run", "-d", "--name", "w1", BB, "sleep", "300"]);
     const p = Bun.spawn(b.tspodArgs(["ps", "--watch", "1"]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -130,7 +190,18 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
     expect(heads.length).toBeGreaterThanOrEqual(2);
     expect(out.split("\n").filter((l) => /\sw1$/.test(l)).length).toBe(heads.length);
     expect(out).not.toContain("\x1b"); // plain text, no terminal codes
-    for (const bad of [["--watch", "0"], ["--watch", "1", "-q"], ["--watch", "1", "--format", "{{.ID}}"]]) {
+    // the reader goes away: so does ps --watch
+    const head = Bun.spawn(["sh", "-c", `${b.tspodArgs(["ps", "--watch", "1"]).map(q).join(" ")} | head -1; echo done`], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => head.kill(), 8000);
+    expect(await new Response(head.stdout).text()).toMatch(/^CONTAINER ID.*\ndone\n$/);
+    clearTimeout(timer);
+    // as Podman: 0 is no watch; -q and --format are watched too; not with --latest
+    expect(await b.ok(["ps", "--watch", "0"])).toMatch(/^CONTAINER ID[\s\S]*\sw1\n$/);
+    const qp = Bun.spawn(b.tspodArgs(["ps", "-w", "1", "-q"]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    await Bun.sleep(1600);
+    qp.kill();
+    expect((await new Response(qp.stdout).text()).split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l)).length).toBeGreaterThanOrEqual(2);
+    for (const bad of [["--watch", "-1"], ["--watch", "1", "--latest"]]) {
       const r = await b.run(["ps", ...bad]);
       expect(r.code).toBe(125);
       expect(r.stderr).toMatch(/^Error: .*--watch/);

@@ -4,7 +4,7 @@ import { alignColumns, formatList } from "../format.ts";
 import { hasLabel } from "../../labels.ts";
 import { UsageError } from "../../errors.ts";
 import type { CommandImpl } from "../spec.ts";
-import { isTerminal, writeOut } from "../../output.ts";
+import { isTerminal, stdoutGone, writeOut } from "../../output.ts";
 
 /** The states a container can be in (status= filter values). */
 const STATES = ["created", "running", "paused", "stopping", "exited"];
@@ -22,21 +22,35 @@ const impl: CommandImpl = {
     sort: { type: "string", description: "order by command, created (oldest first), id, image, names, runningfor, size, status (default: newest first)" },
     size: { type: "boolean", char: "s", description: "show each container's size: its writable layer (virtual: with its image)" },
     pod: { type: "boolean", char: "p", description: "show the pod of each container (POD ID and PODNAME columns)" },
-    watch: { type: "integer", char: "w", description: "show the list again every N seconds; on a terminal, a live view: select a container, stop, start, restart, kill, pause or remove it, see its logs (q quits)" },
+    watch: { type: "integer", char: "w", description: "show the list again every N seconds (0: once); on a terminal, a live view: select a container, stop, start, restart, kill, pause or remove it, see its logs (q quits)" },
   },
   async main(ctx: Context, flags) {
-    if (flags.watch === undefined) return void writeOut((await listing(ctx, flags)).text);
-    if (flags.watch < 1) throw new UsageError("--watch: give a number of seconds, 1 or more");
-    if (flags.quiet || flags.format) throw new UsageError("--watch cannot be used with --quiet or --format");
-    // a terminal both ways: the live view (select a container, act on it, see its logs)
-    if (isTerminal(0) && isTerminal(1)) {
-      const { psView } = await import("../../tui/ps.tsx");
-      return psView({ rows: async (all) => (await listing(ctx, { ...flags, all: flags.all || all })).rows, every: flags.watch * 1000, all: !!flags.all, globals: globalArgs(ctx) });
+    // --watch 0 is no watch, as Podman's
+    if (!flags.watch) return void writeOut((await listing(ctx, flags)).text);
+    if (flags.watch < 0) throw new UsageError("--watch: give a number of seconds");
+    if (flags.latest) throw new UsageError("--watch and --latest cannot be used together");
+    const every = flags.watch * 1000;
+    // a terminal both ways, the table as it is: the live view (select a container, act on it, see its logs)
+    if (isTerminal(0) && isTerminal(1) && !flags.quiet && !flags.format) {
+      const { loadView } = await import("../../tui/load.ts");
+      const { psView } = await loadView(() => import("../../tui/ps.tsx"));
+      return psView({
+        rows: async (all) => (await listing(ctx, { ...flags, all })).rows,
+        every,
+        all: !!flags.all,
+        filtered: !!flags.filter?.length,
+        sort: flags.sort === undefined ? undefined : String(flags.sort).toLowerCase(),
+        pod: !!flags.pod,
+        size: !!flags.size,
+        globals: globalArgs(ctx),
+      });
     }
-    // else the table again every N seconds, below the last (Podman clears the screen between)
+    // else the output again every N seconds: on a terminal in place of the last (as Podman's), else below it
+    const clear = isTerminal(1) ? "\x1b[2J\x1b[H" : "";
     for (;;) {
-      writeOut((await listing(ctx, flags)).text + "\n");
-      await Bun.sleep(flags.watch * 1000);
+      writeOut(clear + (await listing(ctx, flags)).text + (clear ? "" : "\n"));
+      if (stdoutGone()) return; // its reader went away (ps --watch 1 | head -3)
+      await Bun.sleep(every);
     }
   },
 };
@@ -44,7 +58,7 @@ export default impl;
 
 /** The global flags that give a command run from the live view this store. */
 function globalArgs(ctx: Context): string[] {
-  return ["--root", ctx.root, "--runroot", ctx.runroot, ...(ctx.storageDriver ? ["--storage-driver", ctx.storageDriver] : [])];
+  return ["--root", ctx.root, "--runroot", ctx.runroot, "--log-level", ctx.logLevel, ...(ctx.storageDriver ? ["--storage-driver", ctx.storageDriver] : [])];
 }
 
 /** One row of the table (and the template's fields). */
