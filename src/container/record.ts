@@ -256,8 +256,10 @@ export class ContainerStore {
   ids(): string[] {
     try {
       return readdirSync(this.dir).filter((n) => /^[a-f0-9]{64}$/.test(n));
-    } catch {
-      return [];
+    } catch (e: any) {
+      // none made yet; anything else (EACCES...) is an error, not "no containers"
+      if (e?.code === "ENOENT") return [];
+      throw new TspodError(`reading the containers in ${this.dir}: ${e?.code === "EACCES" ? "permission denied" : (e?.message ?? e)}`);
     }
   }
 

@@ -347,7 +347,10 @@ export class Store {
     let names: string[] = [];
     try {
       names = readdirSync(join(this.root, "images"));
-    } catch {}
+    } catch (e: any) {
+      // none pulled yet; anything else (EACCES...) is an error, not "no images"
+      if (e?.code !== "ENOENT") throw new TspodError(`reading the images in ${join(this.root, "images")}: ${e?.code === "EACCES" ? "permission denied" : (e?.message ?? e)}`);
+    }
     for (const n of names) {
       if (!n.endsWith(".json") || n.startsWith(".")) continue;
       try {

@@ -540,3 +540,20 @@ describe("single-id map (a user without a subuid range)", () => {
     }
   });
 });
+
+describe("a store the user cannot read (rootless)", () => {
+  const b = box("rootless");
+  test("ps, stats and images say so (one line, 125), not that there is nothing", async () => {
+    await b.ok(["pull", "-q", "--tls-verify=false", `${REGISTRY}/busybox:latest`]);
+    await b.ok(["create", "--name", "c", `${REGISTRY}/busybox:latest`, "true"]);
+    for (const [dir, cmds] of [["containers", [["ps", "-a"], ["stats", "--no-stream", "-a"]]], ["images", [["images"]]]] as const) {
+      chmodSync(join(b.root, dir), 0o000);
+      try {
+        for (const c of cmds) expectOneError(await b.run([...c]), new RegExp(`reading the ${dir} in .*: permission denied`));
+      } finally {
+        chmodSync(join(b.root, dir), 0o700);
+      }
+    }
+    expect((await b.ok(["ps", "-a", "--format", "{{.Names}}"])).trim()).toBe("c");
+  });
+});
