@@ -82,7 +82,9 @@ export default class Stats extends BaseCommand {
       const initial = report(true);
       const { loadView } = await import("../tui/load.ts");
       const { statsView } = await loadView(() => import("../tui/stats.tsx"));
-      return statsView({ initial, report: () => report(false), every, named: names.length > 0 });
+      const code = await statsView({ initial, report: () => report(false), every, named: names.length > 0 });
+      if (code) this.exit(code);
+      return;
     }
     for (let first = true; ; first = false) {
       const rows = report(first);

@@ -25,7 +25,7 @@ function columns(o: { pod: boolean; size: boolean }): Column<PsRow>[] {
       color: (r) => (r.State === "running" ? "green" : r.State === "exited" && r.ExitCode !== 0 ? "red" : r.State === "paused" ? "yellow" : undefined),
     },
     { title: "PORTS", text: (r) => r.Ports, shrink: 5 },
-    { title: "NAMES", text: (r) => r.Names, shrink: 10, shrinkOrder: 3 },
+    { title: "NAMES", text: (r) => r.Names, shrink: 10, shrinkOrder: 4 },
     ...(o.pod ? [{ title: "POD ID", text: (r: PsRow) => r.Pod, shrink: 6 }, { title: "PODNAME", text: (r: PsRow) => r.PodName, shrink: 8 }] : []),
     ...(o.size ? [{ title: "SIZE", text: (r: PsRow) => r.Size }] : []),
   ];
@@ -61,7 +61,7 @@ async function tspod(globals: string[], args: string[]): Promise<string | undefi
 }
 
 /** The logs of one container, followed (tspod logs -f), in the table's place until Esc or q. */
-function LogsView(p: { id: string; name: string; globals: string[]; close: () => void }): React.ReactElement {
+function LogsView(p: { id: string; name: string; globals: string[]; close: () => void; interrupt: () => void }): React.ReactElement {
   const { stdout } = useStdout();
   const [, redraw] = useReducer((n: number) => n + 1, 0);
   const st = useRef({ lines: [] as string[], ended: undefined as string | undefined }).current;
@@ -96,7 +96,8 @@ function LogsView(p: { id: string; name: string; globals: string[]; close: () =>
     };
   }, []);
   useInput((input, key) => {
-    if (input === "q" || key.escape || key.leftArrow) p.close();
+    if (key.ctrl && input === "c") p.interrupt();
+    else if (input === "q" || key.escape || key.leftArrow) p.close();
   });
   // title, the end line, one free: the frame never fills the terminal
   const room = Math.max(1, (stdout.rows ?? 24) - 3);
@@ -118,7 +119,8 @@ function LogsView(p: { id: string; name: string; globals: string[]; close: () =>
   );
 }
 
-export function psView(o: PsViewOptions): Promise<void> {
+/** The view until it is quit: its exit code (130 after Ctrl-C). */
+export function psView(o: PsViewOptions): Promise<number> {
   let all = o.all;
   // one command at a time per container: a second key on it waits for the first to end
   const busy = new Map<string, string>();
@@ -150,7 +152,7 @@ export function psView(o: PsViewOptions): Promise<void> {
       help: "logs",
       on(input, key, row, api) {
         if (!key.return && input !== "l") return false;
-        if (row) api.replace(<LogsView id={row.Id} name={row.Names} globals={o.globals} close={() => api.replace(undefined)} />);
+        if (row) api.replace(<LogsView id={row.Id} name={row.Names} globals={o.globals} close={() => api.replace(undefined)} interrupt={() => api.quit(130)} />);
         return true;
       },
     },
@@ -165,15 +167,16 @@ export function psView(o: PsViewOptions): Promise<void> {
       help: "all",
       on(input, _key, _row, api) {
         if (input !== "a") return false;
-        if (o.filtered) return api.say("--filter chooses the containers shown"), true;
+        if (o.filtered) return api.say("--filter, -n or -l choose the containers shown"), true;
         all = !all;
         api.reload();
         return true;
       },
     },
   ];
-  return runView(
+  return runView((onExit) => (
     <LiveTable<PsRow>
+      onExit={onExit}
       title="tspod ps"
       noun={["container", "containers"]}
       columns={columns(o)}
@@ -183,7 +186,7 @@ export function psView(o: PsViewOptions): Promise<void> {
       sortBy={o.sort ? (SORT_COLUMN[o.sort] ?? 3) : 3}
       descending={!o.sort}
       extra={extra}
-      status={() => (o.filtered ? "the containers --filter keeps" : all ? "all containers (a: running only)" : "running containers (a: all)")}
-    />,
-  );
+      status={() => (o.filtered ? "the containers --filter, -n or -l keep" : all ? "all containers (a: running only)" : "running containers (a: all)")}
+    />
+  ));
 }

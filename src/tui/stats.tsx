@@ -10,6 +10,7 @@ export interface StatsViewRow {
   CPU: number;
   MemUsage: string;
   MemBytes: number;
+  MemLimit: number;
   MemPerc: string;
   NetIO: string;
   NetInput: number;
@@ -27,12 +28,13 @@ export interface StatsViewRow {
 
 const hot = (pct: number) => (pct >= 80 ? "red" : pct >= 50 ? "yellow" : undefined);
 
+// Podman's columns and order; the names narrow first, then the IDs
 const COLUMNS: Column<StatsViewRow>[] = [
+  { title: "ID", text: (r) => r.ID, shrink: 6, shrinkOrder: 1 },
   { title: "NAME", text: (r) => r.Name, shrink: 8 },
-  { title: "ID", text: (r) => r.ID, shrink: 6 },
   { title: "CPU %", text: (r) => r.CPUPerc, sort: (r) => r.CPU, right: true, descFirst: true, color: (r) => hot(r.CPU) },
   { title: "MEM USAGE / LIMIT", text: (r) => r.MemUsage, sort: (r) => r.MemBytes, right: true, descFirst: true },
-  { title: "MEM %", text: (r) => r.MemPerc, sort: (r) => parseFloat(r.MemPerc), right: true, descFirst: true, color: (r) => hot(parseFloat(r.MemPerc)) },
+  { title: "MEM %", text: (r) => r.MemPerc, sort: (r) => (r.MemLimit ? r.MemBytes / r.MemLimit : 0), right: true, descFirst: true, color: (r) => hot(parseFloat(r.MemPerc)) },
   { title: "NET IO", text: (r) => r.NetIO, sort: (r) => r.NetInput + r.NetOutput, right: true, descFirst: true },
   { title: "BLOCK IO", text: (r) => r.BlockIO, sort: (r) => r.BlockInput + r.BlockOutput, right: true, descFirst: true },
   { title: "PIDS", text: (r) => r.PIDS, sort: (r) => r.PIDs, right: true, descFirst: true },
@@ -50,9 +52,11 @@ export interface StatsViewOptions {
   named: boolean;
 }
 
-export function statsView(o: StatsViewOptions): Promise<void> {
-  return runView(
+/** The view until it is quit: its exit code (130 after Ctrl-C). */
+export function statsView(o: StatsViewOptions): Promise<number> {
+  return runView((onExit) => (
     <LiveTable<StatsViewRow>
+      onExit={onExit}
       title="tspod stats"
       noun={["container", "containers"]}
       columns={COLUMNS}
@@ -63,6 +67,6 @@ export function statsView(o: StatsViewOptions): Promise<void> {
       sortBy={2}
       descending
       finished={(rows) => (o.named && rows.length === 0 ? "(none of the containers named runs any more)" : undefined)}
-    />,
-  );
+    />
+  ));
 }

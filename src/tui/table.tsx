@@ -37,7 +37,8 @@ export interface TableApi {
   reload(): void;
   /** show something else in the table's place until it is given undefined */
   replace(node: React.ReactNode | undefined): void;
-  quit(): void;
+  /** end the view: 0, or 130 for an interrupt (Ctrl-C) */
+  quit(code?: number): void;
 }
 
 export interface ExtraKey<R> {
@@ -66,6 +67,8 @@ export interface LiveTableProps<R> {
   finished?: (rows: R[]) => string | undefined;
   /** a line above the table (what the title leaves out: a mode, a filter) */
   status?: () => string;
+  /** the exit code the view ends with (130 for Ctrl-C) */
+  onExit?: (code: number) => void;
 }
 
 /** Printable text: tabs as spaces, escape sequences and other control characters dropped, a \r as a terminal shows it. */
@@ -155,10 +158,11 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
     return i;
   };
 
-  const end = (why?: string) => {
+  const end = (why?: string, code = 0) => {
     alive.current = false;
     clearTimeout(timer.current);
     st.ended = why;
+    p.onExit?.(code);
     redraw();
     // the last frame (with why) is drawn before ink lets go of the terminal
     setTimeout(() => exit(), why ? 50 : 0);
@@ -234,52 +238,65 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
       if (node === undefined) stdout.write("\x1b[2J\x1b[H");
       redraw();
     },
-    quit: () => end(),
+    quit: (code = 0) => end(undefined, code),
+  };
+
+  const onKey = (input: string, key: Key) => {
+    // Esc comes as a Meta key too: it quits before chords are passed over
+    if (key.escape && !st.asking) return api.quit();
+    if (key.ctrl && input === "c") return end(undefined, 130); // as a shell's interrupt
+    if (key.ctrl && input === "z") return suspend();
+    if (key.ctrl || key.meta) return; // no other chord does anything
+    if (st.asking) {
+      const yes = st.asking;
+      st.asking = undefined;
+      st.message = input === "y" ? undefined : "(not done)";
+      redraw();
+      if (input === "y") yes();
+      return;
+    }
+    if (input === "q") return api.quit();
+    const rows = sorted();
+    const i = selectedIndex(rows);
+    const page = Math.max(1, room() - 1);
+    const move = key.upArrow || input === "k" ? -1 : key.downArrow || input === "j" ? 1 : key.pageUp ? -page : key.pageDown ? page : input === "g" || key.home ? -rows.length : input === "G" || key.end ? rows.length : 0;
+    if (move) {
+      const next = Math.max(0, Math.min(rows.length - 1, i + move));
+      if (rows[next]) {
+        st.selected = p.rowKey(rows[next]!);
+        st.lastIndex = next;
+      }
+      return redraw();
+    }
+    if (key.leftArrow || key.rightArrow) {
+      const n = p.columns.length;
+      st.sortBy = (st.sortBy + (key.leftArrow ? n - 1 : 1)) % n;
+      st.desc = !!p.columns[st.sortBy]!.descFirst;
+      return redraw();
+    }
+    if (input === "o") {
+      st.desc = !st.desc;
+      return redraw();
+    }
+    for (const x of p.extra ?? []) if (x.on(input, key, rows[i], api)) return;
   };
 
   useInput(
     (input, key) => {
-      if (key.ctrl && input === "z") return suspend();
-      if (key.ctrl || key.meta) return; // Ctrl-C is ink's (quit); no other chord does anything
-      if (st.asking) {
-        const yes = st.asking;
-        st.asking = undefined;
-        st.message = input === "y" ? undefined : "(not done)";
-        redraw();
-        if (input === "y") yes();
-        return;
+      // plain keys typed faster than they are read come as one string ("jjj"): each counts
+      const plain = !key.ctrl && !key.meta && !key.escape && !key.return && [...input].length > 1;
+      if (!plain) return onKey(input, key);
+      for (const ch of input) {
+        if (!alive.current || st.other !== undefined) return;
+        onKey(ch, { ...key, shift: ch !== ch.toLowerCase() });
       }
-      if (input === "q" || key.escape) return api.quit();
-      const rows = sorted();
-      const i = selectedIndex(rows);
-      const page = Math.max(1, room() - 1);
-      const move = key.upArrow || input === "k" ? -1 : key.downArrow || input === "j" ? 1 : key.pageUp ? -page : key.pageDown ? page : input === "g" || key.home ? -rows.length : input === "G" || key.end ? rows.length : 0;
-      if (move) {
-        const next = Math.max(0, Math.min(rows.length - 1, i + move));
-        if (rows[next]) {
-          st.selected = p.rowKey(rows[next]!);
-          st.lastIndex = next;
-        }
-        return redraw();
-      }
-      if (key.leftArrow || key.rightArrow) {
-        const n = p.columns.length;
-        st.sortBy = (st.sortBy + (key.leftArrow ? n - 1 : 1)) % n;
-        st.desc = !!p.columns[st.sortBy]!.descFirst;
-        return redraw();
-      }
-      if (input === "o") {
-        st.desc = !st.desc;
-        return redraw();
-      }
-      for (const x of p.extra ?? []) if (x.on(input, key, rows[i], api)) return;
     },
     { isActive: st.other === undefined },
   );
 
   const width = Math.max(10, stdout.columns ?? 80);
   const height = Math.max(3, stdout.rows ?? 24);
-  const keysHelp = fit(["↑↓ select", "←→ sort", "o order", ...(p.extra ?? []).map((x) => `${x.keys} ${x.help}`), "q quit"].join(" · "), width - 1);
+  const keysHelp = fit(["q quit", "↑↓ select", "←→ sort", "o order", ...(p.extra ?? []).map((x) => `${x.keys} ${x.help}`)].join(" · "), width - 1);
   const status = p.status?.();
   // lines besides the rows: title, status, heading, the line under the table, the keys; one more
   // kept free so that the frame never fills the terminal
@@ -293,7 +310,7 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
   const titles = p.columns.map((c, i) => (i === st.sortBy ? `${c.title} ${st.desc ? "▼" : "▲"}` : c.title));
   const widths = columnWidths(
     p.columns.map((c, i) => Math.max([...titles[i]!].length, ...cells.map((r) => [...r[i]!].length))),
-    p.columns.map((c, i) => (c.shrink === undefined ? undefined : Math.max(c.shrink, Math.min([...titles[i]!].length, 12)))),
+    p.columns.map((c) => c.shrink),
     width,
     p.columns.map((c) => c.shrinkOrder ?? 0),
   );
@@ -309,7 +326,7 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
         <Text bold>{p.title}</Text>
         <Text dimColor>
           {" · "}
-          {count} · every {p.every / 1000}s · {st.loadedAt.toLocaleTimeString("en-GB")}
+          {count} · by {p.columns[st.sortBy]!.title} {st.desc ? "▼" : "▲"} · every {p.every / 1000}s · {st.loadedAt.toLocaleTimeString("en-GB")}
         </Text>
       </Text>
       {status ? (
@@ -350,8 +367,10 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
  * stdin in raw mode. The terminal is given back as it was (ink restores it),
  * with the last frame left on the screen.
  */
-export async function runView(node: React.ReactElement): Promise<void> {
+export async function runView(node: (onExit: (code: number) => void) => React.ReactElement): Promise<number> {
   const { render } = await import("ink");
-  const app = render(node, { exitOnCtrlC: true, patchConsole: false });
+  let code = 0;
+  const app = render(node((c) => (code = c)), { exitOnCtrlC: false, patchConsole: false });
   await app.waitUntilExit();
+  return code;
 }

@@ -20,9 +20,9 @@ function open(b: Sandbox, name: string, args: string[]): string {
 /** The row of the table that names a container. */
 const rowOf = (text: string, name: string) => text.split("\n").find((l) => new RegExp(`\\s${name}(\\s|$)`).test(l)) ?? "";
 
-/** After q: exit 0, and the terminal is back in its cooked mode. */
-async function quits(s: string): Promise<void> {
-  tmux("send-keys", "-t", s, "q");
+/** After q (or key): exit 0, and the terminal is back in its cooked mode. */
+async function quits(s: string, key = "q"): Promise<void> {
+  tmux("send-keys", "-t", s, key);
   const out = await waitFor(s, /EXIT=\d+\n.*echo/m);
   expect(out).toContain("EXIT=0");
   // (tmux drops a line's trailing blanks)
@@ -42,19 +42,20 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
     try {
       // the busy loop takes a core's worth: first, and its CPU % well above the sleeper's
       const shown = await waitFor(s, /^› .*spin[\s\S]*nap/m);
-      expect(shown).toMatch(/tspod stats · 2 containers · every 1s/);
+      expect(shown).toMatch(/tspod stats · 2 containers · by CPU % ▼ · every 1s/);
       expect(shown).toMatch(/CPU % ▼/);
       const cpu = (name: string) => parseFloat(/(\d+\.\d\d)%/.exec(rowOf(screen(s), name))?.[1] ?? "NaN");
       expect(cpu("spin")).toBeGreaterThan(20);
       expect(cpu("nap")).toBeLessThan(5);
       // the next column: memory, largest first
       tmux("send-keys", "-t", s, "Right");
-      await waitFor(s, /MEM USAGE \/ LIMIT ▼/);
+      await waitFor(s, /by MEM USAGE \/ LIMIT ▼/); // the title says it too (a narrow terminal may not show the column)
       // it is live: the clock in the title moves
       const t1 = /every 1s · (\S+)/.exec(screen(s))?.[1];
       await Bun.sleep(2200);
       expect(/every 1s · (\S+)/.exec(screen(s))?.[1]).not.toBe(t1);
-      await quits(s);
+      // Esc quits as q does (ink reports a lone Esc as a Meta key too)
+      await quits(s, "Escape");
     } finally {
       tmux("kill-session", "-t", s);
     }
@@ -131,7 +132,7 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
     }
   });
 
-  test("ps --watch in 80 columns and 12 lines: names and status shown (long columns narrowed), keys typed at once each count, the scrollback is kept, CI=true still draws", async () => {
+  test("ps --watch in 80 columns and 12 lines: names and status shown (long columns narrowed), keys typed at once each count, the scrollback is kept, CI=true still draws, Ctrl-C exits 130", async () => {
     await b.ok(["pull", "-q", "--tls-verify=false", BB]);
     for (const n of ["c1", "c2", "c3"]) await b.ok(["run", "-d", "--name", n, BB, "sh", "-c", "sleep 300 # a long command line that would push the names off the screen"]);
     const s = `tspod-tui-narrow-${b.mode}-${process.pid}`;
@@ -141,15 +142,19 @@ describe.each(MODES)("live views under tmux (%s)", (mode) => {
       let t = await waitFor(s, /^› .*c3/m);
       expect(t).toMatch(/STATUS\s+PORTS\s+NAMES/);
       expect(t).toMatch(/^› .*\sUp .*\sc3$/m);
+      expect(t).toMatch(/^› [0-9a-f]{8}\S*\s/m); // the ID keeps 8 characters at least
       expect(t.split("\n").every((l) => [...l].length <= 80)).toBe(true);
-      // two Downs in one write: two rows down (c3, c2, c1: newest first)
+      // two Downs in one write: two rows down (c3, c2, c1: newest first); "kk" as one string: two up
       tmux("send-keys", "-t", s, "Down", "Down");
       await waitFor(s, /^› .*c1$/m);
+      tmux("send-keys", "-t", s, "-l", "kk");
+      await waitFor(s, /^› .*c3$/m);
       // several refreshes later the line printed before the view is still in the scrollback
       await Bun.sleep(2500);
       expect(tmux("capture-pane", "-p", "-S", "-100", "-t", s)).toContain("MARK-BEFORE");
-      tmux("send-keys", "-t", s, "q");
-      await waitFor(s, /^EXIT=0$/m);
+      // Ctrl-C: an interrupt's code, as in a shell
+      tmux("send-keys", "-t", s, "C-c");
+      await waitFor(s, /^EXIT=130$/m);
     } finally {
       tmux("kill-session", "-t", s);
     }

@@ -34,11 +34,11 @@ const impl: CommandImpl = {
     if (isTerminal(0) && isTerminal(1) && !flags.quiet && !flags.format) {
       const { loadView } = await import("../../tui/load.ts");
       const { psView } = await loadView(() => import("../../tui/ps.tsx"));
-      return psView({
+      return await psView({
         rows: async (all) => (await listing(ctx, { ...flags, all })).rows,
         every,
         all: !!flags.all,
-        filtered: !!flags.filter?.length,
+        filtered: !!flags.filter?.length || flags.last !== undefined || !!flags.latest,
         sort: flags.sort === undefined ? undefined : String(flags.sort).toLowerCase(),
         pod: !!flags.pod,
         size: !!flags.size,
