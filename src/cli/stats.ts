@@ -17,7 +17,7 @@ const HEADERS: Record<string, string> = {
 const COLUMNS = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDS", "UpTime", "AVGCPU"] as const;
 
 export default class Stats extends BaseCommand {
-  static override description = "Show the resource use of running containers (CPU, memory, network, block I/O, PIDs), read from /proc: no cgroups needed";
+  static override description = "Show the resource use of running containers (CPU, memory, network, block I/O, PIDs), read from /proc: no cgroups needed. On a terminal, a live view: arrows select and sort, q quits";
   static override aliases = ["container:stats"];
   static override strict = false;
   static override args = { container: Args.string({ required: false }) };
