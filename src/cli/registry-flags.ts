@@ -9,7 +9,7 @@ export const REGISTRY_FLAGS: FlagDefs = {
   "cert-dir": { type: "string", description: "directory with the registry's CA certificates (*.crt)" },
 };
 
-/** --creds parsed (asking for a missing password), after checking that --authfile and --cert-dir, if given, exist. */
+/** --creds parsed (asking for a missing password), after checking that --authfile, if given, exists. */
 export async function registryCreds(flags: Record<string, any>): Promise<{ username: string; password: string } | undefined> {
   if (flags.authfile) {
     // as Podman: an auth file named but missing is an error, not "no credentials"
@@ -18,14 +18,6 @@ export async function registryCreds(flags: Record<string, any>): Promise<{ usern
     } catch (e) {
       throw new TspodError(`checking authfile: stat ${flags.authfile}: ${(e as any)?.code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
     }
-  }
-  if (flags["cert-dir"] !== undefined) {
-    // a directory named but missing would be passed over in silence, and the TLS error after would not say why
-    let dir = false;
-    try {
-      dir = (await import("node:fs")).statSync(flags["cert-dir"]).isDirectory();
-    } catch {}
-    if (!dir) throw new TspodError(`--cert-dir ${flags["cert-dir"]}: no such directory`);
   }
   return flags.creds ? await (await import("./prompt.ts")).parseCreds(flags.creds) : undefined;
 }

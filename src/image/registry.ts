@@ -4,7 +4,7 @@
 import { httpRequest, tlsFor, type HttpBody, type HttpResponse } from "./http.ts";
 import { TspodError } from "../errors.ts";
 import { ctx, log } from "../context.ts";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../storage/atomic.ts";
 
@@ -246,9 +246,13 @@ export class Registry {
     }
     if (isCertError(lastErr)) {
       // Never falls back to plain HTTP: the registry speaks TLS with a certificate we cannot check.
+      // --cert-dir replaces certs.d: the advice is about it (a directory that is not there is
+      // passed over, as containers/image does, and said here)
+      const where = this.certDir
+        ? `add its CA to --cert-dir ${this.certDir}${existsSync(this.certDir) ? "" : " (there is no such directory)"}`
+        : `add its CA as certs.d/${this.host}/ca.crt (in ~/.config/containers or /etc/containers)`;
       throw new RegistryError(
-        `registry ${this.registry}: TLS certificate not trusted (${(lastErr as any)?.message ?? (lastErr as any)?.code}); ` +
-          `add its CA as certs.d/${this.host}/ca.crt (in ~/.config/containers or /etc/containers), or use --tls-verify=false`,
+        `registry ${this.registry}: TLS certificate not trusted (${(lastErr as any)?.message ?? (lastErr as any)?.code}); ${where}, or use --tls-verify=false`,
         undefined,
         (lastErr as any)?.code,
       );
