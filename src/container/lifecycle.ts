@@ -311,8 +311,9 @@ export class Lifecycle {
         process.kill(c.state.pid, "SIGKILL");
       } catch {}
       await this.wait(c.config.id, 10_000).catch(() => {});
-      // let the monitor finish its exit work before the directory goes away
-      await this.monitorGone(c, 1000);
+      // let the monitor finish its exit work before the directory goes away (a loaded
+      // machine can take more than a second: CI saw a monitor still there after rm)
+      await this.monitorGone(c, 5000);
     }
     this.destroy(c, opts.volumes);
   }
