@@ -184,47 +184,48 @@ export class Pusher {
    * reference; without one, the stored name source stands for).
    */
   async push(source: string, destination: string | undefined, opts: PushOptions = {}): Promise<PushResult> {
-    const img = this.images.lookup(source);
-    const names = this.images.namesMatching(img, source);
-    if (names.length > 1) throw new UsageError(`${source} matches several names of the image (${names.join(", ")}): give the full name`);
-    const name = names[0];
-    const asked = tryParseReference(source)?.digest;
-    let dest: Reference;
-    if (destination !== undefined) dest = pushDestination(destination);
-    else if (name) dest = parseReference(name);
-    else if (asked) throw new UsageError(`${source}: a digest is not a place to push to: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
-    else throw new UsageError(`${source} is an image ID: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
-
-    const conf = loadRegistriesConf();
-    const entry = findRegistry(refName(dest), conf);
-    if (entry?.blocked) throw new TspodError(`registry ${dest.registry} is blocked in registries.conf`);
-    const tlsVerify = opts.tlsVerify ?? !entry?.insecure;
-
-    // the manifest asked for by digest, else the one the name came with (pulled or
-    // tagged), else the one pulled last (an ID); an index's digest means the
-    // platform's manifest pulled through it (the index itself is not kept whole)
-    const byDigest = asked ? img.manifests?.find((m) => m.digest === asked) : undefined;
-    const mDigest = (byDigest && !isIndexType(byDigest.mediaType) ? byDigest.digest : undefined) || (name && img.nameDigests?.[name]) || img.manifest.digest;
-    const mDesc = img.manifests?.find((m) => m.digest === mDigest) ?? img.manifest;
-    if (img.index && (name || asked)) {
-      const pulledVia = img.index.digest === asked || (name !== undefined && img.nameDigests?.[name] === img.manifest.digest);
-      if (pulledVia) log("warn", `${source} was pulled from a multi-platform image: only its ${img.os}/${img.architecture}${img.variant ? `/${img.variant}` : ""} image is pushed (the index and the other platforms are not stored)`);
-    }
-    let manifest = { bytes: this.store.readBlob(mDigest), mediaType: mDesc.mediaType };
-    if (sha256Digest(manifest.bytes) !== mDigest) throw new TspodError(`manifest ${mDigest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
-    if (opts.format) manifest = convertManifest(manifest.bytes, manifest.mediaType, opts.format);
-    const parsed = JSON.parse(new TextDecoder().decode(manifest.bytes));
-    const config: Descriptor = parsed.config;
-    const layers: Descriptor[] = parsed.layers ?? [];
-
-    const creds = opts.creds ?? getCredentials(`${dest.registry}/${dest.repository}`, { authFile: opts.authFile });
-    const client = new Registry(dest.registry, { tlsVerify, creds, certDir: opts.certDir });
-    const from = mountSource(img, dest);
-    const scope = `repository:${dest.repository}:pull,push${from ? ` repository:${from}:pull` : ""}`;
-    const target = refString(dest);
-    trace("push: start");
-
+    // the image is looked at under the lock too: an rmi meanwhile leaves its blobs until the push ends
     return holdingBlobs(this.ctx, this.store, async () => {
+      const img = this.images.lookup(source);
+      const names = this.images.namesMatching(img, source);
+      if (names.length > 1) throw new UsageError(`${source} matches several names of the image (${names.join(", ")}): give the full name`);
+      const name = names[0];
+      const asked = tryParseReference(source)?.digest;
+      let dest: Reference;
+      if (destination !== undefined) dest = pushDestination(destination);
+      else if (name) dest = parseReference(name);
+      else if (asked) throw new UsageError(`${source}: a digest is not a place to push to: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
+      else throw new UsageError(`${source} is an image ID: give a destination, as in tspod push ${source} REGISTRY/REPOSITORY:TAG`);
+
+      const conf = loadRegistriesConf();
+      const entry = findRegistry(refName(dest), conf);
+      if (entry?.blocked) throw new TspodError(`registry ${dest.registry} is blocked in registries.conf`);
+      const tlsVerify = opts.tlsVerify ?? !entry?.insecure;
+
+      // the manifest asked for by digest, else the one the name came with (pulled or
+      // tagged), else the one pulled last (an ID); an index's digest means the
+      // platform's manifest pulled through it (the index itself is not kept whole)
+      const byDigest = asked ? img.manifests?.find((m) => m.digest === asked) : undefined;
+      const mDigest = (byDigest && !isIndexType(byDigest.mediaType) ? byDigest.digest : undefined) || (name && img.nameDigests?.[name]) || img.manifest.digest;
+      const mDesc = img.manifests?.find((m) => m.digest === mDigest) ?? img.manifest;
+      if (img.index && (name || asked)) {
+        const pulledVia = img.index.digest === asked || (name !== undefined && img.nameDigests?.[name] === img.manifest.digest);
+        if (pulledVia) log("warn", `${source} was pulled from a multi-platform image: only its ${img.os}/${img.architecture}${img.variant ? `/${img.variant}` : ""} image is pushed (the index and the other platforms are not stored)`);
+      }
+      let manifest = { bytes: this.store.readBlob(mDigest), mediaType: mDesc.mediaType };
+      if (sha256Digest(manifest.bytes) !== mDigest) throw new TspodError(`manifest ${mDigest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
+      if (opts.format) manifest = convertManifest(manifest.bytes, manifest.mediaType, opts.format);
+      const parsed = JSON.parse(new TextDecoder().decode(manifest.bytes));
+      const config: Descriptor = parsed.config;
+      const layers: Descriptor[] = parsed.layers ?? [];
+
+      const creds = opts.creds ?? getCredentials(`${dest.registry}/${dest.repository}`, { authFile: opts.authFile });
+      const client = new Registry(dest.registry, { tlsVerify, creds, certDir: opts.certDir });
+      const from = mountSource(img, dest);
+      const scope = `repository:${dest.repository}:pull,push${from ? ` repository:${from}:pull` : ""}`;
+      const target = refString(dest);
+      trace("push: start");
+
       // every layer (at most jobs at once), then the config, then the manifest that names them
       const jobs = Math.max(1, opts.jobs ?? 3);
       const queue = layers.filter((l) => !isForeignLayer(l.mediaType));
