@@ -5,6 +5,9 @@
 // reader that went away (`tspod ps | head -1`) ends the output quietly.
 import { readlinkSync, writeSync } from "node:fs";
 
+/** Clear a terminal's screen (not its scrollback) and go to the top: a table drawn again in place. */
+export const CLEAR_SCREEN = "\x1b[2J\x1b[H";
+
 /** fds whose reader went away (EPIPE): a command that streams stops then. */
 const gone = new Set<number>();
 

@@ -5,7 +5,7 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "./base.ts";
 import { alignColumns, formatList } from "./format.ts";
 import { TspodError, UsageError } from "../errors.ts";
-import { isTerminal, stdoutGone, writeOut } from "../output.ts";
+import { CLEAR_SCREEN, isTerminal, stdoutGone, writeOut } from "../output.ts";
 import type { Container } from "../container/record.ts";
 import type { Sample } from "../container/stats.ts";
 import { scaledSize } from "../units.ts";
@@ -90,7 +90,7 @@ export default class Stats extends BaseCommand {
       const rows = report(first);
       // the named containers all stopped or gone: nothing more to report
       if (names.length && !first && !rows.length) return;
-      writeOut((redraw ? "\x1b[2J\x1b[H" : "") + render(rows));
+      writeOut((redraw ? CLEAR_SCREEN : "") + render(rows));
       if (stdoutGone()) return; // its reader went away (stats | head -3)
       await Bun.sleep(every);
     }

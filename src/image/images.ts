@@ -168,13 +168,7 @@ export class Images {
   tag(input: string, names: string[]): void {
     const img = this.lookup(input);
     const add = names.map((n) => this.normaliseTag(n));
-    const src = this.matchName(img, input);
-    let asked: string | undefined;
-    try {
-      asked = parseReference(input).digest;
-    } catch {}
-    const byDigest = asked ? img.manifests?.find((m) => m.digest === asked && !isIndexType(m.mediaType)) : undefined;
-    const digest = byDigest?.digest || (src && img.nameDigests?.[src]) || img.manifest.digest;
+    const digest = this.manifestFor(img, input);
     this.store.updateImage(img.id, (r) => ({ ...r, names: [...new Set([...r.names, ...add])], nameDigests: { ...(r.nameDigests ?? {}), ...Object.fromEntries(add.map((n) => [n, digest])) } }));
   }
 
@@ -205,6 +199,21 @@ export class Images {
     if (!ref.digest || !img.digestRefs?.length) return undefined;
     const full = `${ref.registry}/${ref.repository}@${ref.digest}`;
     return img.digestRefs.find((d) => d === full || (!ref.fullyQualified && d.endsWith(`/${n.replace(/^library\//, "")}`)));
+  }
+
+  /**
+   * The digest of the manifest input stands for: the one NAME@DIGEST names (an
+   * image manifest of this image: an index's digest means the platform pulled
+   * through it), else the one the name was pulled or tagged with, else the one
+   * pulled last (an ID). name: the stored name input stands for, when known.
+   */
+  manifestFor(img: ImageRecord, input: string, name = this.matchName(img, input)): string {
+    let asked: string | undefined;
+    try {
+      asked = parseReference(input).digest;
+    } catch {}
+    const byDigest = asked ? img.manifests?.find((m) => m.digest === asked && !isIndexType(m.mediaType)) : undefined;
+    return byDigest?.digest || (name && img.nameDigests?.[name]) || img.manifest.digest;
   }
 
   /** The stored name n stands for (short or in full), or undefined. */

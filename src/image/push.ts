@@ -13,7 +13,7 @@ import { TspodError, UsageError } from "../errors.ts";
 import { Store, type Descriptor, type ImageRecord } from "../storage/store.ts";
 import { Images } from "./images.ts";
 import { getCredentials } from "./auth.ts";
-import { Registry, RegistryError, type Credentials } from "./registry.ts";
+import { Registry, RegistryError, RETRY_CODES, RETRY_STATUS, type Credentials } from "./registry.ts";
 import { findRegistry, loadRegistriesConf } from "./registries.ts";
 import { parseReference, refName, refString, tryParseReference, withDefaultTag, type Reference } from "./reference.ts";
 import { holdingBlobs } from "./hold.ts";
@@ -29,7 +29,6 @@ import {
   MEDIA_OCI_LAYER_ND_GZIP,
   MEDIA_OCI_MANIFEST,
   isForeignLayer,
-  isIndexType,
   layerCompression,
   sha256Digest,
 } from "./manifest.ts";
@@ -120,7 +119,7 @@ function blobBody(store: Store, d: Descriptor, onBytes: (n: number) => void): { 
   const size = fstatSync(fd).size;
   if (size !== d.size) {
     closeSync(fd);
-    throw new TspodError(`blob ${d.digest} in the store has ${size} bytes, the manifest says ${d.size}: the store is damaged (tspod rmi -f the image, then pull it again)`);
+    throw damaged(`blob ${d.digest} in the store has ${size} bytes, the manifest says ${d.size}`);
   }
   const hash = new Bun.CryptoHasher("sha256");
   let closed = false;
@@ -150,11 +149,15 @@ function blobBody(store: Store, d: Descriptor, onBytes: (n: number) => void): { 
 /** Network trouble or the registry's own (5xx): the upload can be tried again from its start. */
 function retryable(e: any): boolean {
   if (!(e instanceof RegistryError)) return false;
-  if (e.status !== undefined) return e.status >= 500 || e.status === 429 || e.status === 408;
-  return ["ECONNRESET", "EPIPE", "ETIMEDOUT", "HEADERS_TIMEOUT", "BODY_TIMEOUT", "ECONNREFUSED"].includes(String(e.code));
+  // what a single request is retried for, any 5xx, and a refused connection (a registry restarting)
+  if (e.status !== undefined) return RETRY_STATUS.has(e.status) || e.status >= 500;
+  return RETRY_CODES.has(String(e.code)) || e.code === "ECONNREFUSED";
 }
 
 const UPLOAD_ATTEMPTS = 3;
+
+/** What is wrong with a blob of the store, and the way out (a pull keeps a stored blob as it is). */
+const damaged = (what: string) => new TspodError(`${what}: the store is damaged (tspod rmi -f the image, then pull it again)`);
 
 export class Pusher {
   private readonly images: Images;
@@ -202,18 +205,15 @@ export class Pusher {
       if (entry?.blocked) throw new TspodError(`registry ${dest.registry} is blocked in registries.conf`);
       const tlsVerify = opts.tlsVerify ?? !entry?.insecure;
 
-      // the manifest asked for by digest, else the one the name came with (pulled or
-      // tagged), else the one pulled last (an ID); an index's digest means the
-      // platform's manifest pulled through it (the index itself is not kept whole)
-      const byDigest = asked ? img.manifests?.find((m) => m.digest === asked) : undefined;
-      const mDigest = (byDigest && !isIndexType(byDigest.mediaType) ? byDigest.digest : undefined) || (name && img.nameDigests?.[name]) || img.manifest.digest;
+      // the manifest asked for by digest, or the one the name came with, or the one pulled last
+      const mDigest = this.images.manifestFor(img, source, name);
       const mDesc = img.manifests?.find((m) => m.digest === mDigest) ?? img.manifest;
       if (img.index && (name || asked)) {
         const pulledVia = img.index.digest === asked || (name !== undefined && img.nameDigests?.[name] === img.manifest.digest);
         if (pulledVia) log("warn", `${source} was pulled from a multi-platform image: only its ${img.os}/${img.architecture}${img.variant ? `/${img.variant}` : ""} image is pushed (the index and the other platforms are not stored)`);
       }
       let manifest = { bytes: this.store.readBlob(mDigest), mediaType: mDesc.mediaType };
-      if (sha256Digest(manifest.bytes) !== mDigest) throw new TspodError(`manifest ${mDigest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
+      if (sha256Digest(manifest.bytes) !== mDigest) throw damaged(`manifest ${mDigest} in the store does not match its digest`);
       if (opts.format) manifest = convertManifest(manifest.bytes, manifest.mediaType, opts.format);
       const parsed = JSON.parse(new TextDecoder().decode(manifest.bytes));
       const config: Descriptor = parsed.config;
@@ -247,11 +247,8 @@ export class Pusher {
   /** One blob: there already, mounted from the image's own repository there, or uploaded. */
   private async pushBlob(client: Registry, repo: string, d: Descriptor, scope: string, from: string | undefined, opts: PushOptions): Promise<void> {
     const ev = opts.onEvent;
-    if (!this.store.hasBlob(d.digest)) {
-      if (await client.hasBlob(repo, d.digest, scope)) return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: true });
-      throw new TspodError(`blob ${d.digest} is not in the store (and not at the destination): tspod rmi -f the image, then pull it again`);
-    }
     if (await client.hasBlob(repo, d.digest, scope)) return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: true });
+    if (!this.store.hasBlob(d.digest)) throw new TspodError(`blob ${d.digest} is not in the store (and not at the destination): tspod rmi -f the image, then pull it again`);
     ev?.({ type: "blob-start", digest: d.digest, size: d.size, cached: false });
     for (let attempt = 1; ; attempt++) {
       let done = 0;
@@ -274,7 +271,7 @@ export class Pusher {
           await client.finishUpload(location, d.digest, d.size, body, scope);
         } catch (e) {
           // the registry refused what was read: say whether the store's copy is to blame
-          if (done === d.size && digest() !== d.digest) throw new TspodError(`blob ${d.digest} in the store does not match its digest: the store is damaged (tspod rmi -f the image, then pull it again)`);
+          if (done === d.size && digest() !== d.digest) throw damaged(`blob ${d.digest} in the store does not match its digest`);
           throw e;
         }
         return void ev?.({ type: "blob-done", digest: d.digest, size: d.size, cached: false });

@@ -37,8 +37,9 @@ const MANIFEST_ACCEPT = [
   "application/vnd.docker.distribution.manifest.v1+json",
 ].join(", ");
 
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "HEADERS_TIMEOUT", "BODY_TIMEOUT"]);
+/** Answers and network errors a request is tried again for (push's uploads too). */
+export const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+export const RETRY_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "HEADERS_TIMEOUT", "BODY_TIMEOUT"]);
 const MAX_ATTEMPTS = 4;
 
 /** Manifests are read whole: at most this much (containers/image's limit, 4 MiB). */

@@ -10,6 +10,7 @@
 // narrowed to fit its width, the ones marked to give way first.
 import React, { useEffect, useReducer, useRef, useState } from "react";
 import { Box, Text, useApp, useInput, useStdin, useStdout, type Key } from "ink";
+import { CLEAR_SCREEN } from "../output.ts";
 
 export interface Column<R> {
   title: string;
@@ -192,7 +193,7 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
     // narrower: the old frame's lines wrap into more than ink knows of; clear the screen, not the scrollback
     let cols = stdout.columns;
     const onResize = () => {
-      if ((stdout.columns ?? 80) < (cols ?? 80)) stdout.write("\x1b[2J\x1b[H");
+      if ((stdout.columns ?? 80) < (cols ?? 80)) stdout.write(CLEAR_SCREEN);
       cols = stdout.columns;
       redraw();
     };
@@ -201,7 +202,7 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
     // it was, then stopped; fg: raw mode again and a fresh frame
     const onCont = () => {
       if (isRawModeSupported) setRawMode(true);
-      stdout.write("\x1b[2J\x1b[H");
+      stdout.write(CLEAR_SCREEN);
       redraw();
     };
     const onTstp = () => suspend();
@@ -235,7 +236,7 @@ export function LiveTable<R>(p: LiveTableProps<R>): React.ReactElement {
     reload: () => void load(),
     replace: (node) => {
       st.other = node;
-      if (node === undefined) stdout.write("\x1b[2J\x1b[H");
+      if (node === undefined) stdout.write(CLEAR_SCREEN);
       redraw();
     },
     quit: (code = 0) => end(undefined, code),
