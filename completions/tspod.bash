@@ -7,7 +7,7 @@ _tspod() {
     if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; break; fi
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "attach completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull push rename restart rm rmi run start stats stop tag top unpause untag version volume wait" -- "$cur"))
+    COMPREPLY=($(compgen -W "attach commit completion container create exec help history image images info inspect kill login logout logs pause pod port ps pull push rename restart rm rmi run start stats stop tag top unpause untag version volume wait" -- "$cur"))
     return
   fi
   case "$cmd" in
@@ -22,6 +22,7 @@ _tspod() {
   fi
   case "$cmd${sub:+ $sub}" in
     "attach") flags="--detach-keys --log-level --no-stdin --root --runroot --storage-driver" ;;
+    "commit") flags="--author --change --format --iidfile --include-volumes --log-level --message --pause --quiet --root --runroot --squash --storage-driver -a -c -f -m -p -q" ;;
     "completion") flags="--log-level --root --runroot --storage-driver" ;;
     "container exists") flags="--log-level --root --runroot --storage-driver" ;;
     "container inspect") flags="--format --log-level --root --runroot --size --storage-driver --type -f -s -t" ;;

@@ -28,6 +28,40 @@ __attribute__((noreturn, format(printf, 2, 3))) static inline void die(int code,
   _exit(code);
 }
 
+/*
+ * A relative path built one name at a time while a tree is walked: push a
+ * name (after a '/' unless first), pop back to what push returned. Room is
+ * kept for two more bytes (a trailing '/').
+ */
+struct relpath {
+  char *s;
+  size_t len, cap;
+};
+
+static inline size_t relpath_push(struct relpath *r, const char *name) {
+  size_t old = r->len, nl = strlen(name);
+  if (r->len + nl + 3 > r->cap) {
+    size_t cap = r->cap ? r->cap : 4096;
+    while (r->len + nl + 3 > cap) cap *= 2;
+    char *n = realloc(r->s, cap);
+    if (!n) {
+      errno = ENOMEM;
+      die(1, "out of memory");
+    }
+    r->s = n;
+    r->cap = cap;
+  }
+  if (r->len) r->s[r->len++] = '/';
+  memcpy(r->s + r->len, name, nl + 1);
+  r->len += nl;
+  return old;
+}
+
+static inline void relpath_pop(struct relpath *r, size_t old) {
+  r->len = old;
+  if (r->s) r->s[old] = 0;
+}
+
 /* Milliseconds of CLOCK_MONOTONIC (deadlines, timeouts). */
 static inline long long mono_ms(void) {
   struct timespec t;

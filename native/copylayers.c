@@ -61,34 +61,9 @@ static struct {
 
 /* ---------- the relative path of the entry at hand (same in a layer and in DEST) ---------- */
 
-static char *rel;
-static size_t rel_len, rel_cap;
+static struct relpath rp;
 
 static void *xmalloc(size_t n);
-
-static size_t rel_push(const char *name) {
-  size_t old = rel_len, nl = strlen(name);
-  if (rel_len + nl + 2 > rel_cap) {
-    size_t cap = rel_cap ? rel_cap : 4096;
-    while (rel_len + nl + 2 > cap) cap *= 2;
-    char *n = realloc(rel, cap);
-    if (!n) {
-      dprintf(2, "tspod-rt: copy-layers: out of memory\n");
-      _exit(1);
-    }
-    rel = n;
-    rel_cap = cap;
-  }
-  if (rel_len) rel[rel_len++] = '/';
-  memcpy(rel + rel_len, name, nl + 1);
-  rel_len += nl;
-  return old;
-}
-
-static void rel_pop(size_t old) {
-  rel_len = old;
-  if (rel) rel[old] = 0;
-}
 
 /* ---------- errors ---------- */
 
@@ -104,9 +79,9 @@ static void put_clean(int fd, const char *s) {
 __attribute__((noreturn)) static void fail(int side, const char *what, int err) {
   dprintf(2, "tspod-rt: copy-layers: ");
   put_clean(2, side == SRC ? cur_layer : dest_arg);
-  if (rel_len) {
+  if (rp.len) {
     dprintf(2, "/");
-    put_clean(2, rel);
+    put_clean(2, rp.s);
   }
   if (err) dprintf(2, ": %s: %s\n", what, strerror(err));
   else dprintf(2, ": %s\n", what);
@@ -167,9 +142,9 @@ static void clear_dir(int fd) {
       off += d->d_reclen;
       if (is_dot(d->d_name)) continue;
       any = 1;
-      size_t old = rel_push(d->d_name);
+      size_t old = relpath_push(&rp, d->d_name);
       rm_at(fd, d->d_name);
-      rel_pop(old);
+      relpath_pop(&rp, old);
     }
     if (!any) break;
   }
@@ -440,9 +415,9 @@ static void do_file(struct dirinfo *di, const char *name, const struct stat *st)
   cnt.files++;
   if (st->st_nlink > 1) {
     struct hl *h = hl_find(st->st_dev, st->st_ino);
-    if (!h) hl_add(st->st_dev, st->st_ino, rel);
+    if (!h) hl_add(st->st_dev, st->st_ino, rp.s);
     else { /* the first copy could not be linked to: later links use this one */
-      char *np = strdup(rel);
+      char *np = strdup(rp.s);
       if (!np) fail(DST, "out of memory", ENOMEM);
       free(h->path);
       h->path = np;
@@ -566,7 +541,7 @@ static void copy_dir(struct dirinfo *di) {
       struct dent64 *d = (struct dent64 *)(buf + off);
       off += d->d_reclen;
       if (is_dot(d->d_name)) continue;
-      size_t old = rel_push(d->d_name);
+      size_t old = relpath_push(&rp, d->d_name);
       struct stat st;
       if (fstatat(di->sfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) fail(SRC, "stat", errno);
       switch (st.st_mode & S_IFMT) {
@@ -582,7 +557,7 @@ static void copy_dir(struct dirinfo *di) {
         break;
       default: do_node(di, d->d_name, &st); break;
       }
-      rel_pop(old);
+      relpath_pop(&rp, old);
     }
   }
   dents_put();
@@ -656,31 +631,29 @@ static int do_copy(void *p) {
   }
   printf("{\"files\":%llu,\"bytes\":%llu,\"skipped\":%llu}\n", cnt.files, cnt.bytes, cnt.skipped);
   if (fflush(stdout) != 0) {
-    rel_pop(0);
+    relpath_pop(&rp, 0);
     fail(DST, "write result", errno);
   }
   return 0;
 }
 
 int cmd_copy_layers(int argc, char **argv) {
-  const char *uidmap = NULL, *gidmap = NULL, *keep = NULL;
+  struct map_flags m = {0};
   int i = 1;
   for (; i < argc; i++) {
-    if (!strcmp(argv[i], "--uidmap") && i + 1 < argc) uidmap = argv[++i];
-    else if (!strcmp(argv[i], "--gidmap") && i + 1 < argc) gidmap = argv[++i];
-    else if (!strcmp(argv[i], "--keep-userns") && i + 1 < argc) keep = argv[++i];
-    else if (!strcmp(argv[i], "--")) {
+    if (take_map_flag(argc, argv, &i, &m)) continue;
+    if (!strcmp(argv[i], "--")) {
       i++;
       break;
     } else break;
   }
   errno = 0;
-  if (i >= argc || argv[i][0] == '-' || !uidmap != !gidmap)
+  if (i >= argc || argv[i][0] == '-' || !m.uidmap != !m.gidmap)
     die(125, "usage: tspod-rt copy-layers [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] DEST LAYER...");
   struct cl_args a = {argv[i], argc - i - 1, argv + i + 1};
-  real_root = getuid() == 0 && !uidmap;
+  real_root = getuid() == 0 && !m.uidmap;
   char err[512] = "";
-  int rc = run_in_userns(uidmap, gidmap, keep, do_copy, &a, err, sizeof err);
+  int rc = run_in_userns(m.uidmap, m.gidmap, m.keep, do_copy, &a, err, sizeof err);
   if (rc < 0) {
     errno = 0;
     die(125, "copy-layers: user namespace: %s", err);

@@ -136,18 +136,13 @@ static int do_du(void *p) {
 
 /* rmtree and du: [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] PATH..., fn on the paths in that user namespace */
 static int tree_cmd(const char *what, int argc, char **argv, int (*fn)(void *)) {
-  const char *uidmap = NULL, *gidmap = NULL, *keep = NULL;
+  struct map_flags m = {0};
   int i = 1;
-  for (; i < argc; i++) {
-    if (!strcmp(argv[i], "--uidmap") && i + 1 < argc) uidmap = argv[++i];
-    else if (!strcmp(argv[i], "--gidmap") && i + 1 < argc) gidmap = argv[++i];
-    else if (!strcmp(argv[i], "--keep-userns") && i + 1 < argc) keep = argv[++i];
-    else break;
-  }
+  while (i < argc && take_map_flag(argc, argv, &i, &m)) i++;
   if (i >= argc) die(125, "usage: tspod-rt %s [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] PATH...", what);
   struct tree_args a = {argc - i, argv + i};
   char err[512] = "";
-  int rc = run_in_userns(uidmap, gidmap, keep, fn, &a, err, sizeof err);
+  int rc = run_in_userns(m.uidmap, m.gidmap, m.keep, fn, &a, err, sizeof err);
   if (rc < 0) die(125, "%s: user namespace: %s", what, err);
   return rc;
 }

@@ -12,6 +12,7 @@ int cmd_unpack(int argc, char **argv);
 int cmd_rmtree(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_copy_layers(int argc, char **argv);
+int cmd_diff_tar(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_run_ctr(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "rmtree")) return cmd_rmtree(argc - 1, argv + 1);
   if (!strcmp(mode, "du")) return cmd_du(argc - 1, argv + 1);
   if (!strcmp(mode, "copy-layers")) return cmd_copy_layers(argc - 1, argv + 1);
+  if (!strcmp(mode, "diff-tar")) return cmd_diff_tar(argc - 1, argv + 1);
   if (!strcmp(mode, "monitor")) return cmd_monitor(argc - 1, argv + 1);
   if (!strcmp(mode, "sealed-check")) return cmd_sealed_check(argc - 1, argv + 1);
   if (!strcmp(mode, "userns-keeper")) return cmd_userns_keeper(argc - 1, argv + 1);

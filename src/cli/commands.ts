@@ -1,6 +1,7 @@
 // The explicit command map for oclif. Command files are thin; heavy engine
 // modules are imported lazily inside run(), so this map is cheap to load.
 import Attach from "./attach.ts";
+import Commit from "./commit.ts";
 import Completion from "./completion.ts";
 import { ContainerCleanup, ContainerExists, ContainerPrune, Kill, Pause, Rename, Restart, Rm, Start, Stop, Unpause, Wait } from "./container-cmds.ts";
 import Create from "./create-cmd.ts";
@@ -32,6 +33,7 @@ import { VolumeCreate, VolumeExists, VolumeInspect, VolumeLs, VolumePrune, Volum
 
 export const COMMANDS = {
   attach: Attach,
+  commit: Commit,
   completion: Completion,
   "container:cleanup": ContainerCleanup,
   "container:exists": ContainerExists,

@@ -454,11 +454,12 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     // in a copy of the image's passwd (and group) mounted over it, as with Podman.
     const workdir = o.workdir ?? (c.WorkingDir || "/");
     const home = user.home !== undefined ? user.home || "/root" : user.uid === 0 ? "/root" : workdir;
+    const userEnv = parseEnv(o.env, o.envFiles);
     const env = mergeEnv(
       ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
       c.Env ?? [],
       ["container=tspod", `HOSTNAME=${hostname}`, `HOME=${home}`],
-      parseEnv(o.env, o.envFiles),
+      userEnv,
     );
     const ud = join(dir, "userdata");
     writeFileAtomic(join(ud, "hostname"), `${hostname}\n`, 0o644, false);
@@ -519,6 +520,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
       entrypoint,
       cmd,
       env,
+      userEnv,
       workdir: o.workdir ?? (c.WorkingDir || "/"),
       user: o.user ?? (c.User || ""),
       hostname,

@@ -41,6 +41,8 @@ export interface ContainerConfig {
   entrypoint: string[];
   cmd: string[];
   env: string[];
+  /** what -e and --env-file gave (commit keeps these, not tspod's own HOSTNAME, HOME, TERM, container=) */
+  userEnv?: string[];
   workdir: string;
   user: string;
   hostname: string;

@@ -408,7 +408,7 @@ export class Images {
       Digest: shownDigest(img),
       RepoTags: img.names,
       RepoDigests: img.repoDigests,
-      Parent: "",
+      Parent: img.parent ?? "",
       Comment: (cfg as { comment?: string }).comment ?? "", // the config's (docker commit -m), as Podman shows it
       Created: cfg.created ?? img.created,
       Config: config,

@@ -77,13 +77,19 @@ const TO_DOCKER: Record<string, string> = {
 };
 const TO_OCI: Record<string, string> = Object.fromEntries(Object.entries(TO_DOCKER).map(([k, v]) => [v, k]));
 
+/** A blob's media type in a manifest of format to: its own when it is of that format, else its counterpart (undefined: none). */
+export function mediaTypeIn(type: string, to: ManifestFormat): string | undefined {
+  if (type.startsWith(to === "oci" ? "application/vnd.oci." : "application/vnd.docker.")) return type;
+  return (to === "oci" ? TO_OCI : TO_DOCKER)[type];
+}
+
 /**
  * A descriptor with its fields in the order Go marshals each format's struct
  * (OCI's: mediaType, digest, size; Docker's schema2: mediaType, size, digest),
  * so that a conversion gives the bytes containers/image writes: the same image
  * converted by skopeo or Podman has the same manifest digest.
  */
-function descriptor(d: any, mediaType: string, to: ManifestFormat): object {
+export function descriptor(d: any, mediaType: string, to: ManifestFormat): object {
   const urls = d.urls ? { urls: d.urls } : {};
   return to === "oci" ? { mediaType, digest: d.digest, size: d.size, ...urls } : { mediaType, size: d.size, digest: d.digest, ...urls };
 }

@@ -59,6 +59,8 @@ export interface ImageRecord {
   os: string;
   architecture: string;
   variant?: string;
+  /** the image a commit made this one from (inspect's Parent) */
+  parent?: string;
 }
 
 export const hexOf = (digest: string) => digest.slice(digest.indexOf(":") + 1);

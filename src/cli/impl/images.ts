@@ -135,7 +135,7 @@ const impl: CommandImpl = {
           Names: i.names,
           RepoTags: i.names,
           RepoDigests: i.repoDigests,
-          ParentId: "",
+          ParentId: i.parent ?? "",
           Dangling: isDangling(i),
           // bytes, as Podman's template gives them (Size is the human one)
           VirtualSize: i.size,
@@ -150,7 +150,7 @@ const impl: CommandImpl = {
     });
     if (flags.sort === "repository" || flags.sort === "tag") rows.sort((a, b) => cmp(flags.sort === "tag" ? [a.Tag, b.Tag] : [a.Repository, b.Repository]));
     if (flags.format === "json") {
-      const json = list.map((i) => ({ Id: i.id, ParentId: "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: mapOrNil(labels(i)), Containers: users(i.id).length, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
+      const json = list.map((i) => ({ Id: i.id, ParentId: i.parent ?? "", RepoTags: i.names, RepoDigests: i.repoDigests, Size: i.size, SharedSize: 0, VirtualSize: i.size, Labels: mapOrNil(labels(i)), Containers: users(i.id).length, Names: i.names, Digest: shownDigest(i), Digests: i.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)), History: i.names, Created: Math.floor(Date.parse(i.created) / 1000), CreatedAt: i.created }));
       return out(JSON.stringify(json, null, 4));
     }
     // "table" alone is the default table, as with Podman

@@ -1,0 +1,612 @@
+/*
+ * `tspod-rt diff-tar [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] [--lower LAYER]... DIR`:
+ * the changes of a container's root filesystem, as a layer tar on stdout
+ * (what commit stores). Entries in byte order of their names, so the same
+ * tree gives the same tar.
+ *
+ * Without --lower, DIR is an overlay upper directory (kernel overlayfs or
+ * fuse-overlayfs): every entry in it is a change.
+ *  - a char device 0:0 is a whiteout: written as `.wh.NAME`;
+ *  - a directory with user.overlay.opaque=y (trusted.overlay.opaque=y as
+ *    real root, user.fuseoverlayfs.opaque=y) is followed by `DIR/.wh..wh..opq`;
+ *  - `.wh.*` files (fuse-overlayfs without whiteout devices) are already
+ *    what a tar says and go as they are.
+ *
+ * With --lower (top-most first), DIR is a whole tree (the vfs driver's copy)
+ * and is compared with what those layers show together (their whiteouts and
+ * opaque directories applied, as overlayfs would): an entry is written when
+ * it is new or its type, mode, owner, size, modification time, link target or
+ * device differs (a directory: mode, owner or time); a name the layers show
+ * that DIR no longer has becomes a whiteout. A file whose bytes changed with
+ * its size and time kept is not seen (containers/storage's naive diff
+ * neither).
+ *
+ * Both: owners as the user namespace sees them (it runs in the one the
+ * container's files were written with, where files of every mapped owner can
+ * be read); hard links among the written files stay links; xattrs as PAX
+ * SCHILY.xattr records except overlay's own and system.* / security.selinux
+ * (host-specific); sockets and other filesystems mounted inside are left out.
+ * A file that changes while it is read (a running container) is cut or
+ * padded with zeros to the size its header gave. Nothing is followed: names
+ * are opened relative to their directory's fd with O_NOFOLLOW.
+ *
+ * On error: `tspod-rt: diff-tar: PATH: what: strerror`, exit 1.
+ */
+#include "common.h"
+#include "idmap.h"
+#include <dirent.h>
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#define OBUF (256u << 10)
+#define MAXLOWER 256
+
+static int nlower;
+static const char *lower_arg[MAXLOWER];
+static const char *top_arg;
+
+/* ---------- output ---------- */
+
+static unsigned char *obuf;
+static size_t olen;
+
+static void oflush(void) {
+  size_t off = 0;
+  while (off < olen) {
+    ssize_t n = write(1, obuf + off, olen - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) die(1, "diff-tar: writing the tar");
+    off += (size_t)n;
+  }
+  olen = 0;
+}
+
+static void oput(const void *p, size_t n) {
+  const unsigned char *s = p;
+  while (n) {
+    size_t k = OBUF - olen < n ? OBUF - olen : n;
+    memcpy(obuf + olen, s, k);
+    olen += k, s += k, n -= k;
+    if (olen == OBUF) oflush();
+  }
+}
+
+static void ozero(size_t n) {
+  static const unsigned char z[512];
+  while (n) {
+    size_t k = n < sizeof z ? n : sizeof z;
+    oput(z, k);
+    n -= k;
+  }
+}
+
+/* ---------- the path at hand ---------- */
+
+static struct relpath rp;
+
+__attribute__((noreturn)) static void fail(const char *what, int err) {
+  dprintf(2, "tspod-rt: diff-tar: %s%s%s: %s%s%s\n", top_arg, rp.len ? "/" : "", rp.len ? rp.s : "", what, err ? ": " : "", err ? strerror(err) : "");
+  _exit(1);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) fail("out of memory", ENOMEM);
+  return q;
+}
+
+/* ---------- tar headers ---------- */
+
+struct pax {
+  char *b;
+  size_t len, cap;
+};
+
+static void pax_add(struct pax *p, const char *key, const char *val, size_t vlen) {
+  /* "LEN key=value\n", LEN counting itself */
+  size_t body = strlen(key) + vlen + 3, len = body + 1;
+  for (size_t d = 1; ; d++) {
+    char tmp[24];
+    len = body + (size_t)snprintf(tmp, sizeof tmp, "%zu", body + d);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%zu", len) == len - body) break;
+  }
+  if (p->len + len + 1 > p->cap) {
+    p->cap = (p->len + len + 1) * 2;
+    p->b = xrealloc(p->b, p->cap);
+  }
+  int n = snprintf(p->b + p->len, p->cap - p->len, "%zu %s=", len, key);
+  memcpy(p->b + p->len + n, val, vlen);
+  p->b[p->len + n + vlen] = '\n';
+  p->len += len;
+}
+
+/* v as w-1 octal digits and a NUL; 0 (field untouched) when it does not fit */
+static int octal(char *f, size_t w, unsigned long long v) {
+  char d[24];
+  for (size_t i = w - 1; i-- > 0; v >>= 3) d[i] = (char)('0' + (v & 7));
+  if (v) return 0;
+  memcpy(f, d, w - 1);
+  f[w - 1] = 0;
+  return 1;
+}
+
+/* A header block with its checksum, out. */
+static void put_block(unsigned char *h) {
+  memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (int i = 0; i < 512; i++) sum += h[i];
+  octal((char *)h + 148, 7, sum);
+  h[155] = ' ';
+  oput(h, 512);
+}
+
+static void put_header(const char *name, char type, const struct stat *st, unsigned long long size, const char *link, struct pax *pax) {
+  unsigned char h[512];
+  memset(h, 0, sizeof h);
+  size_t nl = strlen(name), ll = link ? strlen(link) : 0;
+  char num[32];
+  if (nl > 100) pax_add(pax, "path", name, nl);
+  if (ll > 100) pax_add(pax, "linkpath", link, ll);
+  if (!octal((char *)h + 108, 8, st->st_uid)) snprintf(num, sizeof num, "%u", (unsigned)st->st_uid), pax_add(pax, "uid", num, strlen(num));
+  if (!octal((char *)h + 116, 8, st->st_gid)) snprintf(num, sizeof num, "%u", (unsigned)st->st_gid), pax_add(pax, "gid", num, strlen(num));
+  if (!octal((char *)h + 124, 12, size)) snprintf(num, sizeof num, "%llu", size), pax_add(pax, "size", num, strlen(num));
+  unsigned long long mt = st->st_mtim.tv_sec < 0 ? 0 : (unsigned long long)st->st_mtim.tv_sec;
+  if (mt > 077777777777ULL) mt = 077777777777ULL;
+  if (pax->len) {
+    /* the extended header first: its own entry, named as GNU tar and Go name theirs */
+    unsigned char x[512];
+    memset(x, 0, sizeof x);
+    const char *base = strrchr(name, '/');
+    base = base && base[1] ? base + 1 : name;
+    snprintf((char *)x, 100, "PaxHeaders/%.80s", base);
+    octal((char *)x + 100, 8, 0644);
+    octal((char *)x + 108, 8, 0);
+    octal((char *)x + 116, 8, 0);
+    octal((char *)x + 124, 12, pax->len);
+    octal((char *)x + 136, 12, mt);
+    x[156] = 'x';
+    memcpy(x + 257, "ustar\0" "00", 8);
+    put_block(x);
+    oput(pax->b, pax->len);
+    ozero((512 - pax->len % 512) % 512);
+    pax->len = 0;
+  }
+  memcpy(h, name, nl > 100 ? 100 : nl);
+  octal((char *)h + 100, 8, st->st_mode & 07777);
+  if (h[108] == 0) octal((char *)h + 108, 8, 0);
+  if (h[116] == 0) octal((char *)h + 116, 8, 0);
+  if (h[124] == 0) octal((char *)h + 124, 12, 0);
+  octal((char *)h + 136, 12, mt);
+  h[156] = (unsigned char)type;
+  if (link) memcpy(h + 157, link, ll > 100 ? 100 : ll);
+  memcpy(h + 257, "ustar\0" "00", 8);
+  if (type == '3' || type == '4') {
+    octal((char *)h + 329, 8, major(st->st_rdev));
+    octal((char *)h + 337, 8, minor(st->st_rdev));
+  }
+  put_block(h);
+}
+
+/* ---------- xattrs ---------- */
+
+static int private_xattr(const char *n) {
+  return !strncmp(n, "user.overlay.", 13) || !strncmp(n, "trusted.overlay.", 16) || !strncmp(n, "user.fuseoverlayfs.", 19) ||
+         !strncmp(n, "system.", 7) || !strcmp(n, "security.selinux");
+}
+
+static char *xnames, *xval;
+#define XBUF (64u << 10)
+
+/* /proc/self/fd/DIRFD/NAME: the l*xattr calls on a name in an open directory, not following it */
+static void at_path(char *buf, size_t n, int dfd, const char *name) { snprintf(buf, n, "/proc/self/fd/%d/%s", dfd, name); }
+
+static void add_xattrs(struct pax *pax, int dfd, const char *name) {
+  char p[PATH_MAX + 64];
+  at_path(p, sizeof p, dfd, name);
+  if (!xnames) xnames = xrealloc(NULL, XBUF), xval = xrealloc(NULL, XBUF);
+  ssize_t n = llistxattr(p, xnames, XBUF);
+  if (n < 0) {
+    if (errno == ENOTSUP || errno == ENODATA) return;
+    fail("list xattrs", errno);
+  }
+  /* in name order: the same tree, the same tar */
+  const char *names[1024];
+  int k = 0;
+  for (ssize_t i = 0; i < n && k < 1024; i += (ssize_t)strlen(xnames + i) + 1)
+    if (!private_xattr(xnames + i)) names[k++] = xnames + i;
+  for (int i = 1; i < k; i++)
+    for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+      const char *t = names[j];
+      names[j] = names[j - 1], names[j - 1] = t;
+    }
+  for (int i = 0; i < k; i++) {
+    ssize_t v = lgetxattr(p, names[i], xval, XBUF);
+    if (v < 0) {
+      if (errno == ENODATA) continue;
+      fail("read xattr", errno);
+    }
+    char key[300];
+    snprintf(key, sizeof key, "SCHILY.xattr.%s", names[i]);
+    pax_add(pax, key, xval, (size_t)v);
+  }
+}
+
+static int opaque_dir(int dfd, const char *name) {
+  char p[PATH_MAX + 64], v[4];
+  at_path(p, sizeof p, dfd, name);
+  static const char *keys[] = {"user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque"};
+  for (int i = 0; i < 3; i++) {
+    ssize_t n = lgetxattr(p, keys[i], v, sizeof v);
+    if (n == 1 && v[0] == 'y') return 1;
+  }
+  return 0;
+}
+
+/* ---------- hard links among the written files ---------- */
+
+struct hl {
+  dev_t dev;
+  ino_t ino;
+  char *path;
+};
+static struct hl *hls;
+static size_t hl_cap, hl_n;
+
+static struct hl *hl_slot(dev_t dev, ino_t ino) {
+  if (hl_n * 2 >= hl_cap) {
+    size_t cap = hl_cap ? hl_cap * 2 : 1024;
+    struct hl *n = xrealloc(NULL, cap * sizeof *n);
+    memset(n, 0, cap * sizeof *n);
+    for (size_t i = 0; i < hl_cap; i++)
+      if (hls[i].path) {
+        size_t j = (size_t)(hls[i].ino * 0x9E3779B97F4A7C15ULL ^ hls[i].dev) & (cap - 1);
+        while (n[j].path) j = (j + 1) & (cap - 1);
+        n[j] = hls[i];
+      }
+    free(hls);
+    hls = n, hl_cap = cap;
+  }
+  size_t j = (size_t)(ino * 0x9E3779B97F4A7C15ULL ^ dev) & (hl_cap - 1);
+  while (hls[j].path && !(hls[j].dev == dev && hls[j].ino == ino)) j = (j + 1) & (hl_cap - 1);
+  return &hls[j];
+}
+
+/* ---------- entries ---------- */
+
+static struct pax pax;
+static char *fbuf;
+static unsigned long long n_entries;
+
+static int is_whiteout(const struct stat *st) { return S_ISCHR(st->st_mode) && st->st_rdev == 0; }
+
+static void emit_whiteout(const char *name, const struct stat *st) {
+  /* REL's directory + ".wh." + name */
+  size_t dl = rp.len > strlen(name) ? rp.len - strlen(name) : 0;
+  char *p = xrealloc(NULL, dl + strlen(name) + 5);
+  memcpy(p, rp.s, dl);
+  sprintf(p + dl, ".wh.%s", name);
+  struct stat z = {0};
+  z.st_mtim = st->st_mtim;
+  put_header(p, '0', &z, 0, NULL, &pax);
+  free(p);
+  n_entries++;
+}
+
+static void emit_opaque(const struct stat *st) {
+  size_t old = relpath_push(&rp, ".wh..wh..opq");
+  struct stat z = {0};
+  z.st_mtim = st->st_mtim;
+  put_header(rp.s, '0', &z, 0, NULL, &pax);
+  relpath_pop(&rp, old);
+  n_entries++;
+}
+
+static void emit_data(int dfd, const char *name, const struct stat *st) {
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail("open", errno);
+  /* still the file that was stat'ed: a running container may have put a device
+   * or a FIFO there meanwhile, which must not be read (as real root, a disk) */
+  struct stat now;
+  if (fstat(fd, &now) < 0) fail("stat", errno);
+  if (!S_ISREG(now.st_mode) || now.st_ino != st->st_ino || now.st_dev != st->st_dev) fail("changed while read (not the same regular file)", 0);
+  unsigned long long left = (unsigned long long)st->st_size;
+  if (!fbuf) fbuf = xrealloc(NULL, OBUF);
+  while (left) {
+    ssize_t n = read(fd, fbuf, left < OBUF ? left : OBUF);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("read", errno);
+    if (n == 0) break; /* shorter now: padded below */
+    oput(fbuf, (size_t)n);
+    left -= (unsigned long long)n;
+  }
+  close(fd);
+  ozero(left);
+  ozero((512 - (size_t)(st->st_size % 512)) % 512);
+}
+
+/* One non-whiteout entry (REL names it) as tar; directories with a trailing slash. */
+static void emit(int dfd, const char *name, const struct stat *st) {
+  n_entries++;
+  add_xattrs(&pax, dfd, name);
+  if (S_ISDIR(st->st_mode)) {
+    size_t old = rp.len;
+    rp.s[rp.len++] = '/', rp.s[rp.len] = 0;
+    put_header(rp.s, '5', st, 0, NULL, &pax);
+    relpath_pop(&rp, old);
+    return;
+  }
+  if (st->st_nlink > 1) {
+    struct hl *h = hl_slot(st->st_dev, st->st_ino);
+    if (h->path) {
+      pax.len = 0; /* a link carries no xattrs of its own */
+      put_header(rp.s, '1', st, 0, h->path, &pax);
+      return;
+    }
+    h->dev = st->st_dev, h->ino = st->st_ino, h->path = strdup(rp.s);
+    if (!h->path) fail("out of memory", ENOMEM);
+    hl_n++;
+  }
+  if (S_ISREG(st->st_mode)) {
+    put_header(rp.s, '0', st, (unsigned long long)st->st_size, NULL, &pax);
+    emit_data(dfd, name, st);
+  } else if (S_ISLNK(st->st_mode)) {
+    char t[PATH_MAX + 1];
+    ssize_t n = readlinkat(dfd, name, t, PATH_MAX);
+    if (n < 0) fail("readlink", errno);
+    t[n] = 0;
+    put_header(rp.s, '2', st, 0, t, &pax);
+  } else if (S_ISCHR(st->st_mode)) put_header(rp.s, '3', st, 0, NULL, &pax);
+  else if (S_ISBLK(st->st_mode)) put_header(rp.s, '4', st, 0, NULL, &pax);
+  else if (S_ISFIFO(st->st_mode)) put_header(rp.s, '6', st, 0, NULL, &pax);
+  else n_entries--, pax.len = 0; /* a socket: tar has no type for it */
+}
+
+/* ---------- directories ---------- */
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in a directory (without . and ..), sorted; *n their count. Freed with free_names. */
+static char **list_dir(int fd, size_t *n) {
+  int d2 = dup(fd);
+  DIR *d = d2 < 0 ? NULL : fdopendir(d2);
+  if (!d) fail("read directory", errno);
+  rewinddir(d); /* a dup shares the offset: read from the start whoever read before */
+  size_t cap = 64, k = 0;
+  char **v = xrealloc(NULL, cap * sizeof *v);
+  errno = 0;
+  for (struct dirent *e; (e = readdir(d)); errno = 0) {
+    if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+    if (k == cap) v = xrealloc(v, (cap *= 2) * sizeof *v);
+    if (!(v[k++] = strdup(e->d_name))) fail("out of memory", ENOMEM);
+  }
+  if (errno) fail("read directory", errno);
+  closedir(d);
+  qsort(v, k, sizeof *v, by_name);
+  *n = k;
+  return v;
+}
+
+static void free_names(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+static int has_name(char **v, size_t n, const char *name) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(v[mid], name);
+    if (!c) return 1;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return 0;
+}
+
+static int open_dir_at(int dfd, const char *name) { return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); }
+
+/* An overlay upper directory: every entry is a change. */
+static void walk_upper(int fd, dev_t dev) {
+  size_t n;
+  char **names = list_dir(fd, &n);
+  for (size_t i = 0; i < n; i++) {
+    struct stat st;
+    size_t old = relpath_push(&rp, names[i]);
+    if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT) fail("stat", errno); /* gone meanwhile (a running container) */
+    } else if (is_whiteout(&st)) emit_whiteout(names[i], &st);
+    else if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev == dev) {
+        emit(fd, names[i], &st);
+        int sub = open_dir_at(fd, names[i]);
+        if (sub < 0) fail("open directory", errno);
+        size_t cn;
+        char **kids = list_dir(sub, &cn);
+        int marker = has_name(kids, cn, ".wh..wh..opq");
+        free_names(kids, cn);
+        if (!marker && opaque_dir(fd, names[i])) emit_opaque(&st);
+        walk_upper(sub, dev);
+        close(sub);
+      }
+    } else emit(fd, names[i], &st);
+    relpath_pop(&rp, old);
+  }
+  free_names(names, n);
+}
+
+/* ---------- a whole tree against layers ---------- */
+
+/* What the layers show at one name: the top-most entry, and the directories that merge below it. */
+struct view {
+  int found;
+  struct stat st;
+  int layer;      /* where st is from */
+  int dirs[MAXLOWER];
+  int ndirs;      /* directory fds, top first, that make up a directory's content */
+};
+
+/* Lookup of NAME in the directories of parent (top first), as overlayfs merges them. */
+static void look(const int *pdirs, int npd, const char *name, struct view *v) {
+  v->found = 0, v->ndirs = 0;
+  for (int i = 0; i < npd; i++) {
+    struct stat st;
+    if (fstatat(pdirs[i], name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      fail("stat in a layer", errno);
+    }
+    if (is_whiteout(&st)) return;
+    if (!v->found) v->found = 1, v->st = st, v->layer = i;
+    if (!S_ISDIR(st.st_mode)) return;
+    if (!S_ISDIR(v->st.st_mode)) return;
+    int d = open_dir_at(pdirs[i], name);
+    if (d < 0) fail("open a layer's directory", errno);
+    v->dirs[v->ndirs++] = d;
+    if (opaque_dir(pdirs[i], name)) return;
+  }
+}
+
+static void close_view(struct view *v) {
+  for (int i = 0; i < v->ndirs; i++) close(v->dirs[i]);
+  v->ndirs = 0;
+}
+
+static int same_time(const struct stat *a, const struct stat *b) {
+  return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int changed(const struct stat *st, const struct view *v) {
+  if (!v->found) return 1;
+  const struct stat *l = &v->st;
+  if ((st->st_mode & S_IFMT) != (l->st_mode & S_IFMT) || (st->st_mode & 07777) != (l->st_mode & 07777) || st->st_uid != l->st_uid || st->st_gid != l->st_gid) return 1;
+  if (!same_time(st, l)) return 1;
+  if (S_ISREG(st->st_mode)) return st->st_size != l->st_size;
+  if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) return st->st_rdev != l->st_rdev;
+  if (S_ISLNK(st->st_mode)) return 2; /* the targets: compared by the caller */
+  return 0;
+}
+
+static void walk_against(int fd, dev_t dev, const int *ldirs, int nl) {
+  size_t n;
+  char **names = list_dir(fd, &n);
+  /* the names the layers show here: each layer's, minus those hidden by a layer above */
+  size_t lcap = 64, ln = 0;
+  char **lnames = xrealloc(NULL, lcap * sizeof *lnames);
+  for (int i = 0; i < nl; i++) {
+    size_t k;
+    char **v = list_dir(ldirs[i], &k);
+    for (size_t j = 0; j < k; j++) {
+      if (ln == lcap) lnames = xrealloc(lnames, (lcap *= 2) * sizeof *lnames);
+      lnames[ln++] = v[j];
+    }
+    free(v);
+  }
+  qsort(lnames, ln, sizeof *lnames, by_name);
+  size_t u = 0;
+  for (size_t k = 0; k < ln; k++) {
+    if (u && !strcmp(lnames[u - 1], lnames[k])) free(lnames[k]);
+    else lnames[u++] = lnames[k];
+  }
+  ln = u;
+  /* both lists in name order: removed names as whiteouts where they sort */
+  size_t i = 0, j = 0;
+  while (i < n || j < ln) {
+    int c = i >= n ? 1 : j >= ln ? -1 : strcmp(names[i], lnames[j]);
+    if (c > 0) {
+      /* only in the layers: removed, unless the layers' own whiteout hides it already */
+      struct view v;
+      look(ldirs, nl, lnames[j], &v);
+      if (v.found) {
+        size_t old = relpath_push(&rp, lnames[j]);
+        emit_whiteout(lnames[j], &v.st);
+        relpath_pop(&rp, old);
+      }
+      close_view(&v);
+      j++;
+      continue;
+    }
+    const char *name = names[i];
+    if (c == 0) j++;
+    i++;
+    struct stat st;
+    size_t old = relpath_push(&rp, name);
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT) fail("stat", errno);
+      relpath_pop(&rp, old);
+      continue;
+    }
+    struct view v;
+    look(ldirs, nl, name, &v);
+    int ch = changed(&st, &v);
+    if (ch == 2) {
+      /* a symlink in both: compare the targets */
+      char a[PATH_MAX + 1], b[PATH_MAX + 1];
+      ssize_t x = readlinkat(fd, name, a, PATH_MAX), y = readlinkat(ldirs[v.layer], name, b, PATH_MAX);
+      ch = x < 0 || y < 0 || x != y || memcmp(a, b, (size_t)x) != 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev == dev) {
+        if (ch) emit(fd, name, &st);
+        int sub = open_dir_at(fd, name);
+        if (sub < 0) fail("open directory", errno);
+        /* below a directory that replaced a non-directory, the layers show nothing */
+        walk_against(sub, dev, v.dirs, v.found && S_ISDIR(v.st.st_mode) ? v.ndirs : 0);
+        close(sub);
+      }
+    } else if (ch) emit(fd, name, &st);
+    close_view(&v);
+    relpath_pop(&rp, old);
+  }
+  free_names(names, n);
+  free_names(lnames, ln);
+}
+
+struct args {
+  const char *dir;
+};
+
+static int do_diff_tar(void *p) {
+  struct args *a = p;
+  obuf = xrealloc(NULL, OBUF);
+  int fd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("open", errno);
+  struct stat st;
+  if (fstat(fd, &st) < 0) fail("stat", errno);
+  if (!nlower) walk_upper(fd, st.st_dev);
+  else {
+    int ldirs[MAXLOWER];
+    for (int i = 0; i < nlower; i++) {
+      ldirs[i] = open(lower_arg[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (ldirs[i] < 0) {
+        top_arg = lower_arg[i];
+        fail("open layer", errno);
+      }
+    }
+    walk_against(fd, st.st_dev, ldirs, nlower);
+  }
+  ozero(1024);
+  oflush();
+  dprintf(2, "{\"entries\":%llu}\n", n_entries);
+  return 0;
+}
+
+int cmd_diff_tar(int argc, char **argv) {
+  struct map_flags m = {0};
+  int i = 1;
+  for (; i < argc; i++) {
+    if (take_map_flag(argc, argv, &i, &m)) continue;
+    if (!strcmp(argv[i], "--lower") && i + 1 < argc) {
+      if (nlower == MAXLOWER) die(125, "diff-tar: more than %d layers", MAXLOWER);
+      lower_arg[nlower++] = argv[++i];
+    } else break;
+  }
+  if (i != argc - 1) die(125, "usage: tspod-rt diff-tar [--uidmap SPEC --gidmap SPEC [--keep-userns FILE]] [--lower LAYER]... DIR");
+  struct args a = {argv[i]};
+  top_arg = argv[i];
+  char err[512] = "";
+  int rc = run_in_userns(m.uidmap, m.gidmap, m.keep, do_diff_tar, &a, err, sizeof err);
+  if (rc < 0) die(125, "diff-tar: user namespace: %s", err);
+  return rc;
+}
