@@ -3,8 +3,8 @@
 //
 // The layer is the tar `tspod-rt diff-tar` writes in the container's user
 // namespace (overlay: the upper directory; vfs: the copy compared with the
-// image's layers), gzipped here while both digests are taken (the tar's is the
-// diff id, the gzip's the blob's). The blob goes into the store and is then
+// image's layers), gzipped there on every CPU into a temp file, with the
+// digests of both (the tar's is the diff id, the gzip's the blob's). The blob goes into the store and is then
 // unpacked like a pulled one (which checks the diff id again), so a container
 // of the new image shares that layer like any other. The config is the
 // image's with the container's settings (command, entrypoint, user, working
@@ -13,10 +13,10 @@
 // format is asked for. Blobs and the layer are written to temp names and
 // renamed; the image record is saved last, so a commit that fails or is
 // killed leaves no image behind (and cleanTemp removes its temp files).
-import { closeSync, fsyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { createGzip } from "node:zlib";
 import type { Context } from "../context.ts";
+import { trace } from "../context.ts";
 import { NotFoundError, TspodError } from "../errors.ts";
 import { Store, hexOf, type Descriptor, type ImageRecord } from "../storage/store.ts";
 import { helperPath } from "../sys/native.ts";
@@ -125,7 +125,9 @@ export class Committer {
     if (paused) await life.pause(c);
     let layer: { digest: string; diffID: string; size: number; tmp: string };
     try {
+      trace("commit: reading the changes");
       layer = await this.diffLayer(c, base);
+      trace("commit: layer written");
     } finally {
       if (paused) {
         const now = new ContainerStore(this.ctx).load(c.config.id);
@@ -190,8 +192,10 @@ export class Committer {
           parent: base.id,
         };
         // the new layer unpacked from its blob, as a pulled one (its diff id checked again)
+        trace("commit: blobs stored");
         const { Puller } = await import("./pull.ts");
         await new Puller(this.ctx).refreshLayers(rec);
+        trace("commit: layer unpacked");
         rec.size = layers.reduce((s, l) => s + (this.store.layer(l.diffID)?.size ?? 0), 0);
         opts.onEvent?.({ type: "manifest" });
         this.store.saveImage(rec);
@@ -202,56 +206,30 @@ export class Committer {
     });
   }
 
-  /** The container's changes as a gzipped tar in a temp file, with its digests. */
+  /**
+   * The container's changes as a gzipped tar in a temp file, with its digests,
+   * all made by the helper (it compresses on every CPU; a pipe to this process
+   * cost ~190 ms of a 400 ms commit of 10 MB).
+   */
   private async diffLayer(c: Container, base: ImageRecord): Promise<{ digest: string; diffID: string; size: number; tmp: string }> {
     const vfs = c.config.driver === "vfs";
     const lowers = vfs ? [...base.layers].reverse().flatMap((l) => ["--lower", this.store.diffPath(l.diffID)]) : [];
     const dir = join(c.dir, vfs ? "merged" : "upper");
-    const child = Bun.spawn([helperPath(), "diff-tar", ...mapArgs(), ...lowers, dir], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const errText = new Response(child.stderr).text();
     const tmp = this.store.tempPath("blob");
-    const fd = openSync(tmp, "wx", 0o644);
-    const tarHash = new Bun.CryptoHasher("sha256");
-    const gzHash = new Bun.CryptoHasher("sha256");
-    let size = 0;
-    let writeErr: unknown;
-    const gz = createGzip();
-    gz.on("data", (b: Buffer) => {
-      if (writeErr) return;
-      gzHash.update(b);
-      size += b.length;
-      try {
-        let off = 0;
-        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-      } catch (e) {
-        writeErr = e;
-      }
-    });
-    const gzDone = new Promise<void>((resolve, reject) => {
-      gz.on("end", resolve);
-      gz.on("error", reject);
-    });
+    const child = Bun.spawn([helperPath(), "diff-tar", ...mapArgs(), "--gzip", tmp, ...lowers, dir], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     try {
-      for await (const chunk of child.stdout) {
-        tarHash.update(chunk);
-        if (!gz.write(chunk)) await new Promise((r) => gz.once("drain", r));
-      }
-      gz.end();
-      await gzDone;
-      const code = await child.exited;
+      const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
       if (code !== 0) {
-        const why = (await errText).trim().split("\n")[0]?.replace(/^tspod-rt: diff-tar: /, "") || `exit ${code}`;
+        const why = err.split("\n").find((l) => l.startsWith("tspod-rt: "))?.replace(/^tspod-rt: (diff-tar: )?/, "") || `exit ${code}`;
         throw new TspodError(`reading the changes of ${c.config.name}: ${why}`);
       }
-      if (writeErr) throw new TspodError(`writing ${tmp}: ${(writeErr as Error).message}`);
-      fsyncSync(fd);
-      return { digest: `sha256:${gzHash.digest("hex")}`, diffID: `sha256:${tarHash.digest("hex")}`, size, tmp };
+      const r = JSON.parse(out.trim() || "{}") as { diff_id?: string; digest?: string; size?: number };
+      if (!r.diff_id || !r.digest || r.size === undefined) throw new TspodError(`reading the changes of ${c.config.name}: the helper gave no digests`);
+      return { digest: r.digest, diffID: r.diff_id, size: r.size, tmp };
     } catch (e) {
       child.kill("SIGKILL");
       rmSync(tmp, { force: true });
       throw e;
-    } finally {
-      closeSync(fd);
     }
   }
 

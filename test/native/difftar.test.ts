@@ -5,7 +5,7 @@
 // owners) and GNU tar. Trees are built by hand, as root.
 // Build first: `bun run build` (or point TSPOD_RT at another build).
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const TOP = resolve(import.meta.dir, "../..");
@@ -121,6 +121,33 @@ describe("diff-tar: an overlay upper directory", () => {
     const f = join(tmp, "gnu.tar");
     writeFileSync(f, tar);
     expect(must(["tar", "-tf", f]).toString()).toContain(`${long}/file`);
+  });
+
+  test("--gzip FILE: the same tar, gzipped in blocks on several threads into one stream; the summary's digests are the tar's and the file's", () => {
+    const u = fresh("upper");
+    // ~1.5 MB: a dozen 128 KiB blocks, some compressible, some not
+    writeFileSync(join(u, "random"), Buffer.from(Array.from({ length: 600_000 }, (_, i) => (i * 7919 + (i >> 7) * 104729) % 251)));
+    writeFileSync(join(u, "text"), "the quick brown fox jumps over the lazy dog\n".repeat(20_000));
+    writeFileSync(join(u, "small"), "s");
+    const tar = diffTar(u);
+    const gz = join(tmp, `layer-${n++}.gz`);
+    const r = Bun.spawnSync([RT, "diff-tar", "--gzip", gz, u], { stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    const sum = JSON.parse(r.stdout.toString());
+    const file = readFileSync(gz);
+    const sha = (b: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;
+    expect(sum).toEqual({ entries: 3, tar_bytes: tar.length, diff_id: sha(tar), digest: sha(file), size: file.length });
+    // an independent reader: GNU gzip checks the CRC and the length
+    must(["gzip", "-t", gz]);
+    expect(Buffer.compare(Buffer.from(Bun.gunzipSync(file)), tar)).toBe(0);
+    expect(file.length).toBeLessThan(tar.length / 2);
+    // the same tree, the same bytes; an existing FILE is not overwritten
+    const again = Bun.spawnSync([RT, "diff-tar", "--gzip", gz, u], { stdout: "pipe", stderr: "pipe" });
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr.toString()).toMatch(/create .*: File exists/);
+    const gz2 = join(tmp, `layer-${n++}.gz`);
+    must([RT, "diff-tar", "--gzip", gz2, u]);
+    expect(Buffer.compare(readFileSync(gz2), file)).toBe(0);
   });
 
   test("a missing directory: one clear line, exit 1, nothing on stdout", () => {
