@@ -24,7 +24,7 @@ import { mapArgs } from "../sys/idmap.ts";
 import { ContainerStore, userMounts, type Container } from "../container/record.ts";
 import { Images, type ImageConfig } from "./images.ts";
 import { parseChanges, type RunConfig } from "./changes.ts";
-import { holdingBlobs } from "./hold.ts";
+import { holdingBlobs, onInterrupt } from "./hold.ts";
 import { descriptor, mediaTypeIn, type ManifestFormat } from "./push.ts";
 import { MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST } from "./manifest.ts";
 import { parseReference } from "./reference.ts";
@@ -122,19 +122,53 @@ export class Committer {
     const { Lifecycle } = await import("../container/lifecycle.ts");
     const life = new Lifecycle(this.ctx);
     const paused = opts.pause && c.state.status === "running";
-    if (paused) await life.pause(c);
-    let layer: { digest: string; diffID: string; size: number; tmp: string };
+    const unpause = async () => {
+      const now = new ContainerStore(this.ctx).load(c.config.id);
+      if (now?.state.status === "paused") await life.unpause(now);
+    };
+    // a signal meanwhile: the helper killed, the container running again, the temp files gone
+    let pausedNow = false;
+    const stop = onInterrupt(this.store, async () => {
+      this.helper?.kill("SIGKILL");
+      if (pausedNow) await unpause();
+    });
     try {
-      trace("commit: reading the changes");
-      layer = await this.diffLayer(c, base);
-      trace("commit: layer written");
-    } finally {
       if (paused) {
-        const now = new ContainerStore(this.ctx).load(c.config.id);
-        if (now?.state.status === "paused") await life.unpause(now);
+        await life.pause(c);
+        pausedNow = true;
       }
+      let layer: { digest: string; diffID: string; size: number; tmp: string };
+      try {
+        trace("commit: reading the changes");
+        layer = await this.diffLayer(c, base);
+        trace("commit: layer written");
+      } finally {
+        if (pausedNow) {
+          pausedNow = false;
+          await unpause();
+        }
+      }
+      return await this.storeImage(c, base, baseConfig, layer, layerTypes, name, changes, format, opts);
+    } finally {
+      stop();
     }
+  }
 
+  /** The helper reading the changes, while it runs (killed on an interrupt). */
+  private helper: Bun.Subprocess | undefined;
+
+  /** The layer's blob, the config and the manifest stored, the layer unpacked, the image saved. */
+  private storeImage(
+    c: Container,
+    base: ImageRecord,
+    baseConfig: ImageConfig,
+    layer: { digest: string; diffID: string; size: number; tmp: string },
+    layerTypes: string[],
+    name: string | undefined,
+    changes: ((rc: RunConfig) => void)[],
+    format: ManifestFormat,
+    opts: CommitOptions,
+  ): Promise<ImageRecord> {
     return holdingBlobs(this.ctx, this.store, async () => {
       const tmps = [layer.tmp];
       try {
@@ -217,6 +251,7 @@ export class Committer {
     const dir = join(c.dir, vfs ? "merged" : "upper");
     const tmp = this.store.tempPath("blob");
     const child = Bun.spawn([helperPath(), "diff-tar", ...mapArgs(), "--gzip", tmp, ...lowers, dir], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    this.helper = child;
     try {
       const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
       if (code !== 0) {
@@ -230,6 +265,8 @@ export class Committer {
       child.kill("SIGKILL");
       rmSync(tmp, { force: true });
       throw e;
+    } finally {
+      this.helper = undefined;
     }
   }
 

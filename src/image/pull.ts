@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
 import { TspodError } from "../errors.ts";
-import { holdingBlobs } from "./hold.ts";
+import { holdingBlobs, onInterrupt } from "./hold.ts";
 import { Store, type Descriptor, type ImageRecord, hexOf } from "../storage/store.ts";
 import { Registry, type Credentials } from "./registry.ts";
 import { refString, type Reference } from "./reference.ts";
@@ -110,8 +110,6 @@ interface Unpacker {
   blob?: string;
 }
 
-/** What ends a pull with its temp files removed, and the exit code's 128 + number. */
-const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 export class Puller {
   private store: Store;
@@ -180,25 +178,11 @@ export class Puller {
   /** Helpers running now (the spare one and the layers'), killed on an interrupt. */
   private running = new Set<Bun.Subprocess>();
 
-  /**
-   * Ctrl-C, SIGTERM or SIGHUP (the terminal closed) in the middle of a pull: the helpers are killed and this
-   * process's temp files removed before it exits (129, 130 or 143, as a shell says),
-   * rather than left for the next pull to find. Returns the way to stop listening.
-   */
+  /** Ctrl-C, SIGTERM or SIGHUP in the middle of a pull: the helpers killed, temp files removed (onInterrupt). */
   private onInterrupt(): () => void {
-    const handler = (sig: NodeJS.Signals) => {
+    return onInterrupt(this.store, () => {
       for (const c of this.running) c.kill("SIGKILL");
-      const tmp = join(this.store.root, "tmp");
-      try {
-        const mine = readdirSync(tmp).filter((n) => n.includes(`-${process.pid}-`));
-        if (mine.length) this.store.removeTree(...mine.map((n) => join(tmp, n)));
-      } catch {}
-      process.exit(128 + SIGNALS[sig]!);
-    };
-    for (const s of Object.keys(SIGNALS)) process.on(s, handler);
-    return () => {
-      for (const s of Object.keys(SIGNALS)) process.off(s, handler);
-    };
+    });
   }
 
   /** Try the mirrors registries.conf lists, then the primary location. */

@@ -204,6 +204,25 @@ describe.each(MODES)("commit (%s)", (mode) => {
     expect([images(), blobs()]).toEqual(before);
   });
 
+  test("Ctrl-C in the middle of commit --pause: exit 130, the container runs on, no image, no temp file", async () => {
+    await b.ok(["run", "-d", "--name", "int", BB, "sh", "-c", "head -c 48000000 /dev/urandom > /big.bin; touch /done; sleep 60"]);
+    for (let i = 0; i < 400 && (await b.run(["exec", "int", "test", "-f", "/done"])).code !== 0; i++) await Bun.sleep(50);
+    const images = () => readdirSync(join(b.root, "images")).filter((n) => n.endsWith(".json")).sort();
+    const before = images();
+    const p = Bun.spawn(b.tspodArgs(["commit", "-q", "-p", "int", "int-img"]), { stdout: "pipe", stderr: "pipe" });
+    const tmp = join(b.root, "tmp");
+    for (let i = 0; i < 400; i++) {
+      if (readdirSync(tmp).some((n) => n.startsWith("blob-") && Bun.file(join(tmp, n)).size > 1_000_000)) break;
+      await Bun.sleep(10);
+    }
+    expect((await b.ok(["inspect", "-f", "{{.State.Status}}", "int"])).trim()).toBe("paused");
+    p.kill("SIGINT");
+    expect(await p.exited).toBe(130);
+    expect((await b.ok(["inspect", "-f", "{{.State.Status}}", "int"])).trim()).toBe("running");
+    expect(images()).toEqual(before);
+    expect(readdirSync(tmp).filter((n) => !n.startsWith("trash-"))).toEqual([]);
+  });
+
   test("kill -9 in the middle of a commit: no image, no blob; the next commit succeeds", async () => {
     await b.ok(["run", "--name", "big", BB, "sh", "-c", "head -c 48000000 /dev/urandom > /big.bin"]);
     const images = () => readdirSync(join(b.root, "images")).filter((n) => n.endsWith(".json")).sort();
