@@ -399,8 +399,14 @@ static void add_xattrs(struct pax *pax, int dfd, const char *name) {
   /* in name order: the same tree, the same tar */
   const char *names[1024];
   int k = 0;
-  for (ssize_t i = 0; i < n && k < 1024; i += (ssize_t)strlen(xnames + i) + 1)
-    if (!private_xattr(xnames + i)) names[k++] = xnames + i;
+  for (ssize_t i = 0; i < n && k < 1024; i += (ssize_t)strlen(xnames + i) + 1) {
+    const char *x = xnames + i;
+    /* an upper written with redirect_dir or metacopy on holds directories and
+     * files whose content is elsewhere: refused, never a layer without it */
+    if (!nlower && (!strcmp(x, "trusted.overlay.redirect") || !strcmp(x, "user.overlay.redirect") || !strcmp(x, "trusted.overlay.metacopy") || !strcmp(x, "user.overlay.metacopy")))
+      fail("written by overlayfs with redirect_dir or metacopy (content kept in the lower layers): cannot be read as a layer", 0);
+    if (!private_xattr(x)) names[k++] = x;
+  }
   for (int i = 1; i < k; i++)
     for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
       const char *t = names[j];

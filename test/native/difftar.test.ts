@@ -150,6 +150,17 @@ describe("diff-tar: an overlay upper directory", () => {
     expect(Buffer.compare(readFileSync(gz2), file)).toBe(0);
   });
 
+  test("an upper written with redirect_dir or metacopy on (content in the lower layers): refused, not a layer without it", () => {
+    for (const x of ["trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.redirect"]) {
+      const u = fresh("upper");
+      mkdirSync(join(u, "moved"));
+      setx(join(u, "moved"), x, "/orig");
+      const r = Bun.spawnSync([RT, "diff-tar", u], { stdout: "pipe", stderr: "pipe" });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.toString().trim()).toMatch(/^tspod-rt: diff-tar: .*\/moved: written by overlayfs with redirect_dir or metacopy/);
+    }
+  });
+
   test("a missing directory: one clear line, exit 1, nothing on stdout", () => {
     const r = Bun.spawnSync([RT, "diff-tar", join(tmp, "nope")], { stdout: "pipe", stderr: "pipe" });
     expect(r.exitCode).toBe(1);
