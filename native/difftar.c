@@ -39,6 +39,8 @@
 #include "idmap.h"
 #include "sha256.h"
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <zlib.h>
 #include <dirent.h>
 #include <limits.h>
@@ -338,7 +340,12 @@ static void put_header(const char *name, char type, const struct stat *st, unsig
   if (!octal((char *)h + 116, 8, st->st_gid)) snprintf(num, sizeof num, "%u", (unsigned)st->st_gid), pax_add(pax, "gid", num, strlen(num));
   if (!octal((char *)h + 124, 12, size)) snprintf(num, sizeof num, "%llu", size), pax_add(pax, "size", num, strlen(num));
   unsigned long long mt = st->st_mtim.tv_sec < 0 ? 0 : (unsigned long long)st->st_mtim.tv_sec;
-  if (mt > 077777777777ULL) mt = 077777777777ULL;
+  if (st->st_mtim.tv_sec < 0 || mt > 077777777777ULL) {
+    /* before 1970 or after 2242: the header can't say it, a PAX record does */
+    snprintf(num, sizeof num, "%lld", (long long)st->st_mtim.tv_sec);
+    pax_add(pax, "mtime", num, strlen(num));
+    mt = st->st_mtim.tv_sec < 0 ? 0 : 077777777777ULL;
+  }
   if (pax->len) {
     /* the extended header first: its own entry, named as GNU tar and Go name theirs */
     unsigned char x[512];
@@ -387,13 +394,15 @@ static char *xnames, *xval;
 /* /proc/self/fd/DIRFD/NAME: the l*xattr calls on a name in an open directory, not following it */
 static void at_path(char *buf, size_t n, int dfd, const char *name) { snprintf(buf, n, "/proc/self/fd/%d/%s", dfd, name); }
 
-static void add_xattrs(struct pax *pax, int dfd, const char *name) {
+/* The entry's xattrs as PAX records: 0; -1 when the entry is gone. */
+static int add_xattrs(struct pax *pax, int dfd, const char *name) {
   char p[PATH_MAX + 64];
   at_path(p, sizeof p, dfd, name);
   if (!xnames) xnames = xrealloc(NULL, XBUF), xval = xrealloc(NULL, XBUF);
   ssize_t n = llistxattr(p, xnames, XBUF);
   if (n < 0) {
-    if (errno == ENOTSUP || errno == ENODATA) return;
+    if (errno == ENOTSUP || errno == ENODATA) return 0;
+    if (errno == ENOENT) return -1;
     fail("list xattrs", errno);
   }
   /* in name order: the same tree, the same tar */
@@ -416,12 +425,17 @@ static void add_xattrs(struct pax *pax, int dfd, const char *name) {
     ssize_t v = lgetxattr(p, names[i], xval, XBUF);
     if (v < 0) {
       if (errno == ENODATA) continue;
+      if (errno == ENOENT) {
+        pax->len = 0;
+        return -1;
+      }
       fail("read xattr", errno);
     }
     char key[300];
     snprintf(key, sizeof key, "SCHILY.xattr.%s", names[i]);
     pax_add(pax, key, xval, (size_t)v);
   }
+  return 0;
 }
 
 static int opaque_dir(int dfd, const char *name) {
@@ -494,14 +508,20 @@ static void emit_opaque(const struct stat *st) {
   n_entries++;
 }
 
-static void emit_data(int dfd, const char *name, const struct stat *st) {
+/* A regular file's fd, checked to be the file that was stat'ed; -1: it is gone (a running container removed it). */
+static int open_data(int dfd, const char *name, const struct stat *st) {
   int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno == ENOENT) return -1;
   if (fd < 0) fail("open", errno);
   /* still the file that was stat'ed: a running container may have put a device
    * or a FIFO there meanwhile, which must not be read (as real root, a disk) */
   struct stat now;
   if (fstat(fd, &now) < 0) fail("stat", errno);
   if (!S_ISREG(now.st_mode) || now.st_ino != st->st_ino || now.st_dev != st->st_dev) fail("changed while read (not the same regular file)", 0);
+  return fd;
+}
+
+static void emit_data(int fd, const struct stat *st) {
   unsigned long long left = (unsigned long long)st->st_size;
   if (!fbuf) fbuf = xrealloc(NULL, OBUF);
   while (left) {
@@ -519,8 +539,14 @@ static void emit_data(int dfd, const char *name, const struct stat *st) {
 
 /* One non-whiteout entry (REL names it) as tar; directories with a trailing slash. */
 static void emit(int dfd, const char *name, const struct stat *st) {
+  /* an entry that is gone by now (a running container) is left out, as if read a moment later */
+  int fd = -1;
+  if (S_ISREG(st->st_mode) && (st->st_nlink < 2 || !hl_slot(st->st_dev, st->st_ino)->path) && (fd = open_data(dfd, name, st)) < 0) return;
+  if (add_xattrs(&pax, dfd, name) < 0) {
+    if (fd >= 0) close(fd);
+    return;
+  }
   n_entries++;
-  add_xattrs(&pax, dfd, name);
   if (S_ISDIR(st->st_mode)) {
     size_t old = rp.len;
     rp.s[rp.len++] = '/', rp.s[rp.len] = 0;
@@ -541,10 +567,14 @@ static void emit(int dfd, const char *name, const struct stat *st) {
   }
   if (S_ISREG(st->st_mode)) {
     put_header(rp.s, '0', st, (unsigned long long)st->st_size, NULL, &pax);
-    emit_data(dfd, name, st);
+    emit_data(fd, st);
   } else if (S_ISLNK(st->st_mode)) {
     char t[PATH_MAX + 1];
     ssize_t n = readlinkat(dfd, name, t, PATH_MAX);
+    if (n < 0 && errno == ENOENT) {
+      n_entries--, pax.len = 0;
+      return;
+    }
     if (n < 0) fail("readlink", errno);
     t[n] = 0;
     put_header(rp.s, '2', st, 0, t, &pax);
@@ -610,9 +640,13 @@ static void walk_upper(int fd, dev_t dev) {
     } else if (is_whiteout(&st)) emit_whiteout(names[i], &st);
     else if (S_ISDIR(st.st_mode)) {
       if (st.st_dev == dev) {
-        emit(fd, names[i], &st);
         int sub = open_dir_at(fd, names[i]);
-        if (sub < 0) fail("open directory", errno);
+        if (sub < 0 && errno != ENOENT) fail("open directory", errno);
+        if (sub < 0) {
+          relpath_pop(&rp, old);
+          continue;
+        }
+        emit(fd, names[i], &st);
         size_t cn;
         char **kids = list_dir(sub, &cn);
         int marker = has_name(kids, cn, ".wh..wh..opq");
@@ -738,9 +772,14 @@ static void walk_against(int fd, dev_t dev, const int *ldirs, int nl) {
     }
     if (S_ISDIR(st.st_mode)) {
       if (st.st_dev == dev) {
-        if (ch) emit(fd, name, &st);
         int sub = open_dir_at(fd, name);
-        if (sub < 0) fail("open directory", errno);
+        if (sub < 0 && errno != ENOENT) fail("open directory", errno);
+        if (sub < 0) {
+          close_view(&v);
+          relpath_pop(&rp, old);
+          continue;
+        }
+        if (ch) emit(fd, name, &st);
         /* below a directory that replaced a non-directory, the layers show nothing */
         walk_against(sub, dev, v.dirs, v.found && S_ISDIR(v.st.st_mode) ? v.ndirs : 0);
         close(sub);
@@ -759,6 +798,7 @@ struct args {
 
 static int do_diff_tar(void *p) {
   struct args *a = p;
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* (a forked child: with the helper it came from) */
   sha256_init(&tar_sha);
   if (gz_mode) gz_start();
   else obuf = xrealloc(NULL, OBUF);
@@ -793,6 +833,12 @@ static int do_diff_tar(void *p) {
 }
 
 int cmd_diff_tar(int argc, char **argv) {
+  /* tspod decides what a Ctrl-C or a closed terminal ends (it kills this helper
+   * then); this one ends with tspod however tspod ends */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 1;
   struct map_flags m = {0};
   int i = 1;
   for (; i < argc; i++) {

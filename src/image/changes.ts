@@ -4,6 +4,7 @@
 // "INSTRUCTION=VALUE"). Parsed before any work is done, so a bad one changes nothing.
 import { posix } from "node:path";
 import { UsageError } from "../errors.ts";
+import { signalName } from "../container/lifecycle.ts";
 
 /** The config's "config" object (Go's field names: Cmd, Env, ExposedPorts...). */
 export type RunConfig = Record<string, any>;
@@ -49,6 +50,27 @@ export function splitWords(s: string, what: string): string[] {
   return out;
 }
 
+/** A variable of an environment list ("K=V"), or undefined. */
+function envValue(env: string[] | undefined, k: string): string | undefined {
+  const e = (env ?? []).find((x) => x.slice(0, x.indexOf("=") < 0 ? x.length : x.indexOf("=")) === k);
+  return e === undefined ? undefined : e.includes("=") ? e.slice(e.indexOf("=") + 1) : "";
+}
+
+/**
+ * $VAR, ${VAR}, ${VAR:-word} and ${VAR:+word} from the config's Env as it is
+ * at that instruction, as a Containerfile expands them (ENV, LABEL, EXPOSE,
+ * USER, VOLUME, WORKDIR, STOPSIGNAL); \$ is a dollar. Unset is empty.
+ */
+export function expandVars(s: string, env: string[] | undefined): string {
+  return s.replace(/\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, braced, op, word, plain) => {
+    if (m === "\\$") return "$";
+    const v = envValue(env, braced ?? plain);
+    if (op === "-") return v ? v : word;
+    if (op === "+") return v ? word : "";
+    return v ?? "";
+  });
+}
+
 /** KEY=VALUE pairs (ENV, LABEL), or the old form "KEY VALUE..." (one pair, the value the rest of the line). */
 function pairs(value: string, what: string): [string, string][] {
   const first = value.trim().split(/\s+/, 1)[0] ?? "";
@@ -78,13 +100,21 @@ function jsonArray(value: string, what: string): string[] | undefined {
   return a as string[];
 }
 
+/** K=V into the config's Env: in place of an earlier K, else at the end (as Docker's ENV). */
 function setEnv(c: RunConfig, k: string, v: string): void {
-  const env: string[] = (c.Env ?? []).filter((e: string) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("=")) !== k);
-  env.push(`${k}=${v}`);
+  const env: string[] = [...(c.Env ?? [])];
+  const i = env.findIndex((e) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("=")) === k);
+  if (i >= 0) env[i] = `${k}=${v}`;
+  else env.push(`${k}=${v}`);
   c.Env = env;
 }
 
-/** One --change: what it does to a config, or a UsageError naming it. */
+/**
+ * One --change: what it does to a config, or a UsageError naming it. Variables
+ * ($VAR, ${VAR}...) are expanded when it is applied, from the Env the config
+ * has then; one without any is also tried on an empty config at once, so that
+ * a bad value is refused before anything is done.
+ */
 export function parseChange(change: string): ConfigChange {
   const m = /^\s*([A-Za-z]+)(?:\s+|=)([\s\S]*)$/.exec(change);
   const what = `invalid change "${change}"`;
@@ -93,70 +123,68 @@ export function parseChange(change: string): ConfigChange {
   const value = m[2].trim();
   if (!INSTRUCTIONS.includes(instr)) throw new UsageError(`${what}: unknown instruction ${m[1]} (use ${INSTRUCTIONS.slice(0, -1).join(", ")} or WORKDIR)`);
   if (!value && instr !== "CMD" && instr !== "ENTRYPOINT") throw new UsageError(`${what}: ${instr} needs a value`);
+  const raw = instr === "CMD" || instr === "ENTRYPOINT" || instr === "ONBUILD"; // taken as written, as Docker does
+  const f: ConfigChange = (c) => apply(instr, raw ? value : expandVars(value, c.Env), c, what);
+  if (raw || !value.includes("$")) f({});
+  return f;
+}
+
+function apply(instr: string, value: string, c: RunConfig, what: string): void {
   switch (instr) {
     case "CMD":
     case "ENTRYPOINT": {
       const argv = jsonArray(value, what) ?? (value ? ["/bin/sh", "-c", value] : []);
       const key = instr === "CMD" ? "Cmd" : "Entrypoint";
-      return (c) => {
-        if (argv.length) c[key] = argv;
-        else delete c[key];
-      };
+      if (argv.length) c[key] = argv;
+      else delete c[key];
+      return;
     }
-    case "ENV": {
-      const kv = pairs(value, what);
-      return (c) => kv.forEach(([k, v]) => setEnv(c, k, v));
-    }
-    case "LABEL": {
-      const kv = pairs(value, what);
-      return (c) => {
-        c.Labels = { ...(c.Labels ?? {}) };
-        for (const [k, v] of kv) c.Labels[k] = v;
-      };
-    }
+    case "ENV":
+      for (const [k, v] of pairs(value, what)) setEnv(c, k, v);
+      return;
+    case "LABEL":
+      c.Labels = { ...(c.Labels ?? {}) };
+      for (const [k, v] of pairs(value, what)) c.Labels[k] = v;
+      return;
     case "EXPOSE": {
-      const ports = splitWords(value, what).map((p) => {
+      c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+      for (const p of splitWords(value, what)) {
         const pm = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
         if (!pm || Number(pm[1]) < 1 || Number(pm[1]) > 65535 || (pm[2] && (Number(pm[2]) < Number(pm[1]) || Number(pm[2]) > 65535))) {
           throw new UsageError(`${what}: "${p}" is not a port (PORT[-PORT][/tcp|udp|sctp])`);
         }
         const proto = (pm[3] ?? "tcp").toLowerCase();
-        const out: string[] = [];
-        for (let n = Number(pm[1]); n <= Number(pm[2] ?? pm[1]); n++) out.push(`${n}/${proto}`);
-        return out;
-      });
-      return (c) => {
-        c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
-        for (const p of ports.flat()) c.ExposedPorts[p] = {};
-      };
+        for (let n = Number(pm[1]); n <= Number(pm[2] ?? pm[1]); n++) c.ExposedPorts[`${n}/${proto}`] = {};
+      }
+      return;
     }
-    case "ONBUILD":
-      return (c) => {
-        c.OnBuild = [...(c.OnBuild ?? []), value];
-      };
+    case "ONBUILD": {
+      const first = value.split(/\s+/, 1)[0]!.toUpperCase();
+      if (["ONBUILD", "FROM", "MAINTAINER"].includes(first)) throw new UsageError(`${what}: ONBUILD cannot take ${first}`);
+      c.OnBuild = [...(c.OnBuild ?? []), value];
+      return;
+    }
     case "STOPSIGNAL":
-      if (!/^(SIG)?[A-Z0-9+-]+$/i.test(value)) throw new UsageError(`${what}: "${value}" is not a signal`);
-      return (c) => {
-        c.StopSignal = value;
-      };
+      try {
+        c.StopSignal = signalName(value);
+      } catch {
+        throw new UsageError(`${what}: "${value}" is not a signal`);
+      }
+      return;
     case "USER":
-      return (c) => {
-        c.User = value;
-      };
+      c.User = value;
+      return;
     case "VOLUME": {
       const paths = jsonArray(value, what) ?? splitWords(value, what);
+      if (!paths.length) throw new UsageError(`${what}: VOLUME needs a path`);
       for (const p of paths) if (!p.startsWith("/")) throw new UsageError(`${what}: volume "${p}" must be an absolute path`);
-      return (c) => {
-        c.Volumes = { ...(c.Volumes ?? {}) };
-        for (const p of paths) c.Volumes[p] = {};
-      };
+      c.Volumes = { ...(c.Volumes ?? {}) };
+      for (const p of paths) c.Volumes[p] = {};
+      return;
     }
-    default: {
+    default:
       // WORKDIR: a relative path goes on from the one before
-      return (c) => {
-        c.WorkingDir = posix.resolve(c.WorkingDir || "/", value);
-      };
-    }
+      c.WorkingDir = posix.resolve(c.WorkingDir || "/", value);
   }
 }
 

@@ -13,7 +13,7 @@
 // format is asked for. Blobs and the layer are written to temp names and
 // renamed; the image record is saved last, so a commit that fails or is
 // killed leaves no image behind (and cleanTemp removes its temp files).
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { trace } from "../context.ts";
@@ -57,11 +57,8 @@ const keyOf = (e: string) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
  */
 function committedEnv(c: Container, imageEnv: string[]): string[] {
   const added = c.config.userEnv ?? c.config.env.filter((e) => !["container", "HOSTNAME", "HOME", "TERM"].includes(keyOf(e)) && e !== DEFAULT_PATH);
-  const m = new Map<string, string>();
-  for (const e of [...imageEnv, ...added]) {
-    m.delete(keyOf(e));
-    m.set(keyOf(e), e);
-  }
+  const m = new Map<string, string>(); // (a variable set again keeps its place, as with Docker's ENV)
+  for (const e of [...imageEnv, ...added]) m.set(keyOf(e), e);
   return [...m.values()];
 }
 
@@ -117,8 +114,18 @@ export class Committer {
       if (!t) throw new TspodError(`cannot commit in ${format === "oci" ? "OCI" : "Docker's"} format: layer ${i + 1} of the image is ${l.mediaType}, which it has no type for`);
       return t;
     });
+    // the run config now: a --change that fails with the variables it expands fails here
+    const rc = committedRunConfig(c, baseConfig.config, opts.includeVolumes ?? false);
+    for (const ch of changes) ch(rc);
 
     this.store.cleanTemp();
+    // Blobs and layers stay while the commit runs: an rmi (or rmi -f of the
+    // image, which takes its containers too) meanwhile puts its collection off
+    // until this ends, when whatever a failed commit stored goes too.
+    return holdingBlobs(this.ctx, this.store, () => this.run(c, base, baseConfig, rc, layerTypes, name, format, opts));
+  }
+
+  private async run(c: Container, base: ImageRecord, baseConfig: ImageConfig, rc: RunConfig, layerTypes: string[], name: string | undefined, format: ManifestFormat, opts: CommitOptions): Promise<ImageRecord> {
     const { Lifecycle } = await import("../container/lifecycle.ts");
     const life = new Lifecycle(this.ctx);
     const paused = opts.pause && c.state.status === "running";
@@ -148,7 +155,14 @@ export class Committer {
           await unpause();
         }
       }
-      return await this.storeImage(c, base, baseConfig, layer, layerTypes, name, changes, format, opts);
+      // removed meanwhile (rm, rmi -f, --rm): what was read may lack what the removal took first
+      if (!existsSync(c.dir)) throw new TspodError(`container ${c.config.name} was removed while its changes were read: nothing committed`);
+      try {
+        return await this.storeImage(c, base, baseConfig, rc, layer, layerTypes, name, format, opts);
+      } catch (e) {
+        this.store.setGcPending(true); // blobs stored for it go with the collection at the end
+        throw e;
+      }
     } finally {
       stop();
     }
@@ -158,86 +172,84 @@ export class Committer {
   private helper: Bun.Subprocess | undefined;
 
   /** The layer's blob, the config and the manifest stored, the layer unpacked, the image saved. */
-  private storeImage(
+  private async storeImage(
     c: Container,
     base: ImageRecord,
     baseConfig: ImageConfig,
+    rc: RunConfig,
     layer: { digest: string; diffID: string; size: number; tmp: string },
     layerTypes: string[],
     name: string | undefined,
-    changes: ((rc: RunConfig) => void)[],
     format: ManifestFormat,
     opts: CommitOptions,
   ): Promise<ImageRecord> {
-    return holdingBlobs(this.ctx, this.store, async () => {
-      const tmps = [layer.tmp];
-      try {
-        opts.onEvent?.({ type: "blob-start", digest: layer.digest, size: layer.size, cached: false });
-        const now = new Date().toISOString();
-        const config = this.config(c, base, baseConfig, layer.diffID, now, opts, format, changes);
-        const cfgBytes = new TextEncoder().encode(JSON.stringify(config));
-        const cfgDesc: Descriptor = { mediaType: format === "oci" ? MEDIA_OCI_CONFIG : MEDIA_DOCKER_CONFIG, digest: sha256(cfgBytes), size: cfgBytes.length };
-        const layerType = format === "oci" ? MEDIA_OCI_LAYER_GZIP : mediaTypeIn(MEDIA_OCI_LAYER_GZIP, format)!;
-        const layers = [...base.layers.map((l, i) => ({ ...l, mediaType: layerTypes[i] })), { mediaType: layerType, digest: layer.digest, size: layer.size, diffID: layer.diffID }];
-        const manifestType = format === "oci" ? MEDIA_OCI_MANIFEST : MEDIA_DOCKER_MANIFEST;
-        const manifestBytes = new TextEncoder().encode(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: manifestType,
-            config: descriptor(cfgDesc, cfgDesc.mediaType, format),
-            layers: layers.map((l) => descriptor(l, l.mediaType, format)),
-          }),
-        );
-        const manifest: Descriptor = { mediaType: manifestType, digest: sha256(manifestBytes), size: manifestBytes.length };
+    const tmps = [layer.tmp];
+    try {
+      opts.onEvent?.({ type: "blob-start", digest: layer.digest, size: layer.size, cached: false });
+      const now = new Date().toISOString();
+      const config = this.config(c, base, baseConfig, rc, layer.diffID, now, opts, format);
+      const cfgBytes = new TextEncoder().encode(JSON.stringify(config));
+      const cfgDesc: Descriptor = { mediaType: format === "oci" ? MEDIA_OCI_CONFIG : MEDIA_DOCKER_CONFIG, digest: sha256(cfgBytes), size: cfgBytes.length };
+      const layerType = format === "oci" ? MEDIA_OCI_LAYER_GZIP : mediaTypeIn(MEDIA_OCI_LAYER_GZIP, format)!;
+      const layers = [...base.layers.map((l, i) => ({ ...l, mediaType: layerTypes[i] })), { mediaType: layerType, digest: layer.digest, size: layer.size, diffID: layer.diffID }];
+      const manifestType = format === "oci" ? MEDIA_OCI_MANIFEST : MEDIA_DOCKER_MANIFEST;
+      const manifestBytes = new TextEncoder().encode(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: manifestType,
+          config: descriptor(cfgDesc, cfgDesc.mediaType, format),
+          layers: layers.map((l) => descriptor(l, l.mediaType, format)),
+        }),
+      );
+      const manifest: Descriptor = { mediaType: manifestType, digest: sha256(manifestBytes), size: manifestBytes.length };
 
-        // blobs in place (the layer's first: the unpack below reads it from the store)
-        this.store.commitBlobFile(layer.digest, layer.tmp, true);
-        opts.onEvent?.({ type: "blob-done", digest: layer.digest, size: layer.size, cached: false });
-        for (const bytes of [cfgBytes, manifestBytes]) {
-          const digest = sha256(bytes);
-          if (this.store.hasBlob(digest)) continue;
-          const { tmp, synced } = this.store.stageBlob(bytes);
-          tmps.push(tmp);
-          await synced;
-          this.store.commitBlobFile(digest, tmp, true);
-        }
-        opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
-
-        const names = name ? [name] : [];
-        const repo = (n: string) => {
-          const r = parseReference(n);
-          return `${r.registry}/${r.repository}`;
-        };
-        const rec: ImageRecord = {
-          id: hexOf(cfgDesc.digest),
-          names,
-          repoDigests: names.map((n) => `${repo(n)}@${manifest.digest}`),
-          manifest,
-          manifests: [manifest],
-          nameDigests: Object.fromEntries(names.map((n) => [n, manifest.digest])),
-          config: cfgDesc,
-          layers,
-          created: now,
-          pulled: now,
-          size: 0,
-          os: config.os ?? base.os,
-          architecture: config.architecture ?? base.architecture,
-          ...(config.variant ? { variant: config.variant } : {}),
-          parent: base.id,
-        };
-        // the new layer unpacked from its blob, as a pulled one (its diff id checked again)
-        trace("commit: blobs stored");
-        const { Puller } = await import("./pull.ts");
-        await new Puller(this.ctx).refreshLayers(rec);
-        trace("commit: layer unpacked");
-        rec.size = layers.reduce((s, l) => s + (this.store.layer(l.diffID)?.size ?? 0), 0);
-        opts.onEvent?.({ type: "manifest" });
-        this.store.saveImage(rec);
-        return this.store.image(rec.id) ?? rec;
-      } finally {
-        for (const t of tmps) rmSync(t, { force: true });
+      // blobs in place (the layer's first: the unpack below reads it from the store)
+      this.store.commitBlobFile(layer.digest, layer.tmp, true);
+      opts.onEvent?.({ type: "blob-done", digest: layer.digest, size: layer.size, cached: false });
+      for (const bytes of [cfgBytes, manifestBytes]) {
+        const digest = sha256(bytes);
+        if (this.store.hasBlob(digest)) continue;
+        const { tmp, synced } = this.store.stageBlob(bytes);
+        tmps.push(tmp);
+        await synced;
+        this.store.commitBlobFile(digest, tmp, true);
       }
-    });
+      opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
+
+      const names = name ? [name] : [];
+      const repo = (n: string) => {
+        const r = parseReference(n);
+        return `${r.registry}/${r.repository}`;
+      };
+      const rec: ImageRecord = {
+        id: hexOf(cfgDesc.digest),
+        names,
+        repoDigests: names.map((n) => `${repo(n)}@${manifest.digest}`),
+        manifest,
+        manifests: [manifest],
+        nameDigests: Object.fromEntries(names.map((n) => [n, manifest.digest])),
+        config: cfgDesc,
+        layers,
+        created: now,
+        pulled: now,
+        size: 0,
+        os: config.os ?? base.os,
+        architecture: config.architecture ?? base.architecture,
+        ...(config.variant ? { variant: config.variant } : {}),
+        parent: base.id,
+      };
+      // the new layer unpacked from its blob, as a pulled one (its diff id checked again)
+      trace("commit: blobs stored");
+      const { Puller } = await import("./pull.ts");
+      await new Puller(this.ctx).refreshLayers(rec);
+      trace("commit: layer unpacked");
+      rec.size = layers.reduce((s, l) => s + (this.store.layer(l.diffID)?.size ?? 0), 0);
+      opts.onEvent?.({ type: "manifest" });
+      this.store.saveImage(rec);
+      return this.store.image(rec.id) ?? rec;
+    } finally {
+      for (const t of tmps) rmSync(t, { force: true });
+    }
   }
 
   /**
@@ -270,9 +282,7 @@ export class Committer {
     }
   }
 
-  private config(c: Container, base: ImageRecord, baseConfig: ImageConfig, diffID: string, now: string, opts: CommitOptions, format: ManifestFormat, changes: ((rc: RunConfig) => void)[]): ImageConfig & Record<string, any> {
-    const rc = committedRunConfig(c, baseConfig.config, opts.includeVolumes ?? false);
-    for (const ch of changes) ch(rc);
+  private config(c: Container, base: ImageRecord, baseConfig: ImageConfig, rc: RunConfig, diffID: string, now: string, opts: CommitOptions, format: ManifestFormat): ImageConfig & Record<string, any> {
     const cfg: ImageConfig & Record<string, any> = { ...baseConfig, created: now };
     if (opts.author !== undefined) cfg.author = opts.author;
     else delete cfg.author;

@@ -109,6 +109,10 @@ describe("diff-tar: an overlay upper directory", () => {
     writeFileSync(join(u, "caps"), "");
     setx(join(u, "caps"), "user.note", "hello there");
     setx(join(u, "caps"), "user.overlay.origin", "forged");
+    writeFileSync(join(u, "old"), "");
+    must(["touch", "-h", "-d", "1960-06-01 00:00:00Z", join(u, "old")]);
+    writeFileSync(join(u, "future"), "");
+    must(["touch", "-h", "-d", "2300-01-01 00:00:00Z", join(u, "future")]);
     const tar = diffTar(u);
     const es = entries(tar);
     const by = (nm: string) => es.find((e) => e.name === nm)!;
@@ -116,6 +120,9 @@ describe("diff-tar: an overlay upper directory", () => {
     expect(by("longlink").link).toBe(`/${"t".repeat(150)}`);
     expect(by("big-ids")).toMatchObject({ uid: 3_000_000, gid: 4_000_000 });
     expect(by("caps").xattrs).toEqual({ "user.note": "hello there" });
+    // times the header cannot hold go as PAX mtime records
+    expect(by("old").mtime).toBe(Date.UTC(1960, 5, 1) / 1000);
+    expect(by("future").mtime).toBe(Date.UTC(2300, 0, 1) / 1000);
     expect(Buffer.compare(diffTar(u), tar)).toBe(0);
     // GNU tar reads it too
     const f = join(tmp, "gnu.tar");

@@ -33,7 +33,8 @@ describe("--change", () => {
 
   test("ENV and LABEL: KEY=VALUE pairs with quotes, or the old KEY VALUE form; a later one replaces", () => {
     const c = apply(['ENV A=1 B="two words" C=', "env D four five six", "ENV A=again"], { Env: ["PATH=/bin", "A=0"] });
-    expect(c.Env).toEqual(["PATH=/bin", "B=two words", "C=", "D=four five six", "A=again"]);
+    // (a variable set again keeps its place)
+    expect(c.Env).toEqual(["PATH=/bin", "A=again", "B=two words", "C=", "D=four five six"]);
     expect(apply(['LABEL a=1 "b c"=2', "LABEL d e f"], { Labels: { a: "0", z: "z" } }).Labels).toEqual({ a: "1", z: "z", "b c": "2", d: "e f" });
     expect(thrown(() => parseChange("ENV =x")).message).toMatch(/invalid change "ENV =x"/);
     expect(thrown(() => parseChange("ENV A")).message).toMatch(/want KEY=VALUE/);
@@ -47,9 +48,26 @@ describe("--change", () => {
     expect(c.User).toBe("1000:1000");
     expect(c.StopSignal).toBe("SIGQUIT");
     expect(c.OnBuild).toEqual(["RUN make"]);
-    for (const bad of ["EXPOSE 0", "EXPOSE 70000", "EXPOSE 90-80", "EXPOSE http", "VOLUME relative", "STOPSIGNAL ki ll", "USER"]) {
+    expect(apply(["STOPSIGNAL 2"]).StopSignal).toBe("SIGINT");
+    expect(apply(["STOPSIGNAL usr1"]).StopSignal).toBe("SIGUSR1");
+    for (const bad of ["EXPOSE 0", "EXPOSE 70000", "EXPOSE 90-80", "EXPOSE http", "VOLUME relative", "VOLUME []", "STOPSIGNAL ki ll", "STOPSIGNAL SIGFOO", "STOPSIGNAL 999", "USER", "ONBUILD FROM x", "ONBUILD onbuild RUN x"]) {
       expect(thrown(() => parseChange(bad))).toBeInstanceOf(UsageError);
     }
+  });
+
+  test("variables: $VAR, ${VAR}, ${VAR:-word}, ${VAR:+word} from the Env at that point, \\$ a dollar; not in CMD, ENTRYPOINT, ONBUILD", () => {
+    const c = apply(["ENV PATH=/opt/bin:$PATH HERE=${HOME}/x", "WORKDIR $HOME/app", "LABEL v=${VERSION:-dev} w=${HOME:+has-home}", "ENV PRICE=\\$5", "EXPOSE $PORT", "CMD echo $HOME", "USER ${NOBODY}x"], {
+      Env: ["PATH=/usr/bin:/bin", "HOME=/root", "PORT=8080"],
+    });
+    expect(c.Env).toEqual(["PATH=/opt/bin:/usr/bin:/bin", "HOME=/root", "PORT=8080", "HERE=/root/x", "PRICE=$5"]);
+    expect(c.WorkingDir).toBe("/root/app");
+    expect(c.Labels).toEqual({ v: "dev", w: "has-home" });
+    expect(Object.keys(c.ExposedPorts)).toEqual(["8080/tcp"]);
+    expect(c.Cmd).toEqual(["/bin/sh", "-c", "echo $HOME"]);
+    expect(c.User).toBe("x");
+    // a value with variables is checked when applied: a bad one fails then
+    const f = parseChange("EXPOSE $PORT");
+    expect(thrown(() => f({ Env: ["PORT=http"] })).message).toMatch(/"http" is not a port/);
   });
 
   test("an unknown instruction, or none, is named in the error", () => {

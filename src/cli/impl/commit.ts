@@ -47,7 +47,7 @@ const impl: CommandImpl = {
     if (flags.iidfile) {
       const { writeFileAtomic } = await import("../../storage/atomic.ts");
       try {
-        writeFileAtomic(flags.iidfile, `sha256:${id}`, 0o644, false, false);
+        writeFileAtomic(flags.iidfile, id, 0o644, false, false); // the bare ID, as Podman's commit writes it
       } catch (e) {
         throw new TspodError(`writing the image ID to ${flags.iidfile}: ${(e as Error).message}`);
       }
