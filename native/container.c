@@ -197,6 +197,13 @@ static void mount_rootfs(const struct spec *s, int rootless) {
       errno = WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EIO;
       fail("fuse-overlayfs on %s", s->rootfs);
     }
+    /* fuse-overlayfs serves from this mount namespace. The pivot_root to come
+     * moves the root and working directory of every process here that has
+     * the old ones: the daemon's would become its own mount, and its lookups
+     * of /proc/self/fd/... went through itself and never came back (a
+     * container hung creating a file in /). The container goes on in a copy
+     * of this namespace; the daemon keeps this one and its old root. */
+    if (unshare(CLONE_NEWNS) < 0) fail("a mount namespace apart from fuse-overlayfs'");
     return;
   }
   errno = EINVAL;

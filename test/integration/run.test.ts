@@ -378,6 +378,14 @@ int main(int argc, char **argv) {
     expect(root).toMatch(driver === "overlay" ? /^overlay on \/ type overlay/ : driver === "fuse-overlayfs" ? /type fuse\.fuse-overlayfs/ : /^\S+ on \/ type (?!overlay|fuse)/);
   });
 
+  test.each(["overlay", "fuse-overlayfs", "vfs"])("writes with the %s storage driver: files made, replaced and renamed in / and in the image's directories", async (driver) => {
+    // fuse-overlayfs once hung here: after pivot_root its daemon's root was its own mount
+    const script = "echo hi > /hi && cat /hi && rm -rf /opq && echo file > /opq && cat /opq && mv /data /data2 && ls /data2 && mkdir /newdir && touch /newdir/x && ls /newdir && echo ok";
+    const r = await b.run(["--storage-driver", driver, "run", "--rm", ML, "sh", "-c", script], { timeoutMs: 30_000 });
+    expect(r.stdout.split("\n")).toEqual(["hi", "file", "keep", "x", "ok", ""]);
+    expect(r.code).toBe(0);
+  });
+
   test("limits: applied through cgroups as root, refused clearly rootless; pause and unpause", async () => {
     if (mode === "root") {
       // a shell variable of 50 MB under a 16 MB limit: the kernel's OOM killer ends it
