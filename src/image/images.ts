@@ -451,11 +451,23 @@ export class Images {
     const cfg = this.config(img);
     const hist = cfg.history?.length ? cfg.history : img.layers.map(() => ({}) as NonNullable<ImageConfig["history"]>[number]);
     const rows: { ID: string; Created: string; CreatedBy: string; Size: number; Comment: string }[] = [];
+    // the entry an image ends with shows its ID: this one's last, and the last of each
+    // image it was committed from that is still here (as Podman shows them)
+    const ids = new Map<number, string>([[hist.length - 1, img.id]]);
+    const seen = new Set([img.id]);
+    for (let p = img.parent ? this.store.image(img.parent) : undefined; p && !seen.has(p.id); p = p.parent ? this.store.image(p.parent) : undefined) {
+      seen.add(p.id);
+      let n = 0;
+      try {
+        n = this.config(p).history?.length || p.layers.length;
+      } catch {}
+      if (n > 0 && n <= hist.length && !ids.has(n - 1)) ids.set(n - 1, p.id);
+    }
     let li = 0;
     hist.forEach((h, i) => {
       const layer = h.empty_layer ? undefined : img.layers[li++];
       rows.push({
-        ID: i === hist.length - 1 ? img.id : "<missing>",
+        ID: ids.get(i) ?? "<missing>",
         Created: h.created ?? cfg.created ?? "",
         CreatedBy: h.created_by ?? "",
         Size: layer ? (this.store.layer(layer.diffID)?.size ?? 0) : 0,

@@ -29,6 +29,14 @@ const CHANGES = [
 ].join("; ");
 const CHECK = "cat /etc/hello; tail -1 /etc/passwd; ls /etc/group /bin/zcat 2>&1; ls /home; stat -c '%n %h %u %a %F' /x/hl /x/y /x/fifo; readlink /x/l; ls /bin | wc -l";
 
+/** Until a commit's temp blob in tmp/ holds more than 1 MB (it is writing the layer), at most 4 s. */
+async function blobGrown(tmp: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (readdirSync(tmp).some((n) => n.startsWith("blob-") && Bun.file(join(tmp, n)).size > 1_000_000)) return;
+    await Bun.sleep(10);
+  }
+}
+
 /** The layer blobs of a stored image (from its manifest in the store), bottom first. */
 function layerBlobs(b: Sandbox, id: string): string[] {
   const rec = JSON.parse(readFileSync(join(b.root, "images", `${id}.json`), "utf8"));
@@ -123,6 +131,8 @@ describe.each(MODES)("commit (%s)", (mode) => {
     expect(last.created_by).toBe("sh -c touch /made");
     expect(last.comment).toBe("first cut");
     expect(info.RootFS.Layers.length).toBe(2);
+    // history: this image's entry and its parent's, each with its ID
+    expect((await b.ok(["history", "-q", "--no-trunc", "cfg-img"])).trim().split("\n")).toEqual([id, base]);
     // the new image runs with it: its command, as user 33, in /tmp/sub
     expect((await b.ok(["run", "--rm", "cfg-img"])).trim()).toBe("/made");
     expect((await b.ok(["run", "--rm", "cfg-img", "sh", "-c", "id -u; pwd; echo $B"])).trim().split("\n")).toEqual(["33", "/tmp/sub", "two words"]);
@@ -211,10 +221,7 @@ describe.each(MODES)("commit (%s)", (mode) => {
     const before = images();
     const p = Bun.spawn(b.tspodArgs(["commit", "-q", "-p", "int", "int-img"]), { stdout: "pipe", stderr: "pipe" });
     const tmp = join(b.root, "tmp");
-    for (let i = 0; i < 400; i++) {
-      if (readdirSync(tmp).some((n) => n.startsWith("blob-") && Bun.file(join(tmp, n)).size > 1_000_000)) break;
-      await Bun.sleep(10);
-    }
+    await blobGrown(tmp);
     expect((await b.ok(["inspect", "-f", "{{.State.Status}}", "int"])).trim()).toBe("paused");
     p.kill("SIGINT");
     expect(await p.exited).toBe(130);
@@ -230,10 +237,7 @@ describe.each(MODES)("commit (%s)", (mode) => {
     const before = [images(), blobs()];
     const p = Bun.spawn(b.tspodArgs(["commit", "-q", "gone", "gone-img"]), { stdout: "pipe", stderr: "pipe" });
     const tmp = join(b.root, "tmp");
-    for (let i = 0; i < 400; i++) {
-      if (readdirSync(tmp).some((n) => n.startsWith("blob-") && Bun.file(join(tmp, n)).size > 1_000_000)) break;
-      await Bun.sleep(10);
-    }
+    await blobGrown(tmp);
     await b.ok(["rm", "gone"]);
     const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect(code).toBe(125);
@@ -249,11 +253,7 @@ describe.each(MODES)("commit (%s)", (mode) => {
     const p = Bun.spawn(b.tspodArgs(["commit", "-q", "big", "big-img"]), { stdout: "pipe", stderr: "pipe" });
     // killed once it has written part of the layer (its temp blob grows)
     const tmp = join(b.root, "tmp");
-    for (let i = 0; i < 400; i++) {
-      const grown = readdirSync(tmp).some((n) => n.startsWith("blob-") && Bun.file(join(tmp, n)).size > 1_000_000);
-      if (grown) break;
-      await Bun.sleep(10);
-    }
+    await blobGrown(tmp);
     p.kill("SIGKILL");
     await p.exited;
     expect(images()).toEqual(before);
