@@ -56,13 +56,19 @@ static int nlower;
 static const char *lower_arg[MAXLOWER];
 static const char *top_arg;
 
-static void *xmalloc_or_die(size_t n) {
-  void *p = malloc(n);
-  if (!p) {
-    errno = ENOMEM;
-    die(1, "diff-tar: out of memory");
-  }
-  return p;
+/* ---------- the path at hand ---------- */
+
+static struct relpath rp;
+
+__attribute__((noreturn)) static void fail(const char *what, int err) {
+  dprintf(2, "tspod-rt: diff-tar: %s%s%s: %s%s%s\n", top_arg, rp.len ? "/" : "", rp.len ? rp.s : "", what, err ? ": " : "", err ? strerror(err) : "");
+  _exit(1);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) fail("out of memory", ENOMEM);
+  return q;
 }
 
 /* ---------- output ---------- */
@@ -186,8 +192,8 @@ static void gz_next(void) {
   struct slot *s = &slots[sealed % NSLOT];
   while (written + NSLOT <= sealed) gz_drain(1);
   if (!s->in) {
-    s->in = xmalloc_or_die(BLK);
-    s->out = xmalloc_or_die(OUTCAP);
+    s->in = xrealloc(NULL, BLK);
+    s->out = xrealloc(NULL, OUTCAP);
   }
   s->in_len = 0, s->last = 0, s->seq = sealed, s->dict_len = 0;
   if (sealed) {
@@ -267,21 +273,6 @@ static void ozero(size_t n) {
     oput(z, k);
     n -= k;
   }
-}
-
-/* ---------- the path at hand ---------- */
-
-static struct relpath rp;
-
-__attribute__((noreturn)) static void fail(const char *what, int err) {
-  dprintf(2, "tspod-rt: diff-tar: %s%s%s: %s%s%s\n", top_arg, rp.len ? "/" : "", rp.len ? rp.s : "", what, err ? ": " : "", err ? strerror(err) : "");
-  _exit(1);
-}
-
-static void *xrealloc(void *p, size_t n) {
-  void *q = realloc(p, n ? n : 1);
-  if (!q) fail("out of memory", ENOMEM);
-  return q;
 }
 
 /* ---------- tar headers ---------- */
@@ -628,10 +619,15 @@ static int has_name(char **v, size_t n, const char *name) {
 
 static int open_dir_at(int dfd, const char *name) { return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); }
 
-/* An overlay upper directory: every entry is a change. */
-static void walk_upper(int fd, dev_t dev) {
+/*
+ * An overlay upper directory: every entry is a change. opaque: the directory's
+ * stat when it is opaque, so that its marker goes first (unless it has a
+ * .wh..wh..opq of its own, as fuse-overlayfs may write).
+ */
+static void walk_upper(int fd, dev_t dev, const struct stat *opaque) {
   size_t n;
   char **names = list_dir(fd, &n);
+  if (opaque && !has_name(names, n, ".wh..wh..opq")) emit_opaque(opaque);
   for (size_t i = 0; i < n; i++) {
     struct stat st;
     size_t old = relpath_push(&rp, names[i]);
@@ -647,12 +643,7 @@ static void walk_upper(int fd, dev_t dev) {
           continue;
         }
         emit(fd, names[i], &st);
-        size_t cn;
-        char **kids = list_dir(sub, &cn);
-        int marker = has_name(kids, cn, ".wh..wh..opq");
-        free_names(kids, cn);
-        if (!marker && opaque_dir(fd, names[i])) emit_opaque(&st);
-        walk_upper(sub, dev);
+        walk_upper(sub, dev, opaque_dir(fd, names[i]) ? &st : NULL);
         close(sub);
       }
     } else emit(fd, names[i], &st);
@@ -701,14 +692,19 @@ static int same_time(const struct stat *a, const struct stat *b) {
   return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static int changed(const struct stat *st, const struct view *v) {
+/* NAME in fd (stat st) differs from what the layers show (v, found in ldirs): 1, else 0. */
+static int changed(int fd, const char *name, const struct stat *st, const struct view *v, const int *ldirs) {
   if (!v->found) return 1;
   const struct stat *l = &v->st;
   if ((st->st_mode & S_IFMT) != (l->st_mode & S_IFMT) || (st->st_mode & 07777) != (l->st_mode & 07777) || st->st_uid != l->st_uid || st->st_gid != l->st_gid) return 1;
   if (!same_time(st, l)) return 1;
   if (S_ISREG(st->st_mode)) return st->st_size != l->st_size;
   if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) return st->st_rdev != l->st_rdev;
-  if (S_ISLNK(st->st_mode)) return 2; /* the targets: compared by the caller */
+  if (S_ISLNK(st->st_mode)) {
+    char a[PATH_MAX + 1], b[PATH_MAX + 1];
+    ssize_t x = readlinkat(fd, name, a, PATH_MAX), y = readlinkat(ldirs[v->layer], name, b, PATH_MAX);
+    return x < 0 || y < 0 || x != y || memcmp(a, b, (size_t)x) != 0;
+  }
   return 0;
 }
 
@@ -763,13 +759,7 @@ static void walk_against(int fd, dev_t dev, const int *ldirs, int nl) {
     }
     struct view v;
     look(ldirs, nl, name, &v);
-    int ch = changed(&st, &v);
-    if (ch == 2) {
-      /* a symlink in both: compare the targets */
-      char a[PATH_MAX + 1], b[PATH_MAX + 1];
-      ssize_t x = readlinkat(fd, name, a, PATH_MAX), y = readlinkat(ldirs[v.layer], name, b, PATH_MAX);
-      ch = x < 0 || y < 0 || x != y || memcmp(a, b, (size_t)x) != 0;
-    }
+    int ch = changed(fd, name, &st, &v, ldirs);
     if (S_ISDIR(st.st_mode)) {
       if (st.st_dev == dev) {
         int sub = open_dir_at(fd, name);
@@ -806,7 +796,7 @@ static int do_diff_tar(void *p) {
   if (fd < 0) fail("open", errno);
   struct stat st;
   if (fstat(fd, &st) < 0) fail("stat", errno);
-  if (!nlower) walk_upper(fd, st.st_dev);
+  if (!nlower) walk_upper(fd, st.st_dev, NULL);
   else {
     int ldirs[MAXLOWER];
     for (int i = 0; i < nlower; i++) {
@@ -823,12 +813,13 @@ static int do_diff_tar(void *p) {
   else oflush();
   char hex[65];
   sha256_hex(&tar_sha, hex);
-  dprintf(gz_mode ? 1 : 2, "{\"entries\":%llu,\"tar_bytes\":%llu,\"diff_id\":\"sha256:%s\"", n_entries, tar_bytes, hex);
+  int sum = gz_mode ? 1 : 2; /* the summary: stdout unless the tar is there */
+  dprintf(sum, "{\"entries\":%llu,\"tar_bytes\":%llu,\"diff_id\":\"sha256:%s\"", n_entries, tar_bytes, hex);
   if (gz_mode) {
     sha256_hex(&gz_sha, hex);
-    dprintf(1, ",\"digest\":\"sha256:%s\",\"size\":%llu", hex, gz_bytes);
+    dprintf(sum, ",\"digest\":\"sha256:%s\",\"size\":%llu", hex, gz_bytes);
   }
-  dprintf(gz_mode ? 1 : 2, "}\n");
+  dprintf(sum, "}\n");
   return 0;
 }
 
