@@ -63,8 +63,6 @@ static struct {
 
 static struct relpath rp;
 
-static void *xmalloc(size_t n);
-
 /* ---------- errors ---------- */
 
 static void put_clean(int fd, const char *s) {

@@ -12,7 +12,7 @@ import type { ImageRecord } from "../storage/store.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../storage/atomic.ts";
 import { userNsMaps } from "../sys/idmap.ts";
 import { probeCgroups } from "../sys/host.ts";
-import { ContainerStore, NameInUseError, type ContainerConfig, type MountSpec } from "./record.ts";
+import { ContainerStore, DEFAULT_PATH, NameInUseError, type ContainerConfig, type MountSpec } from "./record.ts";
 import { buildSpec, type ResolvedUser } from "./spec.ts";
 import { mergeCaps } from "./caps.ts";
 import { VOLUME_NAME, VolumeStore } from "../storage/volumes.ts";
@@ -456,7 +456,7 @@ export async function createContainer(ctx: Context, o: CreateOptions): Promise<{
     const home = user.home !== undefined ? user.home || "/root" : user.uid === 0 ? "/root" : workdir;
     const userEnv = parseEnv(o.env, o.envFiles);
     const env = mergeEnv(
-      ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+      [DEFAULT_PATH, "TERM=xterm"],
       c.Env ?? [],
       ["container=tspod", `HOSTNAME=${hostname}`, `HOME=${home}`],
       userEnv,

@@ -20,6 +20,9 @@ import type { NetAddresses } from "../network/setup.ts";
 
 const EXIT_KEEP_MS = 5 * 60_000;
 
+/** The PATH a container gets when its image sets none (and commit leaves out as tspod's own). */
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 export interface MountSpec {
   type: "bind" | "tmpfs";
   source: string;

@@ -50,9 +50,12 @@ export function splitWords(s: string, what: string): string[] {
   return out;
 }
 
+/** The name of an environment entry ("K=V" -> K). */
+export const envKey = (e: string): string => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
+
 /** A variable of an environment list ("K=V"), or undefined. */
 function envValue(env: string[] | undefined, k: string): string | undefined {
-  const e = (env ?? []).find((x) => x.slice(0, x.indexOf("=") < 0 ? x.length : x.indexOf("=")) === k);
+  const e = (env ?? []).find((x) => envKey(x) === k);
   return e === undefined ? undefined : e.includes("=") ? e.slice(e.indexOf("=") + 1) : "";
 }
 
@@ -103,7 +106,7 @@ function jsonArray(value: string, what: string): string[] | undefined {
 /** K=V into the config's Env: in place of an earlier K, else at the end (as Docker's ENV). */
 function setEnv(c: RunConfig, k: string, v: string): void {
   const env: string[] = [...(c.Env ?? [])];
-  const i = env.findIndex((e) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("=")) === k);
+  const i = env.findIndex((e) => envKey(e) === k);
   if (i >= 0) env[i] = `${k}=${v}`;
   else env.push(`${k}=${v}`);
   c.Env = env;

@@ -21,13 +21,13 @@ import { NotFoundError, TspodError } from "../errors.ts";
 import { Store, hexOf, type Descriptor, type ImageRecord } from "../storage/store.ts";
 import { helperPath } from "../sys/native.ts";
 import { mapArgs } from "../sys/idmap.ts";
-import { ContainerStore, userMounts, type Container } from "../container/record.ts";
+import { ContainerStore, DEFAULT_PATH, userMounts, type Container } from "../container/record.ts";
 import { Images, type ImageConfig } from "./images.ts";
-import { parseChanges, type RunConfig } from "./changes.ts";
+import { envKey, parseChanges, type RunConfig } from "./changes.ts";
 import { holdingBlobs, onInterrupt } from "./hold.ts";
 import { descriptor, mediaTypeIn, type ManifestFormat } from "./push.ts";
-import { MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST } from "./manifest.ts";
-import { parseReference } from "./reference.ts";
+import { MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST, sha256Digest } from "./manifest.ts";
+import { parseReference, refName } from "./reference.ts";
 import type { PullEvent } from "./pull.ts";
 
 export interface CommitOptions {
@@ -45,10 +45,6 @@ export interface CommitOptions {
   onEvent?: (e: PullEvent) => void;
 }
 
-const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-const keyOf = (e: string) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
-
 /**
  * The image config's Env for a commit: the image's, with what the user gave
  * the container (-e, --env-file). A container made before tspod recorded that
@@ -56,9 +52,9 @@ const keyOf = (e: string) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
  * TERM, container= and default PATH: the image's own values stay).
  */
 function committedEnv(c: Container, imageEnv: string[]): string[] {
-  const added = c.config.userEnv ?? c.config.env.filter((e) => !["container", "HOSTNAME", "HOME", "TERM"].includes(keyOf(e)) && e !== DEFAULT_PATH);
+  const added = c.config.userEnv ?? c.config.env.filter((e) => !["container", "HOSTNAME", "HOME", "TERM"].includes(envKey(e)) && e !== DEFAULT_PATH);
   const m = new Map<string, string>(); // (a variable set again keeps its place, as with Docker's ENV)
-  for (const e of [...imageEnv, ...added]) m.set(keyOf(e), e);
+  for (const e of [...imageEnv, ...added]) m.set(envKey(e), e);
   return [...m.values()];
 }
 
@@ -189,8 +185,8 @@ export class Committer {
       const now = new Date().toISOString();
       const config = this.config(c, base, baseConfig, rc, layer.diffID, now, opts, format);
       const cfgBytes = new TextEncoder().encode(JSON.stringify(config));
-      const cfgDesc: Descriptor = { mediaType: format === "oci" ? MEDIA_OCI_CONFIG : MEDIA_DOCKER_CONFIG, digest: sha256(cfgBytes), size: cfgBytes.length };
-      const layerType = format === "oci" ? MEDIA_OCI_LAYER_GZIP : mediaTypeIn(MEDIA_OCI_LAYER_GZIP, format)!;
+      const cfgDesc: Descriptor = { mediaType: mediaTypeIn(MEDIA_OCI_CONFIG, format)!, digest: sha256Digest(cfgBytes), size: cfgBytes.length };
+      const layerType = mediaTypeIn(MEDIA_OCI_LAYER_GZIP, format)!;
       const layers = [...base.layers.map((l, i) => ({ ...l, mediaType: layerTypes[i] })), { mediaType: layerType, digest: layer.digest, size: layer.size, diffID: layer.diffID }];
       const manifestType = format === "oci" ? MEDIA_OCI_MANIFEST : MEDIA_DOCKER_MANIFEST;
       const manifestBytes = new TextEncoder().encode(
@@ -201,13 +197,12 @@ export class Committer {
           layers: layers.map((l) => descriptor(l, l.mediaType, format)),
         }),
       );
-      const manifest: Descriptor = { mediaType: manifestType, digest: sha256(manifestBytes), size: manifestBytes.length };
+      const manifest: Descriptor = { mediaType: manifestType, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
 
       // blobs in place (the layer's first: the unpack below reads it from the store)
       this.store.commitBlobFile(layer.digest, layer.tmp, true);
       opts.onEvent?.({ type: "blob-done", digest: layer.digest, size: layer.size, cached: false });
-      for (const bytes of [cfgBytes, manifestBytes]) {
-        const digest = sha256(bytes);
+      for (const [digest, bytes] of [[cfgDesc.digest, cfgBytes], [manifest.digest, manifestBytes]] as const) {
         if (this.store.hasBlob(digest)) continue;
         const { tmp, synced } = this.store.stageBlob(bytes);
         tmps.push(tmp);
@@ -217,14 +212,10 @@ export class Committer {
       opts.onEvent?.({ type: "config", digest: cfgDesc.digest });
 
       const names = name ? [name] : [];
-      const repo = (n: string) => {
-        const r = parseReference(n);
-        return `${r.registry}/${r.repository}`;
-      };
       const rec: ImageRecord = {
         id: hexOf(cfgDesc.digest),
         names,
-        repoDigests: names.map((n) => `${repo(n)}@${manifest.digest}`),
+        repoDigests: names.map((n) => `${refName(parseReference(n))}@${manifest.digest}`),
         manifest,
         manifests: [manifest],
         nameDigests: Object.fromEntries(names.map((n) => [n, manifest.digest])),
@@ -303,8 +294,4 @@ export class Committer {
     ];
     return cfg;
   }
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
 }

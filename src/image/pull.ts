@@ -3,7 +3,7 @@
 // -> native helper, which keeps the compressed bytes (for a byte-identical
 // push), decompresses, digests the tar (the diff id) and unpacks it. Layers are
 // fetched in parallel (bounded).
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../context.ts";
 import { log, longRunning, trace } from "../context.ts";
@@ -109,7 +109,6 @@ interface Unpacker {
   layer: string;
   blob?: string;
 }
-
 
 export class Puller {
   private store: Store;
